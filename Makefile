@@ -1,0 +1,97 @@
+# envup build. Sources are found by folder (see ../shared/DESIGN.md for the layout);
+# per-area extra rules (fuzzers, guest images, benchmarks) live in mk/*.mk.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+PKG_CONFIG ?= pkg-config
+PKGS    := yaml-0.1 libcurl libarchive libssh zlib libzstd libcrypto json-c slirp libseccomp
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wnull-dereference \
+           -Wimplicit-fallthrough -Wno-unused-parameter -Wno-format-truncation -Werror
+BASE_CFLAGS = -std=gnu11 -g -D_GNU_SOURCE -DENVUP_VERSION='"$(VERSION)"' -I. $(WARN) \
+              $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+REL_CFLAGS := -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+LIB_SRCS  := $(wildcard core/*.c boxes/*.c providers/*.c provisioners/*.c)
+CMD_SRCS  := $(wildcard cmd/*.c)
+VMM_SRCS  := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/*/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+COMMANDS := up destroy ssh ssh-config halt status provision reload box validate init
+
+# $(1): build dir, $(2): extra cflags
+define variant
+$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	@echo "  CC      $$@"
+	@$$(CC) $$(BASE_CFLAGS) $(2) -MMD -MP -c $$< -o $$@
+$(1)/libenvup.a: $(LIB_SRCS:%.c=$(1)/%.o)
+	@rm -f $$@; ar rcs $$@ $$^
+$(1)/libvmm.a: $(VMM_SRCS:%.c=$(1)/%.o)
+	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,)
+$(1)/bin/envctl: $(CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	@$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	@for c in $(COMMANDS); do ln -sf envctl $(1)/bin/env$$$$c; done
+$(1)/bin/envvmm: $(1)/vmm/main.o $(1)/libvmm.a $(1)/libenvup.a
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	@$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+-include $(shell find $(1) -name '*.d' 2>/dev/null)
+endef
+
+$(eval $(call variant,build/rel,$(REL_CFLAGS)))
+$(eval $(call variant,build/san,$(SAN_CFLAGS)))
+
+all: build/rel/bin/envctl build/rel/bin/envvmm
+
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/unit/%)
+build/san/tests/unit/%: build/san/tests/unit/%.o build/san/libvmm.a build/san/libenvup.a
+	@echo "  LD      $@"
+	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Extra per-area rules; each may add to TEST_PREREQS, BENCH_TARGETS, FUZZ_TARGETS.
+TEST_PREREQS :=
+BENCH_TARGETS :=
+FUZZ_TARGETS :=
+-include $(sort $(wildcard mk/*.mk))
+
+build-test: build/san/bin/envctl build/san/bin/envvmm build/rel/bin/envctl build/rel/bin/envvmm $(UNIT_BINS) $(TEST_PREREQS)
+
+test: build-test
+	tests/run.sh
+
+# The slow suites that CI still runs (see README).
+test-slow: build-test
+	ENVUP_SLOW=1 tests/run.sh
+
+bench: all $(BENCH_TARGETS)
+	@for b in $(sort $(wildcard tests/bench/*.sh)); do echo "== $$b"; bash $$b || exit 1; done
+
+fuzz: $(FUZZ_TARGETS)
+
+deps:
+	@tools/deps.sh
+
+demo: deps all
+	@tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 build/rel/bin/envctl build/rel/bin/envvmm $(DESTDIR)$(PREFIX)/bin/
+	@for c in $(COMMANDS); do ln -sf envctl $(DESTDIR)$(PREFIX)/bin/env$$c; done
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+.PHONY: all test test-slow build-test bench fuzz deps demo install clean format
+.DELETE_ON_ERROR:

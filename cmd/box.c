@@ -1,0 +1,52 @@
+/* envbox: the box subcommands, one table like the top-level one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/strutil.h"
+#include "core/ui.h"
+
+struct box_subcommand {
+	const char *name;
+	cmd_fn fn;
+	const char *usage;
+};
+
+static const struct box_subcommand subcommands[] = {
+	{NULL, NULL, NULL},
+};
+#define NSUB_MAX (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void box_usage(FILE *f)
+{
+	fprintf(f, "usage: envbox SUBCOMMAND [ARGS]\n\nsubcommands:\n");
+	for (const struct box_subcommand *b = subcommands; b->name; b++)
+		fprintf(f, "  envbox %s %s\n", b->name, b->usage);
+}
+
+int cmd_box(int argc, char **argv)
+{
+	const char *names[NSUB_MAX] = {NULL};
+	size_t n = 0;
+	const char *s;
+
+	if (argc < 2) {
+		box_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		box_usage(stdout);
+		return EXIT_OK;
+	}
+	for (const struct box_subcommand *b = subcommands; b->name; b++) {
+		names[n++] = b->name;
+		if (!strcmp(b->name, argv[1]))
+			return b->fn(argc - 1, argv + 1);
+	}
+	s = str_suggest(argv[1], names, n);
+	if (s)
+		ui_error("unknown box subcommand '%s' (did you mean '%s'?)", argv[1], s);
+	else
+		ui_error("unknown box subcommand '%s'; 'envbox help' lists them", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,56 @@
+/* The command table and what every command shares: option parsing, loading the project,
+ * turning errors into messages and exit codes. Only cmd/ prints or picks exit codes. */
+#ifndef ENVUP_CMD_CMD_H
+#define ENVUP_CMD_CMD_H
+
+#include <stdbool.h>
+
+#include "core/envfile.h"
+#include "core/err.h"
+
+enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* argv[0] is the command's name ("up", "box"); returns an exit code. */
+typedef int (*cmd_fn)(int argc, char **argv);
+
+struct command {
+	const char *name;
+	cmd_fn fn;
+	const char *summary;
+	const char *usage; /* options after "envctl NAME" */
+};
+
+/* Options every command accepts (parsed by cmd_common_option). */
+struct cli_options {
+	int verbosity;
+	bool json;
+	bool no_wait;
+};
+extern struct cli_options cli;
+
+/* Handles -v, -q, --json, --no-wait, --help if arg is one of them: returns 1 (consumed),
+ * 0 (not a common option), or -1 after printing help (caller exits 0). */
+int cmd_common_option(const struct command *c, const char *arg);
+
+/* Splits argv into options and positionals the simple way every command needs: common
+ * options are consumed, "--" ends options. Unknown "-x" is a usage error (exit 2, printed). */
+const struct command *cmd_lookup(const char *name);
+
+/* Prints "usage: envctl NAME USAGE" and the summary to f. */
+void cmd_usage(const struct command *c, bool to_stderr);
+
+/* Prints e (with "error: ") and returns the exit code its kind deserves. */
+int cmd_fail(const struct err *e);
+
+/* Finds and loads the project's Envfile (searching upward from the working directory). */
+int cmd_load_env(struct env **env, struct err *e);
+
+/* The command functions. */
+int cmd_init(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_box(int argc, char **argv);
+
+#endif

@@ -1,0 +1,171 @@
+/* envctl: one program, many commands. Dispatches on argv[0] ("envup" -> up) when run through
+ * a link, else on the first word ("envctl up"), through one table as git does. */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/strutil.h"
+#include "core/ui.h"
+
+struct cli_options cli;
+
+static const struct command commands[] = {
+	{"box", cmd_box, "manage boxes: add, list, remove, outdated, update, prune, convert, info",
+	 "SUBCOMMAND [ARGS]"},
+	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
+	{"version", cmd_version, "print the version", "[--json]"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct command *cmd_lookup(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+void cmd_usage(const struct command *c, bool to_stderr)
+{
+	FILE *f = to_stderr ? stderr : stdout;
+
+	fprintf(f, "usage: env%s %s\n       envctl %s %s\n\n%s\n", c->name, c->usage, c->name,
+		c->usage, c->summary);
+	fprintf(f, "\ncommon options: -v (verbose), -q (quiet), --json, --no-wait, --help\n");
+}
+
+int cmd_common_option(const struct command *c, const char *arg)
+{
+	if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose"))
+		cli.verbosity++;
+	else if (!strcmp(arg, "-vv"))
+		cli.verbosity += 2;
+	else if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet"))
+		cli.verbosity = UI_QUIET;
+	else if (!strcmp(arg, "--json"))
+		cli.json = true;
+	else if (!strcmp(arg, "--no-wait"))
+		cli.no_wait = true;
+	else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+		cmd_usage(c, false);
+		return -1;
+	} else
+		return 0;
+	ui_init(cli.verbosity, cli.json);
+	return 1;
+}
+
+int cmd_fail(const struct err *e)
+{
+	ui_error("%s", e->msg);
+	return e->code == ERR_USAGE ? EXIT_USAGE : EXIT_FAIL;
+}
+
+static void list_commands(FILE *f)
+{
+	fprintf(f, "usage: envctl [-v|-q] [--json] COMMAND [ARGS]   (or envCOMMAND, e.g. envup)\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nexit codes: 0 success, 1 failure, 2 usage error\n");
+}
+
+int cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		list_commands(stdout);
+		return EXIT_OK;
+	}
+	c = cmd_lookup(argv[1]);
+	if (!c) {
+		ui_error("unknown command '%s'", argv[1]);
+		return EXIT_USAGE;
+	}
+	cmd_usage(c, false);
+	return EXIT_OK;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	const struct command *self = cmd_lookup("version");
+
+	for (int i = 1; i < argc; i++) {
+		int r = cmd_common_option(self, argv[i]);
+
+		if (r < 0)
+			return EXIT_OK;
+		if (r == 0) {
+			ui_error("version: unknown option '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (cli.json)
+		printf("{\"version\":\"%s\"}\n", ENVUP_VERSION);
+	else
+		printf("envup %s\n", ENVUP_VERSION);
+	return EXIT_OK;
+}
+
+static int unknown_command(const char *name)
+{
+	const char *names[NCOMMANDS];
+	const char *s;
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	s = str_suggest(name, names, NCOMMANDS);
+	if (s)
+		ui_error("unknown command '%s' (did you mean '%s'?)", name, s);
+	else
+		ui_error("unknown command '%s'; 'envctl help' lists them", name);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	char *self = basename(argv[0]);
+	const struct command *c;
+	int i = 1;
+
+	ui_init(UI_NORMAL, false);
+	/* envup, envssh-config, envbox ... are links: the name after "env" is the command. */
+	if (strcmp(self, "envctl") && str_starts_with(self, "env") && self[3]) {
+		c = cmd_lookup(self + 3);
+		if (!c)
+			return unknown_command(self + 3);
+		argv[0] = (char *)c->name;
+		return c->fn(argc, argv);
+	}
+	/* Options before the command word. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--version"))
+			return cmd_version(1, argv);
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			list_commands(stdout);
+			return EXIT_OK;
+		}
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+			cli.verbosity++;
+		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+			cli.verbosity = UI_QUIET;
+		else if (!strcmp(argv[i], "--json"))
+			cli.json = true;
+		else {
+			ui_error("unknown option '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	ui_init(cli.verbosity, cli.json);
+	if (i >= argc) {
+		list_commands(stderr);
+		return EXIT_USAGE;
+	}
+	c = cmd_lookup(argv[i]);
+	if (!c)
+		return unknown_command(argv[i]);
+	return c->fn(argc - i, argv + i);
+}

@@ -1,0 +1,184 @@
+#include "core/ui.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The one piece of process-wide UI state, set once by cmd/ at start-up. */
+static int verbosity;
+static bool json_mode;
+
+void ui_init(int level, bool json)
+{
+	verbosity = level;
+	json_mode = json;
+}
+
+bool ui_json(void)
+{
+	return json_mode;
+}
+
+int ui_verbosity(void)
+{
+	return verbosity;
+}
+
+static bool color_on(FILE *f)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	return !(nc && *nc) && isatty(fileno(f)) && !json_mode;
+}
+
+const char *ui_color(const char *code, const char *s)
+{
+	static char ring[4][512];
+	static unsigned next;
+	char *buf;
+
+	if (!color_on(stdout))
+		return s;
+	buf = ring[next++ % 4];
+	snprintf(buf, sizeof(ring[0]), "\033[%sm%s\033[0m", code, s);
+	return buf;
+}
+
+static void vprint(FILE *f, const char *color, const char *prefix, const char *fmt, va_list ap)
+{
+	bool c = color && color_on(f);
+
+	if (c)
+		fprintf(f, "\033[%sm", color);
+	if (prefix)
+		fputs(prefix, f);
+	vfprintf(f, fmt, ap);
+	if (c)
+		fputs("\033[0m", f);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void ui_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (verbosity < UI_NORMAL || json_mode)
+		return;
+	va_start(ap, fmt);
+	vprint(stdout, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void ui_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (verbosity < UI_VERBOSE || json_mode)
+		return;
+	va_start(ap, fmt);
+	vprint(stdout, "2", NULL, fmt, ap);
+	va_end(ap);
+}
+
+void ui_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint(stderr, "33", "warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void ui_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint(stderr, "31", "error: ", fmt, ap);
+	va_end(ap);
+}
+
+void ui_out(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint(stdout, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool bars_on(void)
+{
+	return verbosity >= UI_NORMAL && !json_mode && isatty(STDERR_FILENO);
+}
+
+void ui_progress_start(struct ui_progress *p, const char *label)
+{
+	p->label = label;
+	p->start_ns = now_ns();
+	p->last_draw_ns = 0;
+	p->drawn = false;
+}
+
+static void human(double bytes, char *buf, size_t len)
+{
+	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
+{
+	struct ui_progress *p = ctx;
+	uint64_t now = now_ns();
+	double secs, rate;
+	char d[32], r[32];
+
+	if (!bars_on() || (p->drawn && now - p->last_draw_ns < 100000000ULL && done != total))
+		return;
+	p->last_draw_ns = now;
+	p->drawn = true;
+	secs = (double)(now - p->start_ns) / 1e9;
+	rate = secs > 0 ? (double)done / secs : 0;
+	human((double)done, d, sizeof(d));
+	human(rate, r, sizeof(r));
+	if (total) {
+		int width = 30, fill = (int)((double)done / (double)total * width);
+		double eta = rate > 0 ? (double)(total - (done < total ? done : total)) / rate : 0;
+
+		if (fill > width)
+			fill = width;
+		fprintf(stderr, "\r\033[K%s [%.*s%*s] %3d%% %s %s/s ETA %02d:%02d", p->label, fill,
+			"##############################", width - fill, "",
+			(int)((double)done * 100 / (double)total), d, r, (int)eta / 60, (int)eta % 60);
+	} else {
+		fprintf(stderr, "\r\033[K%s %s %s/s", p->label, d, r);
+	}
+	fflush(stderr);
+}
+
+void ui_progress_done(struct ui_progress *p)
+{
+	if (p->drawn && bars_on()) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	p->drawn = false;
+}

@@ -1,0 +1,43 @@
+/* Everything the CLI shows a person goes through here: messages, colour, progress bars.
+ * Colour and bars only on terminals, never with NO_COLOR, --json or -q. */
+#ifndef ENVUP_CORE_UI_H
+#define ENVUP_CORE_UI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum ui_level { UI_QUIET = -1, UI_NORMAL = 0, UI_VERBOSE = 1, UI_DEBUG = 2 };
+
+/* Sets verbosity and whether output is JSON (then only errors go to stderr as text). */
+void ui_init(int verbosity, bool json);
+
+bool ui_json(void);
+int ui_verbosity(void);
+
+/* stdout: normal progress messages ("==> web: Booting"); silent with -q or --json. */
+void ui_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* stdout, only with -v. */
+void ui_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* stderr, always (yellow on terminals). */
+void ui_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* stderr, always, prefixed "error: " (red on terminals). */
+void ui_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* stdout text that is the command's result (status tables, ssh-config); not silenced by -q. */
+void ui_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A progress bar on stderr (label, bytes done of total, rate, ETA); drawn at most ~10 times
+ * a second, only on terminals. ui_progress_done clears the line. */
+struct ui_progress {
+	const char *label;
+	uint64_t start_ns;
+	uint64_t last_draw_ns;
+	bool drawn;
+};
+void ui_progress_start(struct ui_progress *p, const char *label);
+void ui_progress_update(void *p, uint64_t done, uint64_t total);
+void ui_progress_done(struct ui_progress *p);
+
+/* Wraps s in the ANSI colour code when colour is on ("1;32" bold green). Static buffer ring. */
+const char *ui_color(const char *code, const char *s);
+
+#endif

@@ -1,0 +1,27 @@
+# Sourced by integration scripts. Prints TAP-style lines that tests/run.sh counts.
+# Every script gets its own scratch directory, removed on exit.
+set -u
+ENVUP_SRC=${ENVUP_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+ENVUP_BUILD=${ENVUP_BUILD:-$ENVUP_SRC/build}
+ENVCTL=${ENVCTL:-$ENVUP_BUILD/san/bin/envctl}
+ENVVMM=${ENVVMM:-$ENVUP_BUILD/san/bin/envvmm}
+T=$(mktemp -d "${TMPDIR:-/tmp}/envup-it.XXXXXX")
+_cleanups=()
+at_exit() { _cleanups+=("$1"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done
+	rm -rf "$T"
+}
+trap _run_cleanups EXIT
+_failures=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; _failures=$((_failures + 1)); }
+skip() { echo "ok - $1 # SKIP ${2:-}"; }
+# check NAME COMMAND...: ok when the command succeeds.
+check() {
+	local name=$1; shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+# finish: exit status for the script.
+finish() { [ "$_failures" -eq 0 ]; exit $?; }
