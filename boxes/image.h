@@ -1,0 +1,69 @@
+/* Disk images: one handle type for every format (raw, qcow2, VMDK, VDI, VHD).
+ * Every image is untrusted input: headers are bounded before use, and references to other
+ * files (qcow2 backing/data files, VMDK extents) are followed only when the caller allows it,
+ * and only to files inside the image's own directory. */
+#ifndef ENVUP_BOXES_IMAGE_H
+#define ENVUP_BOXES_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/progress.h"
+
+enum image_format {
+	IMAGE_UNKNOWN = 0,
+	IMAGE_RAW,
+	IMAGE_QCOW2,
+	IMAGE_VMDK,
+	IMAGE_VDI,
+	IMAGE_VHD,
+};
+
+struct image_open_opts {
+	bool writable;         /* raw and qcow2 only */
+	bool follow_refs;      /* follow backing files / extents (inside the image's directory) */
+	unsigned max_depth;    /* backing chain depth limit; 0 means the default (16) */
+};
+
+struct image;
+
+/* "raw", "qcow2", ... to the enum; IMAGE_UNKNOWN for anything else. */
+enum image_format image_format_from_name(const char *name);
+/* The enum's name ("qcow2"). */
+const char *image_format_name(enum image_format fmt);
+
+/* Detects the format from magic bytes (box import and envbox convert/info only). */
+int image_detect(const char *path, enum image_format *fmt, struct err *e);
+
+/* Opens path as fmt (never guessed here). */
+int image_open(const char *path, enum image_format fmt, const struct image_open_opts *opts,
+	       struct image **out, struct err *e);
+
+/* Reads len bytes at off; reads past the virtual size are an error. */
+int image_pread(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
+
+/* Writes len bytes at off (raw and qcow2 opened writable). */
+int image_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e);
+
+/* Makes every completed write durable (metadata and data; fdatasync). */
+int image_flush(struct image *img, struct err *e);
+
+/* The virtual disk size in bytes. */
+uint64_t image_size(const struct image *img);
+
+/* Closes the handle and everything it opened. NULL is fine. */
+void image_close(struct image *img);
+
+/* Creates a qcow2 v3 image of size bytes at path; with backing (a name relative to path's
+ * directory) it is an overlay recording backing_fmt, and size 0 means the backing's size. */
+int image_create_qcow2(const char *path, uint64_t size, const char *backing,
+		       enum image_format backing_fmt, struct err *e);
+
+/* Converts src (format src_fmt; IMAGE_UNKNOWN: detect) to dst in dst_fmt (IMAGE_QCOW2 or
+ * IMAGE_RAW), with bounded memory; dst appears only when complete. */
+int image_convert(const char *src, enum image_format src_fmt, const char *dst,
+		  enum image_format dst_fmt, const struct progress *p, struct err *e);
+
+#endif
