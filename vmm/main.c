@@ -1,11 +1,284 @@
-/* envvmm: the bundled virtual machine monitor (see DESIGN.md). */
+/* envvmm: the bundled virtual machine monitor (see DESIGN.md and docs/vmm.md).
+ * This file is the top level: arguments, wiring devices to the VM, the device thread's loop,
+ * and the exit status (0: guest reset or power-off, 1: failure, 2: usage). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/strutil.h"
+#include "vmm/acpi.h"
+#include "vmm/boot.h"
+#include "vmm/eventloop.h"
+#include "vmm/i8042.h"
+#include "vmm/log.h"
+#include "vmm/serial.h"
+#include "vmm/vm.h"
+
+#define MAX_KERNEL (256u << 20)
+#define MAX_INITRD (1024u << 20)
+
+struct options {
+	uint64_t memory_mib;
+	unsigned cpus;
+	const char *kernel, *initrd, *cmdline, *firmware;
+	const char *console, *api, *pidfile, *log;
+	bool daemonize;
+};
+
+struct machine {
+	struct options opt;
+	struct vm vm;
+	struct eventloop el;
+	struct serial com1;
+	struct i8042 kbd;
+	struct acpi_pm pm;
+	int console_fd;
+	bool console_in;
+};
+
+static const char usage_text[] =
+	"usage: envvmm --memory MiB [--cpus N]\n"
+	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
+	"              [--console stdio|FILE] [--log FILE]\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "envvmm: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text);
+	return 2;
+}
+
+enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_FIRMWARE,
+       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION };
+
+static const struct option long_opts[] = {
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"firmware", required_argument, NULL, OPT_FIRMWARE},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"log", required_argument, NULL, OPT_LOG},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	long long v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cpus = 1;
+	o->cmdline = "";
+	o->console = "stdio";
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_MEMORY:
+			if (!str_to_int(optarg, 2, 1 << 20, &v))
+				return usage_error("--memory %s: need a whole number of MiB, 2..1048576",
+						   optarg);
+			o->memory_mib = (uint64_t)v;
+			break;
+		case OPT_CPUS:
+			if (!str_to_int(optarg, 1, VM_MAX_CPUS, &v))
+				return usage_error("--cpus %s: need a number from 1 to 64", optarg);
+			o->cpus = (unsigned)v;
+			break;
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_CMDLINE: o->cmdline = optarg; break;
+		case OPT_FIRMWARE: o->firmware = optarg; break;
+		case OPT_CONSOLE: o->console = optarg; break;
+		case OPT_LOG: o->log = optarg; break;
+		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case OPT_VERSION: printf("envvmm %s\n", ENVUP_VERSION); return 0;
+		case '?':
+		default:
+			return usage_error("unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument %s", argv[optind]);
+	if (!o->memory_mib)
+		return usage_error("--memory is required");
+	if (o->firmware)
+		return usage_error("--firmware %s: firmware boot is not supported yet; use --kernel",
+				   o->firmware);
+	if (!o->kernel)
+		return usage_error("--kernel is required (direct boot)");
+	if (o->initrd && !o->kernel)
+		return usage_error("--initrd needs --kernel");
+	return -1;
+}
+
+static void on_exit_event(void *opaque, short revents)
+{
+	(void)opaque; /* the main loop checks the VM state after every round */
+	(void)revents;
+}
+
+static void on_console_input(void *opaque, short revents)
+{
+	struct machine *m = opaque;
+	uint8_t buf[SERIAL_FIFO];
+	size_t room;
+	ssize_t n;
+
+	pthread_mutex_lock(&m->vm.lock);
+	room = serial_room(&m->com1);
+	pthread_mutex_unlock(&m->vm.lock);
+	if (room == 0)
+		return; /* the guest has not drained the FIFO: keep the bytes in the pipe */
+	n = read(STDIN_FILENO, buf, room);
+	if (n <= 0) {
+		el_remove(&m->el, STDIN_FILENO); /* end of input: the guest keeps running */
+		return;
+	}
+	pthread_mutex_lock(&m->vm.lock);
+	serial_input(&m->com1, buf, (size_t)n);
+	pthread_mutex_unlock(&m->vm.lock);
+}
+
+static int open_console(struct machine *m, struct err *e)
+{
+	if (strcmp(m->opt.console, "stdio") == 0) {
+		m->console_fd = STDOUT_FILENO;
+		m->console_in = !m->opt.daemonize;
+		return 0;
+	}
+	m->console_fd = open(m->opt.console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (m->console_fd < 0)
+		return err_sys(e, "--console %s", m->opt.console);
+	return 0;
+}
+
+static int boot_kernel(struct machine *m, struct err *e)
+{
+	struct boot_input in = {.cmdline = m->opt.cmdline, .rsdp = acpi_rsdp_addr()};
+	char *kernel = NULL, *initrd = NULL;
+	size_t klen = 0, ilen = 0;
+	int r = -1;
+
+	if (fs_read_file(m->opt.kernel, MAX_KERNEL, &kernel, &klen, e) < 0) {
+		err_wrap(e, "--kernel");
+		goto out;
+	}
+	if (m->opt.initrd && fs_read_file(m->opt.initrd, MAX_INITRD, &initrd, &ilen, e) < 0) {
+		err_wrap(e, "--initrd");
+		goto out;
+	}
+	in.kernel = (const uint8_t *)kernel;
+	in.kernel_len = klen;
+	if (initrd) {
+		in.initrd = (const uint8_t *)initrd;
+		in.initrd_len = ilen;
+	}
+	r = boot_is_elf(in.kernel, klen) ? boot_elf(&m->vm, &in, e) : boot_bzimage(&m->vm, &in, e);
+out:
+	free(kernel);
+	free(initrd);
+	return r;
+}
+
+static int machine_build(struct machine *m, struct err *e)
+{
+	struct vm *vm = &m->vm;
+
+	if (vm_create(vm, m->opt.memory_mib << 20, m->opt.cpus, e) < 0)
+		return -1;
+	if (serial_init(&m->com1, vm, m->console_fd, e) < 0 || i8042_init(&m->kbd, vm, e) < 0 ||
+	    acpi_pm_init(&m->pm, vm, e) < 0)
+		return -1;
+	if (acpi_build(vm, e) < 0)
+		return -1;
+	if (boot_kernel(m, e) < 0)
+		return -1;
+	if (el_add(&m->el, vm->exit_efd, POLLIN, on_exit_event, m, e) < 0)
+		return -1;
+	if (m->console_in && el_add(&m->el, STDIN_FILENO, POLLIN, on_console_input, m, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int machine_run(struct machine *m, struct err *e)
+{
+	if (vm_start(&m->vm, e) < 0)
+		return -1;
+	log_msg(LOG_INFO, "started: %u vCPU(s), %llu MiB", m->opt.cpus,
+		(unsigned long long)m->opt.memory_mib);
+	while (vm_get_state(&m->vm) != VM_STOPPING)
+		el_run_once(&m->el, -1);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "usage: envvmm --memory MiB [--cpus N] [--kernel FILE ...]\n"
-			"envvmm: not built yet\n");
-	return 2;
+	struct machine *m;
+	struct err e = {0};
+	int status, logfd = -1;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		fprintf(stderr, "envvmm: out of memory\n");
+		return 1;
+	}
+	status = parse_args(argc, argv, &m->opt);
+	if (status >= 0) {
+		free(m);
+		return status;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (m->opt.log) {
+		logfd = open(m->opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (logfd < 0) {
+			fprintf(stderr, "envvmm: --log %s: %s\n", m->opt.log, strerror(errno));
+			free(m);
+			return 1;
+		}
+		log_setup(logfd, LOG_INFO);
+	}
+	m->console_fd = -1;
+	vm_init(&m->vm);
+	status = 1;
+	if (open_console(m, &e) == 0 && machine_build(m, &e) == 0 && machine_run(m, &e) == 0) {
+		status = m->vm.exit_code;
+		if (status)
+			log_msg(LOG_ERROR, "%s", m->vm.exit_reason);
+		else
+			log_msg(LOG_INFO, "%s", m->vm.exit_reason);
+	} else {
+		vm_request_exit(&m->vm, 1, "%s", e.msg);
+		log_msg(LOG_ERROR, "%s", e.msg);
+		if (e.code == ERR_USAGE)
+			status = 2;
+	}
+	if (logfd >= 0 && status)
+		fprintf(stderr, "envvmm: %s\n", m->vm.exit_code ? m->vm.exit_reason : e.msg);
+	vm_destroy(&m->vm);
+	if (m->console_fd > STDERR_FILENO)
+		close(m->console_fd);
+	if (logfd >= 0)
+		close(logfd);
+	free(m);
+	return status;
 }

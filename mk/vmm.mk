@@ -1,0 +1,29 @@
+# envvmm extras: the freestanding test-kit guest (tests/guest/), the device fuzzer, bench.
+
+GUEST_CC ?= gcc
+GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie -fno-builtin \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=small -Wall -Wextra -Werror \
+	-Wno-unused-parameter
+GUEST_SRCS := $(wildcard tests/guest/*.c tests/guest/head.S)
+GUEST_OBJS := $(patsubst tests/guest/%,build/guest/%.o,$(GUEST_SRCS))
+
+build/guest/%.c.o: tests/guest/%.c tests/guest/kit.h
+	@mkdir -p $(@D)
+	@echo "  GUEST   $@"
+	@$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+build/guest/%.S.o: tests/guest/%.S
+	@mkdir -p $(@D)
+	@$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+build/guest/kit.elf: $(GUEST_OBJS) tests/guest/kit.ld
+	@echo "  LD      $@"
+	@$(GUEST_CC) $(GUEST_CFLAGS) -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,tests/guest/kit.ld -o $@ $(GUEST_OBJS) -lgcc
+build/guest/kit-bz.elf: $(GUEST_OBJS) build/guest/bzhdr.S.o tests/guest/kit-bz.ld
+	@$(GUEST_CC) $(GUEST_CFLAGS) -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,tests/guest/kit-bz.ld -o $@ $(GUEST_OBJS) build/guest/bzhdr.S.o -lgcc
+build/guest/kit.bzImage: build/guest/kit-bz.elf
+	@echo "  BZIMAGE $@"
+	@objcopy -O binary $< $@
+
+TEST_PREREQS += build/guest/kit.elf build/guest/kit.bzImage
+guest: build/guest/kit.elf build/guest/kit.bzImage
+.PHONY: guest

@@ -1,0 +1,144 @@
+/* ACPI tables (checksums, MADT CPU count), bringing up every AP with INIT/SIPI, and the ACPI
+ * power button. */
+#include "kit.h"
+
+#define LAPIC 0xfee00000ULL
+
+extern char kit_ap_tramp[], kit_ap_tramp_end[];
+extern uint32_t kit_ap_cr3;
+static volatile uint32_t ap_count;
+static volatile uint64_t ap_ids;
+
+static uint8_t sum(const void *p, uint64_t len)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+	while (len--)
+		s = (uint8_t)(s + *b++);
+	return s;
+}
+
+static uint64_t find_rsdp(void)
+{
+	if (kit_boot.rsdp)
+		return kit_boot.rsdp;
+	for (uint64_t a = 0xe0000; a < 0x100000; a += 16)
+		if (!memcmp((const void *)a, "RSD PTR ", 8))
+			return a;
+	return 0;
+}
+
+static unsigned madt_cpus;
+
+void kit_acpi_checks(void)
+{
+	uint64_t rsdp = find_rsdp(), xsdt;
+	const uint8_t *r = (const uint8_t *)rsdp, *x;
+	uint32_t xlen;
+	unsigned bad = 0, ntables, ioapics = 0;
+	bool fadt = false, dsdt_ok = false;
+	char buf[16];
+
+	if (!rsdp) {
+		kit_result(false, "acpi-rsdp", "no RSDP");
+		return;
+	}
+	kit_result(sum(r, 20) == 0 && r[15] >= 2 && sum(r, 36) == 0, "acpi-rsdp",
+		   "at %lx rev %u", rsdp, r[15]);
+	memcpy(&xsdt, r + 24, 8);
+	x = (const uint8_t *)xsdt;
+	memcpy(&xlen, x + 4, 4);
+	kit_result(!memcmp(x, "XSDT", 4) && sum(x, xlen) == 0, "acpi-xsdt", "len %u", xlen);
+	ntables = (xlen - 36) / 8;
+	for (unsigned i = 0; i < ntables; i++) {
+		uint64_t ta;
+		const uint8_t *t;
+		uint32_t tlen;
+		memcpy(&ta, x + 36 + 8 * i, 8);
+		t = (const uint8_t *)ta;
+		memcpy(&tlen, t + 4, 4);
+		if (sum(t, tlen))
+			bad++;
+		if (!memcmp(t, "FACP", 4)) {
+			uint64_t d;
+			uint32_t dlen;
+			fadt = true;
+			memcpy(&d, t + 140, 8);
+			memcpy(&dlen, (const uint8_t *)d + 4, 4);
+			dsdt_ok = !memcmp((const void *)d, "DSDT", 4) && !sum((const void *)d, dlen);
+		}
+		if (!memcmp(t, "APIC", 4)) {
+			for (uint32_t o = 44; o + 2 <= tlen && t[o + 1] >= 2; o += t[o + 1]) {
+				if (t[o] == 0 && (t[o + 4] & 1))
+					madt_cpus++;
+				if (t[o] == 1)
+					ioapics++;
+			}
+		}
+	}
+	kit_result(bad == 0, "acpi-checksums", "tables=%u bad=%u", ntables, bad);
+	kit_result(fadt && dsdt_ok, "acpi-fadt", "fadt=%u dsdt=%u", fadt, dsdt_ok);
+	kit_result(kit_arg("kit.cpus", buf, sizeof(buf)) && madt_cpus == kit_num(buf) &&
+			   ioapics == 1,
+		   "acpi-madt", "cpus=%u ioapics=%u", madt_cpus, ioapics);
+}
+
+void kit_ap_main(void);
+
+void kit_ap_main(void)
+{
+	uint32_t id = mmio_r32(LAPIC + 0x20) >> 24;
+	__atomic_fetch_or(&ap_ids, 1ULL << (id & 63), __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&ap_count, 1, __ATOMIC_SEQ_CST);
+}
+
+static void lapic_icr(uint32_t low)
+{
+	mmio_w32(LAPIC + 0x310, 0);
+	mmio_w32(LAPIC + 0x300, low);
+	for (int i = 0; i < 1000 && (mmio_r32(LAPIC + 0x300) & (1 << 12)); i++)
+		;
+}
+
+void kit_smp_checks(void)
+{
+	char buf[16];
+	unsigned want = kit_arg("kit.cpus", buf, sizeof(buf)) ? (unsigned)kit_num(buf) : 1;
+	uint64_t cr3;
+	unsigned spins = 0;
+
+	if (want > 9) {
+		kit_result(false, "smp", "kit supports at most 9 CPUs, asked for %u", want);
+		return;
+	}
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	kit_ap_cr3 = (uint32_t)cr3;
+	memcpy((void *)0x1000, kit_ap_tramp, (size_t)(kit_ap_tramp_end - kit_ap_tramp));
+	barrier();
+	mmio_w32(LAPIC + 0xf0, mmio_r32(LAPIC + 0xf0) | 0x100); /* software-enable the APIC */
+	if (want > 1) {
+		lapic_icr(0x000c4500); /* INIT, all excluding self */
+		lapic_icr(0x000c4601); /* STARTUP at page 1 (0x1000) */
+		lapic_icr(0x000c4601);
+		while (ap_count < want - 1 && spins < 2000000)
+			spins++;
+	}
+	kit_result(ap_count + 1 == want, "smp", "cpus=%u/%u apic-ids=%lx", ap_count + 1, want,
+		   ap_ids | 1);
+}
+
+void kit_power_button_wait(void)
+{
+	unsigned long spins = 0;
+
+	outw(0x602, 0x0100); /* PWRBTN_EN */
+	kit_printf("kit: waiting for power button\n");
+	while (!(inw(0x600) & 0x100) && spins < 3000000)
+		spins++;
+	kit_result((inw(0x600) & 0x100) != 0, "powerbutton", "after %lu polls", spins);
+	outw(0x600, 0x0100); /* acknowledge */
+	kit_printf("kit: done\n");
+	outw(0x604, (5 << 10) | (1 << 13)); /* SLP_TYP=5 (\_S5), SLP_EN */
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}

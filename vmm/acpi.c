@@ -1,0 +1,261 @@
+#include "vmm/acpi.h"
+
+#include <string.h>
+
+#include "vmm/layout.h"
+#include "vmm/vm.h"
+
+#define ACPI_SCI_IRQ 9
+#define PM1_PWRBTN 0x0100
+#define PM1_SCI_EN 0x0001
+#define PM1_SLP_EN 0x2000
+
+struct acpi_hdr {
+	char sig[4];
+	uint32_t len;
+	uint8_t rev;
+	uint8_t csum;
+	char oem[6];
+	char table[8];
+	uint32_t oem_rev;
+	char creator[4];
+	uint32_t creator_rev;
+} __attribute__((packed));
+
+struct acpi_rsdp {
+	char sig[8];
+	uint8_t csum;
+	char oem[6];
+	uint8_t rev;
+	uint32_t rsdt;
+	uint32_t len;
+	uint64_t xsdt;
+	uint8_t ext_csum;
+	uint8_t reserved[3];
+} __attribute__((packed));
+
+struct acpi_gas {
+	uint8_t space, bit_width, bit_offset, access;
+	uint64_t addr;
+} __attribute__((packed));
+
+/* FADT, ACPI 6 layout (276 bytes), only the fields this machine fills named. */
+struct acpi_fadt {
+	struct acpi_hdr h;
+	uint32_t facs, dsdt;
+	uint8_t reserved0, pm_profile;
+	uint16_t sci_int;
+	uint32_t smi_cmd;
+	uint8_t acpi_enable, acpi_disable, s4bios, pstate;
+	uint32_t pm1a_evt, pm1b_evt, pm1a_cnt, pm1b_cnt, pm2_cnt, pm_tmr, gpe0, gpe1;
+	uint8_t pm1_evt_len, pm1_cnt_len, pm2_cnt_len, pm_tmr_len, gpe0_len, gpe1_len, gpe1_base,
+		cst_cnt;
+	uint16_t p_lvl2_lat, p_lvl3_lat, flush_size, flush_stride;
+	uint8_t duty_offset, duty_width, day_alarm, mon_alarm, century;
+	uint16_t iapc_boot_arch;
+	uint8_t reserved1;
+	uint32_t flags;
+	struct acpi_gas reset_reg;
+	uint8_t reset_value;
+	uint16_t arm_boot_arch;
+	uint8_t minor;
+	uint64_t x_facs, x_dsdt;
+	struct acpi_gas x_pm1a_evt, x_pm1b_evt, x_pm1a_cnt, x_pm1b_cnt, x_pm2_cnt, x_pm_tmr,
+		x_gpe0, x_gpe1, sleep_ctl, sleep_sts;
+	uint64_t hypervisor_id;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
+
+/* \_S5 = Package() {5, 5, 0, 0}: the SLP_TYP values for soft-off. */
+static const uint8_t dsdt_aml[] = {0x08, '_',  'S',  '5',  '_',  0x12, 0x08,
+				   0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
+
+static uint8_t acpi_sum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+
+	while (len--)
+		s = (uint8_t)(s + *b++);
+	return s;
+}
+
+static void acpi_hdr_init(struct acpi_hdr *h, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(h->sig, sig, 4);
+	h->len = len;
+	h->rev = rev;
+	memcpy(h->oem, "ENVUP ", 6);
+	memcpy(h->table, "ENVVMM  ", 8);
+	h->oem_rev = 1;
+	memcpy(h->creator, "ENVU", 4);
+	h->creator_rev = 1;
+}
+
+/* Fills in h's checksum; h is len bytes long. */
+static void acpi_finish(struct acpi_hdr *h)
+{
+	h->csum = 0;
+	h->csum = (uint8_t)(0 - acpi_sum(h, h->len));
+}
+
+uint64_t acpi_rsdp_addr(void)
+{
+	return LAYOUT_ACPI;
+}
+
+static struct acpi_gas gas_io(uint16_t port, uint8_t bits)
+{
+	return (struct acpi_gas){.space = 1, .bit_width = bits, .access = bits == 32 ? 3 : 2,
+				 .addr = port};
+}
+
+static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
+{
+	struct acpi_hdr *h = (struct acpi_hdr *)p;
+	uint32_t off = sizeof(*h);
+	uint32_t lapic = (uint32_t)LAYOUT_LAPIC, flags = 1; /* PCAT_COMPAT: 8259s present */
+	uint32_t ioapic = (uint32_t)LAYOUT_IOAPIC;
+
+	memcpy(p + off, &lapic, 4);
+	memcpy(p + off + 4, &flags, 4);
+	off += 8;
+	for (unsigned i = 0; i < ncpus; i++) {
+		uint8_t e[8] = {0, 8, (uint8_t)i, (uint8_t)i, 1, 0, 0, 0}; /* enabled */
+		memcpy(p + off, e, 8);
+		off += 8;
+	}
+	{
+		uint8_t e[12] = {1, 12, (uint8_t)ncpus, 0};
+		memcpy(e + 4, &ioapic, 4); /* GSI base 0 */
+		memcpy(p + off, e, 12);
+		off += 12;
+	}
+	{
+		/* ISA IRQ 0 (PIT) arrives on GSI 2; SCI is level, active high. */
+		uint8_t pit[10] = {2, 10, 0, 0, 2, 0, 0, 0, 0, 0};
+		uint8_t sci[10] = {2, 10, 0, ACPI_SCI_IRQ, ACPI_SCI_IRQ, 0, 0, 0, 0x0d, 0};
+		memcpy(p + off, pit, 10);
+		memcpy(p + off + 10, sci, 10);
+		off += 20;
+	}
+	{
+		uint8_t nmi[6] = {4, 6, 0xff, 0, 0, 1}; /* LINT1 of every CPU is NMI */
+		memcpy(p + off, nmi, 6);
+		off += 6;
+	}
+	acpi_hdr_init(h, "APIC", off, 4);
+	acpi_finish(h);
+	return off;
+}
+
+int acpi_build(struct vm *vm, struct err *e)
+{
+	uint8_t *base = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
+	struct acpi_rsdp *rsdp;
+	struct acpi_hdr *xsdt, *dsdt;
+	struct acpi_fadt *fadt;
+	uint64_t a_xsdt = LAYOUT_ACPI + 64, a_fadt = a_xsdt + 64, a_dsdt = a_fadt + 512,
+		 a_madt = a_dsdt + 256;
+	uint64_t entries[2] = {a_fadt, a_madt};
+
+	if (!base)
+		return err_set(e, ERR_FAIL, "ACPI tables do not fit in guest RAM");
+	memset(base, 0, LAYOUT_ACPI_SIZE);
+
+	dsdt = (struct acpi_hdr *)(base + (a_dsdt - LAYOUT_ACPI));
+	memcpy(dsdt + 1, dsdt_aml, sizeof(dsdt_aml));
+	acpi_hdr_init(dsdt, "DSDT", sizeof(*dsdt) + sizeof(dsdt_aml), 2);
+	acpi_finish(dsdt);
+
+	fadt = (struct acpi_fadt *)(base + (a_fadt - LAYOUT_ACPI));
+	acpi_hdr_init(&fadt->h, "FACP", sizeof(*fadt), 6);
+	fadt->dsdt = (uint32_t)a_dsdt;
+	fadt->x_dsdt = a_dsdt;
+	fadt->sci_int = ACPI_SCI_IRQ;
+	fadt->pm1a_evt = LAYOUT_PM_IO;
+	fadt->pm1a_cnt = LAYOUT_PM_IO + 4;
+	fadt->pm1_evt_len = 4;
+	fadt->pm1_cnt_len = 2;
+	fadt->x_pm1a_evt = gas_io(LAYOUT_PM_IO, 32);
+	fadt->x_pm1a_cnt = gas_io(LAYOUT_PM_IO + 4, 16);
+	fadt->iapc_boot_arch = 0x0002 | 0x0004 | 0x0020; /* 8042; no VGA; no CMOS RTC */
+	fadt->flags = 0x0001 | 0x0004 | 0x0010 * 0;      /* WBINVD, C1; fixed power button */
+	fadt->minor = 0;
+	fadt->hypervisor_id = 0;
+	acpi_finish(&fadt->h);
+
+	acpi_madt(base + (a_madt - LAYOUT_ACPI), vm->ncpus);
+
+	xsdt = (struct acpi_hdr *)(base + (a_xsdt - LAYOUT_ACPI));
+	memcpy(xsdt + 1, entries, sizeof(entries));
+	acpi_hdr_init(xsdt, "XSDT", sizeof(*xsdt) + sizeof(entries), 1);
+	acpi_finish(xsdt);
+
+	rsdp = (struct acpi_rsdp *)base;
+	memcpy(rsdp->sig, "RSD PTR ", 8);
+	memcpy(rsdp->oem, "ENVUP ", 6);
+	rsdp->rev = 2;
+	rsdp->len = sizeof(*rsdp);
+	rsdp->xsdt = a_xsdt;
+	rsdp->csum = (uint8_t)(0 - acpi_sum(rsdp, 20));
+	rsdp->ext_csum = (uint8_t)(0 - acpi_sum(rsdp, sizeof(*rsdp)));
+	return 0;
+}
+
+static void acpi_pm_update(struct acpi_pm *pm)
+{
+	int level = (pm->cnt & PM1_SCI_EN) && (pm->sts & pm->en & PM1_PWRBTN);
+
+	if (level != pm->sci_level) {
+		pm->sci_level = level;
+		vm_irq_line(pm->vm, ACPI_SCI_IRQ, level);
+	}
+}
+
+static void acpi_pm_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write)
+{
+	struct acpi_pm *pm = opaque;
+	uint8_t regs[6];
+
+	memcpy(regs, &pm->sts, 2);
+	memcpy(regs + 2, &pm->en, 2);
+	memcpy(regs + 4, &pm->cnt, 2);
+	if (!write) {
+		for (uint32_t i = 0; i < len; i++)
+			data[i] = off + i < sizeof(regs) ? regs[off + i] : 0;
+		return;
+	}
+	for (uint32_t i = 0; i < len && off + i < sizeof(regs); i++) {
+		uint64_t o = off + i;
+		if (o < 2)
+			regs[o] &= (uint8_t)~data[i]; /* status bits clear on writing 1 */
+		else
+			regs[o] = data[i];
+	}
+	memcpy(&pm->sts, regs, 2);
+	memcpy(&pm->en, regs + 2, 2);
+	memcpy(&pm->cnt, regs + 4, 2);
+	if (pm->cnt & PM1_SLP_EN) {
+		vm_request_exit(pm->vm, 0, "guest power off (ACPI S%u)", (pm->cnt >> 10) & 7);
+		pm->cnt &= (uint16_t)~PM1_SLP_EN;
+	}
+	pm->cnt |= PM1_SCI_EN; /* no SMI_CMD: the machine is always in ACPI mode */
+	acpi_pm_update(pm);
+}
+
+int acpi_pm_init(struct acpi_pm *pm, struct vm *vm, struct err *e)
+{
+	memset(pm, 0, sizeof(*pm));
+	pm->vm = vm;
+	pm->cnt = PM1_SCI_EN;
+	return bus_add(&vm->pio, LAYOUT_PM_IO, 6, acpi_pm_io, pm, e);
+}
+
+bool acpi_pm_power_button(struct acpi_pm *pm)
+{
+	pm->sts |= PM1_PWRBTN;
+	acpi_pm_update(pm);
+	return (pm->en & PM1_PWRBTN) != 0;
+}

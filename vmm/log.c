@@ -1,0 +1,40 @@
+#include "vmm/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The VMM's top level owns the log destination; it is set once before any thread starts. */
+static int log_fd = 2;
+static enum log_level log_max = LOG_INFO;
+
+void log_setup(int fd, enum log_level max)
+{
+	log_fd = fd;
+	log_max = max;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	char line[1024];
+	struct timespec ts;
+	va_list ap;
+	int n;
+
+	if (lvl > log_max)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line), "[%lld.%03ld] envvmm: %s: ", (long long)ts.tv_sec,
+		     ts.tv_nsec / 1000000, names[lvl]);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strnlen(line, sizeof(line) - 2);
+	line[n++] = '\n';
+	/* One write per line so that lines from several threads never interleave. */
+	if (write(log_fd, line, (size_t)n) < 0)
+		return;
+}
