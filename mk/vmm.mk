@@ -8,7 +8,7 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie -fn
 GUEST_SRCS := $(wildcard tests/guest/*.c tests/guest/head.S)
 GUEST_OBJS := $(patsubst tests/guest/%,build/guest/%.o,$(GUEST_SRCS))
 
-build/guest/%.c.o: tests/guest/%.c tests/guest/kit.h
+build/guest/%.c.o: tests/guest/%.c tests/guest/kit.h tests/guest/kit_virtio.h
 	@mkdir -p $(@D)
 	@echo "  GUEST   $@"
 	@$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@

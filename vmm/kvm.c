@@ -213,6 +213,10 @@ int vm_create(struct vm *vm, uint64_t mem_bytes, unsigned ncpus, struct err *e)
 	} else {
 		log_msg(LOG_WARN, "this KVM has no in-kernel PIT (KVM_CAP_PIT2); the guest gets none");
 	}
+	vm->has_msi = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI) > 0;
+	if (!vm->has_msi)
+		log_msg(LOG_WARN, "this KVM cannot inject MSIs (KVM_CAP_SIGNAL_MSI); virtio devices "
+				  "offer INTx only");
 	if (gm_init(&vm->mem, mem_bytes, e) < 0 || vm_map_ram(vm, e) < 0)
 		return -1;
 	if (vm_load_cpuid(vm, e) < 0 || vm_create_cpus(vm, e) < 0)

@@ -19,11 +19,23 @@
 #include "vmm/eventloop.h"
 #include "vmm/i8042.h"
 #include "vmm/log.h"
+#include "vmm/pci.h"
 #include "vmm/serial.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/virtio_rng.h"
 #include "vmm/vm.h"
 
 #define MAX_KERNEL (256u << 20)
 #define MAX_INITRD (1024u << 20)
+#define MAX_DISKS 8
+
+struct disk_opt {
+	const char *path;
+	enum image_format fmt;
+	bool readonly;
+	const char *serial;
+	char *buf; /* the option's copy that path and serial point into */
+};
 
 struct options {
 	uint64_t memory_mib;
@@ -31,6 +43,8 @@ struct options {
 	const char *kernel, *initrd, *cmdline, *firmware;
 	const char *console, *api, *pidfile, *log;
 	bool daemonize;
+	struct disk_opt disk[MAX_DISKS];
+	unsigned ndisks;
 };
 
 struct machine {
@@ -40,6 +54,9 @@ struct machine {
 	struct serial com1;
 	struct i8042 kbd;
 	struct acpi_pm pm;
+	struct pci pci;
+	struct virtio_rng rng;
+	struct virtio_blk disk[MAX_DISKS];
 	int console_fd;
 	bool console_in;
 };
@@ -47,6 +64,7 @@ struct machine {
 static const char usage_text[] =
 	"usage: envvmm --memory MiB [--cpus N]\n"
 	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
+	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]] ...\n"
 	"              [--console stdio|FILE] [--log FILE]\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -64,7 +82,7 @@ static int usage_error(const char *fmt, ...)
 }
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_FIRMWARE,
-       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION };
+       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK };
 
 static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
@@ -75,10 +93,55 @@ static const struct option long_opts[] = {
 	{"firmware", required_argument, NULL, OPT_FIRMWARE},
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"log", required_argument, NULL, OPT_LOG},
+	{"disk", required_argument, NULL, OPT_DISK},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
 };
+
+/* PATH,format=raw|qcow2[,readonly][,serial=ID]; returns -1 when fine, else the exit status. */
+static int parse_disk(struct options *o, const char *arg)
+{
+	struct disk_opt *d;
+	char *save = NULL, *tok;
+
+	if (o->ndisks == MAX_DISKS)
+		return usage_error("--disk: at most %d disks", MAX_DISKS);
+	d = &o->disk[o->ndisks];
+	d->buf = strdup(arg);
+	if (!d->buf)
+		return usage_error("out of memory");
+	o->ndisks++;
+	d->path = strtok_r(d->buf, ",", &save);
+	if (!d->path || !*d->path)
+		return usage_error("--disk %s: no path", arg);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (str_starts_with(tok, "format=")) {
+			d->fmt = image_format_from_name(tok + 7);
+			if (d->fmt != IMAGE_RAW && d->fmt != IMAGE_QCOW2)
+				return usage_error("--disk %s: format must be raw or qcow2", arg);
+		} else if (!strcmp(tok, "readonly")) {
+			d->readonly = true;
+		} else if (str_starts_with(tok, "serial=")) {
+			d->serial = tok + 7;
+			if (strlen(d->serial) > VIRTIO_BLK_ID_BYTES)
+				return usage_error("--disk %s: serial is longer than 20 bytes", arg);
+		} else {
+			return usage_error("--disk %s: unknown setting '%s' (format=, readonly, "
+					   "serial=)",
+					   arg, tok);
+		}
+	}
+	if (d->fmt == IMAGE_UNKNOWN)
+		return usage_error("--disk %s: format=raw or format=qcow2 is required", arg);
+	return -1;
+}
+
+static void free_options(struct options *o)
+{
+	for (unsigned i = 0; i < o->ndisks; i++)
+		free(o->disk[i].buf);
+}
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
@@ -110,6 +173,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_FIRMWARE: o->firmware = optarg; break;
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_LOG: o->log = optarg; break;
+		case OPT_DISK:
+			c = parse_disk(o, optarg);
+			if (c >= 0)
+				return c;
+			break;
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
 		case OPT_VERSION: printf("envvmm %s\n", ENVUP_VERSION); return 0;
 		case '?':
@@ -200,6 +268,30 @@ out:
 	return r;
 }
 
+static int machine_add_pci(struct machine *m, struct err *e)
+{
+	struct vm *vm = &m->vm;
+
+	if (pci_init(&m->pci, vm, e) < 0)
+		return -1;
+	virtio_rng_init(&m->rng, vm, vm->has_msi);
+	if (pci_add(&m->pci, &m->rng.vdev.pci, e) < 0)
+		return -1;
+	for (unsigned i = 0; i < m->opt.ndisks; i++) {
+		const struct disk_opt *d = &m->opt.disk[i];
+		char serial[VIRTIO_BLK_ID_BYTES + 1];
+		snprintf(serial, sizeof(serial), "%s", d->serial ? d->serial : "");
+		if (!d->serial)
+			snprintf(serial, sizeof(serial), "envvmm-disk%u", i);
+		if (virtio_blk_init(&m->disk[i], vm, d->path, d->fmt, d->readonly, serial,
+				    vm->has_msi, e) < 0)
+			return -1;
+		if (pci_add(&m->pci, &m->disk[i].vdev.pci, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int machine_build(struct machine *m, struct err *e)
 {
 	struct vm *vm = &m->vm;
@@ -209,7 +301,7 @@ static int machine_build(struct machine *m, struct err *e)
 	if (serial_init(&m->com1, vm, m->console_fd, e) < 0 || i8042_init(&m->kbd, vm, e) < 0 ||
 	    acpi_pm_init(&m->pm, vm, e) < 0)
 		return -1;
-	if (acpi_build(vm, e) < 0)
+	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0)
 		return -1;
 	if (boot_kernel(m, e) < 0)
 		return -1;
@@ -244,6 +336,7 @@ int main(int argc, char **argv)
 	}
 	status = parse_args(argc, argv, &m->opt);
 	if (status >= 0) {
+		free_options(&m->opt);
 		free(m);
 		return status;
 	}
@@ -275,6 +368,9 @@ int main(int argc, char **argv)
 	if (logfd >= 0 && status)
 		fprintf(stderr, "envvmm: %s\n", m->vm.exit_code ? m->vm.exit_reason : e.msg);
 	vm_destroy(&m->vm);
+	for (unsigned i = 0; i < m->opt.ndisks; i++)
+		virtio_blk_close(&m->disk[i]);
+	free_options(&m->opt);
 	if (m->console_fd > STDERR_FILENO)
 		close(m->console_fd);
 	if (logfd >= 0)

@@ -3,7 +3,7 @@
  * "kit: ok NAME ..." or "kit: not ok NAME ..." lines on COM1, then resets the machine. */
 #include <stdarg.h>
 
-#include "kit.h"
+#include "kit_virtio.h"
 
 struct kit_boot kit_boot;
 static char cmdline_copy[2048];
@@ -319,6 +319,12 @@ void kit_main(int mode, uint64_t info)
 		kit_acpi_checks();
 	if (kit_wants("smp"))
 		kit_smp_checks();
+	if (kit_wants("pci"))
+		kit_pci_checks();
+	if (kit_wants("rng"))
+		kit_rng_checks();
+	if (kit_wants("blk"))
+		kit_blk_checks();
 	if (kit_wants("powerbutton"))
 		kit_power_button_wait();
 	if (kit_wants("triplefault")) {

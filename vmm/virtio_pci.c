@@ -1,0 +1,367 @@
+#include "vmm/virtio_pci.h"
+
+#include <string.h>
+
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+/* BAR0 layout. */
+#define BAR_COMMON 0x0000
+#define BAR_ISR 0x1000
+#define BAR_DEVICE 0x2000
+#define BAR_NOTIFY 0x3000
+#define BAR_MSIX 0x4000
+#define BAR_PBA 0x5000
+#define BAR_SIZE 0x8000
+#define NOTIFY_MULT 4
+#define COMMON_LEN 0x40
+
+#define CAP_COMMON 1
+#define CAP_NOTIFY 2
+#define CAP_ISR 3
+#define CAP_DEVICE 4
+
+static void le_put(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+uint64_t virtio_features(const struct virtio_dev *d)
+{
+	return d->ops->features | VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT_DESC;
+}
+
+static void virtio_intx_update(struct virtio_dev *d)
+{
+	int level = d->isr != 0 && !(d->pci.cfg[0x05] & 0x04); /* INTx disable bit */
+
+	if (level != d->intx_level) {
+		d->intx_level = level;
+		vm_irq_line(d->vm, d->pci.irq, level);
+	}
+}
+
+static void virtio_msix_fire(struct virtio_dev *d, uint16_t vec)
+{
+	const uint32_t *ent;
+
+	if (vec == VIRTIO_NO_VECTOR || vec >= VIRTIO_MSIX_VECTORS)
+		return;
+	ent = d->msix_table[vec];
+	if (d->msix_masked || (ent[3] & 1)) {
+		d->msix_pba |= 1u << vec; /* delivered when unmasked */
+		return;
+	}
+	d->signals++;
+	if (vm_signal_msi(d->vm, (uint64_t)ent[1] << 32 | ent[0], ent[2]) < 0)
+		log_msg(LOG_DEBUG, "virtio %u: MSI delivery failed", d->ops->device_id);
+}
+
+static void virtio_interrupt(struct virtio_dev *d, uint8_t isr_bit, uint16_t vec)
+{
+	if (d->msix_enabled) {
+		virtio_msix_fire(d, vec);
+		return;
+	}
+	d->signals++;
+	d->isr |= isr_bit;
+	virtio_intx_update(d);
+}
+
+void virtio_notify(struct virtio_dev *d, unsigned q)
+{
+	if (q < d->ops->nqueues && vq_should_notify(&d->vq[q]))
+		virtio_interrupt(d, 1, d->vq_vector[q]);
+}
+
+static void virtio_reset(struct virtio_dev *d)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		vq_reset(&d->vq[q]);
+		d->vq[q].size = VQ_MAX_SIZE;
+		d->vq_vector[q] = VIRTIO_NO_VECTOR;
+	}
+	d->drv_features = 0;
+	d->dev_feature_sel = d->drv_feature_sel = 0;
+	d->status = 0;
+	d->queue_sel = 0;
+	d->msix_config = VIRTIO_NO_VECTOR;
+	d->isr = 0;
+	virtio_intx_update(d);
+	if (d->ops->reset)
+		d->ops->reset(d);
+}
+
+static void common_image(const struct virtio_dev *d, uint8_t *r)
+{
+	const struct virtqueue *vq = d->queue_sel < d->ops->nqueues ? &d->vq[d->queue_sel] : NULL;
+	uint64_t f = virtio_features(d);
+
+	memset(r, 0, COMMON_LEN);
+	le_put(r + 0x00, d->dev_feature_sel, 4);
+	le_put(r + 0x04, d->dev_feature_sel < 2 ? (uint32_t)(f >> (32 * d->dev_feature_sel)) : 0, 4);
+	le_put(r + 0x08, d->drv_feature_sel, 4);
+	le_put(r + 0x0c,
+	       d->drv_feature_sel < 2 ? (uint32_t)(d->drv_features >> (32 * d->drv_feature_sel)) : 0,
+	       4);
+	le_put(r + 0x10, d->msix_config, 2);
+	le_put(r + 0x12, d->ops->nqueues, 2);
+	r[0x14] = d->status;
+	r[0x15] = d->config_gen;
+	le_put(r + 0x16, d->queue_sel, 2);
+	if (vq) {
+		le_put(r + 0x18, vq->size, 2);
+		le_put(r + 0x1a, d->vq_vector[d->queue_sel], 2);
+		le_put(r + 0x1c, vq->ready, 2);
+		le_put(r + 0x1e, d->queue_sel, 2); /* queue_notify_off */
+		le_put(r + 0x20, vq->desc, 8);
+		le_put(r + 0x28, vq->avail, 8);
+		le_put(r + 0x30, vq->used, 8);
+	}
+}
+
+static void virtio_set_status(struct virtio_dev *d, uint8_t v)
+{
+	if (v == 0) {
+		virtio_reset(d);
+		return;
+	}
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Accept only a subset of what was offered, and only modern drivers. */
+		if ((d->drv_features & ~virtio_features(d)) ||
+		    !(d->drv_features & VIRTIO_F_VERSION_1)) {
+			log_msg(LOG_WARN, "virtio %u: driver asked for features %#llx; refused",
+				d->ops->device_id, (unsigned long long)d->drv_features);
+			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+		}
+	}
+	d->status = v;
+}
+
+static void common_write(struct virtio_dev *d, unsigned off, const uint8_t *data, unsigned len)
+{
+	uint8_t r[COMMON_LEN];
+	struct virtqueue *vq = d->queue_sel < d->ops->nqueues ? &d->vq[d->queue_sel] : NULL;
+	bool may_set = !(d->status & VIRTIO_STATUS_DRIVER_OK) && vq && !vq->ready;
+
+	common_image(d, r);
+	memcpy(r + off, data, len);
+	/* Decode every field the write touched. */
+	for (unsigned o = off; o < off + len; o++) {
+		switch (o) {
+		case 0x00: d->dev_feature_sel = (uint32_t)le_get(r, 4); break;
+		case 0x08: d->drv_feature_sel = (uint32_t)le_get(r + 0x08, 4); break;
+		case 0x0c:
+		case 0x0d:
+		case 0x0e:
+		case 0x0f:
+			if (d->drv_feature_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+				uint64_t mask = 0xffffffffULL << (32 * d->drv_feature_sel);
+				d->drv_features = (d->drv_features & ~mask) |
+						  (le_get(r + 0x0c, 4) << (32 * d->drv_feature_sel));
+			}
+			break;
+		case 0x10: d->msix_config = (uint16_t)le_get(r + 0x10, 2); break;
+		case 0x14: virtio_set_status(d, r[0x14]); break;
+		case 0x16: d->queue_sel = (uint16_t)le_get(r + 0x16, 2); break;
+		case 0x18: {
+			uint16_t n = (uint16_t)le_get(r + 0x18, 2);
+			if (may_set && n && n <= VQ_MAX_SIZE && !(n & (n - 1)))
+				vq->size = n;
+			break;
+		}
+		case 0x1a:
+			if (vq)
+				d->vq_vector[d->queue_sel] = (uint16_t)le_get(r + 0x1a, 2);
+			break;
+		case 0x1c:
+			if (vq && le_get(r + 0x1c, 2) == 1 && !vq->ready) {
+				vq->event_idx = d->drv_features & VIRTIO_F_EVENT_IDX;
+				vq->indirect = d->drv_features & VIRTIO_F_INDIRECT_DESC;
+				if (!vq_enable(vq, &d->vm->mem)) {
+					log_msg(LOG_WARN,
+						"virtio %u: queue %u rings are misaligned or outside "
+						"guest RAM",
+						d->ops->device_id, d->queue_sel);
+					d->status |= VIRTIO_STATUS_NEEDS_RESET;
+				}
+			}
+			break;
+		case 0x20: if (may_set) vq->desc = le_get(r + 0x20, 8); break;
+		case 0x28: if (may_set) vq->avail = le_get(r + 0x28, 8); break;
+		case 0x30: if (may_set) vq->used = le_get(r + 0x30, 8); break;
+		default:
+			/* Upper bytes of a multi-byte field were handled at its first byte only
+			 * when written together; handle partial writes of the 64-bit addresses. */
+			if (may_set && o > 0x20 && o < 0x38) {
+				unsigned base = o & ~7u;
+				uint64_t v = le_get(r + base, 8);
+				if (base == 0x20) vq->desc = v;
+				if (base == 0x28) vq->avail = v;
+				if (base == 0x30) vq->used = v;
+			}
+			break;
+		}
+	}
+}
+
+static void msix_write(struct virtio_dev *d, unsigned off, const uint8_t *data, unsigned len)
+{
+	unsigned vec = off / 16, word = (off % 16) / 4;
+	uint8_t b[4];
+	bool was_masked;
+
+	if (vec >= VIRTIO_MSIX_VECTORS || (off % 4) + len > 4)
+		return;
+	was_masked = d->msix_table[vec][3] & 1;
+	le_put(b, d->msix_table[vec][word], 4);
+	memcpy(b + off % 4, data, len);
+	d->msix_table[vec][word] = (uint32_t)le_get(b, 4);
+	if (was_masked && !(d->msix_table[vec][3] & 1) && (d->msix_pba & (1u << vec))) {
+		d->msix_pba &= ~(1u << vec);
+		virtio_msix_fire(d, (uint16_t)vec);
+	}
+}
+
+static void msix_read(const struct virtio_dev *d, unsigned off, uint8_t *data, unsigned len)
+{
+	unsigned vec = off / 16, word = (off % 16) / 4;
+	uint8_t b[4];
+
+	memset(data, 0, len);
+	if (vec >= VIRTIO_MSIX_VECTORS || (off % 4) + len > 4)
+		return;
+	le_put(b, d->msix_table[vec][word], 4);
+	memcpy(data, b + off % 4, len);
+}
+
+void virtio_bar(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write)
+{
+	struct virtio_dev *d = opaque;
+	unsigned o;
+
+	if (len > 8 || off >= BAR_SIZE)
+		return;
+	if (off < BAR_COMMON + COMMON_LEN && off + len <= COMMON_LEN) {
+		uint8_t r[COMMON_LEN];
+		if (write) {
+			common_write(d, (unsigned)off, data, len);
+		} else {
+			common_image(d, r);
+			memcpy(data, r + off, len);
+		}
+	} else if (off == BAR_ISR) {
+		if (!write) {
+			memset(data, 0, len);
+			data[0] = d->isr;
+			d->isr = 0; /* reading ISR acknowledges INTx */
+			virtio_intx_update(d);
+		}
+	} else if (off >= BAR_DEVICE && off - BAR_DEVICE + len <= d->config_len) {
+		o = (unsigned)(off - BAR_DEVICE);
+		if (!write)
+			memcpy(data, d->config + o, len); /* device configuration is read-only here */
+	} else if (off >= BAR_NOTIFY && off < BAR_NOTIFY + NOTIFY_MULT * VIRTIO_MAX_QUEUES) {
+		unsigned q = (unsigned)(off - BAR_NOTIFY) / NOTIFY_MULT;
+		if (write && q < d->ops->nqueues && d->vq[q].ready &&
+		    (d->status & VIRTIO_STATUS_DRIVER_OK))
+			d->ops->notify(d, q);
+		else if (!write)
+			memset(data, 0, len);
+	} else if (off >= BAR_MSIX && off < BAR_MSIX + 16 * VIRTIO_MSIX_VECTORS) {
+		if (write)
+			msix_write(d, (unsigned)(off - BAR_MSIX), data, len);
+		else
+			msix_read(d, (unsigned)(off - BAR_MSIX), data, len);
+	} else if (off >= BAR_PBA && off < BAR_PBA + 8) {
+		if (!write) {
+			uint8_t b[8];
+			le_put(b, d->msix_pba, 8);
+			memcpy(data, b + (off - BAR_PBA), len <= 8 - (off - BAR_PBA) ? len : 0);
+		}
+	} else if (!write) {
+		memset(data, 0, len);
+	}
+}
+
+static void virtio_cfg_written(struct pci_dev *p, unsigned off, unsigned len)
+{
+	struct virtio_dev *d = p->owner;
+
+	(void)off;
+	(void)len;
+	for (unsigned o = p->cfg[0x34]; o; o = p->cfg[o + 1]) {
+		if (p->cfg[o] == 0x11) {
+			uint16_t mc = (uint16_t)le_get(p->cfg + o + 2, 2);
+			bool was_masked = d->msix_masked;
+			d->msix_enabled = d->has_msi && (mc & 0x8000);
+			d->msix_masked = mc & 0x4000;
+			if (was_masked && !d->msix_masked) {
+				for (unsigned v = 0; v < VIRTIO_MSIX_VECTORS; v++) {
+					if (d->msix_pba & (1u << v)) {
+						d->msix_pba &= ~(1u << v);
+						virtio_msix_fire(d, (uint16_t)v);
+					}
+				}
+			}
+		}
+		if (o >= PCI_CFG_SIZE - 2)
+			break;
+	}
+	virtio_intx_update(d);
+}
+
+static void add_vcap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
+{
+	uint8_t cap[20] = {0x09, 0, 16, type, 0};
+
+	le_put(cap + 8, off, 4);
+	le_put(cap + 12, len, 4);
+	if (type == CAP_NOTIFY) {
+		cap[2] = 20;
+		le_put(cap + 16, NOTIFY_MULT, 4);
+	}
+	pci_dev_add_cap(&d->pci, cap, cap[2]);
+}
+
+void virtio_init(struct virtio_dev *d, struct vm *vm, const struct virtio_ops *ops, void *priv,
+		 uint8_t *config, unsigned config_len, bool has_msi)
+{
+	uint8_t msix[12] = {0x11, 0, VIRTIO_MSIX_VECTORS - 1, 0};
+	unsigned off;
+
+	memset(d, 0, sizeof(*d));
+	d->vm = vm;
+	d->ops = ops;
+	d->priv = priv;
+	d->config = config;
+	d->config_len = config_len;
+	d->has_msi = has_msi;
+	pci_dev_init(&d->pci, 0x1af4, (uint16_t)(0x1040 + ops->device_id), ops->class_code | 1,
+		     0x1af4, ops->device_id);
+	d->pci.owner = d;
+	d->pci.cfg_written = virtio_cfg_written;
+	pci_dev_set_bar(&d->pci, 0, BAR_SIZE, virtio_bar, d);
+	add_vcap(d, CAP_COMMON, BAR_COMMON, COMMON_LEN);
+	add_vcap(d, CAP_NOTIFY, BAR_NOTIFY, NOTIFY_MULT * VIRTIO_MAX_QUEUES);
+	add_vcap(d, CAP_ISR, BAR_ISR, 1);
+	if (config_len)
+		add_vcap(d, CAP_DEVICE, BAR_DEVICE, config_len);
+	if (has_msi) {
+		le_put(msix + 4, BAR_MSIX, 4); /* BIR 0 */
+		le_put(msix + 8, BAR_PBA, 4);
+		off = pci_dev_add_cap(&d->pci, msix, sizeof(msix));
+		if (off)
+			d->pci.wmask[off + 3] = 0xc0; /* enable, function mask */
+	}
+	virtio_reset(d);
+}
