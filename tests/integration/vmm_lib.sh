@@ -1,6 +1,8 @@
 # Helpers for the envvmm integration tests (sourced after lib.sh).
 KIT_BZ=$ENVUP_BUILD/guest/kit.bzImage
 KIT_ELF=$ENVUP_BUILD/guest/kit.elf
+# Boot-check arguments for a 64 MiB machine.
+KIT64="kit.mem=64 kit.magic=cmdline-delivered"
 
 # vmm_require_kvm: true when /dev/kvm can be opened; else prints a skip line.
 vmm_require_kvm() {
