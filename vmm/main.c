@@ -22,6 +22,7 @@
 #include "vmm/pci.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
 #include "vmm/virtio_rng.h"
 #include "vmm/vm.h"
 
@@ -45,6 +46,8 @@ struct options {
 	bool daemonize;
 	struct disk_opt disk[MAX_DISKS];
 	unsigned ndisks;
+	bool net;
+	struct net_opts netopt;
 };
 
 struct machine {
@@ -57,6 +60,7 @@ struct machine {
 	struct pci pci;
 	struct virtio_rng rng;
 	struct virtio_blk disk[MAX_DISKS];
+	struct virtio_net *net;
 	int console_fd;
 	bool console_in;
 };
@@ -65,6 +69,7 @@ static const char usage_text[] =
 	"usage: envvmm --memory MiB [--cpus N]\n"
 	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]] ...\n"
+	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
 	"              [--console stdio|FILE] [--log FILE]\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -82,7 +87,7 @@ static int usage_error(const char *fmt, ...)
 }
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_FIRMWARE,
-       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK };
+       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_NET };
 
 static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
@@ -94,6 +99,7 @@ static const struct option long_opts[] = {
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"log", required_argument, NULL, OPT_LOG},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"net", required_argument, NULL, OPT_NET},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -173,6 +179,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_FIRMWARE: o->firmware = optarg; break;
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_LOG: o->log = optarg; break;
+		case OPT_NET: {
+			struct err e = {0};
+			if (o->net)
+				return usage_error("--net: only one network device is supported");
+			if (net_parse(optarg, &o->netopt, &e) < 0)
+				return usage_error("%s", e.msg);
+			o->net = true;
+			break;
+		}
 		case OPT_DISK:
 			c = parse_disk(o, optarg);
 			if (c >= 0)
@@ -289,6 +304,16 @@ static int machine_add_pci(struct machine *m, struct err *e)
 		if (pci_add(&m->pci, &m->disk[i].vdev.pci, e) < 0)
 			return -1;
 	}
+	if (m->opt.net) {
+		/* Large (a 64 KiB frame buffer): on the heap, not in struct machine. */
+		m->net = malloc(sizeof(*m->net));
+		if (!m->net)
+			return err_set(e, ERR_FAIL, "out of memory");
+		if (virtio_net_init(m->net, vm, &m->el, &m->opt.netopt, vm->has_msi, e) < 0)
+			return -1;
+		if (pci_add(&m->pci, &m->net->vdev.pci, e) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -370,6 +395,10 @@ int main(int argc, char **argv)
 	vm_destroy(&m->vm);
 	for (unsigned i = 0; i < m->opt.ndisks; i++)
 		virtio_blk_close(&m->disk[i]);
+	if (m->net) {
+		virtio_net_close(m->net);
+		free(m->net);
+	}
 	free_options(&m->opt);
 	if (m->console_fd > STDERR_FILENO)
 		close(m->console_fd);
