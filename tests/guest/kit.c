@@ -325,6 +325,8 @@ void kit_main(int mode, uint64_t info)
 		kit_rng_checks();
 	if (kit_wants("blk"))
 		kit_blk_checks();
+	if (kit_wants("net"))
+		kit_net_checks();
 	if (kit_wants("powerbutton"))
 		kit_power_button_wait();
 	if (kit_wants("triplefault")) {

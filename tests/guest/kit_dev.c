@@ -8,7 +8,7 @@ static struct vdesc indirect[4] __attribute__((aligned(16)));
 
 static long rng_read(struct kv *v, uint8_t *dst, uint32_t len)
 {
-	v->desc[0] = (struct vdesc){(uint64_t)dst, len, VD_WRITE, 0};
+	v->q[0].desc[0] = (struct vdesc){(uint64_t)dst, len, VD_WRITE, 0};
 	return kv_run(v, 0);
 }
 
@@ -23,7 +23,7 @@ void kit_rng_checks(void)
 		kit_result(false, "rng", "no virtio-rng device");
 		return;
 	}
-	if (!kv_open(&v, slot, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX, 0x41)) {
+	if (!kv_open(&v, slot, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX, 0x41, 1)) {
 		kit_result(false, "rng", "device setup failed");
 		return;
 	}
@@ -50,7 +50,7 @@ static volatile uint8_t status;
 static uint8_t blk_req(struct kv *v, uint32_t type, uint64_t sector, void *data, uint32_t len,
 		       bool dev_writes, bool use_indirect)
 {
-	struct vdesc *d = use_indirect ? indirect : v->desc;
+	struct vdesc *d = use_indirect ? indirect : v->q[0].desc;
 	unsigned n = 0;
 
 	hdr = (struct blk_hdr){type, 0, sector};
@@ -65,7 +65,7 @@ static uint8_t blk_req(struct kv *v, uint32_t type, uint64_t sector, void *data,
 	d[n] = (struct vdesc){(uint64_t)&status, 1, VD_WRITE, 0};
 	n++;
 	if (use_indirect)
-		v->desc[0] = (struct vdesc){(uint64_t)indirect, n * 16, VD_INDIRECT, 0};
+		v->q[0].desc[0] = (struct vdesc){(uint64_t)indirect, n * 16, VD_INDIRECT, 0};
 	if (kv_run(v, 0) < 0)
 		return 0xff;
 	return status;
@@ -76,15 +76,15 @@ static void blk_bad_chains(struct kv *v, unsigned i)
 	long len;
 
 	/* A buffer far outside guest RAM. */
-	v->desc[0] = (struct vdesc){(uint64_t)&hdr, sizeof(hdr), VD_NEXT, 1};
-	v->desc[1] = (struct vdesc){0x7fff00000000ULL, 512, VD_NEXT | VD_WRITE, 2};
-	v->desc[2] = (struct vdesc){(uint64_t)&status, 1, VD_WRITE, 0};
+	v->q[0].desc[0] = (struct vdesc){(uint64_t)&hdr, sizeof(hdr), VD_NEXT, 1};
+	v->q[0].desc[1] = (struct vdesc){0x7fff00000000ULL, 512, VD_NEXT | VD_WRITE, 2};
+	v->q[0].desc[2] = (struct vdesc){(uint64_t)&status, 1, VD_WRITE, 0};
 	hdr = (struct blk_hdr){0, 0, 0};
 	len = kv_run(v, 0);
 	kit_result(len == 0, "blk-bad-addr", "%u used len %u", i, (unsigned)len);
 	/* A cycle: 0 -> 1 -> 0. */
-	v->desc[0] = (struct vdesc){(uint64_t)&hdr, sizeof(hdr), VD_NEXT, 1};
-	v->desc[1] = (struct vdesc){(uint64_t)buf_b, 512, VD_NEXT, 0};
+	v->q[0].desc[0] = (struct vdesc){(uint64_t)&hdr, sizeof(hdr), VD_NEXT, 1};
+	v->q[0].desc[1] = (struct vdesc){(uint64_t)buf_b, 512, VD_NEXT, 0};
 	len = kv_run(v, 0);
 	kit_result(len == 0, "blk-cycle", "%u used len %u", i, (unsigned)len);
 }
@@ -100,7 +100,7 @@ static void blk_one(unsigned i, unsigned slot)
 	key[11] = (char)('0' + i);
 	if (!kv_open(&v, slot, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT |
 				       (1 << 5) | (1 << 9),
-		     0x50 + i)) {
+		     0x50 + i, 1)) {
 		kit_result(false, "blk-open", "%u setup failed", i);
 		return;
 	}

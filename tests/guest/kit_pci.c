@@ -59,7 +59,7 @@ unsigned kv_find(unsigned dev_id, unsigned index)
 static uint8_t rings[8][4096] __attribute__((aligned(4096)));
 static unsigned rings_used;
 
-bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector)
+bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector, unsigned nq)
 {
 	uint64_t bar = pci_rd32(slot, 0x10) & ~0xfULL;
 	uint32_t lo, hi;
@@ -111,54 +111,69 @@ bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector)
 		pci_wr16(slot, v->msix_cap + 2, 0x8000);
 		v->vector = vector;
 	}
-	mmio_w16(v->common + 0x16, 0);
-	v->qsize = mmio_r16(v->common + 0x18);
-	if (v->qsize > 16)
-		v->qsize = 16;
-	mmio_w16(v->common + 0x18, v->qsize);
-	if (v->vector)
-		mmio_w16(v->common + 0x1a, 0);
-	if (rings_used == 8)
-		return false;
-	v->ring = rings[rings_used++];
-	v->desc = (struct vdesc *)v->ring;
-	v->avail = (volatile uint16_t *)(v->ring + 1024);
-	v->used = (volatile uint32_t *)(v->ring + 2048);
-	v->notify_addr = v->notify + mmio_r16(v->common + 0x1e) * v->notify_mult;
-	mmio_w32(v->common + 0x20, (uint32_t)(uint64_t)v->desc);
-	mmio_w32(v->common + 0x24, 0);
-	mmio_w32(v->common + 0x28, (uint32_t)(uint64_t)v->avail);
-	mmio_w32(v->common + 0x2c, 0);
-	mmio_w32(v->common + 0x30, (uint32_t)(uint64_t)v->used);
-	mmio_w32(v->common + 0x34, 0);
-	mmio_w16(v->common + 0x1c, 1);
+	for (unsigned qi = 0; qi < nq; qi++) {
+		struct kvq *q = &v->q[qi];
+		mmio_w16(v->common + 0x16, (uint16_t)qi);
+		q->qsize = mmio_r16(v->common + 0x18);
+		if (q->qsize > 16)
+			q->qsize = 16;
+		mmio_w16(v->common + 0x18, q->qsize);
+		if (v->vector)
+			mmio_w16(v->common + 0x1a, 0);
+		if (rings_used == 8)
+			return false;
+		q->ring = rings[rings_used++];
+		q->desc = (struct vdesc *)q->ring;
+		q->avail = (volatile uint16_t *)(q->ring + 1024);
+		q->used = (volatile uint32_t *)(q->ring + 2048);
+		q->notify_addr = v->notify + mmio_r16(v->common + 0x1e) * v->notify_mult;
+		mmio_w32(v->common + 0x20, (uint32_t)(uint64_t)q->desc);
+		mmio_w32(v->common + 0x24, 0);
+		mmio_w32(v->common + 0x28, (uint32_t)(uint64_t)q->avail);
+		mmio_w32(v->common + 0x2c, 0);
+		mmio_w32(v->common + 0x30, (uint32_t)(uint64_t)q->used);
+		mmio_w32(v->common + 0x34, 0);
+		mmio_w16(v->common + 0x1c, 1);
+	}
 	mmio_w8(v->common + 0x14, 1 | 2 | 4 | 8);
 	return (mmio_r8(v->common + 0x14) & 0x40) == 0;
 }
 
-/* Puts the chain starting at descriptor head on the avail ring, kicks and polls. Returns the
- * used length, or -1 on timeout. */
+void kvq_add(struct kvq *q, uint16_t head)
+{
+	q->avail[2 + q->avail_idx % q->qsize] = head;
+	barrier();
+	q->avail[1] = ++q->avail_idx;
+	barrier();
+	mmio_w16(q->notify_addr, 0);
+}
+
+bool kvq_used(struct kvq *q, uint16_t *head, uint32_t *len)
+{
+	volatile uint16_t *used_idx = (volatile uint16_t *)q->used + 1;
+
+	if (*used_idx == q->last_used)
+		return false;
+	barrier();
+	*head = (uint16_t)q->used[1 + 2 * (q->last_used % q->qsize)];
+	*len = q->used[1 + 2 * (q->last_used % q->qsize) + 1];
+	q->last_used++;
+	return true;
+}
+
+/* Puts the chain starting at descriptor head on queue 0, kicks and polls. Returns the used
+ * length, or -1 on timeout. */
 long kv_run(struct kv *v, uint16_t head)
 {
-	uint16_t idx = v->avail_idx;
-	volatile uint16_t *used_idx = (volatile uint16_t *)v->used + 1;
 	unsigned long spins = 0;
+	uint16_t h;
+	uint32_t len;
 
-	v->avail[2 + idx % v->qsize] = head;
-	barrier();
-	v->avail[1] = ++v->avail_idx;
-	barrier();
-	mmio_w16(v->notify_addr, 0);
-	while (*used_idx == v->last_used && spins < 1000000)
-		spins++;
-	if (*used_idx == v->last_used)
-		return -1;
-	barrier();
-	{
-		uint32_t len = v->used[1 + 2 * (v->last_used % v->qsize) + 1];
-		v->last_used++;
-		return len;
-	}
+	kvq_add(&v->q[0], head);
+	while (spins++ < 1000000)
+		if (kvq_used(&v->q[0], &h, &len))
+			return len;
+	return -1;
 }
 
 bool kv_irr(unsigned vector)

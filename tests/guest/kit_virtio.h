@@ -17,27 +17,36 @@ struct vdesc {
 	uint16_t flags, next;
 };
 
-struct kv {
-	unsigned slot, msix_cap, vector;
-	uint64_t common, notify, isr, device, msix_table, notify_addr;
-	uint32_t notify_mult;
-	uint64_t features;
+struct kvq {
 	uint16_t qsize, avail_idx, last_used;
 	uint8_t *ring;
 	struct vdesc *desc;
 	volatile uint16_t *avail;
 	volatile uint32_t *used;
+	uint64_t notify_addr;
+};
+
+struct kv {
+	unsigned slot, msix_cap, vector;
+	uint64_t common, notify, isr, device, msix_table;
+	uint32_t notify_mult;
+	uint64_t features;
+	struct kvq q[2];
 };
 
 uint32_t pci_rd32(unsigned slot, unsigned off);
 void pci_wr32(unsigned slot, unsigned off, uint32_t v);
 void pci_wr16(unsigned slot, unsigned off, uint16_t v);
 unsigned kv_find(unsigned dev_id, unsigned index);
-bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector);
+bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector, unsigned nq);
 long kv_run(struct kv *v, uint16_t head);
+void kvq_add(struct kvq *q, uint16_t head);
+/* Takes the next used entry of q: true with its head and length. */
+bool kvq_used(struct kvq *q, uint16_t *head, uint32_t *len);
 bool kv_irr(unsigned vector);
 
 void kit_rng_checks(void);
 void kit_blk_checks(void);
+void kit_net_checks(void);
 
 #endif
