@@ -12,16 +12,58 @@ free_port() {
 }
 
 # The server: accepts one connection, records the line and answers it upper-cased.
-python3 - "$T/srv.port" "$T/srv.got" <<'EOF' &
+python3 - "$T/srv.port" "$T/srv.got" <<'PY' &
 import socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(1)
 s.settimeout(60)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 c, _ = s.accept()
 c.settimeout(10)
 d = c.recv(200)
 open(sys.argv[2], "wb").write(d)
 c.sendall(d.upper())
 c.close()
+PY
+srv=$!
+at_exit "kill $srv 2>/dev/null"
+for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
+sport=$(cat "$T/srv.port")
+hport=$(free_port)
+
+timeout 60 "$ENVVMM" --memory 64 --kernel "$KIT_ELF" \
+	--net "user,hostfwd=tcp:127.0.0.1:$hport-:8080" \
+	--cmdline "$KIT64 kit.tests=pci,net kit.pcidevs=3 kit.netsrv=$sport kit.netfwd=8080" \
+	>"$T/net.out" 2>"$T/net.err" </dev/null &
+vmm=$!
+at_exit "kill $vmm 2>/dev/null"
+for _ in $(seq 1 150); do grep -q '^kit: listening' "$T/net.out" && break; sleep 0.1; done
+python3 - "$hport" >"$T/host.got" 2>&1 <<'PY'
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+print(c.recv(100).decode().strip())
+c.sendall(b"host says hi\n")
+time.sleep(0.3)
+c.close()
+PY
+wait $vmm
+VMM_RC=$?
+check "net: exit 0" [ "$VMM_RC" -eq 0 ]
+kit_expect net pci-enum net-config net-dhcp net-tcp-out net-tcp-in
+check "net: DHCP lease 10.0.2.15 via 10.0.2.2, DNS 10.0.2.3" \
+	grep -q '^kit: ok net-dhcp ip=10.0.2.15 router=10.0.2.2 dns=10.0.2.3' "$T/net.out"
+check "net: server got the guest's line" grep -q 'hello from the kit' "$T/srv.got"
+check "net: guest got the server's answer" \
+	grep -q '^kit: ok net-tcp-out reply=HELLO FROM THE KIT' "$T/net.out"
+check "net: host got the guest's banner through the forward" grep -q '^kit says hi$' "$T/host.got"
+check "net: guest got the host's line" grep -q '^kit: ok net-tcp-in got=host says hi' "$T/net.out"
+
+vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net "user,hostfwd=tcp:0.0.0.0:$hport-:22"
+check "net: forwards only on 127.0.0.1" vmm_rc_grep 2 'listen on 127.0.0.1 only' bad
+vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net tap0
+check "net: only user networking" vmm_rc_grep 2 "only 'user' networking" bad
+
+finish
