@@ -15,6 +15,7 @@
 #include "core/fsutil.h"
 #include "core/strutil.h"
 #include "vmm/acpi.h"
+#include "vmm/api.h"
 #include "vmm/boot.h"
 #include "vmm/eventloop.h"
 #include "vmm/i8042.h"
@@ -61,7 +62,11 @@ struct machine {
 	struct virtio_rng rng;
 	struct virtio_blk disk[MAX_DISKS];
 	struct virtio_net *net;
+	struct api api;
+	bool api_open;
 	int console_fd;
+	int ready_fd; /* --daemonize: the pipe to the waiting parent */
+	bool pid_written;
 	bool console_in;
 };
 
@@ -70,7 +75,8 @@ static const char usage_text[] =
 	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
-	"              [--console stdio|FILE] [--log FILE]\n";
+	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
+	"              [--daemonize] [--log FILE]\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -99,6 +105,9 @@ static const struct option long_opts[] = {
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"log", required_argument, NULL, OPT_LOG},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"api", required_argument, NULL, OPT_API},
+	{"pidfile", required_argument, NULL, OPT_PIDFILE},
+	{"daemonize", no_argument, NULL, OPT_DAEMONIZE},
 	{"net", required_argument, NULL, OPT_NET},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -179,6 +188,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_FIRMWARE: o->firmware = optarg; break;
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_LOG: o->log = optarg; break;
+		case OPT_API: o->api = optarg; break;
+		case OPT_PIDFILE: o->pidfile = optarg; break;
+		case OPT_DAEMONIZE: o->daemonize = true; break;
 		case OPT_NET: {
 			struct err e = {0};
 			if (o->net)
@@ -211,6 +223,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("--kernel is required (direct boot)");
 	if (o->initrd && !o->kernel)
 		return usage_error("--initrd needs --kernel");
+	if (o->daemonize && !strcmp(o->console, "stdio"))
+		return usage_error("--daemonize needs --console FILE (stdio goes away)");
 	return -1;
 }
 
@@ -334,18 +348,90 @@ static int machine_build(struct machine *m, struct err *e)
 		return -1;
 	if (m->console_in && el_add(&m->el, STDIN_FILENO, POLLIN, on_console_input, m, e) < 0)
 		return -1;
+	if (m->opt.api) {
+		if (api_init(&m->api, m->opt.api, vm, &m->pm, &m->el, m->opt.memory_mib, e) < 0) {
+			api_close(&m->api);
+			return -1;
+		}
+		m->api_open = true;
+	}
 	return 0;
 }
 
 static int machine_run(struct machine *m, struct err *e)
 {
+	char pid[32];
+
+	if (m->opt.pidfile) {
+		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		if (fs_write_atomic(m->opt.pidfile, pid, strlen(pid), 0644, e) < 0)
+			return err_wrap(e, "--pidfile");
+		m->pid_written = true;
+	}
 	if (vm_start(&m->vm, e) < 0)
 		return -1;
+	if (m->ready_fd >= 0) {
+		/* The parent of --daemonize exits 0 once it reads this. */
+		if (write(m->ready_fd, "OK", 2) < 0)
+			log_msg(LOG_WARN, "daemonize: parent went away");
+		close(m->ready_fd);
+		m->ready_fd = -1;
+	}
 	log_msg(LOG_INFO, "started: %u vCPU(s), %llu MiB", m->opt.cpus,
 		(unsigned long long)m->opt.memory_mib);
 	while (vm_get_state(&m->vm) != VM_STOPPING)
 		el_run_once(&m->el, -1);
 	return 0;
+}
+
+/* Forks; the parent waits for the child to report "OK" (machine running) or an error message
+ * and exits accordingly, so that callers see failures synchronously. Returns in the child
+ * (with *ready_fd set) or -1 on failure to fork. */
+static int daemonize(int *ready_fd)
+{
+	int p[2], devnull;
+	pid_t pid;
+	char buf[ERR_MSG_MAX + 8];
+	ssize_t n, got = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		while (got < (ssize_t)sizeof(buf) - 1 &&
+		       (n = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+			got += n;
+		buf[got] = 0;
+		if (got >= 2 && !strncmp(buf, "OK", 2))
+			_exit(0);
+		fprintf(stderr, "envvmm: %s\n", got > 2 ? buf + 2 : "failed to start");
+		_exit(got >= 2 && buf[0] == '2' ? 2 : 1);
+	}
+	close(p[0]);
+	setsid();
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		dup2(devnull, STDERR_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+/* Tells the waiting parent why the start failed ("1msg" or "2msg": its exit status). */
+static void report_failure(int ready_fd, int status, const char *msg)
+{
+	char buf[ERR_MSG_MAX + 8];
+	int n = snprintf(buf, sizeof(buf), "%c%c%s", status == 2 ? '2' : '1', ' ', msg);
+
+	if (ready_fd >= 0 && write(ready_fd, buf, (size_t)n) < 0)
+		return;
 }
 
 int main(int argc, char **argv)
@@ -370,13 +456,21 @@ int main(int argc, char **argv)
 		logfd = open(m->opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (logfd < 0) {
 			fprintf(stderr, "envvmm: --log %s: %s\n", m->opt.log, strerror(errno));
+			free_options(&m->opt);
 			free(m);
 			return 1;
 		}
 		log_setup(logfd, LOG_INFO);
 	}
 	m->console_fd = -1;
+	m->ready_fd = -1;
 	vm_init(&m->vm);
+	if (m->opt.daemonize && daemonize(&m->ready_fd) < 0) {
+		fprintf(stderr, "envvmm: --daemonize: %s\n", strerror(errno));
+		free_options(&m->opt);
+		free(m);
+		return 1;
+	}
 	status = 1;
 	if (open_console(m, &e) == 0 && machine_build(m, &e) == 0 && machine_run(m, &e) == 0) {
 		status = m->vm.exit_code;
@@ -389,7 +483,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "%s", e.msg);
 		if (e.code == ERR_USAGE)
 			status = 2;
+		report_failure(m->ready_fd, status, e.msg);
 	}
+	if (m->ready_fd >= 0)
+		close(m->ready_fd);
+	if (m->api_open)
+		api_close(&m->api);
+	if (m->pid_written)
+		unlink(m->opt.pidfile);
 	if (logfd >= 0 && status)
 		fprintf(stderr, "envvmm: %s\n", m->vm.exit_code ? m->vm.exit_reason : e.msg);
 	vm_destroy(&m->vm);

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# envvmm: --daemonize, --pidfile, --log and the --api control socket (status, pause, resume,
+# shutdown through the ACPI power button, stop), with the test-kit guest waiting for the button.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vmm_lib.sh"
+
+vmm_require_kvm || finish
+
+# api SOCKET JSON: one request, prints the reply line.
+api() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print(buf.decode().strip())
+PY
+}
+
+# wait_for FILE PATTERN: up to 20 s.
+wait_for() {
+	for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+
+# gone PID: the process ended within 10 s.
+gone() {
+	for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	return 1
+}
+
+start() {
+	"$ENVVMM" --daemonize --memory 64 --kernel "$KIT_ELF" --api "$T/ctl.sock" \
+		--pidfile "$T/pid" --console "$T/$1.console" --log "$T/$1.log" \
+		--cmdline "$KIT64 kit.tests=powerbutton" >"$T/$1.out" 2>&1
+}
+
+start a
+check "daemonize: parent exits 0 once the machine runs" [ $? -eq 0 ]
+pid=$(cat "$T/pid" 2>/dev/null)
+at_exit "kill $pid 2>/dev/null"
+check "pidfile names a live process" kill -0 "$pid"
+check "control socket is there" [ -S "$T/ctl.sock" ]
+check "guest waits for the power button" wait_for "$T/a.console" '^kit: waiting for power button'
+
+r=$(api "$T/ctl.sock" '{"command":"status"}')
+check "status: running, 1 vCPU, 64 MiB" \
+	python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["ok"] and r["state"]=="running" and r["vcpus"]==1 and r["memory_mib"]==64 and r["uptime_s"]>0, r' "$r"
+r=$(api "$T/ctl.sock" '{"command":"pause"}')
+check "pause: paused" grep -q '"state":"paused"' <<<"$r"
+r=$(api "$T/ctl.sock" '{"command":"status"}')
+check "status while paused" grep -q '"state":"paused"' <<<"$r"
+r=$(api "$T/ctl.sock" '{"command":"resume"}')
+check "resume: running" grep -q '"state":"running"' <<<"$r"
+r=$(api "$T/ctl.sock" '{"command":"reboot"}')
+check "unknown command: error naming the known ones" \
+	grep -q '"ok":false.*unknown command .reboot. (status, stop, shutdown, pause, resume)' <<<"$r"
+r=$(api "$T/ctl.sock" 'not json')
+check "malformed request: error" grep -q '"ok":false' <<<"$r"
+r=$(api "$T/ctl.sock" '{"command":"shutdown"}')
+check "shutdown: guest was listening for the power button" \
+	grep -q '"method":"acpi-power-button","guest_listening":true' <<<"$r"
+check "shutdown: process ends" gone "$pid"
+check "shutdown: guest saw the button" grep -q '^kit: ok powerbutton' "$T/a.console"
+check "shutdown: guest powered off through ACPI S5" grep -q 'guest power off (ACPI S5)' "$T/a.log"
+check "pidfile removed" [ ! -e "$T/pid" ]
+check "socket removed" [ ! -e "$T/ctl.sock" ]
+
+start b
+pid=$(cat "$T/pid" 2>/dev/null)
+at_exit "kill $pid 2>/dev/null"
+wait_for "$T/b.console" '^kit: waiting for power button'
+r=$(api "$T/ctl.sock" '{"command":"stop"}')
+check "stop: ok" grep -q '"ok":true' <<<"$r"
+check "stop: process ends" gone "$pid"
+check "stop: logged" grep -q 'stopped through the control socket' "$T/b.log"
+
+"$ENVVMM" --daemonize --memory 64 --kernel "$T/missing" --console "$T/c.console" \
+	--log "$T/c.log" >"$T/c.out" 2>&1
+rc=$?
+check "daemonize: start failure reported by the parent" [ $rc -eq 1 ]
+check "daemonize: failure message names the file" grep -q "$T/missing" "$T/c.out"
+"$ENVVMM" --daemonize --memory 64 --kernel "$KIT_ELF" >"$T/d.out" 2>&1
+check "daemonize without a console file: usage error" [ $? -eq 2 ]
+
+finish
