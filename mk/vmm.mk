@@ -27,3 +27,22 @@ build/guest/kit.bzImage: build/guest/kit-bz.elf
 TEST_PREREQS += build/guest/kit.elf build/guest/kit.bzImage
 guest: build/guest/kit.elf build/guest/kit.bzImage
 .PHONY: guest
+
+# The device-layer fuzzer (libFuzzer): the VMM's device code and the libraries it uses,
+# compiled with clang, fed random configuration writes and descriptor chains without KVM.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = $(BASE_CFLAGS) -O1 -g -Wno-unknown-warning-option -Wno-format-nonliteral -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(filter core/% boxes/%,$(LIB_SRCS))
+FUZZ_VMM_OBJS := $(FUZZ_VMM_SRCS:%.c=build/fuzz/%.o)
+build/fuzz/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/fuzz_vmm_devices: tests/fuzz/fuzz_vmm_devices.c $(FUZZ_VMM_OBJS)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+FUZZ_TARGETS += build/fuzz/fuzz_vmm_devices
+ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+TEST_PREREQS += build/fuzz/fuzz_vmm_devices
+endif

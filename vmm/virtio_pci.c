@@ -172,7 +172,12 @@ static void common_write(struct virtio_dev *d, unsigned off, const uint8_t *data
 			break;
 		case 0x10: d->msix_config = (uint16_t)le_get(r + 0x10, 2); break;
 		case 0x14: virtio_set_status(d, r[0x14]); break;
-		case 0x16: d->queue_sel = (uint16_t)le_get(r + 0x16, 2); break;
+		case 0x16:
+			/* Later bytes of this same write refer to the newly selected queue. */
+			d->queue_sel = (uint16_t)le_get(r + 0x16, 2);
+			vq = d->queue_sel < d->ops->nqueues ? &d->vq[d->queue_sel] : NULL;
+			may_set = !(d->status & VIRTIO_STATUS_DRIVER_OK) && vq && !vq->ready;
+			break;
 		case 0x18: {
 			uint16_t n = (uint16_t)le_get(r + 0x18, 2);
 			if (may_set && n && n <= VQ_MAX_SIZE && !(n & (n - 1)))

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# envvmm: a short run of the device-layer fuzzer (make fuzz builds it with clang/libFuzzer):
+# random configuration-space writes, BAR accesses and descriptor chains, no KVM needed.
+. "$(dirname "$0")/lib.sh"
+
+FUZZER=$ENVUP_BUILD/fuzz/fuzz_vmm_devices
+if [ ! -x "$FUZZER" ]; then
+	skip "vmm device fuzzer" "SKIPPED: not built (needs clang with libFuzzer: make fuzz)"
+	finish
+fi
+mkdir -p "$T/corpus"
+(cd "$T" && "$FUZZER" -max_total_time=${ENVUP_FUZZ_SECONDS:-10} -rss_limit_mb=1024 \
+	-print_final_stats=1 "$T/corpus" >"$T/fuzz.log" 2>&1)
+rc=$?
+check "fuzzer: no crash, hang or sanitizer report in ${ENVUP_FUZZ_SECONDS:-10} s" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || tail -n 30 "$T/fuzz.log"
+check "fuzzer: ran many inputs" grep -qE 'stat::number_of_executed_units: *[0-9]{4,}' "$T/fuzz.log"
+finish
