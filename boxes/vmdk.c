@@ -128,10 +128,11 @@ static int read_compressed(struct image *img, struct extent *x, uint64_t where, 
 	if (!in)
 		return err_set(e, ERR_FAIL, "out of memory");
 	rc = image_read_exact(img, x->fd, in, size, where + 12, "compressed grain", e);
-	if (rc == 0 && (rc = image_inflate(in, size, out, want, true, e)) < 0)
+	if (rc == 0 && (rc = image_inflate_range(in, size, out, want, x->grain, true, e)) < 0)
 		err_wrap(e, "%s: grain at %llu", img->name, (unsigned long long)where);
 	free(in);
-	memset(out + want, 0, x->grain - want);
+	if (rc == 0) /* a short last grain: the rest is past the disk's end */
+		memset(out + want, 0, x->grain - want);
 	return rc;
 }
 
