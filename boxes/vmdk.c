@@ -374,9 +374,7 @@ static int open_parent(struct image *img, const char *desc, struct err *e)
 	if (!desc_value(desc, "parentFileNameHint", hint, sizeof(hint)))
 		return err_set(e, ERR_CORRUPT, "%s: delta disk without parentFileNameHint",
 			       img->name);
-	if (image_open_ref(img, hint, IMAGE_VMDK, &img->backing, e) < 0)
-		return err_wrap(e, "%s: parent", img->name);
-	return 0;
+	return image_open_ref(img, hint, IMAGE_VMDK, &img->backing, e);
 }
 
 /* Parses one extent line: ACCESS SECTORS TYPE "FILE" [OFFSET]. */
