@@ -46,3 +46,13 @@ FUZZ_TARGETS += build/fuzz/fuzz_vmm_devices
 ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
 TEST_PREREQS += build/fuzz/fuzz_vmm_devices
 endif
+
+# Benchmark helper: virtio-blk backend throughput without KVM.
+build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/rel/libvmm.a build/rel/libenvup.a
+	@echo "  LD      $@"
+	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage
+
+# envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
+# --as-needed drops the rest, which saves start-up time and memory.
+build/rel/bin/envvmm build/san/bin/envvmm: LIBS := -Wl,--as-needed $(LIBS)

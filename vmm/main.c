@@ -384,6 +384,22 @@ static int machine_run(struct machine *m, struct err *e)
 	return 0;
 }
 
+/* VmHWM of this process (since exec), for the exit log and the benchmark; -1 if unknown. */
+static long peak_rss_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 /* Forks; the parent waits for the child to report "OK" (machine running) or an error message
  * and exits accordingly, so that callers see failures synchronously. Returns in the child
  * (with *ready_fd set) or -1 on failure to fork. */
@@ -474,6 +490,8 @@ int main(int argc, char **argv)
 	status = 1;
 	if (open_console(m, &e) == 0 && machine_build(m, &e) == 0 && machine_run(m, &e) == 0) {
 		status = m->vm.exit_code;
+		log_msg(LOG_INFO, "guest RAM resident at exit: %llu KiB, process peak RSS: %ld KiB",
+			(unsigned long long)(gm_resident(&m->vm.mem) >> 10), peak_rss_kib());
 		if (status)
 			log_msg(LOG_ERROR, "%s", m->vm.exit_reason);
 		else

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "vmm/layout.h"
 
@@ -81,6 +82,26 @@ int gm_write(const struct guest_mem *m, uint64_t gpa, const void *buf, uint64_t 
 		return -1;
 	memcpy(p, buf, len);
 	return 0;
+}
+
+uint64_t gm_resident(const struct guest_mem *m)
+{
+	unsigned char vec[4096];
+	uint64_t total = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (unsigned i = 0; i < m->n; i++) {
+		for (uint64_t off = 0; off < m->r[i].size; off += sizeof(vec) * (uint64_t)page) {
+			uint64_t len = m->r[i].size - off;
+			if (len > sizeof(vec) * (uint64_t)page)
+				len = sizeof(vec) * (uint64_t)page;
+			if (mincore(m->r[i].host + off, len, vec) < 0)
+				return 0;
+			for (uint64_t p = 0; p < (len + (uint64_t)page - 1) / (uint64_t)page; p++)
+				total += vec[p] & 1 ? (uint64_t)page : 0;
+		}
+	}
+	return total;
 }
 
 uint64_t gm_low_end(const struct guest_mem *m)

@@ -49,6 +49,9 @@ int gm_write(const struct guest_mem *m, uint64_t gpa, const void *buf, uint64_t 
 /* Fills out (max entries) with the e820 map of this machine; returns the count. */
 unsigned gm_e820(const struct guest_mem *m, struct e820_entry *out, unsigned max);
 
+/* Bytes of guest RAM resident in the host (pages the guest or the loader touched). */
+uint64_t gm_resident(const struct guest_mem *m);
+
 /* The end of RAM below the MMIO hole. */
 uint64_t gm_low_end(const struct guest_mem *m);
 
