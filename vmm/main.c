@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ struct machine {
 	struct api api;
 	bool api_open;
 	int console_fd;
+	int signal_fd;
 	int ready_fd; /* --daemonize: the pipe to the waiting parent */
 	bool pid_written;
 	bool console_in;
@@ -331,9 +333,31 @@ static int machine_add_pci(struct machine *m, struct err *e)
 	return 0;
 }
 
+/* SIGTERM, SIGINT, SIGHUP: end the VM the orderly way, so that disks are flushed. */
+static void on_signal(void *opaque, short revents)
+{
+	struct machine *m = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(m->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		vm_request_exit(&m->vm, 1, "terminated by signal %u (%s)", si.ssi_signo,
+				strsignal((int)si.ssi_signo));
+}
+
 static int machine_build(struct machine *m, struct err *e)
 {
 	struct vm *vm = &m->vm;
+	sigset_t set;
+
+	/* Blocked before any thread starts, so that only the signalfd sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	m->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (m->signal_fd < 0 || el_add(&m->el, m->signal_fd, POLLIN, on_signal, m, e) < 0)
+		return err_sys(e, "signalfd");
 
 	if (vm_create(vm, m->opt.memory_mib << 20, m->opt.cpus, e) < 0)
 		return -1;
@@ -479,6 +503,7 @@ int main(int argc, char **argv)
 		log_setup(logfd, LOG_INFO);
 	}
 	m->console_fd = -1;
+	m->signal_fd = -1;
 	m->ready_fd = -1;
 	vm_init(&m->vm);
 	if (m->opt.daemonize && daemonize(&m->ready_fd) < 0) {
@@ -521,6 +546,8 @@ int main(int argc, char **argv)
 	free_options(&m->opt);
 	if (m->console_fd > STDERR_FILENO)
 		close(m->console_fd);
+	if (m->signal_fd >= 0)
+		close(m->signal_fd);
 	if (logfd >= 0)
 		close(logfd);
 	free(m);

@@ -82,6 +82,15 @@ check "stop: ok" grep -q '"ok":true' <<<"$r"
 check "stop: process ends" gone "$pid"
 check "stop: logged" grep -q 'stopped through the control socket' "$T/b.log"
 
+start s
+pid=$(cat "$T/pid" 2>/dev/null)
+at_exit "kill $pid 2>/dev/null"
+wait_for "$T/s.console" '^kit: waiting for power button'
+kill -TERM "$pid"
+check "SIGTERM: process ends" gone "$pid"
+check "SIGTERM: orderly exit logged" grep -q 'terminated by signal 15' "$T/s.log"
+check "SIGTERM: pidfile and socket removed" [ ! -e "$T/pid" ] && [ ! -e "$T/ctl.sock" ]
+
 "$ENVVMM" --daemonize --memory 64 --kernel "$T/missing" --console "$T/c.console" \
 	--log "$T/c.log" >"$T/c.out" 2>&1
 rc=$?
