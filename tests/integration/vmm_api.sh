@@ -89,7 +89,7 @@ wait_for "$T/s.console" '^kit: waiting for power button'
 kill -TERM "$pid"
 check "SIGTERM: process ends" gone "$pid"
 check "SIGTERM: orderly exit logged" grep -q 'terminated by signal 15' "$T/s.log"
-check "SIGTERM: pidfile and socket removed" [ ! -e "$T/pid" ] && [ ! -e "$T/ctl.sock" ]
+check "SIGTERM: pidfile and socket removed" test ! -e "$T/pid" -a ! -e "$T/ctl.sock"
 
 "$ENVVMM" --daemonize --memory 64 --kernel "$T/missing" --console "$T/c.console" \
 	--log "$T/c.log" >"$T/c.out" 2>&1
