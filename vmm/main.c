@@ -308,6 +308,7 @@ static int machine_add_pci(struct machine *m, struct err *e)
 	virtio_rng_init(&m->rng, vm, vm->has_msi);
 	if (pci_add(&m->pci, &m->rng.vdev.pci, e) < 0)
 		return -1;
+	virtio_use_ioeventfd(&m->rng.vdev, &m->el);
 	for (unsigned i = 0; i < m->opt.ndisks; i++) {
 		const struct disk_opt *d = &m->opt.disk[i];
 		char serial[VIRTIO_BLK_ID_BYTES + 1];
@@ -319,6 +320,7 @@ static int machine_add_pci(struct machine *m, struct err *e)
 			return -1;
 		if (pci_add(&m->pci, &m->disk[i].vdev.pci, e) < 0)
 			return -1;
+		virtio_use_ioeventfd(&m->disk[i].vdev, &m->el);
 	}
 	if (m->opt.net) {
 		/* Large (a 64 KiB frame buffer): on the heap, not in struct machine. */
@@ -329,6 +331,7 @@ static int machine_add_pci(struct machine *m, struct err *e)
 			return -1;
 		if (pci_add(&m->pci, &m->net->vdev.pci, e) < 0)
 			return -1;
+		virtio_use_ioeventfd(&m->net->vdev, &m->el);
 	}
 	return 0;
 }
@@ -537,10 +540,14 @@ int main(int argc, char **argv)
 	if (logfd >= 0 && status)
 		fprintf(stderr, "envvmm: %s\n", m->vm.exit_code ? m->vm.exit_reason : e.msg);
 	vm_destroy(&m->vm);
-	for (unsigned i = 0; i < m->opt.ndisks; i++)
+	virtio_close(&m->rng.vdev);
+	for (unsigned i = 0; i < m->opt.ndisks; i++) {
 		virtio_blk_close(&m->disk[i]);
+		virtio_close(&m->disk[i].vdev);
+	}
 	if (m->net) {
 		virtio_net_close(m->net);
+		virtio_close(&m->net->vdev);
 		free(m->net);
 	}
 	free_options(&m->opt);

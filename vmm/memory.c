@@ -34,7 +34,6 @@ int gm_init(struct guest_mem *m, uint64_t bytes, struct err *e)
 			return err_sys(e, "memory: mmap of %llu MiB",
 				       (unsigned long long)(m->r[i].size >> 20));
 		}
-		madvise(p, m->r[i].size, MADV_MERGEABLE);
 		m->r[i].host = p;
 	}
 	return 0;

@@ -1,7 +1,12 @@
 #include "vmm/virtio_pci.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "vmm/eventloop.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -298,6 +303,79 @@ void virtio_bar(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool wr
 	}
 }
 
+/* Where the notify registers are now, or 0 when the guest has memory decoding off. */
+static uint64_t kick_base(const struct virtio_dev *d)
+{
+	if (!(d->pci.cfg[0x04] & PCI_CMD_MEM) || !d->pci.bar[0].addr)
+		return 0;
+	return (uint64_t)d->pci.bar[0].addr + BAR_NOTIFY;
+}
+
+/* Moves the ioeventfd registrations after the guest moved BAR0 or toggled decoding. */
+static void kicks_sync(struct virtio_dev *d)
+{
+	uint64_t base = kick_base(d);
+
+	if (!d->el || base == d->kick_addr)
+		return;
+	for (unsigned q = 0; q < d->ops->nqueues; q++) {
+		if (d->kick[q].fd < 0)
+			continue;
+		if (d->kick_addr)
+			vm_ioeventfd(d->vm, d->kick_addr + q * NOTIFY_MULT, 2, d->kick[q].fd, false);
+		if (base && vm_ioeventfd(d->vm, base + q * NOTIFY_MULT, 2, d->kick[q].fd, true) < 0)
+			log_msg(LOG_WARN, "virtio %u: KVM_IOEVENTFD failed; kicks stay trapped",
+				d->ops->device_id);
+	}
+	d->kick_addr = base;
+}
+
+static void on_kick(void *opaque, short revents)
+{
+	struct virtio_kick *k = opaque;
+	struct virtio_dev *d = k->dev;
+	uint64_t v;
+
+	if (read(k->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&d->vm->lock);
+	if (d->vq[k->q].ready && (d->status & VIRTIO_STATUS_DRIVER_OK))
+		d->ops->notify(d, k->q);
+	pthread_mutex_unlock(&d->vm->lock);
+}
+
+void virtio_use_ioeventfd(struct virtio_dev *d, struct eventloop *el)
+{
+	struct err e = {0};
+
+	d->el = el;
+	for (unsigned q = 0; q < d->ops->nqueues; q++) {
+		struct virtio_kick *k = &d->kick[q];
+		k->dev = d;
+		k->q = q;
+		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (k->fd < 0 || el_add(el, k->fd, POLLIN, on_kick, k, &e) < 0) {
+			log_msg(LOG_WARN, "virtio %u: no eventfd for queue kicks; they stay trapped",
+				d->ops->device_id);
+			if (k->fd >= 0)
+				close(k->fd);
+			k->fd = -1;
+		}
+	}
+	kicks_sync(d);
+}
+
+void virtio_close(struct virtio_dev *d)
+{
+	if (!d->el)
+		return; /* never set up (or zeroed): no descriptors of ours */
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		if (d->kick[q].fd >= 0)
+			close(d->kick[q].fd);
+		d->kick[q].fd = -1;
+	}
+}
+
 static void virtio_cfg_written(struct pci_dev *p, unsigned off, unsigned len)
 {
 	struct virtio_dev *d = p->owner;
@@ -323,6 +401,7 @@ static void virtio_cfg_written(struct pci_dev *p, unsigned off, unsigned len)
 			break;
 	}
 	virtio_intx_update(d);
+	kicks_sync(d);
 }
 
 static void add_vcap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
@@ -351,6 +430,8 @@ void virtio_init(struct virtio_dev *d, struct vm *vm, const struct virtio_ops *o
 	d->config = config;
 	d->config_len = config_len;
 	d->has_msi = has_msi;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		d->kick[q].fd = -1;
 	pci_dev_init(&d->pci, 0x1af4, (uint16_t)(0x1040 + ops->device_id), ops->class_code | 1,
 		     0x1af4, ops->device_id);
 	d->pci.owner = d;

@@ -12,6 +12,7 @@
 
 struct vm;
 struct virtio_dev;
+struct eventloop;
 
 #define VIRTIO_MAX_QUEUES 4
 #define VIRTIO_MSIX_VECTORS (VIRTIO_MAX_QUEUES + 1)
@@ -64,11 +65,28 @@ struct virtio_dev {
 	bool has_msi; /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
 	uint64_t signals; /* interrupts raised (for tests and status) */
 	struct vq_chain chain; /* scratch for the device's request handling (under vm->lock) */
+
+	/* Queue kicks through ioeventfd, handled on the device thread (see virtio_use_ioeventfd). */
+	struct eventloop *el;
+	struct virtio_kick {
+		struct virtio_dev *dev;
+		unsigned q;
+		int fd;
+	} kick[VIRTIO_MAX_QUEUES];
+	uint64_t kick_addr; /* where the eventfds are registered; 0: nowhere */
 };
 
 /* Sets up d's PCI function for ops (config: the device's configuration bytes). */
 void virtio_init(struct virtio_dev *d, struct vm *vm, const struct virtio_ops *ops, void *priv,
 		 uint8_t *config, unsigned config_len, bool has_msi);
+
+/* Lets KVM turn queue-notify writes into eventfd signals that el's thread handles, so that a
+ * vCPU does not wait for the device. Where KVM cannot, kicks stay trapped MMIO writes (logged
+ * once). Call after pci_add. */
+void virtio_use_ioeventfd(struct virtio_dev *d, struct eventloop *el);
+
+/* Closes the kick eventfds. */
+void virtio_close(struct virtio_dev *d);
 
 /* The features this device offers (transport bits included). */
 uint64_t virtio_features(const struct virtio_dev *d);

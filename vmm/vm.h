@@ -85,6 +85,9 @@ void vm_destroy(struct vm *vm);
 /* Drives a legacy interrupt line (IOAPIC/PIC input gsi) to level. */
 void vm_irq_line(struct vm *vm, unsigned gsi, int level);
 
+/* Makes KVM signal fd on a len-byte write to MMIO address addr (assign) or stops it. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign);
+
 /* Delivers one MSI (address/data as programmed by the guest). */
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
