@@ -293,6 +293,27 @@ static void check_initrd(void)
 			   kit_boot.initrd + kit_boot.initrd_len - 1, kit_boot.initrd_max);
 }
 
+/* Reads one line from COM1 (polling LSR.DR) and reports it. */
+static void check_serial_in(void)
+{
+	char line[64];
+	unsigned n = 0;
+	uint64_t end = kit_deadline(5000);
+
+	kit_printf("kit: type a line\n");
+	while (n + 1 < sizeof(line) && rdtsc() < end) {
+		char c;
+		if (!(inb(0x3fd) & 1))
+			continue;
+		c = (char)inb(0x3f8);
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+	kit_result(n > 0, "serial-in", "got=%s", line);
+}
+
 void kit_main(int mode, uint64_t info);
 
 void kit_main(int mode, uint64_t info)
@@ -315,6 +336,8 @@ void kit_main(int mode, uint64_t info)
 	check_e820();
 	check_cmdline();
 	check_initrd();
+	if (kit_wants("serial-in"))
+		check_serial_in();
 	if (kit_wants("acpi"))
 		kit_acpi_checks();
 	if (kit_wants("smp"))

@@ -19,6 +19,17 @@ static inline void mmio_w16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = 
 static inline uint8_t mmio_r8(uint64_t a) { return *(volatile uint8_t *)a; }
 static inline void mmio_w8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
 #define barrier() __asm__ volatile("mfence" ::: "memory")
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+/* A TSC value ms milliseconds ahead (assuming at most 3 GHz: waits are never shorter). */
+static inline uint64_t kit_deadline(unsigned ms)
+{
+	return rdtsc() + (uint64_t)ms * 3000000ULL;
+}
 
 struct kit_e820 {
 	uint64_t addr, size;

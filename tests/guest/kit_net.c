@@ -10,17 +10,7 @@ static struct kv nv;
 static uint8_t mac[6], gw_mac[6];
 static uint32_t my_ip, gw_ip, dns_ip, srv_ip;
 
-static inline uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return (uint64_t)hi << 32 | lo;
-}
-
-static uint64_t deadline(unsigned ms)
-{
-	return rdtsc() + (uint64_t)ms * 3000000ULL;
-}
+#define deadline kit_deadline
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }

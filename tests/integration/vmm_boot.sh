@@ -47,6 +47,11 @@ vmm_boot tf --memory 32 --kernel "$KIT_ELF" --cmdline "kit.tests=triplefault"
 check "triple fault: non-zero exit" [ "$VMM_RC" -ne 0 ]
 check "triple fault: one-line reason" grep -q 'guest triple fault on vCPU 0' "$T/tf.err"
 
+# Console input: stdin reaches the guest through the UART's receive FIFO.
+printf 'typed on the console\n' | timeout 60 "$ENVVMM" --memory 32 --kernel "$KIT_ELF" \
+	--cmdline "kit.tests=serial-in" >"$T/in.out" 2>"$T/in.err"
+check "console input reaches the guest" grep -q '^kit: ok serial-in got=typed on the console$' "$T/in.out"
+
 # Console to a file, RAM above 4 GiB (lazily mapped: the guest touches little of it).
 "$ENVVMM" --memory 4096 --kernel "$KIT_ELF" --console "$T/console.log" \
 	--cmdline "kit.mem=4096 kit.magic=cmdline-delivered" >"$T/f.out" 2>"$T/f.err"
