@@ -110,6 +110,8 @@ bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector, unsign
 		mmio_w32(v->msix_table + 12, 0);
 		pci_wr16(slot, v->msix_cap + 2, 0x8000);
 		v->vector = vector;
+	} else if (v->msix_cap) {
+		pci_wr16(slot, v->msix_cap + 2, 0); /* INTx and the ISR register */
 	}
 	for (unsigned qi = 0; qi < nq; qi++) {
 		struct kvq *q = &v->q[qi];
