@@ -38,3 +38,9 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (write(log_fd, line, (size_t)n) < 0)
 		return;
 }
+
+void log_raw(const char *msg, size_t len)
+{
+	if (write(log_fd, msg, len) < 0)
+		return;
+}

@@ -22,6 +22,7 @@
 #include "vmm/i8042.h"
 #include "vmm/log.h"
 #include "vmm/pci.h"
+#include "vmm/sandbox.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
@@ -46,6 +47,7 @@ struct options {
 	const char *kernel, *initrd, *cmdline, *firmware;
 	const char *console, *api, *pidfile, *log;
 	bool daemonize;
+	bool no_sandbox;
 	struct disk_opt disk[MAX_DISKS];
 	unsigned ndisks;
 	bool net;
@@ -78,7 +80,7 @@ static const char usage_text[] =
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
 	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
-	"              [--daemonize] [--log FILE]\n";
+	"              [--daemonize] [--log FILE] [--no-sandbox]\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -95,7 +97,7 @@ static int usage_error(const char *fmt, ...)
 }
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_FIRMWARE,
-       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_NET };
+       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_NET, OPT_NO_SANDBOX };
 
 static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
@@ -110,6 +112,7 @@ static const struct option long_opts[] = {
 	{"api", required_argument, NULL, OPT_API},
 	{"pidfile", required_argument, NULL, OPT_PIDFILE},
 	{"daemonize", no_argument, NULL, OPT_DAEMONIZE},
+	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{"net", required_argument, NULL, OPT_NET},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -193,6 +196,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_API: o->api = optarg; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_DAEMONIZE: o->daemonize = true; break;
+		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
 		case OPT_NET: {
 			struct err e = {0};
 			if (o->net)
@@ -397,6 +401,10 @@ static int machine_run(struct machine *m, struct err *e)
 	}
 	if (vm_start(&m->vm, e) < 0)
 		return -1;
+	if (!m->opt.no_sandbox && sandbox_enter(e) < 0) {
+		vm_request_exit(&m->vm, 1, "%s", e->msg);
+		return -1;
+	}
 	if (m->ready_fd >= 0) {
 		/* The parent of --daemonize exits 0 once it reads this. */
 		if (write(m->ready_fd, "OK", 2) < 0)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# envvmm's seccomp sandbox, with the release build (the sanitizer build runs without it): a
+# machine using every device and the control socket must work with the filter on and never
+# hit a blocked system call.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vmm_lib.sh"
+
+vmm_require_kvm || finish
+REL=$ENVUP_BUILD/rel/bin/envvmm
+if [ ! -x "$REL" ]; then
+	not_ok "release envvmm not built"
+	finish
+fi
+
+python3 - "$T/srv.port" <<'PY' &
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+s.settimeout(60)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+c, _ = s.accept()
+c.sendall(c.recv(100).upper())
+c.close()
+PY
+srv=$!
+at_exit "kill $srv 2>/dev/null"
+for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
+
+head -c 1048576 /dev/zero >"$T/base.raw"
+h=$(head -c 4096 "$T/base.raw" | python3 -c '
+import sys
+h = 2166136261
+for b in sys.stdin.buffer.read():
+    h = ((h ^ b) * 16777619) & 0xffffffff
+print(hex(h))')
+if command -v qemu-img >/dev/null; then
+	qemu-img create -q -f qcow2 -F raw -b base.raw "$T/disk"
+	fmt=qcow2
+else
+	cp "$T/base.raw" "$T/disk"
+	fmt=raw
+fi
+
+"$REL" --daemonize --memory 64 --kernel "$KIT_ELF" --api "$T/ctl.sock" --pidfile "$T/pid" \
+	--console "$T/console" --log "$T/log" --disk "$T/disk,format=$fmt" --net user \
+	--cmdline "$KIT64 kit.tests=pci,rng,blk,net,powerbutton kit.pcidevs=4 kit.disks=1 kit.blkhash0=$h kit.netsrv=$(cat "$T/srv.port")"
+check "sandboxed machine starts" [ $? -eq 0 ]
+pid=$(cat "$T/pid" 2>/dev/null)
+at_exit "kill $pid 2>/dev/null"
+for _ in $(seq 1 200); do grep -q '^kit: waiting for power button' "$T/console" && break; sleep 0.1; done
+check "seccomp filter is on in the running process" grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status"
+python3 - "$T/ctl.sock" >"$T/reply" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"status"}\n{"command":"shutdown"}\n')
+buf = b""
+while buf.count(b"\n") < 2:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print(buf.decode())
+PY
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+check "control socket answers under the sandbox" grep -q '"state":"running"' "$T/reply"
+check "machine powered off" grep -q 'guest power off (ACPI S5)' "$T/log"
+kit_expect_file() {
+	cp "$T/console" "$T/sb.out"
+	kit_expect sb "$@"
+}
+kit_expect_file pci-enum rng rng-msix blk-read blk-write blk-flush blk-readback blk-bad-addr \
+	blk-cycle net-dhcp net-tcp-out powerbutton
+check "sandbox was on" grep -q 'sandbox: seccomp filter on' "$T/log"
+check "no blocked system call" bash -c "! grep -q 'blocked system call' '$T/log'"
+
+finish
