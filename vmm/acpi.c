@@ -60,15 +60,15 @@ struct acpi_fadt {
 	uint16_t arm_boot_arch;
 	uint8_t minor;
 	uint64_t x_facs, x_dsdt;
-	struct acpi_gas x_pm1a_evt, x_pm1b_evt, x_pm1a_cnt, x_pm1b_cnt, x_pm2_cnt, x_pm_tmr,
-		x_gpe0, x_gpe1, sleep_ctl, sleep_sts;
+	struct acpi_gas x_pm1a_evt, x_pm1b_evt, x_pm1a_cnt, x_pm1b_cnt, x_pm2_cnt, x_pm_tmr, x_gpe0,
+		x_gpe1, sleep_ctl, sleep_sts;
 	uint64_t hypervisor_id;
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
 
 /* \_S5 = Package() {5, 5, 0, 0}: the SLP_TYP values for soft-off. */
-static const uint8_t dsdt_aml[] = {0x08, '_',  'S',  '5',  '_',  0x12, 0x08,
+static const uint8_t dsdt_aml[] = {0x08, '_',  'S',  '5',  '_',	 0x12, 0x08,
 				   0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
 
 static uint8_t acpi_sum(const void *p, size_t len)
@@ -107,8 +107,8 @@ uint64_t acpi_rsdp_addr(void)
 
 static struct acpi_gas gas_io(uint16_t port, uint8_t bits)
 {
-	return (struct acpi_gas){.space = 1, .bit_width = bits, .access = bits == 32 ? 3 : 2,
-				 .addr = port};
+	return (struct acpi_gas){
+		.space = 1, .bit_width = bits, .access = bits == 32 ? 3 : 2, .addr = port};
 }
 
 static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
@@ -181,7 +181,7 @@ int acpi_build(struct vm *vm, struct err *e)
 	fadt->x_pm1a_evt = gas_io(LAYOUT_PM_IO, 32);
 	fadt->x_pm1a_cnt = gas_io(LAYOUT_PM_IO + 4, 16);
 	fadt->iapc_boot_arch = 0x0002 | 0x0004 | 0x0020; /* 8042; no VGA; no CMOS RTC */
-	fadt->flags = 0x0001 | 0x0004 | 0x0010 * 0;      /* WBINVD, C1; fixed power button */
+	fadt->flags = 0x0001 | 0x0004 | 0x0010 * 0;	 /* WBINVD, C1; fixed power button */
 	fadt->minor = 0;
 	fadt->hypervisor_id = 0;
 	acpi_finish(&fadt->h);

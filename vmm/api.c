@@ -60,9 +60,11 @@ void api_handle(struct api *a, const char *line, char *out, size_t outlen)
 		json_object_object_add(
 			o, "uptime_s",
 			json_object_new_double((double)(now.tv_sec - a->vm->started.tv_sec) +
-					       (double)(now.tv_nsec - a->vm->started.tv_nsec) / 1e9));
+					       (double)(now.tv_nsec - a->vm->started.tv_nsec) /
+						       1e9));
 		json_object_object_add(o, "vcpus", json_object_new_int((int)a->vm->ncpus));
-		json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)a->memory_mib));
+		json_object_object_add(o, "memory_mib",
+				       json_object_new_int64((int64_t)a->memory_mib));
 		json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	} else if (!strcmp(c, "stop")) {
 		vm_request_exit(a->vm, 0, "stopped through the control socket");

@@ -17,7 +17,7 @@ struct boot_input {
 	const uint8_t *initrd; /* NULL: none */
 	size_t initrd_len;
 	const char *cmdline; /* never NULL */
-	uint64_t rsdp;       /* ACPI RSDP address, 0 when there is none */
+	uint64_t rsdp;	     /* ACPI RSDP address, 0 when there is none */
 };
 
 /* True when buf starts like an ELF file. */

@@ -70,7 +70,8 @@ uint64_t boot_put_cmdline(struct vm *vm, const char *cmdline, size_t max, struct
 	if (max > LAYOUT_CMDLINE_MAX - 1)
 		max = LAYOUT_CMDLINE_MAX - 1;
 	if (n > max) {
-		err_set(e, ERR_USAGE, "--cmdline: %zu bytes, this kernel takes at most %zu", n, max);
+		err_set(e, ERR_USAGE, "--cmdline: %zu bytes, this kernel takes at most %zu", n,
+			max);
 		return 0;
 	}
 	if (gm_write(&vm->mem, LAYOUT_CMDLINE, cmdline, n + 1) < 0) {
@@ -168,20 +169,24 @@ int boot_bzimage(struct vm *vm, const struct boot_input *in, struct err *e)
 
 	if (in->kernel_len < HDR_END_MIN || rd16(k + HDR_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(k + HDR_MAGIC, "HdrS", 4) != 0)
-		return err_set(e, ERR_USAGE, "--kernel: not a bzImage (no boot flag or HdrS magic)");
+		return err_set(e, ERR_USAGE,
+			       "--kernel: not a bzImage (no boot flag or HdrS magic)");
 	version = rd16(k + HDR_VERSION);
 	if (version < 0x020c)
-		return err_set(e, ERR_UNSUPPORTED,
-			       "--kernel: boot protocol %u.%02u is too old (need 2.12 for the 64-bit "
-			       "entry)",
-			       version >> 8, version & 0xff);
+		return err_set(
+			e, ERR_UNSUPPORTED,
+			"--kernel: boot protocol %u.%02u is too old (need 2.12 for the 64-bit "
+			"entry)",
+			version >> 8, version & 0xff);
 	if (!(k[HDR_XLOADFLAGS] & XLF_KERNEL_64))
 		return err_set(e, ERR_UNSUPPORTED, "--kernel: this bzImage has no 64-bit entry");
 	if (!(k[HDR_LOADFLAGS] & LOADED_HIGH))
-		return err_set(e, ERR_UNSUPPORTED, "--kernel: zImage (loaded low) is not supported");
+		return err_set(e, ERR_UNSUPPORTED,
+			       "--kernel: zImage (loaded low) is not supported");
 	setup = ((size_t)(k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
 	if (setup >= in->kernel_len)
-		return err_set(e, ERR_CORRUPT, "--kernel: setup_sects runs past the end of the file");
+		return err_set(e, ERR_CORRUPT,
+			       "--kernel: setup_sects runs past the end of the file");
 	hdr_end = HDR_JUMP + 2 + k[HDR_JUMP + 1];
 	if (hdr_end > setup || hdr_end > ZP_E820_TABLE)
 		hdr_end = HDR_END_MIN;
@@ -190,9 +195,10 @@ int boot_bzimage(struct vm *vm, const struct boot_input *in, struct err *e)
 	if (init_size < payload)
 		init_size = payload;
 	if (LAYOUT_HIGH + init_size > gm_low_end(&vm->mem))
-		return err_set(e, ERR_USAGE,
-			       "--kernel: needs %llu MiB from 1 MiB on; give the machine more memory",
-			       (unsigned long long)(init_size >> 20) + 1);
+		return err_set(
+			e, ERR_USAGE,
+			"--kernel: needs %llu MiB from 1 MiB on; give the machine more memory",
+			(unsigned long long)(init_size >> 20) + 1);
 	if (gm_write(&vm->mem, LAYOUT_HIGH, k + setup, payload) < 0)
 		return err_set(e, ERR_FAIL, "kernel does not fit in guest RAM");
 	kernel_end = LAYOUT_HIGH + init_size;

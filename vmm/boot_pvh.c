@@ -84,7 +84,8 @@ static int elf_load_segments(struct vm *vm, const struct boot_input *in, const E
 		uint8_t *dst;
 		memcpy(&ph, k + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
 		if (ph.p_offset > in->kernel_len || ph.p_filesz > in->kernel_len - ph.p_offset)
-			return err_set(e, ERR_CORRUPT, "--kernel: segment %u runs past the file", i);
+			return err_set(e, ERR_CORRUPT, "--kernel: segment %u runs past the file",
+				       i);
 		if (ph.p_type == PT_NOTE && !*pvh)
 			*pvh = elf_pvh_entry(k + ph.p_offset, ph.p_filesz);
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
@@ -97,10 +98,10 @@ static int elf_load_segments(struct vm *vm, const struct boot_input *in, const E
 				       (unsigned long long)ph.p_paddr);
 		dst = gm_ptr(&vm->mem, ph.p_paddr, ph.p_memsz);
 		if (!dst)
-			return err_set(e, ERR_USAGE,
-				       "--kernel: segment %u (%#llx, %llu bytes) is outside guest RAM",
-				       i, (unsigned long long)ph.p_paddr,
-				       (unsigned long long)ph.p_memsz);
+			return err_set(
+				e, ERR_USAGE,
+				"--kernel: segment %u (%#llx, %llu bytes) is outside guest RAM", i,
+				(unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
 		memcpy(dst, k + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		if (ph.p_paddr + ph.p_memsz > *end)
@@ -151,10 +152,11 @@ int boot_elf(struct vm *vm, const struct boot_input *in, struct err *e)
 	memcpy(&eh, in->kernel, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return err_set(e, ERR_UNSUPPORTED, "--kernel: only little-endian x86-64 ELF64 kernels "
-						   "are supported");
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    eh.e_phnum > ELF_MAX_PHDRS || eh.e_phoff > in->kernel_len ||
+		return err_set(e, ERR_UNSUPPORTED,
+			       "--kernel: only little-endian x86-64 ELF64 kernels "
+			       "are supported");
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > ELF_MAX_PHDRS ||
+	    eh.e_phoff > in->kernel_len ||
 	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > in->kernel_len - eh.e_phoff)
 		return err_set(e, ERR_CORRUPT, "--kernel: bad ELF program header table");
 	if (elf_load_segments(vm, in, &eh, &end, &pvh, e) < 0)

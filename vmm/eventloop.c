@@ -21,8 +21,7 @@ void el_remove(struct eventloop *el, int fd)
 	}
 }
 
-void el_set_hook(struct eventloop *el, el_prepare_fn prepare, el_dispatch_fn dispatch,
-		 void *opaque)
+void el_set_hook(struct eventloop *el, el_prepare_fn prepare, el_dispatch_fn dispatch, void *opaque)
 {
 	el->prepare = prepare;
 	el->dispatch = dispatch;

@@ -57,7 +57,8 @@ static int vm_check_caps(struct vm *vm, unsigned ncpus, struct err *e)
 	if (v <= 0)
 		v = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (v > 0 && ncpus > (unsigned)v)
-		return err_set(e, ERR_USAGE, "--cpus %u: this KVM allows at most %d vCPUs", ncpus, v);
+		return err_set(e, ERR_USAGE, "--cpus %u: this KVM allows at most %d vCPUs", ncpus,
+			       v);
 	return 0;
 }
 
@@ -100,9 +101,7 @@ static int vcpu_set_cpuid(struct vcpu *c, struct err *e)
 				x->edx |= 1u << 28; /* HTT: the logical count in EBX is valid */
 			break;
 		case 0xb:
-		case 0x1f:
-			x->edx = c->id;
-			break;
+		case 0x1f: x->edx = c->id; break;
 		}
 	}
 	r = ioctl(c->fd, KVM_SET_CPUID2, cp);
@@ -211,12 +210,14 @@ int vm_create(struct vm *vm, uint64_t mem_bytes, unsigned ncpus, struct err *e)
 		if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 			return err_sys(e, "KVM_CREATE_PIT2");
 	} else {
-		log_msg(LOG_WARN, "this KVM has no in-kernel PIT (KVM_CAP_PIT2); the guest gets none");
+		log_msg(LOG_WARN,
+			"this KVM has no in-kernel PIT (KVM_CAP_PIT2); the guest gets none");
 	}
 	vm->has_msi = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI) > 0;
 	if (!vm->has_msi)
-		log_msg(LOG_WARN, "this KVM cannot inject MSIs (KVM_CAP_SIGNAL_MSI); virtio devices "
-				  "offer INTx only");
+		log_msg(LOG_WARN,
+			"this KVM cannot inject MSIs (KVM_CAP_SIGNAL_MSI); virtio devices "
+			"offer INTx only");
 	if (gm_init(&vm->mem, mem_bytes, e) < 0 || vm_map_ram(vm, e) < 0)
 		return -1;
 	if (vm_load_cpuid(vm, e) < 0 || vm_create_cpus(vm, e) < 0)
@@ -280,9 +281,9 @@ int vm_setup_boot_cpu(struct vm *vm, enum vm_boot_mode mode, uint64_t entry, uin
 		seg_flat(&s.cs, 0x10, 0xb, true);
 		seg_flat(&s.ds, 0x18, 0x3, false);
 		s.cr3 = LAYOUT_PML4;
-		s.cr4 = 0x20;                          /* PAE */
+		s.cr4 = 0x20;			       /* PAE */
 		s.cr0 = 0x80000000u | 0x20 | 0x10 | 1; /* PG NE ET PE */
-		s.efer = 0x500;                        /* LME LMA */
+		s.efer = 0x500;			       /* LME LMA */
 		r.rsi = arg;
 	} else {
 		seg_flat(&s.cs, 0x08, 0xb, false);
@@ -439,25 +440,19 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	char what[128];
 
 	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		vcpu_io(c);
-		return true;
-	case KVM_EXIT_MMIO:
-		vcpu_mmio(c);
-		return true;
+	case KVM_EXIT_IO: vcpu_io(c); return true;
+	case KVM_EXIT_MMIO: vcpu_mmio(c); return true;
 	case KVM_EXIT_INTR:
-	case KVM_EXIT_HLT:
-		return true;
-	case KVM_EXIT_SHUTDOWN:
-		vcpu_fatal(c, "guest triple fault");
-		return false;
+	case KVM_EXIT_HLT: return true;
+	case KVM_EXIT_SHUTDOWN: vcpu_fatal(c, "guest triple fault"); return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
 			vcpu_fatal(c, "guest crash event");
 		} else {
 			vm_request_exit(c->vm, 0, "guest %s",
-					run->system_event.type == KVM_SYSTEM_EVENT_RESET ? "reset"
-											   : "power off");
+					run->system_event.type == KVM_SYSTEM_EVENT_RESET
+						? "reset"
+						: "power off");
 		}
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:

@@ -96,8 +96,24 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_FIRMWARE,
-       OPT_CONSOLE, OPT_API, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOG, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_NET, OPT_NO_SANDBOX };
+enum {
+	OPT_MEMORY = 256,
+	OPT_CPUS,
+	OPT_KERNEL,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_FIRMWARE,
+	OPT_CONSOLE,
+	OPT_API,
+	OPT_PIDFILE,
+	OPT_DAEMONIZE,
+	OPT_LOG,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_DISK,
+	OPT_NET,
+	OPT_NO_SANDBOX
+};
 
 static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
@@ -145,7 +161,8 @@ static int parse_disk(struct options *o, const char *arg)
 		} else if (str_starts_with(tok, "serial=")) {
 			d->serial = tok + 7;
 			if (strlen(d->serial) > VIRTIO_BLK_ID_BYTES)
-				return usage_error("--disk %s: serial is longer than 20 bytes", arg);
+				return usage_error("--disk %s: serial is longer than 20 bytes",
+						   arg);
 		} else {
 			return usage_error("--disk %s: unknown setting '%s' (format=, readonly, "
 					   "serial=)",
@@ -178,8 +195,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case OPT_MEMORY:
 			if (!str_to_int(optarg, 2, 1 << 20, &v))
-				return usage_error("--memory %s: need a whole number of MiB, 2..1048576",
-						   optarg);
+				return usage_error(
+					"--memory %s: need a whole number of MiB, 2..1048576",
+					optarg);
 			o->memory_mib = (uint64_t)v;
 			break;
 		case OPT_CPUS:
@@ -214,8 +232,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
 		case OPT_VERSION: printf("envvmm %s\n", ENVUP_VERSION); return 0;
 		case '?':
-		default:
-			return usage_error("unknown or incomplete option %s", argv[optind - 1]);
+		default: return usage_error("unknown or incomplete option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -223,8 +240,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (!o->memory_mib)
 		return usage_error("--memory is required");
 	if (o->firmware)
-		return usage_error("--firmware %s: firmware boot is not supported yet; use --kernel",
-				   o->firmware);
+		return usage_error(
+			"--firmware %s: firmware boot is not supported yet; use --kernel",
+			o->firmware);
 	if (!o->kernel)
 		return usage_error("--kernel is required (direct boot)");
 	if (o->initrd && !o->kernel)

@@ -54,10 +54,12 @@ int net_parse(const char *arg, struct net_opts *o, struct err *e)
 		/* hostfwd=tcp:[127.0.0.1]:HOST-[10.0.2.15]:GUEST */
 		if (sscanf(p, "hostfwd=tcp:%31[0-9.]:%d-:%d%n", addr, &hp, &gp, &used) != 3 &&
 		    sscanf(p, "hostfwd=tcp::%d-:%d%n", &hp, &gp, &used) != 2 &&
-		    sscanf(p, "hostfwd=tcp:%31[0-9.]:%d-10.0.2.15:%d%n", addr, &hp, &gp, &used) != 3)
-			return err_set(e, ERR_USAGE,
-				       "--net: cannot read '%s' (want hostfwd=tcp:127.0.0.1:HOST-:GUEST)",
-				       p);
+		    sscanf(p, "hostfwd=tcp:%31[0-9.]:%d-10.0.2.15:%d%n", addr, &hp, &gp, &used) !=
+			    3)
+			return err_set(
+				e, ERR_USAGE,
+				"--net: cannot read '%s' (want hostfwd=tcp:127.0.0.1:HOST-:GUEST)",
+				p);
 		if (addr[0] && strcmp(addr, "127.0.0.1") != 0)
 			return err_set(e, ERR_USAGE,
 				       "--net: forwards listen on 127.0.0.1 only, not %s", addr);

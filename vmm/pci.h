@@ -28,9 +28,9 @@ struct pci_dev {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change (BARs handled apart) */
 	struct pci_bar bar[6];
-	uint8_t cap_end;  /* where the next capability goes */
+	uint8_t cap_end; /* where the next capability goes */
 	unsigned slot;
-	unsigned irq;     /* INTA# routed to this IOAPIC input */
+	unsigned irq; /* INTA# routed to this IOAPIC input */
 	/* Called after the guest wrote [off, off+len) of configuration space. */
 	void (*cfg_written)(struct pci_dev *d, unsigned off, unsigned len);
 	void *owner;

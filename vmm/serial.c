@@ -57,8 +57,7 @@ static uint8_t serial_read_reg(struct serial *s, unsigned reg)
 			s->rx_len--;
 		}
 		break;
-	case 1:
-		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case 1: return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
 	case 2:
 		if ((s->ier & IER_RDI) && s->rx_len) {
 			v = IIR_RDI;
@@ -70,20 +69,15 @@ static uint8_t serial_read_reg(struct serial *s, unsigned reg)
 		}
 		v |= IIR_FIFO;
 		break;
-	case 3:
-		return s->lcr;
-	case 4:
-		return s->mcr;
-	case 5:
-		v = LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0);
-		break;
+	case 3: return s->lcr;
+	case 4: return s->mcr;
+	case 5: v = LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0); break;
 	case 6:
 		/* In loopback the modem inputs follow the outputs; otherwise DCD, DSR, CTS. */
 		v = (s->mcr & MCR_LOOP) ? (uint8_t)((s->mcr & 0x0c) << 4 | (s->mcr & 0x03) << 4)
 					: 0xb0;
 		break;
-	case 7:
-		return s->scr;
+	case 7: return s->scr;
 	}
 	serial_update_irq(s);
 	return v;
@@ -117,15 +111,9 @@ static void serial_write_reg(struct serial *s, unsigned reg, uint8_t v)
 		if (v & 2) /* FCR: clear the receive FIFO */
 			s->rx_len = 0;
 		break;
-	case 3:
-		s->lcr = v;
-		return;
-	case 4:
-		s->mcr = v & 0x1f;
-		break;
-	case 7:
-		s->scr = v;
-		return;
+	case 3: s->lcr = v; return;
+	case 4: s->mcr = v & 0x1f; break;
+	case 7: s->scr = v; return;
 	}
 	serial_update_irq(s);
 }

@@ -27,8 +27,7 @@ struct blk_hdr {
 /* Checks that [sector*512, +len) lies on the disk. */
 static bool blk_in_range(const struct virtio_blk *b, uint64_t sector, uint64_t len)
 {
-	return len % 512 == 0 && sector <= b->capacity / 512 &&
-	       len <= b->capacity - sector * 512;
+	return len % 512 == 0 && sector <= b->capacity / 512 && len <= b->capacity - sector * 512;
 }
 
 static uint8_t blk_read(struct virtio_blk *b, const struct vq_chain *c, uint64_t sector,
@@ -102,9 +101,7 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct vq_chain *c)
 	}
 	data_in = c->in_len - 1;
 	switch (h.type) {
-	case BLK_T_IN:
-		st = blk_read(b, c, h.sector, data_in);
-		break;
+	case BLK_T_IN: st = blk_read(b, c, h.sector, data_in); break;
 	case BLK_T_OUT:
 		st = blk_write(b, c, h.sector, c->out_len - sizeof(h));
 		data_in = 0;
@@ -149,7 +146,8 @@ static void blk_notify(struct virtio_dev *d, unsigned q)
 
 	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
 		if (r < 0) {
-			log_msg(LOG_WARN, "virtio-blk %s: bad descriptor chain: %s", b->serial, why);
+			log_msg(LOG_WARN, "virtio-blk %s: bad descriptor chain: %s", b->serial,
+				why);
 			b->errors++;
 			vq_push(vq, d->chain.head, 0);
 			continue;

@@ -113,10 +113,12 @@ static void common_image(const struct virtio_dev *d, uint8_t *r)
 
 	memset(r, 0, COMMON_LEN);
 	le_put(r + 0x00, d->dev_feature_sel, 4);
-	le_put(r + 0x04, d->dev_feature_sel < 2 ? (uint32_t)(f >> (32 * d->dev_feature_sel)) : 0, 4);
+	le_put(r + 0x04, d->dev_feature_sel < 2 ? (uint32_t)(f >> (32 * d->dev_feature_sel)) : 0,
+	       4);
 	le_put(r + 0x08, d->drv_feature_sel, 4);
 	le_put(r + 0x0c,
-	       d->drv_feature_sel < 2 ? (uint32_t)(d->drv_features >> (32 * d->drv_feature_sel)) : 0,
+	       d->drv_feature_sel < 2 ? (uint32_t)(d->drv_features >> (32 * d->drv_feature_sel))
+				      : 0,
 	       4);
 	le_put(r + 0x10, d->msix_config, 2);
 	le_put(r + 0x12, d->ops->nqueues, 2);
@@ -171,8 +173,9 @@ static void common_write(struct virtio_dev *d, unsigned off, const uint8_t *data
 		case 0x0f:
 			if (d->drv_feature_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
 				uint64_t mask = 0xffffffffULL << (32 * d->drv_feature_sel);
-				d->drv_features = (d->drv_features & ~mask) |
-						  (le_get(r + 0x0c, 4) << (32 * d->drv_feature_sel));
+				d->drv_features =
+					(d->drv_features & ~mask) |
+					(le_get(r + 0x0c, 4) << (32 * d->drv_feature_sel));
 			}
 			break;
 		case 0x10: d->msix_config = (uint16_t)le_get(r + 0x10, 2); break;
@@ -199,25 +202,38 @@ static void common_write(struct virtio_dev *d, unsigned off, const uint8_t *data
 				vq->indirect = d->drv_features & VIRTIO_F_INDIRECT_DESC;
 				if (!vq_enable(vq, &d->vm->mem)) {
 					log_msg(LOG_WARN,
-						"virtio %u: queue %u rings are misaligned or outside "
+						"virtio %u: queue %u rings are misaligned or "
+						"outside "
 						"guest RAM",
 						d->ops->device_id, d->queue_sel);
 					d->status |= VIRTIO_STATUS_NEEDS_RESET;
 				}
 			}
 			break;
-		case 0x20: if (may_set) vq->desc = le_get(r + 0x20, 8); break;
-		case 0x28: if (may_set) vq->avail = le_get(r + 0x28, 8); break;
-		case 0x30: if (may_set) vq->used = le_get(r + 0x30, 8); break;
+		case 0x20:
+			if (may_set)
+				vq->desc = le_get(r + 0x20, 8);
+			break;
+		case 0x28:
+			if (may_set)
+				vq->avail = le_get(r + 0x28, 8);
+			break;
+		case 0x30:
+			if (may_set)
+				vq->used = le_get(r + 0x30, 8);
+			break;
 		default:
 			/* Upper bytes of a multi-byte field were handled at its first byte only
 			 * when written together; handle partial writes of the 64-bit addresses. */
 			if (may_set && o > 0x20 && o < 0x38) {
 				unsigned base = o & ~7u;
 				uint64_t v = le_get(r + base, 8);
-				if (base == 0x20) vq->desc = v;
-				if (base == 0x28) vq->avail = v;
-				if (base == 0x30) vq->used = v;
+				if (base == 0x20)
+					vq->desc = v;
+				if (base == 0x28)
+					vq->avail = v;
+				if (base == 0x30)
+					vq->used = v;
 			}
 			break;
 		}
@@ -279,7 +295,8 @@ void virtio_bar(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool wr
 	} else if (off >= BAR_DEVICE && off - BAR_DEVICE + len <= d->config_len) {
 		o = (unsigned)(off - BAR_DEVICE);
 		if (!write)
-			memcpy(data, d->config + o, len); /* device configuration is read-only here */
+			memcpy(data, d->config + o,
+			       len); /* device configuration is read-only here */
 	} else if (off >= BAR_NOTIFY && off < BAR_NOTIFY + NOTIFY_MULT * VIRTIO_MAX_QUEUES) {
 		unsigned q = (unsigned)(off - BAR_NOTIFY) / NOTIFY_MULT;
 		if (write && q < d->ops->nqueues && d->vq[q].ready &&
@@ -322,7 +339,8 @@ static void kicks_sync(struct virtio_dev *d)
 		if (d->kick[q].fd < 0)
 			continue;
 		if (d->kick_addr)
-			vm_ioeventfd(d->vm, d->kick_addr + q * NOTIFY_MULT, 2, d->kick[q].fd, false);
+			vm_ioeventfd(d->vm, d->kick_addr + q * NOTIFY_MULT, 2, d->kick[q].fd,
+				     false);
 		if (base && vm_ioeventfd(d->vm, base + q * NOTIFY_MULT, 2, d->kick[q].fd, true) < 0)
 			log_msg(LOG_WARN, "virtio %u: KVM_IOEVENTFD failed; kicks stay trapped",
 				d->ops->device_id);
@@ -355,7 +373,8 @@ void virtio_use_ioeventfd(struct virtio_dev *d, struct eventloop *el)
 		k->q = q;
 		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (k->fd < 0 || el_add(el, k->fd, POLLIN, on_kick, k, &e) < 0) {
-			log_msg(LOG_WARN, "virtio %u: no eventfd for queue kicks; they stay trapped",
+			log_msg(LOG_WARN,
+				"virtio %u: no eventfd for queue kicks; they stay trapped",
 				d->ops->device_id);
 			if (k->fd >= 0)
 				close(k->fd);

@@ -33,7 +33,7 @@ struct virtio_ops {
 	uint16_t device_id;  /* VIRTIO device type: 1 net, 2 block, 4 entropy */
 	uint32_t class_code; /* PCI class << 8 */
 	unsigned nqueues;
-	uint64_t features;   /* device-specific feature bits */
+	uint64_t features; /* device-specific feature bits */
 	/* The driver made buffers available on queue q (called with vm->lock held). */
 	void (*notify)(struct virtio_dev *d, unsigned q);
 	/* The driver reset the device. */
@@ -62,11 +62,12 @@ struct virtio_dev {
 	bool msix_enabled, msix_masked;
 	uint32_t msix_table[VIRTIO_MSIX_VECTORS][4];
 	uint32_t msix_pba;
-	bool has_msi; /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
-	uint64_t signals; /* interrupts raised (for tests and status) */
+	bool has_msi;	       /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
+	uint64_t signals;      /* interrupts raised (for tests and status) */
 	struct vq_chain chain; /* scratch for the device's request handling (under vm->lock) */
 
-	/* Queue kicks through ioeventfd, handled on the device thread (see virtio_use_ioeventfd). */
+	/* Queue kicks through ioeventfd, handled on the device thread (see virtio_use_ioeventfd).
+	 */
 	struct eventloop *el;
 	struct virtio_kick {
 		struct virtio_dev *dev;

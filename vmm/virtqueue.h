@@ -15,10 +15,10 @@
 
 struct virtqueue {
 	const struct guest_mem *mem;
-	uint16_t size;       /* set by the driver; power of two <= VQ_MAX_SIZE */
+	uint16_t size; /* set by the driver; power of two <= VQ_MAX_SIZE */
 	bool ready;
-	bool event_idx;      /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;       /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;	/* VIRTIO_F_INDIRECT_DESC negotiated */
 	uint64_t desc, avail, used;
 	uint16_t last_avail; /* next avail entry the device takes */
 	uint16_t used_idx;   /* the device's copy of used->idx */

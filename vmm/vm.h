@@ -35,7 +35,7 @@ struct vm {
 	struct guest_mem mem;
 	unsigned ncpus;
 	struct vcpu cpus[VM_MAX_CPUS];
-	void *cpuid; /* struct kvm_cpuid2 */
+	void *cpuid;  /* struct kvm_cpuid2 */
 	bool has_msi; /* KVM_CAP_SIGNAL_MSI: devices may offer MSI-X */
 
 	pthread_mutex_t lock; /* held around every device access */

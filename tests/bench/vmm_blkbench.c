@@ -62,7 +62,8 @@ int main(int argc, char **argv)
 		uint64_t errors = blk.errors;
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t blkno = rnd ? rng_next(&seed) % (sectors / 8) : i % (sectors / 8);
-			uint32_t hdr[4] = {wr ? 1 : 0, 0, (uint32_t)(blkno * 8), (uint32_t)((blkno * 8) >> 32)};
+			uint32_t hdr[4] = {wr ? 1 : 0, 0, (uint32_t)(blkno * 8),
+					   (uint32_t)((blkno * 8) >> 32)};
 			memcpy(c.seg[0].p, hdr, 16);
 			c.seg[1] = (struct vq_seg){gm_ptr(&vm.mem, DATA_GPA, 4096), 4096, !wr};
 			c.out_len = 16 + (wr ? 4096 : 0);

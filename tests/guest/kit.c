@@ -249,8 +249,8 @@ static void check_e820(void)
 	kit_result(in_ram(0, 0x1000) && in_ram(0x100000, (uint64_t)_end - 0x100000), "e820-covers",
 		   "low and kernel RAM present");
 	/* The map leaves out at most the 384 KiB legacy hole below 1 MiB. */
-	kit_result(want && ram <= want && ram + (1 << 20) >= want, "e820-total",
-		   "ram=%lu want=%lu", ram, want);
+	kit_result(want && ram <= want && ram + (1 << 20) >= want, "e820-total", "ram=%lu want=%lu",
+		   ram, want);
 }
 
 static void check_cmdline(void)
@@ -285,8 +285,7 @@ static void check_initrd(void)
 	h = kit_fnv1a((const void *)kit_boot.initrd, kit_boot.initrd_len);
 	kit_result(h == want_hash, "initrd", "len=%lu fnv=%x", kit_boot.initrd_len, h);
 	kit_result(kit_boot.initrd >= (uint64_t)_end && (kit_boot.initrd & 0xfff) == 0,
-		   "initrd-placed", "at %lx above kernel end %lx", kit_boot.initrd,
-		   (uint64_t)_end);
+		   "initrd-placed", "at %lx above kernel end %lx", kit_boot.initrd, (uint64_t)_end);
 	if (kit_boot.mode == 1)
 		kit_result(kit_boot.initrd + kit_boot.initrd_len - 1 <= kit_boot.initrd_max,
 			   "initrd-max", "end %lx <= initrd_addr_max %lx",

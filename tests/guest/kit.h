@@ -6,18 +6,60 @@
 #include <stddef.h>
 #include <stdint.h>
 
-static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(p)); }
-static inline void outw(uint16_t p, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(p)); }
-static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(p)); }
-static inline uint8_t inb(uint16_t p) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(p)); return v; }
-static inline uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
-static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
-static inline uint32_t mmio_r32(uint64_t a) { return *(volatile uint32_t *)a; }
-static inline void mmio_w32(uint64_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
-static inline uint16_t mmio_r16(uint64_t a) { return *(volatile uint16_t *)a; }
-static inline void mmio_w16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
-static inline uint8_t mmio_r8(uint64_t a) { return *(volatile uint8_t *)a; }
-static inline void mmio_w8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
+static inline void outb(uint16_t p, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(p));
+}
+static inline void outw(uint16_t p, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(p));
+}
+static inline void outl(uint16_t p, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(p));
+}
+static inline uint8_t inb(uint16_t p)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(p));
+	return v;
+}
+static inline uint16_t inw(uint16_t p)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p));
+	return v;
+}
+static inline uint32_t inl(uint16_t p)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p));
+	return v;
+}
+static inline uint32_t mmio_r32(uint64_t a)
+{
+	return *(volatile uint32_t *)a;
+}
+static inline void mmio_w32(uint64_t a, uint32_t v)
+{
+	*(volatile uint32_t *)a = v;
+}
+static inline uint16_t mmio_r16(uint64_t a)
+{
+	return *(volatile uint16_t *)a;
+}
+static inline void mmio_w16(uint64_t a, uint16_t v)
+{
+	*(volatile uint16_t *)a = v;
+}
+static inline uint8_t mmio_r8(uint64_t a)
+{
+	return *(volatile uint8_t *)a;
+}
+static inline void mmio_w8(uint64_t a, uint8_t v)
+{
+	*(volatile uint8_t *)a = v;
+}
 #define barrier() __asm__ volatile("mfence" ::: "memory")
 static inline uint64_t rdtsc(void)
 {
@@ -47,7 +89,8 @@ struct kit_boot {
 };
 
 void kit_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void kit_result(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kit_result(bool ok, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);

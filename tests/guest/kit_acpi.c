@@ -43,8 +43,8 @@ void kit_acpi_checks(void)
 		kit_result(false, "acpi-rsdp", "no RSDP");
 		return;
 	}
-	kit_result(sum(r, 20) == 0 && r[15] >= 2 && sum(r, 36) == 0, "acpi-rsdp",
-		   "at %lx rev %u", rsdp, r[15]);
+	kit_result(sum(r, 20) == 0 && r[15] >= 2 && sum(r, 36) == 0, "acpi-rsdp", "at %lx rev %u",
+		   rsdp, r[15]);
 	memcpy(&xsdt, r + 24, 8);
 	x = (const uint8_t *)xsdt;
 	memcpy(&xlen, x + 4, 4);
@@ -65,7 +65,8 @@ void kit_acpi_checks(void)
 			fadt = true;
 			memcpy(&d, t + 140, 8);
 			memcpy(&dlen, (const uint8_t *)d + 4, 4);
-			dsdt_ok = !memcmp((const void *)d, "DSDT", 4) && !sum((const void *)d, dlen);
+			dsdt_ok =
+				!memcmp((const void *)d, "DSDT", 4) && !sum((const void *)d, dlen);
 		}
 		if (!memcmp(t, "APIC", 4)) {
 			for (uint32_t o = 44; o + 2 <= tlen && t[o + 1] >= 2; o += t[o + 1]) {

@@ -69,7 +69,8 @@ static uint8_t blk_req(struct kv *v, uint32_t type, uint64_t sector, void *data,
 	d[n] = (struct vdesc){(uint64_t)&hdr, sizeof(hdr), VD_NEXT, (uint16_t)(n + 1)};
 	n++;
 	if (len) {
-		d[n] = (struct vdesc){(uint64_t)data, len, (uint16_t)(VD_NEXT | (dev_writes ? VD_WRITE : 0)),
+		d[n] = (struct vdesc){(uint64_t)data, len,
+				      (uint16_t)(VD_NEXT | (dev_writes ? VD_WRITE : 0)),
 				      (uint16_t)(n + 1)};
 		n++;
 	}
@@ -109,8 +110,9 @@ static void blk_one(unsigned i, unsigned slot)
 	uint8_t st;
 
 	key[11] = (char)('0' + i);
-	if (!kv_open(&v, slot, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT |
-				       (1 << 5) | (1 << 9),
+	if (!kv_open(&v, slot,
+		     VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT | (1 << 5) |
+			     (1 << 9),
 		     0x50 + i, 1)) {
 		kit_result(false, "blk-open", "%u setup failed", i);
 		return;

@@ -12,10 +12,24 @@ static uint32_t my_ip, gw_ip, dns_ip, srv_ip;
 
 #define deadline kit_deadline
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static void pbe16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void pbe32(uint8_t *p, uint32_t v) { pbe16(p, (uint16_t)(v >> 16)); pbe16(p + 2, (uint16_t)v); }
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static void pbe16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static void pbe32(uint8_t *p, uint32_t v)
+{
+	pbe16(p, (uint16_t)(v >> 16));
+	pbe16(p + 2, (uint16_t)v);
+}
 
 static uint32_t csum_add(uint32_t s, const uint8_t *p, unsigned len)
 {
@@ -291,8 +305,8 @@ static void tcp_out(void)
 		return;
 	}
 	t.rcv_nxt = be32(seg + 4) + 1;
-	tcp_send(&t, 0x10, NULL, 0);                  /* ACK */
-	tcp_send(&t, 0x18, msg, sizeof(msg) - 1);     /* PSH ACK */
+	tcp_send(&t, 0x10, NULL, 0);		  /* ACK */
+	tcp_send(&t, 0x18, msg, sizeof(msg) - 1); /* PSH ACK */
 	while ((seg = tcp_recv(&t, 3000, &data, &len)) && len == 0 && !(seg[13] & 1))
 		;
 	if (seg && len) {

@@ -23,7 +23,8 @@ void pci_wr16(unsigned slot, unsigned off, uint16_t v)
 void kit_pci_checks(void)
 {
 	char buf[16];
-	unsigned n = 0, want = kit_arg("kit.pcidevs", buf, sizeof(buf)) ? (unsigned)kit_num(buf) : 0;
+	unsigned n = 0,
+		 want = kit_arg("kit.pcidevs", buf, sizeof(buf)) ? (unsigned)kit_num(buf) : 0;
 	bool bar_ok = true, sized = false;
 
 	for (unsigned s = 0; s < 32; s++) {
@@ -73,7 +74,10 @@ bool kv_open(struct kv *v, unsigned slot, uint64_t want, unsigned vector, unsign
 			uint64_t a = bar + pci_rd32(slot, o + 8);
 			switch ((w0 >> 24) & 0xff) {
 			case 1: v->common = a; break;
-			case 2: v->notify = a; v->notify_mult = pci_rd32(slot, o + 16); break;
+			case 2:
+				v->notify = a;
+				v->notify_mult = pci_rd32(slot, o + 16);
+				break;
 			case 3: v->isr = a; break;
 			case 4: v->device = a; break;
 			}

@@ -39,7 +39,7 @@ static void test_accessor_bounds(void **state)
 	assert_non_null(gm_ptr(&m, 4 * MIB - 1, 1));
 	assert_null(gm_ptr(&m, 4 * MIB - 1, 2));
 	assert_null(gm_ptr(&m, 4 * MIB, 1));
-	assert_null(gm_ptr(&m, UINT64_MAX, 2));       /* gpa + len wraps */
+	assert_null(gm_ptr(&m, UINT64_MAX, 2));	     /* gpa + len wraps */
 	assert_null(gm_ptr(&m, 16, UINT64_MAX - 8)); /* len huge */
 	assert_int_equal(gm_write(&m, 4 * MIB - 8, b, 16), -1);
 	assert_int_equal(gm_read(&m, 100, b, 16), 0);
@@ -120,8 +120,8 @@ static void test_chain_plain_and_used(void **state)
 	vq_push(&r->vq, r->c.head, 513);
 	gm_read(&r->m, USED, used, sizeof(used));
 	assert_int_equal(used[0] >> 16, 1); /* used->idx */
-	assert_int_equal(used[1], 0);       /* id */
-	assert_int_equal(used[2], 513);     /* len */
+	assert_int_equal(used[1], 0);	    /* id */
+	assert_int_equal(used[2], 513);	    /* len */
 	assert_int_equal(vq_pop(&r->vq, &r->c, &why), 0);
 }
 
@@ -281,7 +281,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accessor_bounds),
 		cmocka_unit_test_setup_teardown(test_chain_plain_and_used, rig_setup, rig_teardown),
-		cmocka_unit_test_setup_teardown(test_chain_cycle_is_bounded, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_chain_cycle_is_bounded, rig_setup,
+						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_outside_ram, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_indirect, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_avail_runaway, rig_setup, rig_teardown),
