@@ -31,7 +31,7 @@ guest: build/guest/kit.elf build/guest/kit.bzImage
 # The device-layer fuzzer (libFuzzer): the VMM's device code and the libraries it uses,
 # compiled with clang, fed random configuration writes and descriptor chains without KVM.
 FUZZ_CC ?= clang
-FUZZ_CFLAGS = $(BASE_CFLAGS) -O1 -g -Wno-unknown-warning-option -Wno-format-nonliteral -fsanitize=address,undefined \
+FUZZ_CFLAGS = $(BASE_CFLAGS) -O1 -g -Wno-unknown-warning-option -Wno-error -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 FUZZ_VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(filter core/% boxes/%,$(LIB_SRCS))
 FUZZ_VMM_OBJS := $(FUZZ_VMM_SRCS:%.c=build/fuzz/%.o)

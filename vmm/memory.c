@@ -114,9 +114,11 @@ unsigned gm_e820(const struct guest_mem *m, struct e820_entry *out, unsigned max
 		{0, LAYOUT_EBDA, E820_RAM},
 		{LAYOUT_EBDA, LAYOUT_HIGH - LAYOUT_EBDA, E820_RESERVED},
 		{LAYOUT_HIGH, m->r[0].size - LAYOUT_HIGH, E820_RAM},
+		/* IOAPIC, LAPIC and KVM's TSS pages: never for PCI BARs. */
+		{LAYOUT_IOAPIC, LAYOUT_4G - LAYOUT_IOAPIC, E820_RESERVED},
 		{m->r[1].gpa, m->r[1].size, E820_RAM},
 	};
-	unsigned n = m->n == 2 ? 4 : 3;
+	unsigned n = m->n == 2 ? 5 : 4;
 
 	if (n > max)
 		n = max;
