@@ -62,5 +62,11 @@ int cmd_status(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_box(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_provision(int argc, char **argv);
+int cmd_destroy(int argc, char **argv);
+int cmd_halt(int argc, char **argv);
+int cmd_ssh(int argc, char **argv);
+int cmd_ssh_config(int argc, char **argv);
 
 #endif

@@ -14,9 +14,15 @@ struct cli_options cli;
 static const struct command commands[] = {
 	{"box", cmd_box, "manage boxes: add, list, remove, outdated, update, prune, convert, info",
 	 "SUBCOMMAND [ARGS]"},
+	{"destroy", cmd_destroy, "remove machines and what envup keeps about them", "[-f] [MACHINE...]"},
+	{"halt", cmd_halt, "stop machines", "[-f] [MACHINE...]"},
 	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
 	{"init", cmd_init, "write a commented Envfile in the current directory", "[--box NAME]"},
+	{"provision", cmd_provision, "run provision steps on running machines", "[MACHINE...] [--provision-with A,B]"},
+	{"ssh", cmd_ssh, "log in to a machine, or run one command there", "[MACHINE] [-c COMMAND] [-t] [-- ARGS]"},
+	{"ssh-config", cmd_ssh_config, "print OpenSSH Host blocks for the machines", "[MACHINE...]"},
 	{"status", cmd_status, "show each machine's recorded state", "[MACHINE...] [--json]"},
+	{"up", cmd_up, "create, start and provision machines", "[MACHINE...] [--provider NAME] [--provision|--no-provision] [--provision-with A,B]"},
 	{"validate", cmd_validate, "check the Envfile and report every problem", "[--json]"},
 	{"version", cmd_version, "print the version", "[--json]"},
 };
