@@ -227,11 +227,11 @@ static void test_errors_with_positions(void **state)
 		     "Envfile:5:32: machines.web.provision[0].shell.path: no such file 'y'");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
 		     "    provision: [{shell: {run: twice, inline: x}}]\n",
-		     "Envfile:5:30: machines.web.provision[0].shell.run: 'twice' is not once, always "
+		     "Envfile:5:31: machines.web.provision[0].shell.run: 'twice' is not once, always "
 		     "or never");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
 		     "    provision: [{file: {source: Envfile}}]\n",
-		     "Envfile:5:23: machines.web.provision[0].file: 'source' and 'destination' are "
+		     "Envfile:5:24: machines.web.provision[0].file: 'source' and 'destination' are "
 		     "both required");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n    ssh: {port: 0}\n",
 		     "Envfile:5:17: machines.web.ssh.port: 0 is out of range (1 to 65535)");
@@ -267,7 +267,7 @@ static void test_errors_with_positions(void **state)
 		     "      - shell: {inline: x, name: s}\n      - shell: {inline: y, name: s}\n",
 		     "Envfile:7:9: machines.web: two provision steps are named 's'");
 	expect_error("version: 1\nmachines:\n  web: {box: a, cpus: [1]}\n",
-		     "Envfile:3:28: machines.web.cpus: expected a value, got a list");
+		     "Envfile:3:23: machines.web.cpus: expected a value, got a list");
 	expect_error("version: 1\nmachines:\n  web:\n    box:\n",
 		     "Envfile:4:9: machines.web.box: value is missing");
 }
