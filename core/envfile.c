@@ -507,7 +507,8 @@ static void load_machines(struct loader *ld, struct top *top, const yaml_node_t 
 			; /* "web:" with nothing: defaults only */
 		else
 			ld_machine(ld, m, val, path);
-		ld_machine_finish(ld, m, path);
+		ld_machine_finish(ld, m, ld_has_key(ld, val, "box") ||
+				  (top->defaults && ld_has_key(ld, top->defaults, "box")), path);
 	}
 }
 

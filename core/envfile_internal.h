@@ -62,7 +62,7 @@ bool ld_has_key(struct loader *ld, const yaml_node_t *map, const char *name);
 void ld_machine(struct loader *ld, struct machine *m, const yaml_node_t *map, const char *path);
 
 /* Fills fields that neither defaults nor the machine set, and numbers unnamed steps. */
-int ld_machine_finish(struct loader *ld, struct machine *m, const char *path);
+int ld_machine_finish(struct loader *ld, struct machine *m, bool box_given, const char *path);
 
 void machine_free(struct machine *m);
 

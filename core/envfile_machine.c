@@ -54,10 +54,14 @@ static char *project_path(struct loader *ld, const yaml_node_t *v, const char *p
 	if (!s)
 		return NULL;
 	abs = fs_join(ld->dir, s);
-	if (abs && must_exist && access(abs, F_OK) != 0) {
-		ld_error(ld, v, path, "no such file '%s'", s);
+	if (abs && must_exist) {
+		/* Canonical, so "." is the project directory itself. */
+		char *real = realpath(abs, NULL);
+
+		if (!real)
+			ld_error(ld, v, path, "no such file '%s'", s);
 		free(abs);
-		abs = NULL;
+		abs = real;
 	}
 	free(s);
 	return abs;
@@ -784,11 +788,12 @@ void ld_machine(struct loader *ld, struct machine *m, const yaml_node_t *map, co
 	ld_mapping(ld, map, path, machine_keys, m);
 }
 
-int ld_machine_finish(struct loader *ld, struct machine *m, const char *path)
+int ld_machine_finish(struct loader *ld, struct machine *m, bool box_given, const char *path)
 {
 	int shell_n = 0, file_n = 0;
 
-	if (!m->box && (!m->provider || strcmp(m->provider, "static")))
+	/* box_given: a bad box value was already reported; don't add "required" to it. */
+	if (!m->box && !box_given && (!m->provider || strcmp(m->provider, "static")))
 		ld_error_at(ld, m->pos, path, "'box' is required (here or in defaults)");
 	if (m->provider && !strcmp(m->provider, "static") && !m->static_host.host)
 		ld_error_at(ld, m->pos, path, "provider static needs 'static: {host: ...}'");
