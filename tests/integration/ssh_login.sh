@@ -60,6 +60,10 @@ check "envssh -c forwards stdin and status" [ "$rc.$out" = 3.piped ]
 "$ENVCTL" ssh -c 'kill -9 $$'
 check "envssh -c: a command killed by a signal gives 255" [ $? -eq 255 ]
 
+# Interactive: a pty, raw mode, window-size changes, exit status (driven through a real pty).
+python3 "$ENVUP_SRC/tests/integration/helpers/pty_session.py" "$ENVCTL" 2>&1 | tee "$T/pty.out"
+[ "$(grep -c '^ok - envssh interactive' "$T/pty.out")" -eq 5 ] || not_ok "envssh interactive session"
+
 # 4. envssh-config is usable by OpenSSH as is (strict host key checking on the pinned key).
 "$ENVCTL" ssh-config >"$T/ssh_config"
 check "envssh-config succeeds" [ $? -eq 0 ]
