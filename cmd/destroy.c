@@ -95,7 +95,8 @@ int cmd_destroy(int argc, char **argv)
 	    cmd_machines_select(env, names, nnames, SELECT_REVERSE, &list, &n, &e) < 0)
 		goto fail;
 	if (!force && !isatty(STDIN_FILENO)) {
-		err_set(&e, ERR_USAGE, "no terminal to confirm on: 'envdestroy -f' destroys "
+		err_set(&e, ERR_USAGE,
+			"no terminal to confirm on: 'envdestroy -f' destroys "
 			"without asking");
 		goto fail;
 	}

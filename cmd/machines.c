@@ -125,8 +125,8 @@ int cmd_machines_one(const struct env *env, const char *name, const struct machi
 		*out = &env->machines[0];
 		return 0;
 	}
-	return err_set(e, ERR_USAGE, "%s has %zu machines and none is primary: name one",
-		       env->path, env->nmachines);
+	return err_set(e, ERR_USAGE, "%s has %zu machines and none is primary: name one", env->path,
+		       env->nmachines);
 }
 
 static void log_info(void *ctx, const char *msg)

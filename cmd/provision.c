@@ -88,9 +88,8 @@ static void step_started(void *ctx, const struct provision_step *st)
 		st->kind == PROVISION_SHELL ? "shell" : "file");
 }
 
-static int provision_one(const struct env *env, const struct project *p,
-			 const struct machine *m, const struct provision_opts *o, bool prefix,
-			 struct err *e)
+static int provision_one(const struct env *env, const struct project *p, const struct machine *m,
+			 const struct provision_opts *o, bool prefix, struct err *e)
 {
 	struct provider_ctx c;
 	const struct provider *pv;
@@ -157,8 +156,8 @@ int cmd_provision(int argc, char **argv)
 		}
 	}
 	if (cmd_load_env(&env, &e) < 0 ||
-	    cmd_machines_select(env, names, nnames, nnames ? 0 : SELECT_AUTOSTART, &list, &n,
-				&e) < 0 ||
+	    cmd_machines_select(env, names, nnames, nnames ? 0 : SELECT_AUTOSTART, &list, &n, &e) <
+		    0 ||
 	    cmd_provision_names_known(env, list, n, &o, &e) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++)

@@ -71,8 +71,8 @@ static char *remote_command(const char *c, char **words, int nwords)
 }
 
 /* Logs in to the running machine m. */
-static int connect_machine(const struct env *env, const struct project *p,
-			   const struct machine *m, struct comm **comm, struct err *e)
+static int connect_machine(const struct env *env, const struct project *p, const struct machine *m,
+			   struct comm **comm, struct err *e)
 {
 	struct provider_ctx c;
 	const struct provider *pv;

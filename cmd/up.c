@@ -50,7 +50,8 @@ static int pick_provider(const struct provider_ctx *c, const char *override,
 		return 0;
 	}
 	if (made)
-		return err_set(e, ERR_USAGE, "machine '%s' was made by provider '%s': "
+		return err_set(e, ERR_USAGE,
+			       "machine '%s' was made by provider '%s': "
 			       "'envdestroy %s' before using '%s'",
 			       c->m->name, made->name, c->m->name, override);
 	if (provider_for_machine(c->m, override, out, &notice, e) < 0)
@@ -92,7 +93,8 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 			goto out;
 		if (!nran && m->nsteps)
 			ui_info("==> %s: nothing to provision (run: once steps already ran; "
-				"'envprovision' or 'envup --provision' runs them again)", m->name);
+				"'envprovision' or 'envup --provision' runs them again)",
+				m->name);
 	}
 	rc = 0;
 out:
@@ -145,8 +147,8 @@ int cmd_up(int argc, char **argv)
 		}
 	}
 	if (cmd_load_env(&env, &e) < 0 ||
-	    cmd_machines_select(env, names, nnames, SELECT_DEPS | SELECT_AUTOSTART, &list, &n,
-				&e) < 0)
+	    cmd_machines_select(env, names, nnames, SELECT_DEPS | SELECT_AUTOSTART, &list, &n, &e) <
+		    0)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		with_steps += list[i]->nsteps > 0;

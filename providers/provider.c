@@ -47,8 +47,8 @@ static bool hardware_virt(void)
 	return hw;
 }
 
-int provider_for_machine(const struct machine *m, const char *override,
-			 const struct provider **out, const char **notice, struct err *e)
+int provider_for_machine(const struct machine *m, const char *override, const struct provider **out,
+			 const char **notice, struct err *e)
 {
 	const char *name = override && *override ? override : m->provider;
 	const char *chosen = name, *why = "";
@@ -105,7 +105,7 @@ void provider_ctx_free(struct provider_ctx *c)
 
 static const char *const status_names[] = {
 	[MACHINE_NOT_CREATED] = "not_created", [MACHINE_RUNNING] = "running",
-	[MACHINE_HALTED] = "halted",           [MACHINE_SUSPENDED] = "suspended",
+	[MACHINE_HALTED] = "halted",	       [MACHINE_SUSPENDED] = "suspended",
 	[MACHINE_ABORTED] = "aborted",
 };
 
@@ -125,8 +125,8 @@ static int status_from_name(const char *name, enum machine_status *out)
 	return -1;
 }
 
-int provider_record_state(const struct provider_ctx *c, const char *provider,
-			  enum machine_status s, struct err *e)
+int provider_record_state(const struct provider_ctx *c, const char *provider, enum machine_status s,
+			  struct err *e)
 {
 	struct json_object *st = NULL;
 	char *dir = NULL;
@@ -146,8 +146,7 @@ out:
 	return rc;
 }
 
-int provider_recorded_state(const struct provider_ctx *c, enum machine_status *out,
-			    struct err *e)
+int provider_recorded_state(const struct provider_ctx *c, enum machine_status *out, struct err *e)
 {
 	struct json_object *st = NULL, *v;
 	int rc = 0;
@@ -157,16 +156,16 @@ int provider_recorded_state(const struct provider_ctx *c, enum machine_status *o
 		return 0;
 	if (machine_state_load(c->machine_dir, &st, e) < 0)
 		return -1;
-	if (json_object_object_get_ex(st, "state", &v) && json_object_is_type(v, json_type_string)
-	    && status_from_name(json_object_get_string(v), out) < 0)
+	if (json_object_object_get_ex(st, "state", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    status_from_name(json_object_get_string(v), out) < 0)
 		rc = err_set(e, ERR_CORRUPT, "%s/state.json: unknown state '%s'", c->machine_dir,
 			     json_object_get_string(v));
 	json_object_put(st);
 	return rc;
 }
 
-int provider_of_existing(const struct provider_ctx *c, const struct provider **out,
-			 struct err *e)
+int provider_of_existing(const struct provider_ctx *c, const struct provider **out, struct err *e)
 {
 	struct json_object *st = NULL, *v;
 	int rc = 1;
@@ -190,8 +189,7 @@ int provider_of_existing(const struct provider_ctx *c, const struct provider **o
 	return provider_for_machine(c->m, NULL, out, NULL, e);
 }
 
-int provider_machine_status(const struct provider_ctx *c, enum machine_status *out,
-			    struct err *e)
+int provider_machine_status(const struct provider_ctx *c, enum machine_status *out, struct err *e)
 {
 	const struct provider *p;
 

@@ -21,13 +21,13 @@ enum machine_status {
 
 /* Capabilities: what a provider can do beyond up/halt/destroy/state/ssh_info. */
 enum provider_cap {
-	PROVIDER_CAP_SUSPEND = 1u << 0,       /* suspend and resume are set */
+	PROVIDER_CAP_SUSPEND = 1u << 0,	      /* suspend and resume are set */
 	PROVIDER_CAP_SNAPSHOT = 1u << 1,      /* the snapshot_* operations are set */
 	PROVIDER_CAP_PORT_FORWARD = 1u << 2,  /* forwarded_ports are honoured */
 	PROVIDER_CAP_NETWORKS = 1u << 3,      /* private/public networks are honoured */
-	PROVIDER_CAP_BOX = 1u << 4,           /* the machine is made from its box */
+	PROVIDER_CAP_BOX = 1u << 4,	      /* the machine is made from its box */
 	PROVIDER_CAP_GRACEFUL_HALT = 1u << 5, /* halt asks the guest before forcing */
-	PROVIDER_CAP_FOLDERS = 1u << 6,       /* synced_folders are honoured */
+	PROVIDER_CAP_FOLDERS = 1u << 6,	      /* synced_folders are honoured */
 };
 
 /* Messages a provider wants the person to see (cmd/ prints them, nothing below does). */
@@ -63,8 +63,7 @@ struct provider {
 	/* Removes what the provider made; the caller then removes the machine directory. */
 	int (*destroy)(const struct provider_ctx *c, struct err *e);
 	int (*state)(const struct provider_ctx *c, enum machine_status *out, struct err *e);
-	int (*ssh_info)(const struct provider_ctx *c, struct provider_ssh_info *out,
-			struct err *e);
+	int (*ssh_info)(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
 	/* Optional (NULL unless the matching capability is set). */
 	int (*suspend)(const struct provider_ctx *c, struct err *e);
 	int (*resume)(const struct provider_ctx *c, struct err *e);
@@ -72,8 +71,7 @@ struct provider {
 	int (*snapshot_restore)(const struct provider_ctx *c, const char *name, struct err *e);
 	int (*snapshot_delete)(const struct provider_ctx *c, const char *name, struct err *e);
 	/* names: heap array of heap strings. */
-	int (*snapshot_list)(const struct provider_ctx *c, char ***names, size_t *n,
-			     struct err *e);
+	int (*snapshot_list)(const struct provider_ctx *c, char ***names, size_t *n, struct err *e);
 };
 
 /* The provider registered under name, or NULL when this build has none by that name. */
@@ -83,8 +81,8 @@ const struct provider *provider_lookup(const char *name);
  * provider:, and "auto" picks vmm on hosts with hardware virtualization, else qemu. Fails
  * naming the machine when the chosen provider is unknown or not in this build. *notice
  * (may be NULL) gets a one-line remark for the person, or NULL. */
-int provider_for_machine(const struct machine *m, const char *override,
-			 const struct provider **out, const char **notice, struct err *e);
+int provider_for_machine(const struct machine *m, const char *override, const struct provider **out,
+			 const char **notice, struct err *e);
 
 /* Fills c for machine m of project p (machine_dir is a heap string freed by
  * provider_ctx_free). */
@@ -94,23 +92,20 @@ void provider_ctx_free(struct provider_ctx *c);
 
 /* The provider that created machine m (recorded in its state), else the one it would get.
  * Lets status/destroy/ssh reach machines whatever --provider says today. */
-int provider_of_existing(const struct provider_ctx *c, const struct provider **out,
-			 struct err *e);
+int provider_of_existing(const struct provider_ctx *c, const struct provider **out, struct err *e);
 
 /* The machine's status through its provider; not_created when it has no state. */
-int provider_machine_status(const struct provider_ctx *c, enum machine_status *out,
-			    struct err *e);
+int provider_machine_status(const struct provider_ctx *c, enum machine_status *out, struct err *e);
 
 /* "not_created", "running", "halted", "suspended", "aborted". */
 const char *machine_status_name(enum machine_status s);
 
 /* Records state (and the provider's name) in the machine's state.json, creating the
  * machine directory if needed. */
-int provider_record_state(const struct provider_ctx *c, const char *provider,
-			  enum machine_status s, struct err *e);
+int provider_record_state(const struct provider_ctx *c, const char *provider, enum machine_status s,
+			  struct err *e);
 
 /* Reads the recorded state; MACHINE_NOT_CREATED when there is none. */
-int provider_recorded_state(const struct provider_ctx *c, enum machine_status *out,
-			    struct err *e);
+int provider_recorded_state(const struct provider_ctx *c, enum machine_status *out, struct err *e);
 
 #endif

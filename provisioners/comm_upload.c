@@ -145,8 +145,10 @@ static int upload_dir(struct upload *u, const char *local, const char *remote, m
 	int rc = 0;
 
 	if (depth > MAX_DEPTH)
-		return err_set(e, ERR_USAGE, "%s: directories nested more than %d deep (a symlink "
-			       "loop?)", local, MAX_DEPTH);
+		return err_set(e, ERR_USAGE,
+			       "%s: directories nested more than %d deep (a symlink "
+			       "loop?)",
+			       local, MAX_DEPTH);
 	/* Writable for us while we fill it; the real mode comes last. */
 	if (remote_mkdir(u, remote, 0700, e) < 0)
 		return -1;
@@ -187,8 +189,7 @@ static int upload_tree(struct upload *u, const char *local, const char *remote, 
 	return err_set(e, ERR_USAGE, "%s: only files and directories can be uploaded", local);
 }
 
-static int upload_open(struct upload *u, struct comm *c, const struct progress *p,
-		       struct err *e)
+static int upload_open(struct upload *u, struct comm *c, const struct progress *p, struct err *e)
 {
 	memset(u, 0, sizeof(*u));
 	u->c = c;

@@ -226,8 +226,7 @@ static int authenticate(struct comm *c, const struct comm_target *t, size_t *use
 		       t->nids ? tried : "no key");
 }
 
-static int set_options(struct comm *c, const struct comm_target *t, long timeout,
-		       const char *algs)
+static int set_options(struct comm *c, const struct comm_target *t, long timeout, const char *algs)
 {
 	unsigned int port = (unsigned int)t->port;
 	int verbosity = SSH_LOG_NOLOG;
@@ -249,8 +248,8 @@ static int set_options(struct comm *c, const struct comm_target *t, long timeout
 }
 
 /* One attempt. *fatal tells the retry loop to stop. */
-static int connect_once(struct comm *c, const struct comm_target *t, long timeout,
-			const char *algs, size_t *used, bool *fatal, struct err *e)
+static int connect_once(struct comm *c, const struct comm_target *t, long timeout, const char *algs,
+			size_t *used, bool *fatal, struct err *e)
 {
 	char *pin_line = NULL;
 
@@ -366,8 +365,7 @@ static ssh_channel open_channel(struct comm *c, struct err *e)
 		return NULL;
 	}
 	if (ssh_channel_open_session(ch) != SSH_OK) {
-		err_set(e, ERR_NET, "%s: cannot open a session: %s", c->where,
-			ssh_get_error(c->s));
+		err_set(e, ERR_NET, "%s: cannot open a session: %s", c->where, ssh_get_error(c->s));
 		ssh_channel_free(ch);
 		return NULL;
 	}
@@ -404,8 +402,8 @@ static int drain(ssh_channel ch, const struct comm_output *out, char *buf, size_
 	return 0;
 }
 
-int comm_exec(struct comm *c, const char *cmd, bool pty, const struct comm_output *out,
-	      int *status, struct err *e)
+int comm_exec(struct comm *c, const char *cmd, bool pty, const struct comm_output *out, int *status,
+	      struct err *e)
 {
 	char buf[16384];
 	ssh_channel ch = open_channel(c, e);
@@ -540,8 +538,7 @@ static int pump_input(struct comm *c, ssh_channel ch, int fd, bool *open_in, str
 	return 0;
 }
 
-int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *status,
-		     struct err *e)
+int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *status, struct err *e)
 {
 	struct comm_output out = {fd_write, (void *)ia};
 	bool open_in = ia->in_fd >= 0;

@@ -55,8 +55,8 @@ const char *comm_host_key_fingerprint(const struct comm *c);
 /* Runs cmd through the login shell with stdin closed, streaming its output to out (NULL:
  * discarded), with a pseudo-terminal when pty (output then arrives on stream 1 only). *status
  * is the exit status, 255 when the command ended without one (killed by a signal). */
-int comm_exec(struct comm *c, const char *cmd, bool pty, const struct comm_output *out,
-	      int *status, struct err *e);
+int comm_exec(struct comm *c, const char *cmd, bool pty, const struct comm_output *out, int *status,
+	      struct err *e);
 
 /* Runs cmd and collects stdout and stderr (each up to max bytes, the rest dropped) as
  * NUL-terminated heap strings; either pointer may be NULL. */
@@ -76,8 +76,7 @@ struct comm_interactive {
 };
 
 /* Runs an interactive session until the remote side ends it; *status as for comm_exec. */
-int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *status,
-		     struct err *e);
+int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *status, struct err *e);
 
 /* Uploads a local file or directory tree to remote (relative and "~/" paths are under the
  * user's home), creating missing parents and keeping permission bits. A directory becomes

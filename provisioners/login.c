@@ -21,8 +21,7 @@ char *login_known_host_path(const char *machine_dir)
 	return fs_join(machine_dir, "known_host");
 }
 
-int login_identity_file(const struct machine *m, const char *machine_dir, char **out,
-			struct err *e)
+int login_identity_file(const struct machine *m, const char *machine_dir, char **out, struct err *e)
 {
 	*out = m->ssh.private_key ? strdup(m->ssh.private_key) : fs_join(machine_dir, KEY_FILE);
 	if (!*out)
@@ -81,7 +80,8 @@ static int add_key_script(char **out, const char *line, const char *blob)
 			     "umask 077; mkdir -p ~/.ssh && chmod 700 ~/.ssh && "
 			     "f=~/.ssh/authorized_keys && touch \"$f\" && "
 			     "if ! grep -qF %s \"$f\"; then "
-			     "if [ -s \"$f\" ] && [ -n \"$(tail -c1 \"$f\")\" ]; then echo >>\"$f\"; fi; "
+			     "if [ -s \"$f\" ] && [ -n \"$(tail -c1 \"$f\")\" ]; then echo "
+			     ">>\"$f\"; fi; "
 			     "printf '%%s\\n' %s >>\"$f\"; fi",
 			     qb, ql);
 	free(ql);
@@ -97,21 +97,21 @@ static int remove_key_script(char **out, const char *insecure_blob, const char *
 	int r = -1;
 
 	if (qi && qn)
-		r = asprintf(out,
-			     "f=~/.ssh/authorized_keys; t=\"$f.envup-new\"; "
-			     "grep -vF %s \"$f\" >\"$t\"; r=$?; "
-			     "if [ $r -le 1 ] && grep -qF %s \"$t\"; then "
-			     "chmod 600 \"$t\" && mv -f \"$t\" \"$f\"; "
-			     "else rm -f \"$t\"; echo 'authorized_keys left unchanged' >&2; exit 3; fi",
-			     qi, qn);
+		r = asprintf(
+			out,
+			"f=~/.ssh/authorized_keys; t=\"$f.envup-new\"; "
+			"grep -vF %s \"$f\" >\"$t\"; r=$?; "
+			"if [ $r -le 1 ] && grep -qF %s \"$t\"; then "
+			"chmod 600 \"$t\" && mv -f \"$t\" \"$f\"; "
+			"else rm -f \"$t\"; echo 'authorized_keys left unchanged' >&2; exit 3; fi",
+			qi, qn);
 	free(qi);
 	free(qn);
 	return r;
 }
 
-static void fill_target(const struct login_params *p, struct comm_target *t,
-			const char *known_host, const struct comm_identity *ids, size_t nids,
-			int timeout)
+static void fill_target(const struct login_params *p, struct comm_target *t, const char *known_host,
+			const struct comm_identity *ids, size_t nids, int timeout)
 {
 	memset(t, 0, sizeof(*t));
 	t->host = p->host;
@@ -163,8 +163,8 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	if (run_script(fresh, "removing the insecure key from ~/.ssh/authorized_keys", script,
-		       e) < 0)
+	if (run_script(fresh, "removing the insecure key from ~/.ssh/authorized_keys", script, e) <
+	    0)
 		goto out;
 	comm_close(*c);
 	*c = fresh;
@@ -192,7 +192,8 @@ static int record_login(const struct login_params *p, struct comm *c, const char
 	}
 	json_object_object_add(ssh, "user", json_object_new_string(p->m->ssh.user));
 	json_object_object_add(ssh, "key", json_object_new_string(key));
-	json_object_object_add(ssh, "host_key", json_object_new_string(comm_host_key_fingerprint(c)));
+	json_object_object_add(ssh, "host_key",
+			       json_object_new_string(comm_host_key_fingerprint(c)));
 	json_object_object_add(ssh, "insecure_key_removed",
 			       json_object_new_boolean(!strcmp(key, KEY_FILE)));
 	json_object_object_add(st, "ssh", ssh);
@@ -217,8 +218,8 @@ int login_connect(const struct login_params *p, struct comm **out, struct err *e
 		goto out;
 	}
 	if (p->m->ssh.private_key) {
-		ids[nids++] = (struct comm_identity){p->m->ssh.private_key, p->m->ssh.private_key,
-						     NULL};
+		ids[nids++] =
+			(struct comm_identity){p->m->ssh.private_key, p->m->ssh.private_key, NULL};
 	} else {
 		/* A key from an interrupted replacement is tried first and reused. */
 		own_key = fs_exists(keypath);

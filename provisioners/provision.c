@@ -64,12 +64,9 @@ bool provision_wanted(const struct machine *m, const char *machine_dir,
 		return false;
 	}
 	switch (st->run) {
-	case RUN_NEVER:
-		return false;
-	case RUN_ALWAYS:
-		return true;
-	case RUN_ONCE:
-		return o->again || !ran_ok(machine_dir, st->name);
+	case RUN_NEVER: return false;
+	case RUN_ALWAYS: return true;
+	case RUN_ONCE: return o->again || !ran_ok(machine_dir, st->name);
 	}
 	return false;
 }
@@ -95,8 +92,9 @@ static int record(const char *machine_dir, const struct provision_step *st, int 
 	one = json_object_new_object();
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_object_add(one, "kind",
-			       json_object_new_string(st->kind == PROVISION_SHELL ? "shell" : "file"));
+	json_object_object_add(
+		one, "kind",
+		json_object_new_string(st->kind == PROVISION_SHELL ? "shell" : "file"));
 	json_object_object_add(one, "runs", json_object_new_int(runs + 1));
 	json_object_object_add(one, "last_run", json_object_new_string(when));
 	json_object_object_add(one, "exit_status", json_object_new_int(status));
@@ -133,9 +131,10 @@ int provision_run(struct comm *c, const struct machine *m, const char *machine_d
 		if (record(machine_dir, st, status, e) < 0)
 			return -1;
 		if (status)
-			return err_set(e, ERR_FAIL,
-				       "machine '%s': provision step '%s' failed with exit status %d",
-				       m->name, st->name, status);
+			return err_set(
+				e, ERR_FAIL,
+				"machine '%s': provision step '%s' failed with exit status %d",
+				m->name, st->name, status);
 	}
 	return 0;
 }

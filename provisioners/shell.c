@@ -38,7 +38,8 @@ char *shell_command(const struct provision_step *st, const char *remote_path)
 	size_t len;
 	bool ok = true;
 
-	if (!qp || asprintf(&cmd, "chmod +x %s && %senv", qp, st->privileged ? "sudo -n -H " : "") < 0) {
+	if (!qp ||
+	    asprintf(&cmd, "chmod +x %s && %senv", qp, st->privileged ? "sudo -n -H " : "") < 0) {
 		free(qp);
 		return NULL;
 	}

@@ -49,7 +49,8 @@ static void test_recorded_state(void **state)
 {
 	char *dir = unit_tmpdir(), *mdir;
 	struct env env = {.dir = dir};
-	struct machine m = {.name = "web", .provider = "static",
+	struct machine m = {.name = "web",
+			    .provider = "static",
 			    .static_host = {.host = "127.0.0.1", .port = 2222}};
 	struct project proj;
 	struct provider_ctx c;

@@ -57,7 +57,8 @@ static char *sh_output(const char *cmd, int *status)
 static void test_quote_roundtrip(void **state)
 {
 	static const char *const words[] = {
-		"", "plain", "it's", "$HOME `id` $(id)", "back\\slash", "new\nline", "'''", "a b\tc",
+		"",	     "plain", "it's",	"$HOME `id` $(id)", "back\\slash",
+		"new\nline", "'''",   "a b\tc",
 	};
 
 	(void)state;
@@ -81,7 +82,11 @@ static void test_shell_command_runs(void **state)
 	char *args[] = {"one", "two words", "it's"};
 	struct kv env[] = {{"GREETING", "hello $USER"}, {"EMPTY", ""}};
 	struct provision_step st = {
-		.kind = PROVISION_SHELL, .args = args, .nargs = 3, .env = env, .nenv = 2,
+		.kind = PROVISION_SHELL,
+		.args = args,
+		.nargs = 3,
+		.env = env,
+		.nenv = 2,
 		.privileged = false,
 	};
 	char *script = fs_join(dir, "my script.sh"), *cmd, *out;
@@ -89,8 +94,9 @@ static void test_shell_command_runs(void **state)
 
 	(void)state;
 	/* No #! line: env's execvp falls back to /bin/sh, as it must under sudo too. */
-	unit_write(dir, "my script.sh",
-		   "printf '[%s]' \"$@\"; printf '%s|%s' \"$GREETING\" \"${EMPTY-unset}\"; exit 4\n");
+	unit_write(
+		dir, "my script.sh",
+		"printf '[%s]' \"$@\"; printf '%s|%s' \"$GREETING\" \"${EMPTY-unset}\"; exit 4\n");
 	cmd = shell_command(&st, script);
 	assert_non_null(cmd);
 	assert_null(strstr(cmd, "sudo"));
@@ -136,8 +142,9 @@ static void test_keys(void **state)
 	assert_string_equal(file + strlen(sshkey_insecure_public()), "\n");
 	sshkey_insecure_blob(blob, sizeof(blob));
 	assert_non_null(strstr(file, blob));
-	assert_int_equal(ssh_pki_import_privkey_base64(sshkey_insecure_private(), NULL, NULL, NULL,
-						       &key), SSH_OK);
+	assert_int_equal(
+		ssh_pki_import_privkey_base64(sshkey_insecure_private(), NULL, NULL, NULL, &key),
+		SSH_OK);
 	assert_int_equal(ssh_pki_export_pubkey_base64(key, &want), SSH_OK);
 	assert_string_equal(want, blob);
 	ssh_string_free_char(want);
