@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
@@ -70,7 +71,8 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	struct cmd_output out = {m->name, prefix, {false, false}};
 	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
 	char *dir = NULL;
-	int rc = -1, nran;
+	time_t start = time(NULL);
+	int rc = -1, nran, left;
 
 	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
 		return -1;
@@ -82,7 +84,9 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
 	if (pv->up(&c, e) < 0)
 		goto out;
-	if (cmd_machines_login(&c, pv, m->boot_timeout, &comm, e) < 0)
+	/* boot_timeout covers the whole boot: what up used is not given again to SSH. */
+	left = m->boot_timeout - (int)(time(NULL) - start);
+	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0)
 		goto out;
 	ui_info("==> %s: SSH ready (%s, host key %s)", m->name, m->ssh.user,
 		comm_host_key_fingerprint(comm));

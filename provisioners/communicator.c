@@ -268,8 +268,20 @@ static int connect_once(struct comm *c, const struct comm_target *t, long timeou
 		return err_set(e, ERR_USAGE, "%s: bad SSH options: %s", c->where,
 			       ssh_get_error(c->s));
 	}
-	if (ssh_connect(c->s) != SSH_OK)
-		return err_set(e, ERR_NET, "%s", ssh_get_error(c->s));
+	if (ssh_connect(c->s) != SSH_OK) {
+		const char *msg = ssh_get_error(c->s);
+
+		/* A failed negotiation will not fix itself by waiting (a network error might). */
+		if (!strstr(msg, "no match for method"))
+			return err_set(e, ERR_NET, "%s", msg);
+		*fatal = true;
+		if (algs)
+			return err_set(e, ERR_CORRUPT,
+				       "%s no longer offers a host key of the type pinned in %s "
+				       "(%s): %s",
+				       c->where, t->known_host, algs, msg);
+		return err_set(e, ERR_NET, "%s: %s", c->where, msg);
+	}
 	if (host_key_check(c, t, &pin_line, e) < 0) {
 		*fatal = e->code != ERR_NET;
 		return -1;

@@ -181,7 +181,7 @@ out:
 static int record_login(const struct login_params *p, struct comm *c, const char *key,
 			struct err *e)
 {
-	struct json_object *st = NULL, *ssh = json_object_new_object();
+	struct json_object *st = NULL, *old, *ssh = json_object_new_object();
 	int rc;
 
 	if (!ssh)
@@ -196,6 +196,13 @@ static int record_login(const struct login_params *p, struct comm *c, const char
 			       json_object_new_string(comm_host_key_fingerprint(c)));
 	json_object_object_add(ssh, "insecure_key_removed",
 			       json_object_new_boolean(!strcmp(key, KEY_FILE)));
+	/* envssh does not take the project lock: write only when something changed, so that a
+	 * login never races an envup's own state update for nothing. */
+	if (json_object_object_get_ex(st, "ssh", &old) && json_object_equal(old, ssh)) {
+		json_object_put(ssh);
+		json_object_put(st);
+		return 0;
+	}
 	json_object_object_add(st, "ssh", ssh);
 	rc = machine_state_save(p->machine_dir, st, e);
 	json_object_put(st);

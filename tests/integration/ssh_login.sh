@@ -87,6 +87,16 @@ check "changed host key: real ssh -F refuses too" \
 	bash -c "! ssh -F '$T/ssh_config' -o BatchMode=yes web true 2>/dev/null"
 "$ENVCTL" up >/dev/null 2>&1
 check "changed host key: envup fails too" [ $? -eq 1 ]
+# The server now offers only another type of host key: refused at once, not waited for.
+sshd_stop
+sshd_config ecdsa
+sshd_start
+out=$("$ENVCTL" ssh -c true 2>&1)
+rc=$?
+echo "$out"
+check "host key of another type: refused" [ "$rc" -eq 1 ]
+check "host key of another type: the error says so, without waiting" \
+	grep -q "no longer offers a host key of the type pinned" <<<"$out"
 
 # 6. halt records it; ssh to a halted machine is refused; destroy forgets keys and state.
 "$ENVCTL" halt >/dev/null

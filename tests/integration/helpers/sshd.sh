@@ -38,17 +38,19 @@ sshd_user() {
 	chmod 755 "$SSH_HOME"
 }
 
-# sshd_config: writes $T/sshd/sshd_config for $SSH_PORT and a fresh ed25519 host key.
+# sshd_config [TYPE]: writes $T/sshd/sshd_config for $SSH_PORT and a fresh host key of TYPE
+# (default ed25519).
 sshd_config() {
+	local type=${1:-ed25519}
 	SSHD_DIR="$T/sshd"
 	SSH_PORT=${SSH_PORT:-$(free_port)}
 	mkdir -p "$SSHD_DIR" /run/sshd
-	rm -f "$SSHD_DIR/host_ed25519" "$SSHD_DIR/host_ed25519.pub"
-	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_ed25519" >/dev/null
+	rm -f "$SSHD_DIR/host_key" "$SSHD_DIR/host_key.pub"
+	ssh-keygen -q -t "$type" -N '' -f "$SSHD_DIR/host_key" >/dev/null
 	cat >"$SSHD_DIR/sshd_config" <<CFG
 Port $SSH_PORT
 ListenAddress 127.0.0.1
-HostKey $SSHD_DIR/host_ed25519
+HostKey $SSHD_DIR/host_key
 PidFile $SSHD_DIR/sshd.pid
 AuthorizedKeysFile .ssh/authorized_keys
 AllowUsers $SSH_USER
