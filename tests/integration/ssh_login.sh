@@ -46,6 +46,11 @@ check "real ssh with the insecure key is refused" \
 check "real ssh with the machine key works" \
 	ssh "${SSHOPTS[@]}" -i "$M/id_ed25519" "$SSH_USER@127.0.0.1" true
 
+out=$("$ENVCTL" up --provider qemu 2>&1)
+rc=$?
+check "envup --provider other on a made machine is refused" [ "$rc" -eq 2 ]
+check "  ... naming the provider that made it" grep -q "was made by provider 'static'" <<<"$out"
+
 # 3. envssh -c: the remote exit status becomes envssh's; output comes through.
 out=$("$ENVCTL" ssh -c 'echo hello; exit 7' 2>&1)
 check "envssh -c passes exit status 7" [ $? -eq 7 ]
