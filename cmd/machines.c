@@ -68,8 +68,11 @@ int cmd_machines_select(const struct env *env, char **names, int n, unsigned fla
 		}
 		mark(env, i, flags & SELECT_DEPS, want);
 	}
+	/* With no names: every machine (autostart ones for up), and for up what they need even
+	 * when that has autostart: false. */
 	for (size_t i = 0; n == 0 && i < nm; i++)
-		want[i] = !(flags & SELECT_AUTOSTART) || env->machines[i].autostart;
+		if (!(flags & SELECT_AUTOSTART) || env->machines[i].autostart)
+			mark(env, i, flags & SELECT_DEPS, want);
 	/* Envfile order, except that a machine comes after what it depends on (the loader has
 	 * refused cycles). */
 	for (bool progress = true; progress;) {

@@ -35,7 +35,7 @@ machines:
     provider: static
     static: {host: 127.0.0.1, port: $SSH_PORT}
     ssh: {user: $SSH_USER}
-    depends_on: [db]
+    depends_on: [db, extra]
     boot_timeout: 20
     provision:
       - file: {name: big, source: big.bin, destination: up/big.bin}
@@ -69,6 +69,13 @@ machines:
     ssh: {user: $SSH_USER, private_key: db_key}
     provision:
       - shell: "echo db-step-ran"
+  extra:
+    provider: static
+    static: {host: 127.0.0.1, port: $SSH_PORT}
+    ssh: {user: $SSH_USER, private_key: db_key}
+    autostart: false
+    provision:
+      - shell: "echo extra-step-ran"
 EOT
 lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
@@ -87,6 +94,8 @@ check "envup provisions both machines" [ "$rc" -eq 0 ]
 check "output streams while a step runs" grep -q "web: streamed-ok" "$T/up.out"
 check "db comes up before web (depends_on)" \
 	[ "$(grep -n 'db-step-ran' "$T/up.out" | cut -d: -f1)" -lt "$(grep -n 'privileged=' "$T/up.out" | cut -d: -f1)" ]
+check "a dependency with autostart: false still comes up first" \
+	[ "$(grep -n 'extra-step-ran' "$T/up.out" | cut -d: -f1)" -lt "$(grep -n 'privileged=' "$T/up.out" | cut -d: -f1)" ]
 check "output is prefixed with the machine name" grep -q "^    db: db-step-ran" "$T/up.out"
 check "multi-MiB upload is byte for byte equal" cmp -s "$P/big.bin" "$SSH_HOME/up/big.bin"
 check "uploaded file belongs to the SSH user" [ "$(stat -c %U "$SSH_HOME/up/big.bin")" = "$SSH_USER" ]
@@ -134,6 +143,10 @@ check "the failure is recorded" \
 	grep -q '"failing":{"kind":"shell","runs":1,"last_run":"[^"]*","exit_status":3' \
 	<(tr -d ' \n' <"$P/.envup/machines/web/state.json")
 
+"$ENVCTL" halt >"$T/halt.out" 2>&1
+check "envhalt stops dependents first" \
+	[ "$(grep -n 'web: Halting' "$T/halt.out" | cut -d: -f1)" -lt "$(grep -n 'db: Halting' "$T/halt.out" | cut -d: -f1)" ]
+"$ENVCTL" up db >/dev/null 2>&1
 "$ENVCTL" provision db >"$T/db.out" 2>&1
 check "envprovision on a single machine does not prefix" grep -q "^db-step-ran" "$T/db.out"
 check "a key named in the Envfile is used as is" [ ! -e "$P/.envup/machines/db/id_ed25519" ]
