@@ -62,6 +62,10 @@ check "envssh -- ARGS runs the words quoted" [ "$out" = "a b|it's|" ]
 out=$(echo piped | "$ENVCTL" ssh -c 'cat; exit 3')
 rc=$?
 check "envssh -c forwards stdin and status" [ "$rc.$out" = 3.piped ]
+out=$("$ENVCTL" ssh -t -c 'tty')
+check "envssh -t -c runs on a remote pty" grep -q "^/dev/pts/" <<<"$out"
+out=$("$ENVCTL" ssh -c 'tty')
+check "envssh -c without -t has no pty" grep -q "not a tty" <<<"$out"
 "$ENVCTL" ssh -c 'kill -9 $$'
 check "envssh -c: a command killed by a signal gives 255" [ $? -eq 255 ]
 

@@ -25,7 +25,12 @@ sshd_user() {
 	SSH_USER=${SSH_USER:0:30}
 	SSH_HOME="$T/home"
 	chmod 711 "$T"
-	useradd -M -d "$SSH_HOME" -s /bin/bash -p '*' "$SSH_USER" || return 1
+	# Another test run may hold the passwd lock for a moment.
+	for _ in 1 2 3 4 5; do
+		useradd -M -d "$SSH_HOME" -s /bin/bash -p '*' "$SSH_USER" 2>"$T/useradd.err" && break
+		sleep 1
+	done
+	id "$SSH_USER" >/dev/null 2>&1 || { cat "$T/useradd.err"; return 1; }
 	at_exit "userdel $SSH_USER 2>/dev/null"
 	echo "$SSH_USER ALL=(ALL) NOPASSWD:ALL" >"/etc/sudoers.d/envup-test-$SSH_USER"
 	chmod 0440 "/etc/sudoers.d/envup-test-$SSH_USER"
