@@ -1,4 +1,4 @@
-/* The inside of struct comm, shared by communicator.c and comm_upload.c only. */
+/* The inside of struct comm, shared by communicator.c, comm_exec.c and comm_upload.c only. */
 #ifndef ENVUP_PROVISIONERS_COMM_PRIV_H
 #define ENVUP_PROVISIONERS_COMM_PRIV_H
 
