@@ -193,12 +193,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+struct fd_sink {
+	const struct comm_interactive *ia;
+	bool broken; /* our stdout or stderr is gone (a closed pipe) */
+};
+
 static void fd_write(void *ctx, int stream, const char *buf, size_t len)
 {
-	const struct comm_interactive *ia = ctx;
+	struct fd_sink *sink = ctx;
 
-	/* A closed local terminal or pipe only loses output; the remote side decides the end. */
-	(void)write_all(stream == 2 ? ia->err_fd : ia->out_fd, buf, len);
+	if (!sink->broken &&
+	    write_all(stream == 2 ? sink->ia->err_fd : sink->ia->out_fd, buf, len) < 0)
+		sink->broken = true;
 }
 
 /* Forwards what the local input has; false at EOF. */
@@ -222,7 +228,8 @@ static int pump_input(struct comm *c, ssh_channel ch, int fd, bool *open_in, str
 
 int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *status, struct err *e)
 {
-	struct comm_output out = {fd_write, (void *)ia};
+	struct fd_sink sink = {ia, false};
+	struct comm_output out = {fd_write, &sink};
 	bool open_in = ia->in_fd >= 0;
 	char buf[16384];
 	ssh_channel ch = open_channel(c, e);
@@ -245,6 +252,14 @@ int comm_interactive(struct comm *c, const struct comm_interactive *ia, int *sta
 
 		if (drain(ch, &out, buf, sizeof(buf)) < 0)
 			goto fail;
+		if (sink.broken) {
+			/* Like ssh on a closed pipe: stop the remote command rather than read it
+			 * forever (yes | head). */
+			ssh_channel_close(ch);
+			ssh_channel_free(ch);
+			*status = 255;
+			return 0;
+		}
 		if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))
 			break;
 		r = poll(pfd, open_in ? 2 : 1, 500);

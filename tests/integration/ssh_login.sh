@@ -62,6 +62,8 @@ check "envssh -- ARGS runs the words quoted" [ "$out" = "a b|it's|" ]
 out=$(echo piped | "$ENVCTL" ssh -c 'cat; exit 3')
 rc=$?
 check "envssh -c forwards stdin and status" [ "$rc.$out" = 3.piped ]
+out=$("$ENVCTL" ssh -c 'yes' | head -n 2 | tr '\n' ,)
+check "envssh -c ends when its output pipe closes" [ "$out" = "y,y," ]
 out=$("$ENVCTL" ssh -t -c 'tty')
 check "envssh -t -c runs on a remote pty" grep -q "^/dev/pts/" <<<"$out"
 out=$("$ENVCTL" ssh -c 'tty')
