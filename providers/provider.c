@@ -1,5 +1,8 @@
 /* The provider registry and the choice of a provider for a machine. A new provider is one
  * line in the table below. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,15 @@ static const struct provider *const providers[] = {
 /* Names the Envfile accepts whose provider may not be built in yet. */
 static const char *const known_names[] = {"vmm", "qemu", "static"};
 
+/* noinline: inlined with a constant name, gcc 12 misreads the array bound (-Wstring-compare). */
+static __attribute__((noinline)) bool known_provider(const char *name)
+{
+	for (size_t i = 0; i < sizeof(known_names) / sizeof(known_names[0]); i++)
+		if (!strcmp(known_names[i], name))
+			return true;
+	return false;
+}
+
 const struct provider *provider_lookup(const char *name)
 {
 	for (size_t i = 0; i < NPROVIDERS; i++)
@@ -28,22 +40,25 @@ const struct provider *provider_lookup(const char *name)
 }
 
 /* /dev/kvm opens and the CPU advertises VT-x or AMD-V (a KVM without them, such as PVM, runs
- * ordinary guests through the slow instruction emulator). */
+ * ordinary guests through the slow instruction emulator). CPUID rather than /proc/cpuinfo:
+ * envstatus asks this for every machine and must stay fast. */
 static bool hardware_virt(void)
 {
-	char *cpuinfo = NULL;
-	size_t len;
-	struct err e;
-	bool hw;
+	unsigned a, b, c, d;
+	bool hw = false;
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return false;
 	close(fd);
-	if (fs_read_file("/proc/cpuinfo", 16 << 20, &cpuinfo, &len, &e) < 0)
-		return false;
-	hw = strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
-	free(cpuinfo);
+#if defined(__x86_64__) || defined(__i386__)
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5)))
+		hw = true; /* VMX */
+	if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 2)))
+		hw = true; /* SVM */
+#else
+	hw = true; /* other architectures: a /dev/kvm that opens is hardware virtualization */
+#endif
 	return hw;
 }
 
@@ -52,15 +67,15 @@ int provider_for_machine(const struct machine *m, const char *override, const st
 {
 	const char *name = override && *override ? override : m->provider;
 	const char *chosen = name, *why = "";
-	bool known = false;
-
 	if (notice)
 		*notice = NULL;
 	*out = NULL;
 	if (!name || !strcmp(name, "auto")) {
-		chosen = hardware_virt() ? "vmm" : "qemu";
-		why = hardware_virt() ? " (chosen automatically: hardware virtualization)"
-				      : " (chosen automatically: no hardware virtualization)";
+		bool hw = hardware_virt();
+
+		chosen = hw ? "vmm" : "qemu";
+		why = hw ? " (chosen automatically: hardware virtualization)"
+			 : " (chosen automatically: no hardware virtualization)";
 		if (notice && !strcmp(chosen, "qemu"))
 			*notice = "no hardware virtualization here: qemu emulates in software, "
 				  "which is slow";
@@ -68,9 +83,7 @@ int provider_for_machine(const struct machine *m, const char *override, const st
 	*out = provider_lookup(chosen);
 	if (*out)
 		return 0;
-	for (size_t i = 0; i < sizeof(known_names) / sizeof(known_names[0]); i++)
-		known |= !strcmp(known_names[i], chosen);
-	if (known)
+	if (known_provider(chosen))
 		return err_set(e, ERR_UNSUPPORTED,
 			       "machine '%s': provider '%s'%s is not available in this build yet "
 			       "(available: static)",
