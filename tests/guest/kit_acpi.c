@@ -35,7 +35,7 @@ void kit_acpi_checks(void)
 	uint64_t rsdp = find_rsdp(), xsdt;
 	const uint8_t *r = (const uint8_t *)rsdp, *x;
 	uint32_t xlen;
-	unsigned bad = 0, ntables, ioapics = 0;
+	unsigned bad = 0, ntables, ioapics = 0, ioapic_id = 0xff, hw_id;
 	bool fadt = false, dsdt_ok = false;
 	char buf[16];
 
@@ -72,11 +72,16 @@ void kit_acpi_checks(void)
 			for (uint32_t o = 44; o + 2 <= tlen && t[o + 1] >= 2; o += t[o + 1]) {
 				if (t[o] == 0 && (t[o + 4] & 1))
 					madt_cpus++;
-				if (t[o] == 1)
+				if (t[o] == 1) {
 					ioapics++;
+					ioapic_id = t[o + 2];
+				}
 			}
 		}
 	}
+	mmio_w32(0xfec00000ULL, 0); /* IOAPIC ID register */
+	hw_id = (mmio_r32(0xfec00010ULL) >> 24) & 0xf;
+	kit_result(ioapic_id == hw_id, "acpi-ioapic-id", "madt=%u hardware=%u", ioapic_id, hw_id);
 	kit_result(bad == 0, "acpi-checksums", "tables=%u bad=%u", ntables, bad);
 	kit_result(fadt && dsdt_ok, "acpi-fadt", "fadt=%u dsdt=%u", fadt, dsdt_ok);
 	kit_result(kit_arg("kit.cpus", buf, sizeof(buf)) && madt_cpus == kit_num(buf) &&

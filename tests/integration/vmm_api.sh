@@ -2,7 +2,7 @@
 # envvmm: --daemonize, --pidfile, --log and the --api control socket (status, pause, resume,
 # shutdown through the ACPI power button, stop), with the test-kit guest waiting for the button.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/vmm_lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
 
 vmm_require_kvm || finish
 

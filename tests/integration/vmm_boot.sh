@@ -2,7 +2,7 @@
 # envvmm: direct boot of the test-kit guest (bzImage and PVH ELF), boot parameters, ACPI,
 # SMP, reset, triple fault and argument errors. Each boot is a few million guest instructions.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/vmm_lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
 
 # Usage errors need no KVM (except the last), so they come first and run everywhere.
 vmm_boot u --memory 64 --firmware /nonexistent
@@ -32,7 +32,7 @@ vmm_boot bz --memory 64 --cpus 1 --kernel "$KIT_BZ" --initrd "$T/initrd" \
 	--cmdline "$base kit.cpus=1 kit.tests=acpi,smp"
 check "bzImage: exits 0 on reset" [ "$VMM_RC" -eq 0 ]
 kit_expect bz boot e820-sane e820-covers e820-total cmdline initrd initrd-placed initrd-max \
-	acpi-rsdp acpi-xsdt acpi-checksums acpi-fadt acpi-madt smp
+	acpi-rsdp acpi-xsdt acpi-ioapic-id acpi-checksums acpi-fadt acpi-madt smp
 check "bzImage: mode reported" grep -q '^kit: ok boot mode=bzimage' "$T/bz.out"
 check "bzImage: reset logged" grep -q 'guest reset (i8042)' "$T/bz.err"
 

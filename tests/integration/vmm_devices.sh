@@ -2,7 +2,7 @@
 # envvmm: PCI enumeration, virtio-rng and virtio-blk (raw, read-only, qcow2 overlay) checked
 # from inside the test-kit guest, then the disk files checked from the host.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/vmm_lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
 
 vmm_require_kvm || finish
 

@@ -3,7 +3,7 @@
 # to a server this test runs on 127.0.0.1 (reached as 10.0.2.2), and one in through a
 # 127.0.0.1 host forward. Ports are picked free at run time.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/vmm_lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
 
 vmm_require_kvm || finish
 

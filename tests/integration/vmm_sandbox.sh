@@ -3,7 +3,7 @@
 # machine using every device and the control socket must work with the filter on and never
 # hit a blocked system call.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/vmm_lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
 
 vmm_require_kvm || finish
 REL=$ENVUP_BUILD/rel/bin/envvmm
