@@ -181,7 +181,11 @@ int acpi_build(struct vm *vm, struct err *e)
 	fadt->x_pm1a_evt = gas_io(LAYOUT_PM_IO, 32);
 	fadt->x_pm1a_cnt = gas_io(LAYOUT_PM_IO + 4, 16);
 	fadt->iapc_boot_arch = 0x0002 | 0x0004 | 0x0020; /* 8042; no VGA; no CMOS RTC */
-	fadt->flags = 0x0001 | 0x0004 | 0x0010 * 0;	 /* WBINVD, C1; fixed power button */
+	/* WBINVD, C1, RESET_REG_SUP; the power button is the fixed-feature one. */
+	fadt->flags = 0x0001 | 0x0004 | 0x0400;
+	/* Reset through the PIIX reset control register, as on a PC (see pci.c). */
+	fadt->reset_reg = gas_io(0xcf9, 8);
+	fadt->reset_value = 0x06;
 	fadt->minor = 0;
 	fadt->hypervisor_id = 0;
 	acpi_finish(&fadt->h);

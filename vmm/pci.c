@@ -117,6 +117,15 @@ static void pci_conf_addr(void *opaque, uint64_t off, uint8_t *data, uint32_t le
 	struct pci *p = opaque;
 	uint8_t v[4];
 
+	/* A byte at 0xcf9 is the PC's reset control register, not part of CONFIG_ADDRESS:
+	 * setting "reset CPU" (bit 2) resets the machine, which for envvmm ends it. */
+	if (off == 1 && len == 1) {
+		if (write && (data[0] & 0x04))
+			vm_request_exit(p->vm, 0, "guest reset (port 0xcf9)");
+		else if (!write)
+			data[0] = 0;
+		return;
+	}
 	put32(v, p->addr);
 	if (off + len > 4)
 		len = (uint32_t)(4 - off);

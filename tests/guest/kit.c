@@ -357,5 +357,7 @@ void kit_main(int mode, uint64_t info)
 	}
 out:
 	kit_printf("kit: done\n");
+	if (kit_wants("acpi-reset"))
+		kit_acpi_reset();
 	outb(0x64, 0xfe);
 }

@@ -29,6 +29,8 @@ static uint64_t find_rsdp(void)
 }
 
 static unsigned madt_cpus;
+static uint16_t reset_port;
+static uint8_t reset_value;
 
 void kit_acpi_checks(void)
 {
@@ -63,6 +65,10 @@ void kit_acpi_checks(void)
 			uint64_t d;
 			uint32_t dlen;
 			fadt = true;
+			if (t[113] & 0x04 && t[116] == 1) { /* RESET_REG_SUP, system I/O space */
+				memcpy(&reset_port, t + 120, 2);
+				reset_value = t[128];
+			}
 			memcpy(&d, t + 140, 8);
 			memcpy(&dlen, (const uint8_t *)d + 4, 4);
 			dsdt_ok =
@@ -87,6 +93,14 @@ void kit_acpi_checks(void)
 	kit_result(kit_arg("kit.cpus", buf, sizeof(buf)) && madt_cpus == kit_num(buf) &&
 			   ioapics == 1,
 		   "acpi-madt", "cpus=%u ioapics=%u", madt_cpus, ioapics);
+}
+
+/* Resets through the FADT's reset register (ACPI reset); returns when there is none. */
+void kit_acpi_reset(void)
+{
+	kit_printf("kit: acpi reset through port %x value %x\n", reset_port, reset_value);
+	if (reset_port)
+		outb(reset_port, reset_value);
 }
 
 void kit_ap_main(void);

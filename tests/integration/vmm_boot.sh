@@ -43,6 +43,11 @@ kit_expect pvh boot e820-sane e820-covers e820-total cmdline initrd initrd-place
 check "PVH: mode reported" grep -q '^kit: ok boot mode=pvh' "$T/pvh.out"
 check "PVH: all 3 vCPUs came up" grep -q '^kit: ok smp cpus=3/3 apic-ids=7' "$T/pvh.out"
 
+vmm_boot ar --memory 32 --kernel "$KIT_ELF" --cmdline "kit.tests=acpi,acpi-reset kit.cpus=1"
+check "ACPI reset register: exit 0" [ "$VMM_RC" -eq 0 ]
+check "ACPI reset register is port 0xcf9, value 6" grep -q '^kit: acpi reset through port cf9 value 6' "$T/ar.out"
+check "ACPI reset logged" grep -q 'guest reset (port 0xcf9)' "$T/ar.err"
+
 vmm_boot tf --memory 32 --kernel "$KIT_ELF" --cmdline "kit.tests=triplefault"
 check "triple fault: non-zero exit" [ "$VMM_RC" -ne 0 ]
 check "triple fault: one-line reason" grep -q 'guest triple fault on vCPU 0' "$T/tf.err"
