@@ -88,6 +88,8 @@ void pci_cfg_access(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len
 		return;
 	}
 	if (!write) {
+		if (d->cfg_reading)
+			d->cfg_reading(d, off, len);
 		for (unsigned i = 0; i < len; i++) {
 			unsigned o = off + i;
 			if (o >= PCI_BAR0 && o < PCI_BAR0 + 24) {

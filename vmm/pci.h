@@ -33,6 +33,8 @@ struct pci_dev {
 	unsigned irq; /* INTA# routed to this IOAPIC input */
 	/* Called after the guest wrote [off, off+len) of configuration space. */
 	void (*cfg_written)(struct pci_dev *d, unsigned off, unsigned len);
+	/* Called before the guest reads [off, off+len) (to refresh a window register). */
+	void (*cfg_reading)(struct pci_dev *d, unsigned off, unsigned len);
 	void *owner;
 };
 

@@ -25,6 +25,7 @@
 #define CAP_NOTIFY 2
 #define CAP_ISR 3
 #define CAP_DEVICE 4
+#define CAP_PCI_CFG 5
 
 static void le_put(uint8_t *p, uint64_t v, unsigned n)
 {
@@ -395,9 +396,44 @@ void virtio_close(struct virtio_dev *d)
 	}
 }
 
+/* The VIRTIO_PCI_CAP_PCI_CFG window: the driver sets bar, offset and length in the capability,
+ * then reads or writes pci_cfg_data to reach BAR0 through configuration space. Returns the
+ * BAR offset and length of the access, or false when the window is not set to one. */
+static bool cfg_window(const struct virtio_dev *d, uint64_t *boff, uint32_t *blen)
+{
+	const uint8_t *c = d->pci.cfg + d->cfg_cap;
+
+	*boff = le_get(c + 8, 4);
+	*blen = (uint32_t)le_get(c + 12, 4);
+	return d->cfg_cap && c[4] == 0 && (*blen == 1 || *blen == 2 || *blen == 4) &&
+	       *boff % *blen == 0 && *boff + *blen <= BAR_SIZE;
+}
+
+static bool touches(unsigned off, unsigned len, unsigned at, unsigned n)
+{
+	return off < at + n && at < off + len;
+}
+
+static void virtio_cfg_reading(struct pci_dev *p, unsigned off, unsigned len)
+{
+	struct virtio_dev *d = p->owner;
+	uint64_t boff;
+	uint32_t blen;
+
+	if (d->cfg_cap && touches(off, len, d->cfg_cap + 16, 4) && cfg_window(d, &boff, &blen)) {
+		memset(p->cfg + d->cfg_cap + 16, 0, 4);
+		virtio_bar(d, boff, p->cfg + d->cfg_cap + 16, blen, false);
+	}
+}
+
 static void virtio_cfg_written(struct pci_dev *p, unsigned off, unsigned len)
 {
 	struct virtio_dev *d = p->owner;
+	uint64_t boff;
+	uint32_t blen;
+
+	if (d->cfg_cap && touches(off, len, d->cfg_cap + 16, 4) && cfg_window(d, &boff, &blen))
+		virtio_bar(d, boff, p->cfg + d->cfg_cap + 16, blen, true);
 
 	(void)off;
 	(void)len;
@@ -455,12 +491,22 @@ void virtio_init(struct virtio_dev *d, struct vm *vm, const struct virtio_ops *o
 		     0x1af4, ops->device_id);
 	d->pci.owner = d;
 	d->pci.cfg_written = virtio_cfg_written;
+	d->pci.cfg_reading = virtio_cfg_reading;
 	pci_dev_set_bar(&d->pci, 0, BAR_SIZE, virtio_bar, d);
 	add_vcap(d, CAP_COMMON, BAR_COMMON, COMMON_LEN);
 	add_vcap(d, CAP_NOTIFY, BAR_NOTIFY, NOTIFY_MULT * VIRTIO_MAX_QUEUES);
 	add_vcap(d, CAP_ISR, BAR_ISR, 1);
 	if (config_len)
 		add_vcap(d, CAP_DEVICE, BAR_DEVICE, config_len);
+	{
+		/* bar, offset, length and the data window are the driver's to write. */
+		uint8_t cap[20] = {0x09, 0, 20, CAP_PCI_CFG, 0};
+		d->cfg_cap = pci_dev_add_cap(&d->pci, cap, sizeof(cap));
+		if (d->cfg_cap) {
+			d->pci.wmask[d->cfg_cap + 4] = 0xff;
+			memset(d->pci.wmask + d->cfg_cap + 8, 0xff, 12);
+		}
+	}
 	if (has_msi) {
 		le_put(msix + 4, BAR_MSIX, 4); /* BIR 0 */
 		le_put(msix + 8, BAR_PBA, 4);

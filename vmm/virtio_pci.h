@@ -75,6 +75,7 @@ struct virtio_dev {
 		int fd;
 	} kick[VIRTIO_MAX_QUEUES];
 	uint64_t kick_addr; /* where the eventfds are registered; 0: nowhere */
+	unsigned cfg_cap;   /* offset of the VIRTIO_PCI_CAP_PCI_CFG window in config space */
 };
 
 /* Sets up d's PCI function for ops (config: the device's configuration bytes). */

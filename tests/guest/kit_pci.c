@@ -20,6 +20,32 @@ void pci_wr16(unsigned slot, unsigned off, uint16_t v)
 	outw((uint16_t)(0xcfc + (off & 2)), v);
 }
 
+/* Reads virtio-rng's common configuration through its VIRTIO_PCI_CAP_PCI_CFG window. */
+static void kit_cfg_window(void)
+{
+	unsigned slot = kv_find(4, 0), cap = 0;
+	uint32_t nq, feat;
+
+	if (slot == 0xff)
+		return;
+	for (unsigned o = pci_rd32(slot, 0x34) & 0xff; o; o = (pci_rd32(slot, o) >> 8) & 0xff)
+		if ((pci_rd32(slot, o) & 0xff) == 0x09 && (pci_rd32(slot, o) >> 24) == 5)
+			cap = o;
+	if (!cap) {
+		kit_result(false, "pci-cfg-window", "no VIRTIO_PCI_CAP_PCI_CFG");
+		return;
+	}
+	pci_wr32(slot, cap + 4, 0);    /* BAR 0 */
+	pci_wr32(slot, cap + 8, 0x12); /* num_queues */
+	pci_wr32(slot, cap + 12, 2);
+	nq = pci_rd32(slot, cap + 16) & 0xffff;
+	pci_wr32(slot, cap + 8, 0x04); /* device_feature (select 0) */
+	pci_wr32(slot, cap + 12, 4);
+	feat = pci_rd32(slot, cap + 16);
+	kit_result(nq == 1 && (feat & 0x30000000u) == 0x30000000u, "pci-cfg-window",
+		   "num_queues=%u features=%x", nq, feat);
+}
+
 void kit_pci_checks(void)
 {
 	char buf[16];
@@ -45,6 +71,7 @@ void kit_pci_checks(void)
 		}
 	}
 	kit_result(n == want && n >= 1, "pci-enum", "devices=%u want=%u", n, want);
+	kit_cfg_window();
 }
 
 /* Finds the index-th (from 0) virtio device of type dev_id; 0xff when none. */
