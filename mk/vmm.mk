@@ -8,7 +8,7 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie -fn
 GUEST_SRCS := $(wildcard tests/guest/*.c tests/guest/head.S)
 GUEST_OBJS := $(patsubst tests/guest/%,build/guest/%.o,$(GUEST_SRCS))
 
-build/guest/%.c.o: tests/guest/%.c tests/guest/kit.h tests/guest/kit_virtio.h
+build/guest/%.c.o: tests/guest/%.c tests/guest/kit.h tests/guest/kit_virtio.h mk/vmm.mk
 	@mkdir -p $(@D)
 	@echo "  GUEST   $@"
 	@$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
@@ -38,11 +38,12 @@ FUZZ_VMM_OBJS := $(FUZZ_VMM_SRCS:%.c=build/fuzz/%.o)
 build/fuzz/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $@"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 build/fuzz/fuzz_vmm_devices: tests/fuzz/fuzz_vmm_devices.c $(FUZZ_VMM_OBJS)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 FUZZ_TARGETS += build/fuzz/fuzz_vmm_devices
+-include $(FUZZ_VMM_OBJS:.o=.d)
 ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
 TEST_PREREQS += build/fuzz/fuzz_vmm_devices
 endif

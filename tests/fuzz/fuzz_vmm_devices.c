@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
@@ -27,39 +28,58 @@ struct rig {
 	struct virtio_dev *dev[3];
 };
 
-static struct rig *rig;
+static char disk_path[64];
 
-static void rig_setup(void)
+static void disk_cleanup(void)
 {
-	char path[] = "/tmp/fuzz-vmm-disk.XXXXXX";
+	unlink(disk_path);
+}
+
+/* A fresh machine per input, so that every crash reproduces from its input alone. */
+static struct rig *rig_new(void)
+{
+	struct rig *r = calloc(1, sizeof(*r));
 	struct err e = {0};
+
+	if (!r || !(r->net = calloc(1, sizeof(*r->net))))
+		abort();
+	vm_init(&r->vm);
+	r->vm.ncpus = 1;
+	if (gm_init(&r->vm.mem, RAM, &e) < 0 || pci_init(&r->pci, &r->vm, &e) < 0)
+		abort();
+	virtio_rng_init(&r->rng, &r->vm, true);
+	if (virtio_blk_init(&r->blk, &r->vm, disk_path, IMAGE_RAW, false, "fuzz", true, &e) < 0)
+		abort();
+	if (virtio_net_init(r->net, &r->vm, NULL, NULL, true, &e) < 0)
+		abort();
+	r->dev[0] = &r->rng.vdev;
+	r->dev[1] = &r->blk.vdev;
+	r->dev[2] = &r->net->vdev;
+	for (int i = 0; i < 3; i++)
+		if (pci_add(&r->pci, &r->dev[i]->pci, &e) < 0)
+			abort();
+	return r;
+}
+
+static void rig_free(struct rig *r)
+{
+	virtio_blk_close(&r->blk);
+	vm_destroy(&r->vm);
+	free(r->net);
+	free(r);
+}
+
+static void disk_setup(void)
+{
 	int fd;
 
 	log_setup(2, LOG_ERROR);
-	rig = calloc(1, sizeof(*rig));
-	rig->net = calloc(1, sizeof(*rig->net));
-	if (!rig || !rig->net)
-		abort();
-	vm_init(&rig->vm);
-	rig->vm.ncpus = 1;
-	if (gm_init(&rig->vm.mem, RAM, &e) < 0 || pci_init(&rig->pci, &rig->vm, &e) < 0)
-		abort();
-	fd = mkstemp(path);
+	snprintf(disk_path, sizeof(disk_path), "/tmp/fuzz-vmm-disk.%d", (int)getpid());
+	fd = open(disk_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, 64 * 1024) < 0)
 		abort();
 	close(fd);
-	virtio_rng_init(&rig->rng, &rig->vm, true);
-	if (virtio_blk_init(&rig->blk, &rig->vm, path, IMAGE_RAW, false, "fuzz", true, &e) < 0)
-		abort();
-	unlink(path);
-	if (virtio_net_init(rig->net, &rig->vm, NULL, NULL, true, &e) < 0)
-		abort();
-	rig->dev[0] = &rig->rng.vdev;
-	rig->dev[1] = &rig->blk.vdev;
-	rig->dev[2] = &rig->net->vdev;
-	for (int i = 0; i < 3; i++)
-		if (pci_add(&rig->pci, &rig->dev[i]->pci, &e) < 0)
-			abort();
+	atexit(disk_cleanup);
 }
 
 /* Reads n bytes of the input; false at its end. */
@@ -115,11 +135,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data;
 	size_t left = size;
+	struct rig *rig;
 	uint8_t op;
 
-	if (!rig)
-		rig_setup();
-	memset(rig->vm.mem.r[0].host, 0, 0x60000);
+	if (!disk_path[0])
+		disk_setup();
+	rig = rig_new();
 	while (take(&p, &left, &op, 1)) {
 		struct virtio_dev *d = rig->dev[(op >> 4) % 3];
 		uint16_t off, gpa16;
@@ -127,27 +148,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op & 7) {
 		case 0: /* configuration space write */
 			if (!take(&p, &left, &off, 2) || !take(&p, &left, &len, 1))
-				return 0;
+				goto out;
 			len = (uint8_t)(len % 4 + 1);
 			if (!take(&p, &left, buf, len))
-				return 0;
+				goto out;
 			pci_cfg_access(&d->pci, off % 260, buf, len, true);
 			break;
 		case 1: /* BAR write */
 		case 2: /* BAR read */
 			if (!take(&p, &left, &off, 2) || !take(&p, &left, &len, 1))
-				return 0;
+				goto out;
 			len = (uint8_t)(len % 8 + 1);
 			if ((op & 7) == 1 && !take(&p, &left, buf, len))
-				return 0;
+				goto out;
 			virtio_bar(d, off, buf, len, (op & 7) == 1);
 			break;
 		case 3: /* guest memory write: rings, descriptors and buffers */
 			if (!take(&p, &left, &gpa16, 2) || !take(&p, &left, &len, 1))
-				return 0;
+				goto out;
 			len = (uint8_t)(len % 64 + 1);
 			if (!take(&p, &left, buf, len))
-				return 0;
+				goto out;
 			gm_write(&rig->vm.mem, 0x10000 + gpa16 * 4ULL, buf, len);
 			break;
 		case 4: /* queue notification */
@@ -156,21 +177,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 5:
 			if (!take(&p, &left, &len, 1))
-				return 0;
+				goto out;
 			setup_queue(d, (op >> 3) & 1, len);
 			break;
 		case 6: /* MMIO through the PCI window at a random address */
 			if (!take(&p, &left, &off, 2))
-				return 0;
+				goto out;
 			pci_mmio(&rig->pci, (uint64_t)off * 8, buf, 4, false);
 			break;
 		default: /* a frame from the network */
 			if (!take(&p, &left, &len, 1))
-				return 0;
+				goto out;
 			memset(buf, 0xab, sizeof(buf));
 			virtio_net_receive(rig->net, buf, len % 64);
 			break;
 		}
 	}
+	out:
+	rig_free(rig);
 	return 0;
 }
