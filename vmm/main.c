@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -72,6 +73,8 @@ struct machine {
 	int ready_fd; /* --daemonize: the pipe to the waiting parent */
 	bool pid_written;
 	bool console_in;
+	bool tty_raw; /* stdin was a terminal put in raw mode: restore tty_saved at exit */
+	struct termios tty_saved;
 };
 
 static const char usage_text[] =
@@ -283,8 +286,19 @@ static void on_console_input(void *opaque, short revents)
 static int open_console(struct machine *m, struct err *e)
 {
 	if (strcmp(m->opt.console, "stdio") == 0) {
+		struct termios t;
 		m->console_fd = STDOUT_FILENO;
 		m->console_in = !m->opt.daemonize;
+		/* A terminal goes to the guest key by key (its shell echoes); Ctrl-C still ends
+		 * envvmm through SIGINT. */
+		if (m->console_in && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &t) == 0) {
+			m->tty_saved = t;
+			cfmakeraw(&t);
+			t.c_lflag |= ISIG;
+			t.c_oflag |= OPOST | ONLCR;
+			if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0)
+				m->tty_raw = true;
+		}
 		return 0;
 	}
 	m->console_fd = open(m->opt.console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -581,6 +595,8 @@ int main(int argc, char **argv)
 		close(m->console_fd);
 	if (m->signal_fd >= 0)
 		close(m->signal_fd);
+	if (m->tty_raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &m->tty_saved);
 	if (logfd >= 0)
 		close(logfd);
 	free(m);
