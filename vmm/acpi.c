@@ -128,7 +128,7 @@ static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
 	}
 	{
 		uint8_t e[12] = {1, 12, 0, 0}; /* ID 0, as KVM's IOAPIC reports */
-		memcpy(e + 4, &ioapic, 4); /* GSI base 0 */
+		memcpy(e + 4, &ioapic, 4);     /* GSI base 0 */
 		memcpy(p + off, e, 12);
 		off += 12;
 	}

@@ -83,7 +83,7 @@ static ssize_t cb_send(const void *buf, size_t len, void *opaque)
 
 static void cb_guest_error(const char *msg, void *opaque)
 {
-	log_msg(LOG_WARN, "net: guest error: %s", msg);
+	log_guest("net: guest error: %s", msg);
 }
 
 static int64_t cb_clock_ns(void *opaque)

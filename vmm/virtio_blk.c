@@ -94,8 +94,7 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct vq_chain *c)
 
 	if (c->in_len < 1 || vq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h)) {
 		/* Without a header or a status byte there is nowhere to report to. */
-		log_msg(LOG_WARN, "virtio-blk %s: malformed request (no header or status)",
-			b->serial);
+		log_guest("virtio-blk %s: malformed request (no header or status)", b->serial);
 		b->errors++;
 		return 0;
 	}
@@ -146,8 +145,7 @@ static void blk_notify(struct virtio_dev *d, unsigned q)
 
 	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
 		if (r < 0) {
-			log_msg(LOG_WARN, "virtio-blk %s: bad descriptor chain: %s", b->serial,
-				why);
+			log_guest("virtio-blk %s: bad descriptor chain: %s", b->serial, why);
 			b->errors++;
 			vq_push(vq, d->chain.head, 0);
 			continue;

@@ -29,7 +29,7 @@ void virtio_net_receive(void *opaque, const uint8_t *frame, size_t len)
 		return;
 	}
 	if (r < 0) {
-		log_msg(LOG_WARN, "virtio-net: bad receive chain: %s", why);
+		log_guest("virtio-net: bad receive chain: %s", why);
 		vq_push(vq, d->chain.head, 0);
 		virtio_notify(d, NET_RXQ);
 		n->rx_dropped++;
@@ -61,7 +61,7 @@ void virtio_net_tx(struct virtio_net *n)
 	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
 		uint64_t len;
 		if (r < 0) {
-			log_msg(LOG_WARN, "virtio-net: bad transmit chain: %s", why);
+			log_guest("virtio-net: bad transmit chain: %s", why);
 			vq_push(vq, d->chain.head, 0);
 			n->tx_dropped++;
 			continue;

@@ -147,8 +147,8 @@ static void virtio_set_status(struct virtio_dev *d, uint8_t v)
 		/* Accept only a subset of what was offered, and only modern drivers. */
 		if ((d->drv_features & ~virtio_features(d)) ||
 		    !(d->drv_features & VIRTIO_F_VERSION_1)) {
-			log_msg(LOG_WARN, "virtio %u: driver asked for features %#llx; refused",
-				d->ops->device_id, (unsigned long long)d->drv_features);
+			log_guest("virtio %u: driver asked for features %#llx; refused",
+				  d->ops->device_id, (unsigned long long)d->drv_features);
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 		}
 	}
@@ -202,11 +202,10 @@ static void common_write(struct virtio_dev *d, unsigned off, const uint8_t *data
 				vq->event_idx = d->drv_features & VIRTIO_F_EVENT_IDX;
 				vq->indirect = d->drv_features & VIRTIO_F_INDIRECT_DESC;
 				if (!vq_enable(vq, &d->vm->mem)) {
-					log_msg(LOG_WARN,
-						"virtio %u: queue %u rings are misaligned or "
-						"outside "
-						"guest RAM",
-						d->ops->device_id, d->queue_sel);
+					log_guest("virtio %u: queue %u rings are misaligned or "
+						  "outside "
+						  "guest RAM",
+						  d->ops->device_id, d->queue_sel);
 					d->status |= VIRTIO_STATUS_NEEDS_RESET;
 				}
 			}

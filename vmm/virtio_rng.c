@@ -18,7 +18,7 @@ static void rng_notify(struct virtio_dev *d, unsigned q)
 	while ((r = vq_pop(vq, c, &why)) != 0) {
 		uint32_t done = 0;
 		if (r < 0) {
-			log_msg(LOG_WARN, "virtio-rng: bad request: %s", why);
+			log_guest("virtio-rng: bad request: %s", why);
 			vq_push(vq, c->head, 0);
 			continue;
 		}

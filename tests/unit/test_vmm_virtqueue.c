@@ -276,10 +276,36 @@ static void test_blk_requests(void **state)
 	unlink(path);
 }
 
+static void test_guest_log_is_bounded(void **state)
+{
+	char path[] = "/tmp/test-vmm-log.XXXXXX", buf[1 << 16];
+	int fd = mkstemp(path);
+	ssize_t n;
+	unsigned lines = 0;
+
+	assert_true(fd >= 0);
+	log_setup(fd, LOG_INFO);
+	for (int i = 0; i < 3 * LOG_GUEST_EVERY; i++)
+		log_guest("bad chain %d", i);
+	log_setup(2, LOG_ERROR);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = 0;
+	for (char *p = buf; (p = strchr(p, '\n')); p++)
+		lines++;
+	/* The burst, the notice, then one line per LOG_GUEST_EVERY. */
+	assert_int_equal(lines, LOG_GUEST_BURST + 1 + 3);
+	assert_non_null(strstr(buf, "bad chain 0\n"));
+	assert_null(strstr(buf, "bad chain 100\n"));
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accessor_bounds),
+		cmocka_unit_test(test_guest_log_is_bounded),
 		cmocka_unit_test_setup_teardown(test_chain_plain_and_used, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_cycle_is_bounded, rig_setup,
 						rig_teardown),
