@@ -13,6 +13,8 @@
 #define LAYOUT_EBDA 0x9fc00ULL /* reserved from here to 1 MiB */
 #define LAYOUT_ACPI 0xe0000ULL /* RSDP and tables, inside the BIOS area */
 #define LAYOUT_ACPI_SIZE 0x10000ULL
+#define LAYOUT_MPTABLE 0xf0000ULL /* MP floating pointer and configuration table */
+#define LAYOUT_MPTABLE_SIZE 0x10000ULL
 #define LAYOUT_HIGH 0x100000ULL /* kernels load here */
 
 #define LAYOUT_MMIO_HOLE 0xc0000000ULL /* RAM stops here below 4 GiB ... */

@@ -23,6 +23,7 @@
 #include "vmm/eventloop.h"
 #include "vmm/i8042.h"
 #include "vmm/log.h"
+#include "vmm/mptable.h"
 #include "vmm/pci.h"
 #include "vmm/sandbox.h"
 #include "vmm/serial.h"
@@ -404,7 +405,8 @@ static int machine_build(struct machine *m, struct err *e)
 	if (serial_init(&m->com1, vm, m->console_fd, e) < 0 || i8042_init(&m->kbd, vm, e) < 0 ||
 	    acpi_pm_init(&m->pm, vm, e) < 0)
 		return -1;
-	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0)
+	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0 ||
+	    mptable_build(vm, &m->pci, e) < 0)
 		return -1;
 	if (boot_kernel(m, e) < 0)
 		return -1;

@@ -339,6 +339,8 @@ void kit_main(int mode, uint64_t info)
 		check_serial_in();
 	if (kit_wants("acpi"))
 		kit_acpi_checks();
+	if (kit_wants("mptable"))
+		kit_mptable_checks();
 	if (kit_wants("smp"))
 		kit_smp_checks();
 	if (kit_wants("pci"))

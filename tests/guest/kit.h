@@ -108,6 +108,7 @@ extern char _end[];
 
 void kit_acpi_checks(void);
 void kit_acpi_reset(void);
+void kit_mptable_checks(void);
 void kit_smp_checks(void);
 void kit_pci_checks(void);
 void kit_power_button_wait(void);

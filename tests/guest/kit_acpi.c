@@ -103,6 +103,44 @@ void kit_acpi_reset(void)
 		outb(reset_port, reset_value);
 }
 
+/* The MP table: floating pointer and configuration table checksums, processor entries. */
+void kit_mptable_checks(void)
+{
+	char buf[16];
+	const uint8_t *fp = 0, *t;
+	unsigned cpus = 0, bp = 0, ioapics = 0, ints = 0;
+	uint16_t len, count;
+
+	for (uint64_t a = 0xf0000; a < 0x100000 && !fp; a += 16)
+		if (!memcmp((const void *)a, "_MP_", 4) && sum((const void *)a, 16) == 0)
+			fp = (const uint8_t *)a;
+	if (!fp) {
+		kit_result(false, "mptable", "no MP floating pointer");
+		return;
+	}
+	t = (const uint8_t *)(uint64_t)(fp[4] | fp[5] << 8 | fp[6] << 16 | (uint32_t)fp[7] << 24);
+	memcpy(&len, t + 4, 2);
+	memcpy(&count, t + 34, 2);
+	if (memcmp(t, "PCMP", 4) || sum(t, len)) {
+		kit_result(false, "mptable", "bad configuration table");
+		return;
+	}
+	for (unsigned i = 0, o = 44; i < count && o < len; i++) {
+		if (t[o] == 0) {
+			cpus += t[o + 3] & 1;
+			bp += (t[o + 3] & 2) != 0;
+			o += 20;
+			continue;
+		}
+		ioapics += t[o] == 2;
+		ints += t[o] == 3;
+		o += 8;
+	}
+	kit_result(kit_arg("kit.cpus", buf, sizeof(buf)) && cpus == kit_num(buf) && bp == 1 &&
+			   ioapics == 1 && ints >= 15,
+		   "mptable", "cpus=%u bp=%u ioapics=%u irq-entries=%u", cpus, bp, ioapics, ints);
+}
+
 void kit_ap_main(void);
 
 void kit_ap_main(void)
