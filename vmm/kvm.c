@@ -45,6 +45,8 @@ static int vm_check_caps(struct vm *vm, unsigned ncpus, struct err *e)
 {
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 
+	if (v < 0)
+		return err_sys(e, "/dev/kvm: not a KVM device (KVM_GET_API_VERSION)");
 	if (v != KVM_API_VERSION)
 		return err_set(e, ERR_UNSUPPORTED, "/dev/kvm: API version %d, need %d", v,
 			       KVM_API_VERSION);

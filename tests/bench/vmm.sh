@@ -10,7 +10,7 @@ BLK=build/rel/tests/bench/vmm_blkbench
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vmm-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-if (exec 9<>/dev/kvm) 2>/dev/null; then
+if [ -c /dev/kvm ] && (exec 9<>/dev/kvm) 2>/dev/null; then
 	python3 - "$VMM" "$KIT" "$tmp" <<'PY'
 import os, re, statistics, subprocess, sys, time
 vmm, kit, tmp = sys.argv[1:4]
