@@ -20,6 +20,7 @@
 #include "vmm/acpi.h"
 #include "vmm/api.h"
 #include "vmm/boot.h"
+#include "vmm/daemon.h"
 #include "vmm/eventloop.h"
 #include "vmm/i8042.h"
 #include "vmm/log.h"
@@ -405,8 +406,7 @@ static int machine_build(struct machine *m, struct err *e)
 	if (serial_init(&m->com1, vm, m->console_fd, e) < 0 || i8042_init(&m->kbd, vm, e) < 0 ||
 	    acpi_pm_init(&m->pm, vm, e) < 0)
 		return -1;
-	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0 ||
-	    mptable_build(vm, &m->pci, e) < 0)
+	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0 || mptable_build(vm, &m->pci, e) < 0)
 		return -1;
 	if (boot_kernel(m, e) < 0)
 		return -1;
@@ -477,56 +477,6 @@ static long peak_rss_kib(void)
 	return kib;
 }
 
-/* Forks; the parent waits for the child to report "OK" (machine running) or an error message
- * and exits accordingly, so that callers see failures synchronously. Returns in the child
- * (with *ready_fd set) or -1 on failure to fork. */
-static int daemonize(int *ready_fd)
-{
-	int p[2], devnull;
-	pid_t pid;
-	char buf[ERR_MSG_MAX + 8];
-	ssize_t n, got = 0;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid > 0) {
-		close(p[1]);
-		while (got < (ssize_t)sizeof(buf) - 1 &&
-		       (n = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-			got += n;
-		buf[got] = 0;
-		if (got >= 2 && !strncmp(buf, "OK", 2))
-			_exit(0);
-		fprintf(stderr, "envvmm: %s\n", got > 2 ? buf + 2 : "failed to start");
-		_exit(got >= 2 && buf[0] == '2' ? 2 : 1);
-	}
-	close(p[0]);
-	setsid();
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull >= 0) {
-		dup2(devnull, STDIN_FILENO);
-		dup2(devnull, STDOUT_FILENO);
-		dup2(devnull, STDERR_FILENO);
-		if (devnull > STDERR_FILENO)
-			close(devnull);
-	}
-	*ready_fd = p[1];
-	return 0;
-}
-
-/* Tells the waiting parent why the start failed ("1msg" or "2msg": its exit status). */
-static void report_failure(int ready_fd, int status, const char *msg)
-{
-	char buf[ERR_MSG_MAX + 8];
-	int n = snprintf(buf, sizeof(buf), "%c%c%s", status == 2 ? '2' : '1', ' ', msg);
-
-	if (ready_fd >= 0 && write(ready_fd, buf, (size_t)n) < 0)
-		return;
-}
-
 int main(int argc, char **argv)
 {
 	struct machine *m;
@@ -559,7 +509,7 @@ int main(int argc, char **argv)
 	m->signal_fd = -1;
 	m->ready_fd = -1;
 	vm_init(&m->vm);
-	if (m->opt.daemonize && daemonize(&m->ready_fd) < 0) {
+	if (m->opt.daemonize && daemon_start(&m->ready_fd) < 0) {
 		fprintf(stderr, "envvmm: --daemonize: %s\n", strerror(errno));
 		free_options(&m->opt);
 		free(m);
@@ -579,7 +529,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "%s", e.msg);
 		if (e.code == ERR_USAGE)
 			status = 2;
-		report_failure(m->ready_fd, status, e.msg);
+		daemon_report_failure(m->ready_fd, status, e.msg);
 	}
 	if (m->ready_fd >= 0)
 		close(m->ready_fd);
