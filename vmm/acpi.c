@@ -157,7 +157,7 @@ int acpi_build(struct vm *vm, struct err *e)
 	struct acpi_hdr *xsdt, *dsdt;
 	struct acpi_fadt *fadt;
 	uint64_t a_xsdt = LAYOUT_ACPI + 64, a_fadt = a_xsdt + 64, a_dsdt = a_fadt + 512,
-		 a_madt = a_dsdt + 256;
+		 a_madt = a_dsdt + 256, a_facs = a_madt + 1024; /* FACS: 64-byte aligned */
 	uint64_t entries[2] = {a_fadt, a_madt};
 
 	if (!base)
@@ -171,6 +171,16 @@ int acpi_build(struct vm *vm, struct err *e)
 
 	fadt = (struct acpi_fadt *)(base + (a_fadt - LAYOUT_ACPI));
 	acpi_hdr_init(&fadt->h, "FACP", sizeof(*fadt), 6);
+	{
+		/* FACS: no waking vector (no S3), no global lock; Linux looks for it. */
+		uint8_t *facs = base + (a_facs - LAYOUT_ACPI);
+		uint32_t len = 64;
+		memcpy(facs, "FACS", 4);
+		memcpy(facs + 4, &len, 4);
+		facs[32] = 2; /* version */
+	}
+	fadt->facs = (uint32_t)a_facs;
+	fadt->x_facs = a_facs;
 	fadt->dsdt = (uint32_t)a_dsdt;
 	fadt->x_dsdt = a_dsdt;
 	fadt->sci_int = ACPI_SCI_IRQ;

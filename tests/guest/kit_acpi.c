@@ -38,7 +38,7 @@ void kit_acpi_checks(void)
 	const uint8_t *r = (const uint8_t *)rsdp, *x;
 	uint32_t xlen;
 	unsigned bad = 0, ntables, ioapics = 0, ioapic_id = 0xff, hw_id;
-	bool fadt = false, dsdt_ok = false;
+	bool fadt = false, dsdt_ok = false, facs_ok = false;
 	char buf[16];
 
 	if (!rsdp) {
@@ -73,6 +73,8 @@ void kit_acpi_checks(void)
 			memcpy(&dlen, (const uint8_t *)d + 4, 4);
 			dsdt_ok =
 				!memcmp((const void *)d, "DSDT", 4) && !sum((const void *)d, dlen);
+			memcpy(&d, t + 132, 8); /* X_FIRMWARE_CTRL */
+			facs_ok = d && (d & 63) == 0 && !memcmp((const void *)d, "FACS", 4);
 		}
 		if (!memcmp(t, "APIC", 4)) {
 			for (uint32_t o = 44; o + 2 <= tlen && t[o + 1] >= 2; o += t[o + 1]) {
@@ -89,7 +91,8 @@ void kit_acpi_checks(void)
 	hw_id = (mmio_r32(0xfec00010ULL) >> 24) & 0xf;
 	kit_result(ioapic_id == hw_id, "acpi-ioapic-id", "madt=%u hardware=%u", ioapic_id, hw_id);
 	kit_result(bad == 0, "acpi-checksums", "tables=%u bad=%u", ntables, bad);
-	kit_result(fadt && dsdt_ok, "acpi-fadt", "fadt=%u dsdt=%u", fadt, dsdt_ok);
+	kit_result(fadt && dsdt_ok && facs_ok, "acpi-fadt", "fadt=%u dsdt=%u facs=%u", fadt, dsdt_ok,
+		   facs_ok);
 	kit_result(kit_arg("kit.cpus", buf, sizeof(buf)) && madt_cpus == kit_num(buf) &&
 			   ioapics == 1,
 		   "acpi-madt", "cpus=%u ioapics=%u", madt_cpus, ioapics);
