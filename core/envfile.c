@@ -37,7 +37,8 @@ static void add_problem(struct envfile_report *rep, char *msg)
 	rep->msgs[rep->n++] = msg;
 }
 
-static void vreport(struct loader *ld, int line, int col, const char *path, const char *fmt,
+static __attribute__((format(printf, 5, 0))) void vreport(struct loader *ld, int line, int col,
+							  const char *path, const char *fmt,
 		    va_list ap)
 {
 	char msg[768], *full = NULL;

@@ -47,7 +47,9 @@ const char *ui_color(const char *code, const char *s)
 	return buf;
 }
 
-static void vprint(FILE *f, const char *color, const char *prefix, const char *fmt, va_list ap)
+static __attribute__((format(printf, 4, 0))) void vprint(FILE *f, const char *color,
+							 const char *prefix,
+							 const char *fmt, va_list ap)
 {
 	bool c = color && color_on(f);
 
