@@ -66,4 +66,21 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 		  enum image_format dst_fmt, const struct progress *p, struct err *e);
 
+/* Facts for `envbox info` and the importer. */
+/* The path the image was opened with (references: joined to their parent's directory). */
+const char *image_name(const struct image *img);
+/* The image's format. */
+enum image_format image_get_format(const struct image *img);
+/* A short description of the variant ("v3, 64 KiB clusters", "streamOptimized"). */
+const char *image_subformat(const struct image *img);
+/* Bytes the image's own files take on disk (not counting its backing image). */
+uint64_t image_allocated(const struct image *img);
+/* The backing (parent) image, or NULL. */
+struct image *image_backing(const struct image *img);
+
+/* Sets *pnum (0 < *pnum <= len) to the length of the run at off, and *zero to whether that
+ * run reads as zeros (holes, zero clusters, unallocated without backing data). */
+int image_block_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
+		       bool *zero, struct err *e);
+
 #endif

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/box_image.h"
 #include "cmd/cmd.h"
 #include "core/strutil.h"
 #include "core/ui.h"
@@ -13,6 +14,8 @@ struct box_subcommand {
 };
 
 static const struct box_subcommand subcommands[] = {
+	{"convert", cmd_box_convert, "SRC DST [--from FORMAT] [--to qcow2|raw]"},
+	{"info", cmd_box_info, "IMAGE [--format FORMAT] [--json]"},
 	{NULL, NULL, NULL},
 };
 #define NSUB_MAX (sizeof(subcommands) / sizeof(subcommands[0]))

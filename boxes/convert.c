@@ -1,0 +1,243 @@
+/* Conversion of any readable image to qcow2 (zero clusters not stored) or to a sparse raw
+ * file. Memory is bounded (one chunk per worker); workers read, and so decompress, chunks in
+ * parallel; the output appears under its name only once complete (rename). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boxes/image_impl.h"
+#include "boxes/qcow2_impl.h"
+#include "core/fsutil.h"
+
+#define CHUNK (2u << 20)
+#define MAX_WORKERS 8
+
+int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
+		    const char *backing_fmt, struct err *e);
+
+struct job {
+	struct image *src;
+	struct image *dst;      /* qcow2 output */
+	int dst_fd;             /* raw output */
+	uint64_t granule;       /* zero detection unit */
+	pthread_mutex_t lock;
+	uint64_t next;          /* next chunk index */
+	uint64_t done;
+	bool failed;
+	struct err err;
+	const struct progress *p;
+};
+
+static int write_out(struct job *j, const uint8_t *buf, size_t len, uint64_t off, struct err *e)
+{
+	if (j->dst)
+		return image_pwrite(j->dst, buf, len, off, e);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(j->dst_fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(e, "cannot write the output");
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes the non-zero granules of buf (guest bytes [off, off+len)). */
+static int write_nonzero(struct job *j, const uint8_t *buf, size_t len, uint64_t off,
+			 struct err *e)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		size_t g = (size_t)(j->granule - ((off + pos) % j->granule)), start;
+
+		if (g > len - pos)
+			g = len - pos;
+		if (image_is_zero(buf + pos, g)) {
+			pos += g;
+			continue;
+		}
+		start = pos;
+		pos += g;
+		while (pos < len) {
+			g = j->granule < len - pos ? (size_t)j->granule : len - pos;
+			if (image_is_zero(buf + pos, g))
+				break;
+			pos += g;
+		}
+		if (write_out(j, buf + start, pos - start, off + start, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int do_chunk(struct job *j, uint8_t *buf, uint64_t off, size_t len, struct err *e)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		uint64_t n;
+		bool zero;
+
+		if (image_block_status(j->src, off + pos, len - pos, &n, &zero, e) < 0)
+			return -1;
+		if (!zero) {
+			if (image_pread(j->src, buf + pos, (size_t)n, off + pos, e) < 0)
+				return -1;
+			if (write_nonzero(j, buf + pos, (size_t)n, off + pos, e) < 0)
+				return -1;
+		}
+		pos += (size_t)n;
+	}
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	uint64_t size = j->src->size;
+	uint8_t *buf = malloc(CHUNK);
+	struct err e = {0};
+
+	pthread_mutex_lock(&j->lock);
+	if (!buf && !j->failed) {
+		j->failed = true;
+		err_set(&j->err, ERR_FAIL, "out of memory");
+	}
+	while (buf && !j->failed) {
+		uint64_t off = j->next * CHUNK;
+		size_t len;
+
+		if (off >= size)
+			break;
+		j->next++;
+		pthread_mutex_unlock(&j->lock);
+		len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+		int rc = do_chunk(j, buf, off, len, &e);
+
+		pthread_mutex_lock(&j->lock);
+		if (rc < 0 && !j->failed) {
+			j->failed = true;
+			j->err = e;
+		}
+		j->done += len;
+		progress_update(j->p, j->done, size);
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(buf);
+	return NULL;
+}
+
+static unsigned worker_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("ENVUP_CONVERT_THREADS");
+
+	if (env && atoi(env) > 0)
+		n = atoi(env);
+	if (n < 1)
+		n = 1;
+	return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static int run_workers(struct job *j, struct err *e)
+{
+	pthread_t th[MAX_WORKERS];
+	unsigned n = worker_count(), started = 0;
+
+	for (; started < n; started++)
+		if (pthread_create(&th[started], NULL, worker, j) != 0)
+			break;
+	if (started == 0)
+		worker(j);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (j->failed) {
+		*e = j->err;
+		return -1;
+	}
+	return 0;
+}
+
+int image_convert(const char *src, enum image_format src_fmt, const char *dst,
+		  enum image_format dst_fmt, const struct progress *p, struct err *e)
+{
+	struct image_ctx ctx = {.follow_refs = true, .max_depth = 16};
+	struct job j = {.dst_fd = -1, .p = p};
+	char *tmp = NULL;
+	int fd = -1, rc = -1;
+
+	if (dst_fmt != IMAGE_QCOW2 && dst_fmt != IMAGE_RAW)
+		return err_set(e, ERR_USAGE, "cannot convert to %s (only qcow2 and raw)",
+			       image_format_name(dst_fmt));
+	if (image_open_ctx(src, src_fmt, &ctx, &j.src, e) < 0)
+		return -1;
+	if (asprintf(&tmp, "%s.part-%d", dst, (int)getpid()) < 0) {
+		tmp = NULL;
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err_sys(e, "cannot create %s", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	if (dst_fmt == IMAGE_RAW) {
+		if (ftruncate(fd, (off_t)j.src->size) < 0) {
+			err_sys(e, "cannot size %s", tmp);
+			goto out;
+		}
+		j.dst_fd = fd;
+		j.granule = 4096;
+	} else {
+		struct image_open_opts o = {.writable = true};
+
+		if (qcow2_create_fd(fd, tmp, j.src->size, NULL, NULL, e) < 0 ||
+		    image_open(tmp, IMAGE_QCOW2, &o, &j.dst, e) < 0)
+			goto out;
+		j.granule = ((struct qcow2 *)j.dst->priv)->cs;
+	}
+	if (pthread_mutex_init(&j.lock, NULL) != 0) {
+		err_set(e, ERR_FAIL, "cannot create a lock");
+		goto out;
+	}
+	rc = run_workers(&j, e);
+	pthread_mutex_destroy(&j.lock);
+	if (rc < 0) {
+		err_wrap(e, "converting %s", src);
+		goto out;
+	}
+	rc = -1;
+	if (j.dst && image_flush(j.dst, e) < 0)
+		goto out;
+	if (fdatasync(fd) < 0) {
+		err_sys(e, "cannot sync %s", tmp);
+		goto out;
+	}
+	if (rename(tmp, dst) < 0) {
+		err_sys(e, "cannot rename %s to %s", tmp, dst);
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = fs_fsync_parent(dst, e);
+out:
+	image_close(j.dst);
+	image_close(j.src);
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return rc;
+}

@@ -1,0 +1,82 @@
+/* qcow2 state shared by the reader (boxes/qcow2.c) and the writer (boxes/qcow2_write.c). */
+#ifndef ENVUP_BOXES_QCOW2_IMPL_H
+#define ENVUP_BOXES_QCOW2_IMPL_H
+
+#include <pthread.h>
+
+#include "boxes/image_impl.h"
+
+#define QCOW2_MAGIC 0x514649fbu
+#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_COPIED (1ull << 63)
+#define QCOW2_COMPRESSED (1ull << 62)
+#define QCOW2_ZERO 1ull
+
+#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN 0x1full
+
+#define QCOW2_EXT_END 0
+#define QCOW2_EXT_BACKING_FMT 0xe2792acau
+#define QCOW2_EXT_FEATURES 0x6803f857u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_CRYPTO 0x0537be77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
+
+/* What a run of guest bytes maps to. */
+enum qcow2_kind { Q_DATA, Q_ZERO, Q_UNALLOC, Q_COMPRESSED };
+
+struct qcow2 {
+	uint32_t version;
+	unsigned cluster_bits;
+	uint64_t cs;            /* cluster size */
+	unsigned l2_bits;       /* log2 of entries per L2 table */
+	bool ext_l2;
+	unsigned sc_bits;       /* log2 of the subcluster size (cluster_bits without ext_l2) */
+	int compression;        /* 0 zlib, 1 zstd */
+	uint64_t file_size;
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	uint64_t *l1;
+	uint64_t rt_offset;
+	uint32_t rt_clusters;
+	unsigned refcount_order;
+	uint32_t nb_snapshots;
+	uint64_t incompat;
+	/* writer */
+	pthread_mutex_t lock;
+	bool lock_init;
+	uint64_t *rt;           /* refcount table (writable only) */
+	uint64_t rt_entries;
+	uint64_t next_free;     /* next cluster index to allocate */
+	uint8_t *cbuf;          /* one cluster of scratch (writer) */
+};
+
+/* The mapping of the run at guest offset off (at most len bytes, within one L2 table):
+ * kind, host offset of off (Q_DATA) or the raw L2 entry (Q_COMPRESSED), run length,
+ * and whether the cluster has the COPIED flag. */
+struct qcow2_map {
+	enum qcow2_kind kind;
+	uint64_t host;
+	uint64_t entry;
+	uint64_t len;
+	bool copied;
+};
+int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m,
+	      struct err *e);
+
+/* Reads [off, off+len) through the map without taking the writer's lock. */
+int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off,
+			struct err *e);
+
+/* Writer: prepares an image opened writable (checks, loads the refcount table). */
+int qcow2_write_init(struct image *img, struct err *e);
+/* Writer: image_pwrite for qcow2. */
+int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e);
+/* Writer: frees what qcow2_write_init allocated. */
+void qcow2_write_free(struct qcow2 *q);
+
+#endif

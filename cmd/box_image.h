@@ -1,0 +1,10 @@
+/* envbox convert and envbox info (cmd/box_image.c), for cmd/box.c's table. */
+#ifndef ENVUP_CMD_BOX_IMAGE_H
+#define ENVUP_CMD_BOX_IMAGE_H
+
+/* envbox convert SRC DST [--from FORMAT] [--to qcow2|raw]; returns an exit code. */
+int cmd_box_convert(int argc, char **argv);
+/* envbox info IMAGE [--format FORMAT] [--json]; returns an exit code. */
+int cmd_box_info(int argc, char **argv);
+
+#endif
