@@ -260,7 +260,7 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
 	ADD_STR("cmdline", m->cmdline);
 #undef ADD_STR
 	json_object_object_add(r, "installed_at", json_object_new_int64((int64_t)time(NULL)));
-	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY);
+	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = fs_write_atomic(path, s, strlen(s), 0644, e);
 	json_object_put(r);
 	free(path);
@@ -324,7 +324,7 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 		return -1;
 	bo.bearer = p->token;
 	bo.progress = o->download;
-	step(o, "downloading %s", p->url);
+	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {
 		hash_free(h);
