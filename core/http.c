@@ -560,6 +560,11 @@ static int download_remote(const char *url, const struct cache_files *cf,
 	close(x.fd);
 	return 0;
 fail:
+	/* Nothing worth resuming (a 404, a refused TLS handshake): leave no litter. */
+	if (fstat(x.fd, &st) == 0 && st.st_size == 0) {
+		unlink(cf->part);
+		unlink(cf->meta);
+	}
 	close(x.fd);
 	return -1;
 }
