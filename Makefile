@@ -21,6 +21,7 @@ LIB_SRCS  := $(wildcard core/*.c boxes/*.c providers/*.c provisioners/*.c)
 CMD_SRCS  := $(wildcard cmd/*.c)
 VMM_SRCS  := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/*/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
 COMMANDS := up destroy ssh ssh-config halt status provision reload box validate init
 
@@ -52,7 +53,7 @@ $(eval $(call variant,build/san,$(SAN_CFLAGS)))
 all: build/rel/bin/envctl build/rel/bin/envvmm
 
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/unit/%)
-build/san/tests/unit/%: build/san/tests/unit/%.o build/san/libvmm.a build/san/libenvup.a
+build/san/tests/unit/%: build/san/tests/unit/%.o $(UNIT_COMMON:%.c=build/san/%.o) build/san/libvmm.a build/san/libenvup.a
 	@echo "  LD      $@"
 	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -95,3 +96,4 @@ format:
 
 .PHONY: all test test-slow build-test bench fuzz deps demo install clean format
 .DELETE_ON_ERROR:
+.SECONDARY:

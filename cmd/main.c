@@ -15,6 +15,9 @@ static const struct command commands[] = {
 	{"box", cmd_box, "manage boxes: add, list, remove, outdated, update, prune, convert, info",
 	 "SUBCOMMAND [ARGS]"},
 	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
+	{"init", cmd_init, "write a commented Envfile in the current directory", "[--box NAME]"},
+	{"status", cmd_status, "show each machine's recorded state", "[MACHINE...] [--json]"},
+	{"validate", cmd_validate, "check the Envfile and report every problem", "[--json]"},
 	{"version", cmd_version, "print the version", "[--json]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
