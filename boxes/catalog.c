@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "boxes/version.h"
+#include "core/version.h"
 
 #define CATALOG_MAX_STRING 8192
 
@@ -132,8 +132,7 @@ static int parse_version(struct json_object *o, struct catalog_version *v, const
 		return err_set(e, ERR_CORRUPT, "%s: must be an object", where);
 	if (get_str(o, "version", true, &v->version, where, e) < 0)
 		return -1;
-	if (version_parse(v->version, &(struct box_version){0}, e) < 0)
-		return err_wrap(e, "%s", where);
+	/* A version envup cannot parse ("1.0-beta") is kept but never chosen. */
 	if (!json_object_object_get_ex(o, "providers", &provs))
 		return 0; /* a version with no providers is legal and never chosen */
 	if (!json_object_is_type(provs, json_type_array))
@@ -263,7 +262,26 @@ static const struct catalog_provider *pick_provider(const struct catalog_version
 	return NULL;
 }
 
-static void list_offers(const struct catalog *c, const struct version_constraint *vc, char *buf,
+int catalog_version_cmp(const char *a, const char *b)
+{
+	struct version va, vb;
+	bool oa = version_parse(a, &va, NULL) == 0, ob = version_parse(b, &vb, NULL) == 0;
+
+	if (oa && ob)
+		return version_compare(&va, &vb);
+	if (!oa && !ob)
+		return strcmp(a, b);
+	return oa ? 1 : -1;
+}
+
+bool catalog_version_matches(const char *s, const struct constraint *c)
+{
+	struct version v;
+
+	return version_parse(s, &v, NULL) == 0 && constraint_match(c, &v);
+}
+
+static void list_offers(const struct catalog *c, const struct constraint *vc, char *buf,
 			size_t size)
 {
 	size_t used = 0;
@@ -272,7 +290,7 @@ static void list_offers(const struct catalog *c, const struct version_constraint
 	for (size_t i = 0; i < c->nversions && used + 1 < size; i++) {
 		const struct catalog_version *v = &c->versions[i];
 
-		if (vc && !version_str_satisfies(v->version, vc))
+		if (vc && !catalog_version_matches(v->version, vc))
 			continue;
 		used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "; " : "",
 					 v->version);
@@ -291,15 +309,15 @@ static void list_offers(const struct catalog *c, const struct version_constraint
 int catalog_select(const struct catalog *c, const struct catalog_query *q,
 		   struct catalog_choice *out, struct err *e)
 {
-	struct version_constraint vc;
-	struct box_version best_v;
+	struct constraint vc;
+	struct version best_v;
 	const struct catalog_version *best = NULL;
 	const struct catalog_provider *best_p = NULL;
 	bool any_version = false;
 	char offers[600];
 	const char *name = c->name ? c->name : "box";
 
-	if (version_constraint_parse(q->constraint, &vc, e) < 0)
+	if (constraint_parse(q->constraint ? q->constraint : "", &vc, e) < 0)
 		return -1;
 	if (q->provider && !catalog_provider_supported(q->provider))
 		return err_set(e, ERR_USAGE,
@@ -309,12 +327,12 @@ int catalog_select(const struct catalog *c, const struct catalog_query *q,
 	for (size_t i = 0; i < c->nversions; i++) {
 		const struct catalog_version *v = &c->versions[i];
 		const struct catalog_provider *p;
-		struct box_version bv;
+		struct version bv;
 
-		if (version_parse(v->version, &bv, NULL) < 0 || !version_satisfies(&bv, &vc))
+		if (version_parse(v->version, &bv, NULL) < 0 || !constraint_match(&vc, &bv))
 			continue;
 		any_version = true;
-		if (best && version_cmp(&bv, &best_v) <= 0)
+		if (best && version_compare(&bv, &best_v) <= 0)
 			continue;
 		p = pick_provider(v, q);
 		if (!p)

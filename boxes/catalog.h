@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/version.h"
 
 #define CATALOG_MAX_BYTES (8u << 20)
 #define CATALOG_MAX_VERSIONS 10000
@@ -62,6 +63,12 @@ void catalog_free(struct catalog *c);
  * architecture; ERR_NOTFOUND with a message listing what the catalog offers otherwise. */
 int catalog_select(const struct catalog *c, const struct catalog_query *q,
 		   struct catalog_choice *out, struct err *e);
+
+/* Compares version strings as versions; strings that do not parse sort before all others. */
+int catalog_version_cmp(const char *a, const char *b);
+
+/* True when version string s parses and satisfies c. */
+bool catalog_version_matches(const char *s, const struct constraint *c);
 
 /* True when name is a provider envup can import. */
 bool catalog_provider_supported(const char *name);

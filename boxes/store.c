@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boxes/version.h"
+#include "boxes/catalog.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/paths.h"
@@ -185,7 +185,7 @@ static int entry_cmp(const void *pa, const void *pb)
 	int c = strcmp(a->name, b->name);
 
 	if (!c)
-		c = version_cmp_str(a->version, b->version);
+		c = catalog_version_cmp(a->version, b->version);
 	if (!c)
 		c = strcmp(a->provider, b->provider);
 	if (!c)
@@ -284,18 +284,18 @@ static int entry_dup(const struct box_entry *src, struct box_entry *dst, struct 
 int box_store_find(const struct box_store *s, const char *name, const char *constraint,
 		   const char *provider, const char *arch, struct box_entry *out, struct err *e)
 {
-	struct version_constraint vc;
+	struct constraint vc;
 	struct box_entry *v;
 	size_t n;
 	const struct box_entry *best = NULL;
 	int rc;
 
-	if (version_constraint_parse(constraint, &vc, e) < 0 || box_store_list(s, &v, &n, e) < 0)
+	if (constraint_parse(constraint ? constraint : "", &vc, e) < 0 || box_store_list(s, &v, &n, e) < 0)
 		return -1;
 	/* The list is sorted oldest first, so the last match is the newest. */
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name) && (!provider || !strcmp(v[i].provider, provider)) &&
-		    (!arch || !strcmp(v[i].arch, arch)) && version_str_satisfies(v[i].version, &vc))
+		    (!arch || !strcmp(v[i].arch, arch)) && catalog_version_matches(v[i].version, &vc))
 			best = &v[i];
 	if (best)
 		rc = entry_dup(best, out, e);

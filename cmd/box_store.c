@@ -8,7 +8,6 @@
 #include "boxes/add.h"
 #include "boxes/catalog.h"
 #include "boxes/store.h"
-#include "boxes/version.h"
 #include "cmd/box_store.h"
 #include "cmd/cmd.h"
 #include "core/fsutil.h"
@@ -217,6 +216,7 @@ int cmd_box_add(int argc, char **argv)
 					      "--checksum", "--checksum-type", "--name",
 					      "--cacert", "--insecure", "--force", NULL};
 	struct opts o = {.name = "add", .usage = ADD_USAGE};
+	struct env *env = NULL;
 	struct box_store s;
 	struct userconf uc;
 	struct err e = {0};
@@ -228,13 +228,25 @@ int cmd_box_add(int argc, char **argv)
 		ui_error("add: which box? (NAME, URL or FILE)");
 		return usage(&o, true);
 	}
-	if (userconf_load(NULL, &uc, &e) < 0)
+	/* A project's Envfile registries come first; outside a project there are none. */
+	if (cmd_load_env(&env, &e) < 0) {
+		if (e.code != ERR_NOTFOUND)
+			return cmd_fail(&e);
+		env = NULL;
+		err_clear(&e);
+	}
+	if (userconf_load(NULL, &uc, &e) < 0) {
+		envfile_free(env);
 		return cmd_fail(&e);
+	}
 	if (box_store_open(&s, &e) < 0) {
 		userconf_free(&uc);
+		envfile_free(env);
 		return cmd_fail(&e);
 	}
 	rc = add_one(&s, &(struct box_add_opts){
+				 .registries = env ? env->registries : NULL,
+				 .nregistries = env ? env->nregistries : 0,
 				 .source = o.pos, .name = o.as_name, .constraint = o.version,
 				 .provider = o.provider, .arch = o.arch, .checksum = o.checksum,
 				 .checksum_type = o.checksum_type, .cacert = o.cacert,
@@ -242,6 +254,7 @@ int cmd_box_add(int argc, char **argv)
 			 });
 	box_store_close(&s);
 	userconf_free(&uc);
+	envfile_free(env);
 	return rc;
 }
 
@@ -457,7 +470,7 @@ static int print_outdated(void *ctx, const struct box_entry *b, const char *newe
 			  struct json_object *rec, const char *why)
 {
 	struct outdated_ctx *c = ctx;
-	bool old = newest && version_cmp_str(newest, b->version) > 0;
+	bool old = newest && catalog_version_cmp(newest, b->version) > 0;
 
 	(void)rec;
 	if (c->arr) {
@@ -524,7 +537,7 @@ static int update_one(void *ctx, const struct box_entry *b, const char *newest,
 			b->arch, why);
 		return 0;
 	}
-	if (version_cmp_str(newest, b->version) <= 0) {
+	if (catalog_version_cmp(newest, b->version) <= 0) {
 		ui_info("%s %s (%s, %s) is up to date", b->name, b->version, b->provider, b->arch);
 		return 0;
 	}

@@ -77,6 +77,14 @@ envbox add test/suffixed -q
 check "registry lookup falls back to <registry>/<org>/<box>.json" \
 	[ -n "$(installed | grep -o 'test/suffixed@1.0:envup:unknown')" ]
 
+# The Envfile's registries come before ENVUP_REGISTRY; a registry may be a local directory.
+mkdir -p "$T/proj" "$T/localreg/local"
+mk catalog "$T/localreg/local/box" local/box "$H" 3.0:envup:amd64:$WWW/test/envup-amd64.box
+printf 'version: 1\nregistries:\n  - %s\nmachines:\n  web:\n    box: local/box\n' "$T/localreg" >"$T/proj/Envfile"
+(cd "$T/proj" && "$ENVCTL" box add local/box -q)
+check "the Envfile's registries are searched (local directory registry)" \
+	[ -d "$BOXES/local-VAGRANTSLASH-box/3.0/envup-amd64" ]
+
 # ---- provider and architecture choice -------------------------------------------------------
 envbox add test/multi --provider libvirt -q
 check "--provider libvirt installs the libvirt box (box.img v1) of 1.10.0" \
