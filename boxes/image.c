@@ -199,8 +199,12 @@ int image_open_ref_fd(struct image *parent, const char *rel, struct err *e)
 			       "%s refers to '%s', but references to other files are not allowed here",
 			       parent->name, rel);
 	fd = fs_open_beneath(parent->dirfd, rel, O_RDONLY, 0, e);
-	if (fd < 0)
+	if (fd < 0) {
+		/* a reference that escapes is the image's fault, not the user's */
+		if (e && e->code == ERR_USAGE)
+			e->code = ERR_CORRUPT;
 		return err_wrap(e, "%s: reference '%s'", parent->name, rel);
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return err_set(e, ERR_CORRUPT, "%s: reference '%s' is not a regular file",

@@ -8,6 +8,12 @@
 int image_inflate(const void *in, size_t inlen, void *out, size_t outlen, bool zlib_header,
 		  struct err *e)
 {
+	return image_inflate_range(in, inlen, out, outlen, outlen, zlib_header, e);
+}
+
+int image_inflate_range(const void *in, size_t inlen, void *out, size_t minlen, size_t outlen,
+			bool zlib_header, struct err *e)
+{
 	z_stream zs;
 	uint8_t extra;
 	int rc;
@@ -39,7 +45,7 @@ int image_inflate(const void *in, size_t inlen, void *out, size_t outlen, bool z
 	if (rc != Z_STREAM_END)
 		return err_set(e, ERR_CORRUPT, "compressed data is invalid (%s)",
 			       zs.msg ? zs.msg : "truncated");
-	if (zs.total_out != outlen)
+	if (zs.total_out != outlen && zs.total_out != minlen)
 		return err_set(e, ERR_CORRUPT, "compressed data inflates to %lu bytes, not %zu",
 			       zs.total_out, outlen);
 	return 0;

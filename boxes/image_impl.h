@@ -105,6 +105,9 @@ bool image_is_zero(const void *buf, size_t len);
  * less output than outlen is an error. */
 int image_inflate(const void *in, size_t inlen, void *out, size_t outlen, bool zlib_header,
 		  struct err *e);
+/* The same, accepting exactly minlen or exactly outlen bytes of output. */
+int image_inflate_range(const void *in, size_t inlen, void *out, size_t minlen, size_t outlen,
+			bool zlib_header, struct err *e);
 /* The same for one zstd frame (trailing bytes after the frame are ignored). */
 int image_unzstd(const void *in, size_t inlen, void *out, size_t outlen, struct err *e);
 

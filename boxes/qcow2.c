@@ -466,7 +466,17 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 			       (unsigned long long)q->l1_offset, q->l1_size,
 			       (q->l1_offset & (q->cs - 1)) ? "not cluster aligned"
 							      : "past the end of the file");
+	if (q->l1_size && q->l1_offset < q->cs)
+		return err_set(e, ERR_CORRUPT, "%s: L1 table at %llu overlaps the header", img->name,
+			       (unsigned long long)q->l1_offset);
 	rt_bytes = (uint64_t)q->rt_clusters << q->cluster_bits;
+	if (q->rt_offset < q->cs)
+		return err_set(e, ERR_CORRUPT, "%s: refcount table at %llu overlaps the header",
+			       img->name, (unsigned long long)q->rt_offset);
+	if (q->l1_size && q->l1_offset < q->rt_offset + rt_bytes &&
+	    q->rt_offset < q->l1_offset + (uint64_t)q->l1_size * 8)
+		return err_set(e, ERR_CORRUPT, "%s: L1 table overlaps the refcount table",
+			       img->name);
 	if (rt_bytes > MAX_RT_BYTES || (q->rt_offset & (q->cs - 1)) ||
 	    q->rt_offset > q->file_size || q->file_size - q->rt_offset < rt_bytes)
 		return err_set(e, ERR_CORRUPT,
@@ -507,9 +517,9 @@ static int open_backing(struct image *img, const uint8_t *h, size_t hlen, uint64
 			return err_set(e, ERR_UNSUPPORTED, "%s: backing format '%s' is not supported",
 				       img->name, fmtname);
 	}
-	if (image_open_ref(img, name, bfmt, &img->backing, e) < 0)
-		return err_wrap(e, "%s: backing file", img->name);
-	return 0;
+	/* errors below name the image they are about; wrapping at every level of a long
+	 * chain would push the cause out of the message */
+	return image_open_ref(img, name, bfmt, &img->backing, e);
 }
 
 int qcow2_open(struct image *img, struct err *e)

@@ -148,6 +148,9 @@ static int open_dynamic(struct image *img, struct vhd *v, uint64_t hoff, struct 
 	if (toff > v->file_size || v->file_size - toff < (uint64_t)v->entries * 4)
 		return err_set(e, ERR_CORRUPT, "%s: VHD BAT at %llu is past the end of the file",
 			       img->name, (unsigned long long)toff);
+	if (toff < hoff + 1024 && hoff < toff + (uint64_t)v->entries * 4)
+		return err_set(e, ERR_CORRUPT, "%s: VHD BAT at %llu overlaps the dynamic header",
+			       img->name, (unsigned long long)toff);
 	v->bitmap = ((v->block / 512 + 7) / 8 + 511) & ~511ull;
 	v->bat = malloc((size_t)v->entries * 4 + 4);
 	if (!v->bat)

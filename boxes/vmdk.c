@@ -38,6 +38,7 @@ struct extent {
 struct vmdk {
 	struct extent ext[IMAGE_MAX_FILES];
 	unsigned n;
+	uint64_t max_grain;         /* largest grain of any extent */
 };
 
 static void vmdk_close(struct image *img)
@@ -106,9 +107,13 @@ static int grain_lookup(struct image *img, struct extent *x, uint64_t rel, enum 
 	return 0;
 }
 
-static int read_compressed(struct image *img, struct extent *x, uint64_t where, uint8_t *out,
-			   struct err *e)
+/* Inflates the grain at where (guest bytes rel into the extent) into out; the last grain of
+ * an extent may stop at the extent's end (QEMU writes it so). */
+static int read_compressed(struct image *img, struct extent *x, uint64_t where, uint64_t rel,
+			   uint8_t *out, struct err *e)
 {
+	uint64_t gstart = rel - rel % x->grain;
+	uint64_t want = x->len - gstart < x->grain ? x->len - gstart : x->grain;
 	uint8_t hdr[12], *in;
 	uint32_t size;
 	int rc;
@@ -123,9 +128,11 @@ static int read_compressed(struct image *img, struct extent *x, uint64_t where, 
 	if (!in)
 		return err_set(e, ERR_FAIL, "out of memory");
 	rc = image_read_exact(img, x->fd, in, size, where + 12, "compressed grain", e);
-	if (rc == 0 && (rc = image_inflate(in, size, out, x->grain, true, e)) < 0)
+	if (rc == 0 && (rc = image_inflate_range(in, size, out, want, x->grain, true, e)) < 0)
 		err_wrap(e, "%s: grain at %llu", img->name, (unsigned long long)where);
 	free(in);
+	if (rc == 0) /* a short last grain: the rest is past the disk's end */
+		memset(out + want, 0, x->grain - want);
 	return rc;
 }
 
@@ -162,18 +169,15 @@ static int vmdk_pread(struct image *img, void *buf, size_t len, uint64_t off, st
 			} else if (kind == G_UNALLOC) {
 				rc = image_read_backing(img, p, n, off, e);
 			} else {
-				if (!tmp && !(tmp = malloc(x->grain)))
+				if (!tmp && !(tmp = malloc(v->max_grain)))
 					rc = err_set(e, ERR_FAIL, "out of memory");
-				else if ((rc = read_compressed(img, x, where, tmp, e)) == 0)
+				else if ((rc = read_compressed(img, x, where, rel, tmp, e)) == 0)
 					memcpy(p, tmp + rel % x->grain, n);
 			}
 		}
 		p += n;
 		off += n;
 		len -= n;
-		/* grains may differ in size between extents */
-		free(tmp);
-		tmp = NULL;
 	}
 	free(tmp);
 	return rc;
@@ -370,9 +374,7 @@ static int open_parent(struct image *img, const char *desc, struct err *e)
 	if (!desc_value(desc, "parentFileNameHint", hint, sizeof(hint)))
 		return err_set(e, ERR_CORRUPT, "%s: delta disk without parentFileNameHint",
 			       img->name);
-	if (image_open_ref(img, hint, IMAGE_VMDK, &img->backing, e) < 0)
-		return err_wrap(e, "%s: parent", img->name);
-	return 0;
+	return image_open_ref(img, hint, IMAGE_VMDK, &img->backing, e);
 }
 
 /* Parses one extent line: ACCESS SECTORS TYPE "FILE" [OFFSET]. */
@@ -446,6 +448,8 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 			       type);
 	}
 	v->n++;
+	if (x->grain > v->max_grain)
+		v->max_grain = x->grain;
 	*pos += x->len;
 	return 0;
 }
@@ -499,6 +503,7 @@ int vmdk_open(struct image *img, struct err *e)
 		if (open_sparse(img, img->fd, "sparse extent", &v->ext[0], &cap, &desc, e) < 0)
 			goto out;
 		v->n = 1;
+		v->max_grain = v->ext[0].grain;
 		img->size = cap * SECTOR;
 		if (desc) {
 			desc_value(desc, "createType", ct, sizeof(ct));

@@ -11,7 +11,7 @@ with open(path, "wb") as f:
     f.truncate(size)
     pos = 0
     while pos < size:
-        kind = rng.choice(["rand", "zero", "hole", "hole", "text", "small"])
+        kind = rng.choice(["rand", "rand", "zero", "hole", "hole", "text", "small"])
         n = rng.choice([512, 4096, 65536, 200000, 700000, 2 << 20])
         n = min(n, size - pos)
         f.seek(pos)
