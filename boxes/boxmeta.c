@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boxes/ovf.h"
 #include "core/fsutil.h"
 
 #define BOXMETA_JSON_MAX (64u << 10)
 #define BOXMETA_DESC_MAX (4u << 20)
 #define BOXMETA_CMDLINE_MAX 4096
-#define OVF_MAX_ITEMS 64
 
 void boxmeta_free(struct boxmeta *m)
 {
@@ -201,116 +201,6 @@ static int libvirt_disks(struct json_object *root, struct boxmeta *m, struct err
 	return rc < 0 ? -1 : add_disk(m, "box.img", f, e);
 }
 
-/* The value of attribute name (with or without a namespace prefix) inside one tag. */
-static bool tag_attr(const char *tag, const char *end, const char *name, char *out, size_t size)
-{
-	size_t nl = strlen(name);
-
-	for (const char *p = tag; p + nl + 2 < end; p++) {
-		const char *v, *q;
-
-		if ((p[-1] != ' ' && p[-1] != ':' && p[-1] != '\t' && p[-1] != '\n') ||
-		    strncmp(p, name, nl) || p[nl] != '=' || (p[nl + 1] != '"' && p[nl + 1] != '\''))
-			continue;
-		v = p + nl + 2;
-		q = memchr(v, p[nl + 1], (size_t)(end - v));
-		if (!q || (size_t)(q - v) >= size)
-			return false;
-		memcpy(out, v, (size_t)(q - v));
-		out[q - v] = '\0';
-		return true;
-	}
-	return false;
-}
-
-/* Next start tag named elem (any namespace prefix) at or after *pos; sets tag and its end. */
-static bool next_tag(const char *s, const char *end, const char **pos, const char *elem,
-		     const char **tag, const char **tag_end)
-{
-	size_t el = strlen(elem);
-
-	for (const char *p = *pos; p < end && (p = memchr(p, '<', (size_t)(end - p))); p++) {
-		const char *n = p + 1, *colon, *gt;
-
-		gt = memchr(n, '>', (size_t)(end - n));
-		if (!gt)
-			return false;
-		colon = memchr(n, ':', (size_t)(gt - n));
-		if (colon && (size_t)(colon - n) < 32 && !memchr(n, ' ', (size_t)(colon - n)))
-			n = colon + 1;
-		if ((size_t)(gt - n) >= el && !strncmp(n, elem, el) &&
-		    (n[el] == ' ' || n[el] == '>' || n[el] == '/' || n[el] == '\n' || n[el] == '\t')) {
-			*tag = n + el;
-			*tag_end = gt;
-			*pos = gt + 1;
-			return true;
-		}
-	}
-	(void)s;
-	return false;
-}
-
-struct ovf_disk {
-	char id[128], href[512];
-	bool used;
-};
-
-int boxmeta_ovf_disks(const char *ovf, size_t len, struct boxmeta *m, struct err *e)
-{
-	const char *end = ovf + len, *pos, *tag, *tend;
-	struct ovf_disk disks[BOXMETA_MAX_DISKS];
-	size_t nd = 0;
-
-	/* Disk ids to file names: <Disk ovf:diskId ovf:fileRef> then <File ovf:id ovf:href>. */
-	for (pos = ovf; next_tag(ovf, end, &pos, "Disk", &tag, &tend);) {
-		char ref[128], id[128];
-		const char *fp, *ft, *fe;
-		bool found = false;
-
-		if (!tag_attr(tag, tend, "diskId", disks[nd].id, sizeof(disks[nd].id)) ||
-		    !tag_attr(tag, tend, "fileRef", ref, sizeof(ref)))
-			return err_set(e, ERR_CORRUPT, "box.ovf: a <Disk> lacks diskId or fileRef");
-		for (fp = ovf; next_tag(ovf, end, &fp, "File", &ft, &fe);)
-			if (tag_attr(ft, fe, "id", id, sizeof(id)) && !strcmp(id, ref) &&
-			    tag_attr(ft, fe, "href", disks[nd].href, sizeof(disks[nd].href))) {
-				found = true;
-				break;
-			}
-		if (!found)
-			return err_set(e, ERR_CORRUPT, "box.ovf: disk '%s' refers to unknown file '%s'",
-				       disks[nd].id, ref);
-		disks[nd].used = false;
-		if (++nd == BOXMETA_MAX_DISKS)
-			break;
-	}
-	if (nd == 0)
-		return err_set(e, ERR_CORRUPT, "box.ovf: no <Disk> in the DiskSection");
-	/* Attachment order: the hardware items' HostResource "ovf:/disk/ID" in document order. */
-	for (pos = ovf; next_tag(ovf, end, &pos, "HostResource", &tag, &tend);) {
-		const char *v = tend + 1, *close = memchr(v, '<', (size_t)(end - v)), *id;
-		size_t n;
-
-		if (!close)
-			break;
-		n = (size_t)(close - v);
-		id = memmem(v, n, "/disk/", 6);
-		if (!id)
-			continue;
-		id += 6;
-		n = (size_t)(close - id);
-		for (size_t i = 0; i < nd; i++)
-			if (!disks[i].used && strlen(disks[i].id) == n && !strncmp(disks[i].id, id, n)) {
-				disks[i].used = true;
-				if (add_disk(m, disks[i].href, IMAGE_UNKNOWN, e) < 0)
-					return -1;
-			}
-	}
-	for (size_t i = 0; i < nd; i++)
-		if (!disks[i].used && add_disk(m, disks[i].href, IMAGE_UNKNOWN, e) < 0)
-			return -1;
-	return 0;
-}
-
 /* The one file in dir ending in suffix (box.ovf preferred for virtualbox). */
 static int find_by_suffix(const char *dir, const char *suffix, const char *preferred,
 			  char **out, struct err *e)
@@ -352,6 +242,7 @@ static int find_by_suffix(const char *dir, const char *suffix, const char *prefe
 
 static int virtualbox_disks(const char *dir, struct boxmeta *m, struct err *e)
 {
+	struct ovf_disks d;
 	char *name, *ovf;
 	size_t len;
 	int rc;
@@ -362,10 +253,11 @@ static int virtualbox_disks(const char *dir, struct boxmeta *m, struct err *e)
 	free(name);
 	if (rc < 0)
 		return -1;
-	rc = boxmeta_ovf_disks(ovf, len, m, e);
+	rc = ovf_disks(ovf, len, &d, e);
 	free(ovf);
-	for (size_t i = 0; rc == 0 && i < m->ndisks; i++)
-		m->disks[i].fmt = IMAGE_VMDK;
+	for (size_t i = 0; rc == 0 && i < d.n; i++)
+		rc = add_disk(m, d.href[i], IMAGE_VMDK, e);
+	ovf_disks_free(&d);
 	return rc;
 }
 

@@ -34,8 +34,4 @@ int boxmeta_read(const char *dir, struct boxmeta *m, struct err *e);
 /* Frees what boxmeta_read filled. */
 void boxmeta_free(struct boxmeta *m);
 
-/* Finds the disks of an OVF descriptor (text of len bytes) in attachment order; paths are
- * the ovf:href values, unchecked. Exposed for tests. */
-int boxmeta_ovf_disks(const char *ovf, size_t len, struct boxmeta *m, struct err *e);
-
 #endif

@@ -6,7 +6,7 @@
 
 #include "tests/unit/unit.h"
 
-#include "boxes/boxmeta.h"
+#include "boxes/ovf.h"
 #include "boxes/catalog.h"
 #include "boxes/registry.h"
 #include "boxes/store.h"
@@ -155,25 +155,24 @@ static void test_ovf_order(void **state)
 		"<Item><rasd:HostResource>ovf:/disk/d2</rasd:HostResource></Item>"
 		"<Item><rasd:HostResource>/disk/d1</rasd:HostResource></Item>"
 		"</VirtualHardwareSection></Envelope>";
-	struct boxmeta m = {0};
+	struct ovf_disks m = {0};
 	struct err e = {0};
 
 	(void)state;
-	assert_int_equal(boxmeta_ovf_disks(ovf, strlen(ovf), &m, &e), 0);
-	assert_int_equal(m.ndisks, 3);
-	assert_string_equal(m.disks[0].path, "b.vmdk");
-	assert_string_equal(m.disks[1].path, "a.vmdk");
-	assert_string_equal(m.disks[2].path, "c.vmdk"); /* unattached disks come last */
-	boxmeta_free(&m);
+	assert_int_equal(ovf_disks(ovf, strlen(ovf), &m, &e), 0);
+	assert_int_equal(m.n, 3);
+	assert_string_equal(m.href[0], "b.vmdk");
+	assert_string_equal(m.href[1], "a.vmdk");
+	assert_string_equal(m.href[2], "c.vmdk"); /* unattached disks come last */
+	ovf_disks_free(&m);
 	{
 		static const char bad[] = "<Disk ovf:diskId=\"x\" ovf:fileRef=\"nope\"/>";
 
-		assert_int_equal(boxmeta_ovf_disks(bad, strlen(bad), &m, &e), -1);
+		assert_int_equal(ovf_disks(bad, strlen(bad), &m, &e), -1);
 	}
 	assert_non_null(strstr(e.msg, "unknown file"));
-	boxmeta_free(&m);
-	assert_int_equal(boxmeta_ovf_disks("<Envelope/>", 11, &m, &e), -1);
-	boxmeta_free(&m);
+	assert_int_equal(ovf_disks("<Envelope/>", 11, &m, &e), -1);
+	assert_int_equal(m.n, 0);
 }
 
 static void test_names(void **state)
