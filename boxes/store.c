@@ -281,6 +281,30 @@ static int entry_dup(const struct box_entry *src, struct box_entry *dst, struct 
 	return 0;
 }
 
+static int provider_rank(const char *p)
+{
+	int i = 0;
+
+	for (; catalog_provider_preference[i]; i++)
+		if (!strcmp(catalog_provider_preference[i], p))
+			break;
+	return i;
+}
+
+/* Newer version first; for one version the preferred box provider, then the host's
+ * architecture. */
+static bool better(const struct box_entry *a, const struct box_entry *b)
+{
+	int c = catalog_version_cmp(a->version, b->version);
+	const char *host = catalog_host_arch();
+
+	if (c)
+		return c > 0;
+	if (provider_rank(a->provider) != provider_rank(b->provider))
+		return provider_rank(a->provider) < provider_rank(b->provider);
+	return !strcmp(a->arch, host) && strcmp(b->arch, host);
+}
+
 int box_store_find(const struct box_store *s, const char *name, const char *constraint,
 		   const char *provider, const char *arch, struct box_entry *out, struct err *e)
 {
@@ -292,10 +316,10 @@ int box_store_find(const struct box_store *s, const char *name, const char *cons
 
 	if (constraint_parse(constraint ? constraint : "", &vc, e) < 0 || box_store_list(s, &v, &n, e) < 0)
 		return -1;
-	/* The list is sorted oldest first, so the last match is the newest. */
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name) && (!provider || !strcmp(v[i].provider, provider)) &&
-		    (!arch || !strcmp(v[i].arch, arch)) && catalog_version_matches(v[i].version, &vc))
+		    (!arch || !strcmp(v[i].arch, arch)) && catalog_version_matches(v[i].version, &vc) &&
+		    (!best || better(&v[i], best)))
 			best = &v[i];
 	if (best)
 		rc = entry_dup(best, out, e);

@@ -47,7 +47,8 @@ void box_entries_free(struct box_entry *v, size_t n);
 void box_entry_free(struct box_entry *b);
 
 /* The newest installed version of name satisfying constraint (NULL: any), with provider and
- * arch when given (NULL: any). ERR_NOTFOUND when none. */
+ * arch when given (NULL: any; then the preferred box provider and the host's architecture
+ * win among copies of one version). ERR_NOTFOUND when none. */
 int box_store_find(const struct box_store *s, const char *name, const char *constraint,
 		   const char *provider, const char *arch, struct box_entry *out, struct err *e);
 
