@@ -47,7 +47,8 @@ static void vmdk_close(struct image *img)
 
 	if (!v)
 		return;
-	for (unsigned i = 0; i < v->n; i++)
+	/* an extent that failed half-way may hold a grain directory too */
+	for (unsigned i = 0; i < IMAGE_MAX_FILES; i++)
 		free(v->ext[i].gd);
 	free(v);
 	img->priv = NULL;
@@ -429,14 +430,11 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 		} else {
 			rc = open_sparse(img, fd, file, x, &cap, &edesc, e);
 			free(edesc);
-			if (rc < 0) {
-				free(x->gd);
+			if (rc < 0)
 				return -1;
-			}
 			if (cap * SECTOR < x->len)
 				x->len = cap * SECTOR; /* past the extent's capacity reads as zero */
 			if (x->len != sectors * SECTOR) {
-				free(x->gd);
 				return err_set(e, ERR_CORRUPT,
 					       "%s: extent %s holds %llu sectors, the descriptor says "
 					       "%llu",

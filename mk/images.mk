@@ -1,0 +1,32 @@
+# Disk image library extras: the test helper, libFuzzer harnesses for every reader.
+
+IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c \
+                   boxes/qcow2_write.c boxes/vmdk.c boxes/vdi.c boxes/vhd.c core/err.c \
+                   core/fsutil.c
+
+build/san/tests/images_tool: tests/tools/images_tool.c build/san/libenvup.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/rel/tests/images_tool: tests/tools/images_tool.c build/rel/libenvup.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+IMAGES_FUZZERS := $(foreach f,qcow2 vmdk vdi vhd,build/fuzz/fuzz_image_$(f))
+IMAGES_FUZZ_FMT_qcow2 := IMAGE_QCOW2
+IMAGES_FUZZ_FMT_vmdk := IMAGE_VMDK
+IMAGES_FUZZ_FMT_vdi := IMAGE_VDI
+IMAGES_FUZZ_FMT_vhd := IMAGE_VHD
+
+build/fuzz/fuzz_image_%: tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) $(wildcard boxes/*.h core/*.h)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -DFUZZ_FORMAT=$(IMAGES_FUZZ_FMT_$*) \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) -lz -lzstd -lpthread
+
+TEST_PREREQS += build/san/tests/images_tool $(IMAGES_FUZZERS)
+FUZZ_TARGETS += $(IMAGES_FUZZERS)
+BENCH_TARGETS += build/rel/tests/images_tool

@@ -1,0 +1,53 @@
+/* libFuzzer harness for one image reader (FUZZ_FORMAT picks which): the input is written to
+ * a file, opened with references allowed inside its directory, and read end to end. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boxes/image.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char dir[64], file[128];
+	static uint8_t buf[1 << 20];
+	struct image_open_opts o = {.follow_refs = true};
+	struct image *img;
+	struct err e = {0};
+	uint64_t off = 0, n;
+	unsigned steps = 0;
+	bool zero;
+	int fd;
+
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/envup-fuzz-XXXXXX");
+		if (!mkdtemp(dir))
+			abort();
+		snprintf(file, sizeof(file), "%s/img", dir);
+	}
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	close(fd);
+	if (image_open(file, FUZZ_FORMAT, &o, &img, &e) < 0)
+		return 0;
+	/* every run of the disk, bounded in steps so huge virtual sizes stay quick */
+	while (off < image_size(img) && steps++ < 2048) {
+		if (image_block_status(img, off, image_size(img) - off, &n, &zero, &e) < 0)
+			break;
+		if (!zero) {
+			uint64_t len = n < sizeof(buf) ? n : sizeof(buf);
+
+			if (image_pread(img, buf, (size_t)len, off, &e) < 0)
+				break;
+			n = len;
+		}
+		off += n;
+	}
+	image_close(img);
+	return 0;
+}
