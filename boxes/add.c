@@ -21,13 +21,13 @@
 /* What resolution decided to install. */
 struct plan {
 	char *name;
-	char *version;       /* "0" for a box URL or file, as Vagrant does */
-	char *provider;      /* NULL for a box URL or file: read from its metadata.json */
+	char *version;	/* "0" for a box URL or file, as Vagrant does */
+	char *provider; /* NULL for a box URL or file: read from its metadata.json */
 	char *arch;
-	char *url;           /* the box file */
-	char *catalog_url;   /* NULL for a box URL or file */
+	char *url;	   /* the box file */
+	char *catalog_url; /* NULL for a box URL or file */
 	char *checksum, *checksum_type;
-	const char *token;   /* for url, when it is on the registry that gave the catalog */
+	const char *token; /* for url, when it is on the registry that gave the catalog */
 	char *registry;
 };
 
@@ -132,9 +132,9 @@ static bool same_registry(const char *registry, const char *url)
 	return n && !strncmp(registry, url, n) && (url[n] == '/' || url[n] == '\0');
 }
 
-static int plan_from_catalog(const struct catalog *c, const char *catalog_url,
-			     const char *token, const char *registry,
-			     const struct box_add_opts *o, struct plan *p, struct err *e)
+static int plan_from_catalog(const struct catalog *c, const char *catalog_url, const char *token,
+			     const char *registry, const struct box_add_opts *o, struct plan *p,
+			     struct err *e)
 {
 	struct catalog_query q = {
 		.constraint = o->constraint,
@@ -260,7 +260,8 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
 	ADD_STR("cmdline", m->cmdline);
 #undef ADD_STR
 	json_object_object_add(r, "installed_at", json_object_new_int64((int64_t)time(NULL)));
-	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = fs_write_atomic(path, s, strlen(s), 0644, e);
 	json_object_put(r);
 	free(path);
@@ -269,8 +270,8 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
 
 /* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
  * data file of the box's survives), and the original removed. */
-static int convert_main_disk(const char *work, const struct boxmeta *m,
-			     const struct progress *prog, struct err *e)
+static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
+			     struct err *e)
 {
 	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
 	char *final = fs_join(work, "base.qcow2");
@@ -317,7 +318,8 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	char actual[HASH_HEX_MAX];
 	double t;
 
-	if (p->checksum && (!p->checksum_type || hash_algo_from_name(p->checksum_type, &algo, e) < 0))
+	if (p->checksum &&
+	    (!p->checksum_type || hash_algo_from_name(p->checksum_type, &algo, e) < 0))
 		return p->checksum_type ? -1
 					: err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
 	if (p->checksum && hash_new(algo, &h, e) < 0)
@@ -374,8 +376,10 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 	}
 	r->secs_extract = now() - t;
 	if (p->provider && strcmp(p->provider, m.provider)) {
-		err_set(e, ERR_CORRUPT, "%s: the catalog says provider '%s' but the box's "
-			"metadata.json says '%s'", p->url, p->provider, m.provider);
+		err_set(e, ERR_CORRUPT,
+			"%s: the catalog says provider '%s' but the box's "
+			"metadata.json says '%s'",
+			p->url, p->provider, m.provider);
 		goto meta;
 	}
 	if (!p->provider) {
@@ -434,8 +438,9 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 		plan_free(&p);
 		return -1;
 	}
-	if (!o->force && box_store_find(s, p.name, p.provider ? p.version : "0", p.provider,
-					p.provider ? p.arch : o->arch, &r->box, NULL) == 0 &&
+	if (!o->force &&
+	    box_store_find(s, p.name, p.provider ? p.version : "0", p.provider,
+			   p.provider ? p.arch : o->arch, &r->box, NULL) == 0 &&
 	    !strcmp(r->box.version, p.version)) {
 		r->already_installed = true;
 		rc = 0;

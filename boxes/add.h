@@ -17,17 +17,17 @@
 #define BOX_RECORD_FILE "envup-box.json"
 
 struct box_add_opts {
-	const char *source;        /* ORG/BOX, a catalog URL or file, or a box URL or file */
-	const char *name;          /* the name to install as (required for a box URL or file) */
-	const char *constraint;    /* version constraint for catalogs */
-	const char *provider;      /* NULL: the user default, else the preference order */
-	const char *arch;          /* NULL: the user default, else Vagrant's host matching */
-	const char *checksum;      /* overrides the catalog's */
+	const char *source;	/* ORG/BOX, a catalog URL or file, or a box URL or file */
+	const char *name;	/* the name to install as (required for a box URL or file) */
+	const char *constraint; /* version constraint for catalogs */
+	const char *provider;	/* NULL: the user default, else the preference order */
+	const char *arch;	/* NULL: the user default, else Vagrant's host matching */
+	const char *checksum;	/* overrides the catalog's */
 	const char *checksum_type;
 	const char *cacert;
 	bool insecure;
-	bool force;                /* reinstall even when installed */
-	char *const *registries;   /* the Envfile's registries, searched first */
+	bool force;		 /* reinstall even when installed */
+	char *const *registries; /* the Envfile's registries, searched first */
 	size_t nregistries;
 	const struct userconf *uc; /* may be NULL */
 	const struct progress *download, *extract, *convert;
@@ -37,11 +37,11 @@ struct box_add_opts {
 };
 
 struct box_add_result {
-	struct box_entry box;      /* what is installed now */
-	bool already_installed;    /* nothing was done */
-	uint64_t archive_bytes;    /* size of the box file */
-	uint64_t fetched;          /* bytes received over the network */
-	uint64_t resumed_from;     /* bytes reused from an earlier partial download */
+	struct box_entry box;	/* what is installed now */
+	bool already_installed; /* nothing was done */
+	uint64_t archive_bytes; /* size of the box file */
+	uint64_t fetched;	/* bytes received over the network */
+	uint64_t resumed_from;	/* bytes reused from an earlier partial download */
 	double secs_resolve, secs_download, secs_verify, secs_extract, secs_convert;
 };
 

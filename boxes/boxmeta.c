@@ -63,7 +63,8 @@ static int check_file(const char *dir, const char *rel, const char *what, struct
 	struct stat st;
 
 	if (!fs_path_is_contained(rel))
-		return err_set(e, ERR_CORRUPT, "metadata.json: %s '%s' is outside the box", what, rel);
+		return err_set(e, ERR_CORRUPT, "metadata.json: %s '%s' is outside the box", what,
+			       rel);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return err_sys(e, "cannot open %s", dir);
@@ -129,8 +130,9 @@ static int envup_disks(struct json_object *root, struct boxmeta *m, struct err *
 
 	if (!json_object_object_get_ex(root, "disk", &disk) ||
 	    !json_object_is_type(disk, json_type_object))
-		return err_set(e, ERR_CORRUPT,
-			       "metadata.json: an envup box needs \"disk\": {\"path\", \"format\"}");
+		return err_set(
+			e, ERR_CORRUPT,
+			"metadata.json: an envup box needs \"disk\": {\"path\", \"format\"}");
 	if (json_str(disk, "path", &path, e) < 0 || json_str(disk, "format", &fmt, e) < 0)
 		goto out;
 	if (!path || !fmt) {
@@ -175,9 +177,10 @@ static int libvirt_disks(struct json_object *root, struct boxmeta *m, struct err
 
 			snprintf(where, sizeof(where), "disks[%zu]", i);
 			if (!json_object_is_type(d, json_type_object))
-				return err_set(e, ERR_CORRUPT, "metadata.json: %s must be an object",
-					       where);
-			if (json_str(d, "path", &path, e) < 0 || json_str(d, "format", &fmt, e) < 0) {
+				return err_set(e, ERR_CORRUPT,
+					       "metadata.json: %s must be an object", where);
+			if (json_str(d, "path", &path, e) < 0 ||
+			    json_str(d, "format", &fmt, e) < 0) {
 				free(path);
 				return -1;
 			}
@@ -202,8 +205,8 @@ static int libvirt_disks(struct json_object *root, struct boxmeta *m, struct err
 }
 
 /* The one file in dir ending in suffix (box.ovf preferred for virtualbox). */
-static int find_by_suffix(const char *dir, const char *suffix, const char *preferred,
-			  char **out, struct err *e)
+static int find_by_suffix(const char *dir, const char *suffix, const char *preferred, char **out,
+			  struct err *e)
 {
 	DIR *d;
 	struct dirent *de;
@@ -274,7 +277,8 @@ static int vmware_disks(const char *dir, struct boxmeta *m, struct err *e)
 	free(name);
 	if (rc < 0)
 		return -1;
-	for (line = strtok_r(vmx, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(vmx, "\n", &save); line && rc == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *k = strstr(line, ".fileName"), *q1, *q2;
 		size_t n;
 

@@ -16,15 +16,15 @@
 #define BOXMETA_MAX_DISKS 16
 
 struct boxmeta_disk {
-	char *path;             /* relative to the box directory */
-	enum image_format fmt;  /* IMAGE_UNKNOWN: detect at import */
+	char *path;	       /* relative to the box directory */
+	enum image_format fmt; /* IMAGE_UNKNOWN: detect at import */
 };
 
 struct boxmeta {
 	char *provider;
-	char *architecture;     /* NULL when metadata.json has none */
+	char *architecture; /* NULL when metadata.json has none */
 	struct boxmeta_disk disks[BOXMETA_MAX_DISKS];
-	size_t ndisks;          /* the first is the main disk */
+	size_t ndisks;			 /* the first is the main disk */
 	char *kernel, *initrd, *cmdline; /* envup boxes only; NULL when absent */
 };
 

@@ -27,9 +27,8 @@ const char *catalog_host_arch(void)
 	static const struct {
 		const char *uname, *vagrant;
 	} map[] = {
-		{"x86_64", "amd64"}, {"aarch64", "arm64"}, {"i686", "i386"},
-		{"i386", "i386"},    {"armv7l", "arm"},    {"ppc64le", "ppc64le"},
-		{"s390x", "s390x"},
+		{"x86_64", "amd64"}, {"aarch64", "arm64"},   {"i686", "i386"},	 {"i386", "i386"},
+		{"armv7l", "arm"},   {"ppc64le", "ppc64le"}, {"s390x", "s390x"},
 	};
 	struct utsname u;
 
@@ -149,7 +148,8 @@ static int parse_version(struct json_object *o, struct catalog_version *v, const
 
 		snprintf(pw, sizeof(pw), "%s.providers[%zu]", where, i);
 		v->nproviders = i + 1;
-		if (parse_provider(json_object_array_get_idx(provs, i), &v->providers[i], pw, e) < 0)
+		if (parse_provider(json_object_array_get_idx(provs, i), &v->providers[i], pw, e) <
+		    0)
 			return -1;
 	}
 	return 0;
@@ -210,8 +210,8 @@ int catalog_parse(const char *json, size_t len, const char *source, struct catal
 	}
 	for (size_t i = 0; i < n; i++) {
 		c->nversions = i + 1;
-		if (parse_version(json_object_array_get_idx(versions, i), &c->versions[i], source, i,
-				  e) < 0)
+		if (parse_version(json_object_array_get_idx(versions, i), &c->versions[i], source,
+				  i, e) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -227,13 +227,14 @@ out:
 /* Vagrant's order within one provider name: an exact architecture match (the requested one, or
  * the host's), then the entry marked default_architecture, then "unknown". With an explicit
  * architecture only an exact match counts. */
-static const struct catalog_provider *match_arch(const struct catalog_version *v,
-						 const char *name, const char *arch)
+static const struct catalog_provider *match_arch(const struct catalog_version *v, const char *name,
+						 const char *arch)
 {
 	const char *want = arch ? arch : catalog_host_arch();
 
 	for (size_t i = 0; i < v->nproviders; i++)
-		if (!strcmp(v->providers[i].name, name) && !strcmp(v->providers[i].architecture, want))
+		if (!strcmp(v->providers[i].name, name) &&
+		    !strcmp(v->providers[i].architecture, want))
 			return &v->providers[i];
 	if (arch)
 		return NULL;
@@ -297,8 +298,9 @@ static void list_offers(const struct catalog *c, const struct constraint *vc, ch
 		if (!vc)
 			continue;
 		for (size_t j = 0; j < v->nproviders && used + 1 < size; j++)
-			used += (size_t)snprintf(buf + used, size - used, "%s%s/%s", j ? ", " : " (",
-						 v->providers[j].name, v->providers[j].architecture);
+			used += (size_t)snprintf(buf + used, size - used, "%s%s/%s",
+						 j ? ", " : " (", v->providers[j].name,
+						 v->providers[j].architecture);
 		if (v->nproviders && used + 1 < size)
 			used += (size_t)snprintf(buf + used, size - used, ")");
 	}
@@ -349,7 +351,8 @@ int catalog_select(const struct catalog *c, const struct catalog_query *q,
 	if (!any_version) {
 		list_offers(c, NULL, offers, sizeof(offers));
 		return err_set(e, ERR_NOTFOUND, "'%s' has no version matching '%s' (versions: %s)",
-			       name, q->constraint ? q->constraint : "", offers[0] ? offers : "none");
+			       name, q->constraint ? q->constraint : "",
+			       offers[0] ? offers : "none");
 	}
 	list_offers(c, &vc, offers, sizeof(offers));
 	return err_set(e, ERR_NOTFOUND,

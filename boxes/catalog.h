@@ -14,9 +14,9 @@
 #define CATALOG_MAX_PROVIDERS 64
 
 struct catalog_provider {
-	char *name;          /* "envup", "libvirt", "virtualbox", ... */
+	char *name; /* "envup", "libvirt", "virtualbox", ... */
 	char *url;
-	char *checksum;      /* NULL when the catalog gives none */
+	char *checksum;	     /* NULL when the catalog gives none */
 	char *checksum_type; /* "sha256", ... or NULL */
 	char *architecture;  /* "amd64", "arm64", ... or "unknown" when absent */
 	bool default_architecture;
@@ -37,8 +37,8 @@ struct catalog {
 
 struct catalog_query {
 	const char *constraint; /* NULL: any version */
-	const char *provider;   /* NULL: the first of catalog_provider_preference that fits */
-	const char *arch;       /* NULL: the host's, then default_architecture, then "unknown" */
+	const char *provider;	/* NULL: the first of catalog_provider_preference that fits */
+	const char *arch;	/* NULL: the host's, then default_architecture, then "unknown" */
 };
 
 struct catalog_choice {

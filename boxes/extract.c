@@ -140,8 +140,8 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 	close(pfd);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			return err_set(c->e, ERR_CORRUPT, "%s: entry '%s' appears twice", c->archive,
-				       name);
+			return err_set(c->e, ERR_CORRUPT, "%s: entry '%s' appears twice",
+				       c->archive, name);
 		return err_sys(c->e, "cannot create %s", name);
 	}
 	while ((r = archive_read_data_block(c->a, &buf, &size, &off)) == ARCHIVE_OK) {
@@ -149,10 +149,12 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 
 		if (off < 0 || (uint64_t)off + size > c->max_entry ||
 		    c->total + size > c->max_total) {
-			err_set(c->e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
-				c->archive, name,
-				(unsigned long long)((uint64_t)off + size > c->max_entry ? c->max_entry
-											: c->max_total));
+			err_set(c->e, ERR_CORRUPT,
+				"%s: entry '%s' is over the size limit of %llu bytes", c->archive,
+				name,
+				(unsigned long long)((uint64_t)off + size > c->max_entry
+							     ? c->max_entry
+							     : c->max_total));
 			goto fail;
 		}
 		while (done < size) {
@@ -219,8 +221,9 @@ static int make_hardlink(struct ctx *c, const char *name, char *target)
 
 	target = clean_name(target);
 	if (!fs_path_is_contained(target))
-		return err_set(c->e, ERR_CORRUPT, "%s: hard link '%s' -> '%s' points outside the box",
-			       c->archive, name, target);
+		return err_set(c->e, ERR_CORRUPT,
+			       "%s: hard link '%s' -> '%s' points outside the box", c->archive,
+			       name, target);
 	sfd = mkdirs_beneath(c->dirfd, target, false, c->e);
 	if (sfd < 0)
 		return err_wrap(c->e, "%s", c->archive);
@@ -273,16 +276,13 @@ static int extract_entry(struct ctx *c, struct archive_entry *ent)
 		rc = fd < 0 ? err_wrap(c->e, "%s", c->archive) : close(fd);
 		break;
 	}
-	case AE_IFREG:
-		rc = write_file(c, name, ent);
-		break;
-	case AE_IFLNK:
-		rc = make_symlink(c, name, archive_entry_symlink(ent));
-		break;
+	case AE_IFREG: rc = write_file(c, name, ent); break;
+	case AE_IFLNK: rc = make_symlink(c, name, archive_entry_symlink(ent)); break;
 	default:
-		rc = err_set(c->e, ERR_CORRUPT,
-			     "%s: entry '%s' is a device node, FIFO or socket; boxes hold files only",
-			     c->archive, raw);
+		rc = err_set(
+			c->e, ERR_CORRUPT,
+			"%s: entry '%s' is a device node, FIFO or socket; boxes hold files only",
+			c->archive, raw);
 	}
 out:
 	free(copy);
@@ -319,8 +319,9 @@ int extract_archive(const char *archive, const char *dir, const struct extract_l
 	archive_read_support_filter_xz(c.a);
 	archive_read_support_filter_zstd(c.a);
 	if (archive_read_open_filename(c.a, archive, 1 << 20) != ARCHIVE_OK) {
-		err_set(e, ERR_CORRUPT, "%s: not a box archive (tar, tar.gz, tar.xz, tar.zst, zip): %s",
-			archive, archive_error_string(c.a));
+		err_set(e, ERR_CORRUPT,
+			"%s: not a box archive (tar, tar.gz, tar.xz, tar.zst, zip): %s", archive,
+			archive_error_string(c.a));
 		goto out;
 	}
 	while ((r = archive_read_next_header(c.a, &ent)) == ARCHIVE_OK) {

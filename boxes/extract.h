@@ -17,7 +17,7 @@ struct extract_limits {
 	unsigned max_entries; /* 0: EXTRACT_DEFAULT_MAX_ENTRIES */
 };
 
-#define EXTRACT_DEFAULT_MAX_ENTRY (1ULL << 40)  /* 1 TiB */
+#define EXTRACT_DEFAULT_MAX_ENTRY (1ULL << 40) /* 1 TiB */
 #define EXTRACT_DEFAULT_MAX_TOTAL (2ULL << 40)
 #define EXTRACT_DEFAULT_MAX_ENTRIES 10000
 

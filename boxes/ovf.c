@@ -44,7 +44,8 @@ static bool next_tag(const char *s, const char *end, const char **pos, const cha
 		if (colon && (size_t)(colon - n) < 32 && !memchr(n, ' ', (size_t)(colon - n)))
 			n = colon + 1;
 		if ((size_t)(gt - n) >= el && !strncmp(n, elem, el) &&
-		    (n[el] == ' ' || n[el] == '>' || n[el] == '/' || n[el] == '\n' || n[el] == '\t')) {
+		    (n[el] == ' ' || n[el] == '>' || n[el] == '/' || n[el] == '\n' ||
+		     n[el] == '\t')) {
 			*tag = n + el;
 			*tag_end = gt;
 			*pos = gt + 1;
@@ -98,7 +99,8 @@ int ovf_disks(const char *ovf, size_t len, struct ovf_disks *out, struct err *e)
 				break;
 			}
 		if (!found)
-			return err_set(e, ERR_CORRUPT, "box.ovf: disk '%s' refers to unknown file '%s'",
+			return err_set(e, ERR_CORRUPT,
+				       "box.ovf: disk '%s' refers to unknown file '%s'",
 				       disks[nd].id, ref);
 		disks[nd].used = false;
 		if (++nd == OVF_MAX_DISKS)
@@ -120,7 +122,8 @@ int ovf_disks(const char *ovf, size_t len, struct ovf_disks *out, struct err *e)
 		id += 6;
 		n = (size_t)(close - id);
 		for (size_t i = 0; i < nd; i++)
-			if (!disks[i].used && strlen(disks[i].id) == n && !strncmp(disks[i].id, id, n)) {
+			if (!disks[i].used && strlen(disks[i].id) == n &&
+			    !strncmp(disks[i].id, id, n)) {
 				disks[i].used = true;
 				if (add(out, disks[i].href, e) < 0)
 					goto fail;

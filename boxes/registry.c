@@ -22,8 +22,7 @@ bool registry_name_valid(const char *name)
 	return true;
 }
 
-static int add(struct registry_list *l, const char *url, const struct userconf *uc,
-	       struct err *e)
+static int add(struct registry_list *l, const char *url, const struct userconf *uc, struct err *e)
 {
 	size_t n = strlen(url);
 	struct registry *ni;

@@ -314,12 +314,13 @@ int box_store_find(const struct box_store *s, const char *name, const char *cons
 	const struct box_entry *best = NULL;
 	int rc;
 
-	if (constraint_parse(constraint ? constraint : "", &vc, e) < 0 || box_store_list(s, &v, &n, e) < 0)
+	if (constraint_parse(constraint ? constraint : "", &vc, e) < 0 ||
+	    box_store_list(s, &v, &n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name) && (!provider || !strcmp(v[i].provider, provider)) &&
-		    (!arch || !strcmp(v[i].arch, arch)) && catalog_version_matches(v[i].version, &vc) &&
-		    (!best || better(&v[i], best)))
+		    (!arch || !strcmp(v[i].arch, arch)) &&
+		    catalog_version_matches(v[i].version, &vc) && (!best || better(&v[i], best)))
 			best = &v[i];
 	if (best)
 		rc = entry_dup(best, out, e);
@@ -664,8 +665,7 @@ static void sweep_tmp(const struct box_store *s, bool dry_run)
 }
 
 int box_store_prune(const struct box_store *s, bool dry_run,
-		    void (*removed)(void *ctx, const struct box_entry *b), void *ctx,
-		    struct err *e)
+		    void (*removed)(void *ctx, const struct box_entry *b), void *ctx, struct err *e)
 {
 	struct box_entry *v;
 	size_t n;
@@ -682,8 +682,8 @@ int box_store_prune(const struct box_store *s, bool dry_run,
 		/* Sorted oldest first: a later entry with the same name, provider and arch is
 		 * newer. */
 		for (size_t j = i + 1; j < n; j++)
-			if (!strcmp(v[j].name, v[i].name) && !strcmp(v[j].provider, v[i].provider) &&
-			    !strcmp(v[j].arch, v[i].arch))
+			if (!strcmp(v[j].name, v[i].name) &&
+			    !strcmp(v[j].provider, v[i].provider) && !strcmp(v[j].arch, v[i].arch))
 				newest = false;
 		if (newest)
 			continue;

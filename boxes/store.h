@@ -23,7 +23,7 @@ struct box_store {
 
 struct box_entry {
 	char *name, *version, *provider, *arch;
-	char *dir;   /* the installed directory */
+	char *dir;     /* the installed directory */
 	uint64_t size; /* bytes on disk */
 };
 

@@ -15,8 +15,8 @@
 #include "core/ui.h"
 #include "core/userconf.h"
 
-#define ADD_USAGE                                                                              \
-	"NAME|URL|FILE [--box-version CONSTRAINT] [--provider P] [--arch A] [--checksum X "    \
+#define ADD_USAGE                                                                           \
+	"NAME|URL|FILE [--box-version CONSTRAINT] [--provider P] [--arch A] [--checksum X " \
 	"--checksum-type T] [--name N] [--cacert FILE] [--insecure] [--force] [--json]"
 #define LIST_USAGE "[--json]"
 #define REMOVE_USAGE "NAME [--box-version V] [--provider P] [--arch A] [--all] [--force]"
@@ -138,7 +138,8 @@ static struct json_object *entry_json(const struct box_entry *b)
 
 static void print_json(struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -201,10 +202,11 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 	} else {
 		ui_info("added box '%s' version %s (%s, %s)", r.box.name, r.box.version,
 			r.box.provider, r.box.arch);
-		ui_verbose("  %llu bytes fetched%s; download %.2f s, verify %.2f s, extract %.2f s, "
-			   "convert %.2f s",
-			   (unsigned long long)r.fetched, r.resumed_from ? " (resumed)" : "",
-			   r.secs_download, r.secs_verify, r.secs_extract, r.secs_convert);
+		ui_verbose(
+			"  %llu bytes fetched%s; download %.2f s, verify %.2f s, extract %.2f s, "
+			"convert %.2f s",
+			(unsigned long long)r.fetched, r.resumed_from ? " (resumed)" : "",
+			r.secs_download, r.secs_verify, r.secs_extract, r.secs_convert);
 	}
 	box_add_result_free(&r);
 	return EXIT_OK;
@@ -212,9 +214,9 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 
 int cmd_box_add(int argc, char **argv)
 {
-	static const char *const allowed[] = {"--box-version", "--provider", "--arch",
-					      "--checksum", "--checksum-type", "--name",
-					      "--cacert", "--insecure", "--force", NULL};
+	static const char *const allowed[] = {
+		"--box-version", "--provider", "--arch",     "--checksum", "--checksum-type",
+		"--name",	 "--cacert",   "--insecure", "--force",	   NULL};
 	struct opts o = {.name = "add", .usage = ADD_USAGE};
 	struct env *env = NULL;
 	struct box_store s;
@@ -247,10 +249,17 @@ int cmd_box_add(int argc, char **argv)
 	rc = add_one(&s, &(struct box_add_opts){
 				 .registries = env ? env->registries : NULL,
 				 .nregistries = env ? env->nregistries : 0,
-				 .source = o.pos, .name = o.as_name, .constraint = o.version,
-				 .provider = o.provider, .arch = o.arch, .checksum = o.checksum,
-				 .checksum_type = o.checksum_type, .cacert = o.cacert,
-				 .insecure = o.insecure, .force = o.force, .uc = &uc,
+				 .source = o.pos,
+				 .name = o.as_name,
+				 .constraint = o.version,
+				 .provider = o.provider,
+				 .arch = o.arch,
+				 .checksum = o.checksum,
+				 .checksum_type = o.checksum_type,
+				 .cacert = o.cacert,
+				 .insecure = o.insecure,
+				 .force = o.force,
+				 .uc = &uc,
 			 });
 	box_store_close(&s);
 	userconf_free(&uc);
@@ -311,8 +320,8 @@ static bool entry_matches(const struct box_entry *b, const struct opts *o)
 
 int cmd_box_remove(int argc, char **argv)
 {
-	static const char *const allowed[] = {"--box-version", "--provider", "--arch", "--all",
-					      "--force", NULL};
+	static const char *const allowed[] = {"--box-version", "--provider", "--arch",
+					      "--all",	       "--force",    NULL};
 	struct opts o = {.name = "remove", .usage = REMOVE_USAGE};
 	struct box_store s;
 	struct box_entry *v;
@@ -424,8 +433,7 @@ static char *newest_in_catalog(const struct box_entry *b, struct json_object *re
 
 /* Calls fn for the newest installed version of each name/provider/arch that a catalog has a
  * newer version of. Returns the number of boxes checked that failed. */
-static int each_outdated(const struct box_store *s, const struct opts *o,
-			 const struct userconf *uc,
+static int each_outdated(const struct box_store *s, const struct opts *o, const struct userconf *uc,
 			 int (*fn)(void *ctx, const struct box_entry *b, const char *newest,
 				   struct json_object *rec, const char *why),
 			 void *ctx)
@@ -445,8 +453,8 @@ static int each_outdated(const struct box_store *s, const struct opts *o,
 		bool later = false;
 
 		for (size_t j = i + 1; j < n; j++)
-			if (!strcmp(v[j].name, v[i].name) && !strcmp(v[j].provider, v[i].provider) &&
-			    !strcmp(v[j].arch, v[i].arch))
+			if (!strcmp(v[j].name, v[i].name) &&
+			    !strcmp(v[j].provider, v[i].provider) && !strcmp(v[j].arch, v[i].arch))
 				later = true;
 		if (later || (o->pos && strcmp(o->pos, v[i].name)))
 			continue;
@@ -482,8 +490,8 @@ static int print_outdated(void *ctx, const struct box_entry *b, const char *newe
 			json_object_object_add(j, "error", json_object_new_string(why));
 		json_object_array_add(c->arr, j);
 	} else if (!newest) {
-		ui_out("%s %s (%s, %s): cannot check: %s", b->name, b->version, b->provider, b->arch,
-		       why);
+		ui_out("%s %s (%s, %s): cannot check: %s", b->name, b->version, b->provider,
+		       b->arch, why);
 	} else if (old) {
 		ui_out("%s %s (%s, %s): outdated, %s is available", b->name, b->version,
 		       b->provider, b->arch, newest);
@@ -542,12 +550,17 @@ static int update_one(void *ctx, const struct box_entry *b, const char *newest,
 		return 0;
 	}
 	ui_info("==> box: updating '%s' from %s to %s", b->name, b->version, newest);
-	return add_one(c->s, &(struct box_add_opts){
-				     .source = jstr(rec, "catalog_url"), .name = b->name,
-				     .constraint = newest, .provider = b->provider,
-				     .arch = b->arch, .cacert = c->o->cacert,
-				     .insecure = c->o->insecure, .uc = c->uc,
-			     }) == EXIT_OK
+	return add_one(c->s,
+		       &(struct box_add_opts){
+			       .source = jstr(rec, "catalog_url"),
+			       .name = b->name,
+			       .constraint = newest,
+			       .provider = b->provider,
+			       .arch = b->arch,
+			       .cacert = c->o->cacert,
+			       .insecure = c->o->insecure,
+			       .uc = c->uc,
+		       }) == EXIT_OK
 		       ? 0
 		       : -1;
 }

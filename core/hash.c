@@ -114,7 +114,8 @@ int hash_file(struct hash *h, const char *path, struct err *e)
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
 
 	if (!buf || fd < 0) {
-		rc = buf ? err_sys(e, "cannot open %s", path) : err_set(e, ERR_FAIL, "out of memory");
+		rc = buf ? err_sys(e, "cannot open %s", path)
+			 : err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

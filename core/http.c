@@ -81,8 +81,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
-static CURL *easy_new(const char *url, const struct http_opts *o, struct response *r,
-		      struct err *e)
+static CURL *easy_new(const char *url, const struct http_opts *o, struct response *r, struct err *e)
 {
 	CURL *c = curl_easy_init();
 
@@ -128,10 +127,8 @@ static bool transient_curl(CURLcode rc)
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_GOT_NOTHING:
 	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
+	case CURLE_HTTP2_STREAM: return true;
+	default: return false;
 	}
 }
 
@@ -145,10 +142,11 @@ static int status_error(const char *url, long status, struct err *e)
 	if (status == 404 || status == 410)
 		return err_set(e, ERR_NOTFOUND, "%s: not found (HTTP %ld)", url, status);
 	if (status == 401 || status == 403)
-		return err_set(e, ERR_NET,
-			       "%s: access denied (HTTP %ld); a private registry needs its token in "
-			       "config.yaml",
-			       url, status);
+		return err_set(
+			e, ERR_NET,
+			"%s: access denied (HTTP %ld); a private registry needs its token in "
+			"config.yaml",
+			url, status);
 	return err_set(e, ERR_NET, "%s: HTTP %ld", url, status);
 }
 
@@ -158,8 +156,8 @@ static int curl_error(const char *url, CURLcode rc, const char *detail, struct e
 
 	if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
 		hint = " (pass --cacert FILE to trust a private CA, or --insecure)";
-	return err_set(e, ERR_NET, "%s: %s%s", url, detail && *detail ? detail : curl_easy_strerror(rc),
-		       hint);
+	return err_set(e, ERR_NET, "%s: %s%s", url,
+		       detail && *detail ? detail : curl_easy_strerror(rc), hint);
 }
 
 /* Sleeps before attempt n (1-based retry): 0.25 s, 0.5 s, 1 s, ... capped at 8 s. */
@@ -343,7 +341,7 @@ struct xfer {
 	int fd;
 	uint64_t offset;       /* bytes in the file, all of them fed to hash */
 	uint64_t start_offset; /* offset when this request was sent */
-	bool started;          /* the final response's body has begun */
+	bool started;	       /* the final response's body has begun */
 	bool not_modified;
 	struct hash *hash;
 	struct response r;
@@ -351,7 +349,7 @@ struct xfer {
 	struct http_download *d;
 	const struct progress *progress;
 	struct err *e;
-	bool failed;           /* a local failure (disk, hash) stopped the transfer */
+	bool failed; /* a local failure (disk, hash) stopped the transfer */
 };
 
 /* The first body bytes decide what the response means for the partial file. */
@@ -375,8 +373,7 @@ static int xfer_begin(struct xfer *x)
 	if (x->hash && hash_reset(x->hash, x->e) < 0)
 		return -1;
 	snprintf(x->meta->etag, sizeof(x->meta->etag), "%s", x->r.etag);
-	snprintf(x->meta->last_modified, sizeof(x->meta->last_modified), "%s",
-		 x->r.last_modified);
+	snprintf(x->meta->last_modified, sizeof(x->meta->last_modified), "%s", x->r.last_modified);
 	x->meta->complete = false;
 	return meta_save(x->meta_path, x->url, x->meta, x->e);
 }
@@ -419,7 +416,8 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
 	struct xfer *x = ud;
 	uint64_t base = x->r.status == 206 ? x->start_offset : 0;
 
-	progress_update(x->progress, base + (uint64_t)dlnow, dltotal > 0 ? base + (uint64_t)dltotal : 0);
+	progress_update(x->progress, base + (uint64_t)dlnow,
+			dltotal > 0 ? base + (uint64_t)dltotal : 0);
 	return 0;
 }
 
@@ -444,7 +442,8 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 		if (x->meta->etag[0])
 			snprintf(line, sizeof(line), "If-None-Match: %s", x->meta->etag);
 		else
-			snprintf(line, sizeof(line), "If-Modified-Since: %s", x->meta->last_modified);
+			snprintf(line, sizeof(line), "If-Modified-Since: %s",
+				 x->meta->last_modified);
 		hdrs = curl_slist_append(hdrs, line);
 	} else if (x->offset > 0) {
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->offset);
@@ -489,14 +488,18 @@ static int restart(struct xfer *x)
 	return x->hash ? hash_reset(x->hash, x->e) : 0;
 }
 
-static int download_remote(const char *url, const struct cache_files *cf,
-			   const struct http_opts *o, struct hash *h, struct http_download *d,
-			   struct err *e)
+static int download_remote(const char *url, const struct cache_files *cf, const struct http_opts *o,
+			   struct hash *h, struct http_download *d, struct err *e)
 {
 	int retries = o && o->retries >= 0 ? o->retries : HTTP_DEFAULT_RETRIES;
 	struct meta meta;
-	struct xfer x = {.url = url, .meta_path = cf->meta, .hash = h, .meta = &meta, .d = d,
-			 .progress = o ? o->progress : NULL, .e = e};
+	struct xfer x = {.url = url,
+			 .meta_path = cf->meta,
+			 .hash = h,
+			 .meta = &meta,
+			 .d = d,
+			 .progress = o ? o->progress : NULL,
+			 .e = e};
 	struct stat st;
 	bool restarted = false;
 
@@ -569,8 +572,8 @@ fail:
 	return -1;
 }
 
-int http_download(const char *url, const char *cache_dir, const struct http_opts *o,
-		  struct hash *h, struct http_download *d, struct err *e)
+int http_download(const char *url, const char *cache_dir, const struct http_opts *o, struct hash *h,
+		  struct http_download *d, struct err *e)
 {
 	struct cache_files cf;
 	char *dir;

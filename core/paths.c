@@ -21,7 +21,8 @@ static int xdg_dir(const char *var, const char *fallback, char **out, struct err
 		home = pw ? pw->pw_dir : NULL;
 	}
 	if (!home || home[0] != '/')
-		return err_set(e, ERR_USAGE, "neither $%s nor $HOME is set to an absolute path", var);
+		return err_set(e, ERR_USAGE, "neither $%s nor $HOME is set to an absolute path",
+			       var);
 	if (asprintf(out, "%s/%s/envup", home, fallback) < 0)
 		return err_set(e, ERR_FAIL, "out of memory");
 	return 0;

@@ -39,13 +39,15 @@ static int load_registry(yaml_document_t *d, yaml_node_t *n, const char *path,
 		return dup_to(&r->url, s, e);
 	if (n->type != YAML_MAPPING_NODE)
 		return bad(path, n, "registries: each entry is a URL or {url, token}", e);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *kn = yaml_document_get_node(d, p->key);
 		yaml_node_t *vn = yaml_document_get_node(d, p->value);
 		const char *k = scalar(d, kn), *v = scalar(d, vn);
 
 		if (!k || !v)
-			return bad(path, vn ? vn : n, "registries: keys and values must be strings", e);
+			return bad(path, vn ? vn : n, "registries: keys and values must be strings",
+				   e);
 		if (!strcmp(k, "url")) {
 			if (dup_to(&r->url, v, e) < 0)
 				return -1;
@@ -106,8 +108,8 @@ static int load_root(yaml_document_t *d, const char *path, struct userconf *uc, 
 				const char *dv = scalar(d, yaml_document_get_node(d, q->value));
 
 				if (!dks || !dv)
-					return bad(path, dk ? dk : vn, "defaults: values must be strings",
-						   e);
+					return bad(path, dk ? dk : vn,
+						   "defaults: values must be strings", e);
 				if (!strcmp(dks, "box_provider")) {
 					if (dup_to(&uc->box_provider, dv, e) < 0)
 						return -1;
@@ -153,7 +155,8 @@ int userconf_load(const char *path, struct userconf *uc, struct err *e)
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		err_set(e, ERR_USAGE, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-			parser.problem_mark.column + 1, parser.problem ? parser.problem : "bad YAML");
+			parser.problem_mark.column + 1,
+			parser.problem ? parser.problem : "bad YAML");
 		yaml_parser_delete(&parser);
 		goto out;
 	}

@@ -50,8 +50,7 @@ static void install(struct box_store *s, const char *name, const char *ver, cons
 	free(w);
 }
 
-static const char *found(struct box_store *s, const char *name, const char *con,
-			 const char *prov)
+static const char *found(struct box_store *s, const char *name, const char *con, const char *prov)
 {
 	static char buf[256];
 	struct box_entry b;
