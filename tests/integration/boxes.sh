@@ -218,8 +218,14 @@ else
 	not_ok "virtualbox box: $err"
 fi
 
+qemu-img convert -f raw -O vmdk "$T/src/pattern.raw" "$T/src/sparse.vmdk"
+mk vmware "$T/vmware.box" "$T/src/sparse.vmdk" "$T/src/d2.vmdk"
+envbox add "$T/vmware.box" --name flavour/vmware -q
+check "vmware_desktop box: the .vmx's first monolithicSparse VMDK becomes base.qcow2" \
+	qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmware/0/vmware_desktop-unknown/base.qcow2" "$T/src/pattern.raw"
+
 # ---- hostile archives -------------------------------------------------------------------------
-for kind in traversal absolute symlink device huge nometa; do
+for kind in traversal absolute symlink hardlink device huge nometa; do
 	mk hostile $kind "$T/h-$kind.box"
 done
 mkdir -p "$T/deep/a/b"
@@ -230,7 +236,7 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 		local err rc
 		err=$("$ENVCTL" box add "h-$1.box" --name hostile/$1 2>&1); rc=$?
 		if [ $rc -eq 1 ] && echo "$err" | grep -q "$2" && [ ! -e "$BOXES/hostile-VAGRANTSLASH-$1" ]; then
-			echo "ok - hostile archive '$1' refused: $(echo "$err" | head -1 | cut -c1-110)"
+			echo "ok - hostile archive '$1' refused: $(echo "$err" | grep -m1 "error:" | cut -c1-140)"
 		else
 			echo "not ok - hostile archive '$1' (rc $rc): $err"
 		fi
@@ -238,6 +244,7 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 	expect traversal "leaves the box"
 	expect absolute "absolute path"
 	expect symlink "points outside the box"
+	expect hardlink "hard link 'passwd' -> '../../../../etc/passwd' points outside"
 	expect device "device node"
 	expect huge "over the limit"
 	expect nometa "no metadata.json"

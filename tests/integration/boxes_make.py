@@ -5,7 +5,8 @@
   boxes_make.py libvirt1 OUT DISK [--compress ...]           (box.img + "format")
   boxes_make.py libvirt2 OUT DISK1 DISK2 [--compress ...]    (disks[] in that order)
   boxes_make.py virtualbox OUT VMDK1 VMDK2 [--compress ...]  (box.ovf attaching VMDK2 first)
-  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink device huge nometa
+  boxes_make.py vmware OUT VMDK1 VMDK2 [--compress ...]      (box.vmx naming VMDK1 first)
+  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink hardlink device huge nometa
   boxes_make.py catalog OUT NAME BASEURL V:PROVIDER:ARCH:FILE[:default] ...
       (checksum sha256 of FILE; FILE "BAD" gives a wrong checksum for the next entry's file)
 """
@@ -109,6 +110,11 @@ def hostile(kind, out):
             ti.linkname = "../../.."
             tf.addfile(ti)
             add_bytes(tf, "link/escaped.txt", b"escaped\n")
+        elif kind == "hardlink":
+            ti = tarfile.TarInfo("passwd")
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = "../../../../etc/passwd"
+            tf.addfile(ti)
         elif kind == "device":
             ti = tarfile.TarInfo("dev-sda")
             ti.type = tarfile.BLKTYPE
@@ -172,6 +178,12 @@ def main():
         write_box(a[1], [("metadata.json", meta({"provider": "virtualbox"})),
                          ("box.ovf", OVF.encode()), ("box-disk001.vmdk", a[2]),
                          ("box-disk002.vmdk", a[3]), ("Vagrantfile", b"# empty\n")], compress)
+    elif kind == "vmware":
+        vmx = ('.encoding = "UTF-8"\nscsi0:0.present = "TRUE"\n'
+               'scsi0:0.fileName = "disk-main.vmdk"\nscsi0:1.fileName = "disk-data.vmdk"\n')
+        write_box(a[1], [("metadata.json", meta({"provider": "vmware_desktop"})),
+                         ("box.vmx", vmx.encode()), ("disk-main.vmdk", a[2]),
+                         ("disk-data.vmdk", a[3])], compress)
     elif kind == "hostile":
         hostile(a[1], a[2])
     elif kind == "catalog":
