@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/hashpipe.h"
 #include "core/strutil.h"
 
 #define HTTP_DEFAULT_RETRIES 5
@@ -346,6 +347,7 @@ struct xfer {
 	bool started;	       /* the final response's body has begun */
 	bool not_modified;
 	struct hash *hash;
+	struct hashpipe *pipe; /* digests hash's bytes on a worker thread */
 	struct response r;
 	struct meta *meta;
 	struct http_download *d;
@@ -372,6 +374,8 @@ static int xfer_begin(struct xfer *x)
 		return -1;
 	}
 	x->offset = x->start_offset = x->synced = 0;
+	if (x->pipe)
+		hashpipe_drain(x->pipe);
 	if (x->hash && hash_reset(x->hash, x->e) < 0)
 		return -1;
 	snprintf(x->meta->etag, sizeof(x->meta->etag), "%s", x->r.etag);
@@ -403,10 +407,8 @@ static size_t file_write(char *p, size_t size, size_t n, void *ud)
 		}
 		done += (size_t)w;
 	}
-	if (x->hash && hash_update(x->hash, p, len, x->e) < 0) {
-		x->failed = true;
-		return 0;
-	}
+	if (x->pipe)
+		hashpipe_feed(x->pipe, p, len);
 	x->offset += len;
 	x->d->fetched += len;
 	/* Start writeback as the file grows so that the final fsync has little left to wait
@@ -494,6 +496,8 @@ static int restart(struct xfer *x)
 		return err_sys(x->e, "cannot truncate the download of %s", x->url);
 	x->offset = x->synced = 0;
 	memset(x->meta, 0, sizeof(*x->meta));
+	if (x->pipe)
+		hashpipe_drain(x->pipe);
 	return x->hash ? hash_reset(x->hash, x->e) : 0;
 }
 
@@ -530,6 +534,8 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 		if (h && hash_file(h, cf->part, e) < 0)
 			goto fail;
 	}
+	if (h && hashpipe_start(h, &x.pipe, e) < 0)
+		goto fail;
 	for (unsigned attempt = 0;; attempt++) {
 		char errbuf[CURL_ERROR_SIZE] = "";
 		CURLcode rc = xfer_run(&x, o, errbuf);
@@ -569,9 +575,11 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 		err_set(e, ERR_FAIL, "out of memory");
 		goto fail;
 	}
+	hashpipe_finish(x.pipe);
 	close(x.fd);
 	return 0;
 fail:
+	hashpipe_finish(x.pipe);
 	/* Nothing worth resuming (a 404, a refused TLS handshake): leave no litter. */
 	if (fstat(x.fd, &st) == 0 && st.st_size == 0) {
 		unlink(cf->part);
