@@ -463,6 +463,22 @@ out:
 	return rc;
 }
 
+int box_ensure(const struct box_store *s, const struct box_add_opts *o, struct box_entry *out,
+	       bool *added, struct err *e)
+{
+	const char *name = o->name ? o->name : o->source;
+	struct box_add_result r;
+
+	*added = false;
+	if (box_store_find(s, name, o->constraint, o->provider, o->arch, out, NULL) == 0)
+		return 0;
+	if (box_add(s, o, &r, e) < 0)
+		return -1;
+	*added = !r.already_installed;
+	*out = r.box; /* ownership moves to the caller */
+	return 0;
+}
+
 void box_add_result_free(struct box_add_result *r)
 {
 	box_entry_free(&r->box);

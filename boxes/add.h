@@ -49,6 +49,11 @@ struct box_add_result {
 int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_add_result *r,
 	    struct err *e);
 
+/* The box a machine needs: the newest installed version of o->name (else o->source) that
+ * satisfies o->constraint, or else box_add(o). *added says which; out is the installed box. */
+int box_ensure(const struct box_store *s, const struct box_add_opts *o, struct box_entry *out,
+	       bool *added, struct err *e);
+
 /* Frees r's strings. */
 void box_add_result_free(struct box_add_result *r);
 

@@ -7,6 +7,7 @@
 
 #include "tests/unit/unit.h"
 
+#include "boxes/add.h"
 #include "boxes/store.h"
 #include "core/fsutil.h"
 
@@ -152,10 +153,67 @@ static void test_store(void **state)
 	box_store_close(&s);
 }
 
+/* box_ensure from a local-directory registry: the first call adds (catalog, checksum-less
+ * tar.gz, raw disk converted to qcow2), the second finds it installed. */
+static void test_ensure(void **state)
+{
+	struct box_store s;
+	struct box_entry b;
+	struct err e = {0};
+	bool added;
+	char *reg = fs_join(tmp, "registry"), *boxdir = fs_join(tmp, "registry/org"), *cmd;
+	char *base;
+
+	(void)state;
+	assert_int_equal(fs_mkdir_p(boxdir, 0755, &e), 0);
+	cmd = fs_join(tmp, "src");
+	assert_int_equal(fs_mkdir_p(cmd, 0755, &e), 0);
+	free(cmd);
+	unit_write(tmp, "src/metadata.json",
+		   "{\"provider\":\"envup\",\"architecture\":\"amd64\","
+		   "\"disk\":{\"path\":\"d.raw\",\"format\":\"raw\"},\"cmdline\":\"quiet\"}");
+	unit_write(tmp, "src/d.raw", "not much of a disk, but a disk");
+	assert_true(asprintf(&cmd, "tar -C '%s/src' -czf '%s/b.box' metadata.json d.raw", tmp,
+			     boxdir) > 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	unit_write(boxdir, "b.json",
+		   "{\"name\":\"org/b\",\"versions\":[{\"version\":\"2.0\",\"providers\":"
+		   "[{\"name\":\"envup\",\"url\":\"b.box\"}]}]}");
+	setenv("ENVUP_REGISTRY", reg, 1);
+	assert_int_equal(box_store_open(&s, &e), 0);
+	assert_int_equal(box_ensure(&s, &(struct box_add_opts){.source = "org/b"}, &b, &added, &e),
+			 0);
+	assert_true(added);
+	assert_string_equal(b.version, "2.0");
+	assert_string_equal(b.arch, "unknown"); /* the catalog entry has no architecture */
+	base = fs_join(b.dir, "base.qcow2");
+	assert_true(fs_exists(base));
+	free(base);
+	box_entry_free(&b);
+	assert_int_equal(
+		box_ensure(&s, &(struct box_add_opts){.source = "org/b", .constraint = "~> 2.0"},
+			   &b, &added, &e),
+		0);
+	assert_false(added);
+	assert_string_equal(b.version, "2.0");
+	box_entry_free(&b);
+	assert_int_equal(box_ensure(&s,
+				    &(struct box_add_opts){.source = "org/b", .constraint = "> 2"},
+				    &b, &added, &e),
+			 -1);
+	assert_non_null(strstr(e.msg, "no version matching '> 2'"));
+	unsetenv("ENVUP_REGISTRY");
+	box_store_close(&s);
+	free(reg);
+	free(boxdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ensure, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
