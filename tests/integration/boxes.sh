@@ -166,6 +166,24 @@ check "the next add resumes from the partial ($have bytes) and fetches only the 
 	[ "$(echo "$out" | jget '["resumed_from"]')" = "$have" ] && [ $((after - before)) -eq $((size - have)) ]
 check "no download is left in the cache once installed or failed" [ -z "$(ls -A "$XDG_CACHE_HOME/envup/downloads/")" ]
 
+# Cache states left by earlier runs (docs/boxes.md: KEY.part + KEY.json): a complete copy is
+# revalidated (304, nothing fetched); a partial whose ETag no longer matches is replaced.
+cp "$WWW/test/envup-amd64.box" "$WWW/test/cached.box"
+key=$XDG_CACHE_HOME/envup/downloads/$(printf %s "$H/cached.box" | sha256sum | cut -c1-32)
+etag=$(python3 -c 'import os,sys; st=os.stat(sys.argv[1]); print("\"%x-%x\"" % (st.st_size, st.st_mtime_ns))' "$WWW/test/cached.box")
+cp "$WWW/test/cached.box" "$key.part"
+python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":sys.argv[2],"last_modified":"","complete":True}, open(sys.argv[3],"w"))' "$H/cached.box" "$etag" "$key.json"
+out=$(envbox add "$H/cached.box" --name cache/complete --checksum "$sum" --checksum-type sha256 --json)
+last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["status"], r[-1]["bytes"], len(r))' "$LOG")
+check "a complete cached copy is revalidated: 304, 0 bytes fetched, checksum still verified" \
+	[ "$last" = "304 0 1" ] && [ "$(echo "$out" | jget '["fetched"]')" = 0 ]
+head -c 500000 /dev/urandom >"$key.part"
+python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":"\"stale\"","last_modified":"","complete":False}, open(sys.argv[2],"w"))' "$H/cached.box" "$key.json"
+envbox add "$H/cached.box" --name cache/changed --checksum "$sum" --checksum-type sha256 -q
+last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["range"], r[-1]["if_range"], r[-1]["status"], r[-1]["bytes"])' "$LOG")
+check "a partial of a changed file is replaced: If-Range mismatch gives the whole file ($last)" \
+	[ "$last" = "bytes=500000- \"stale\" 200 $size" ] && [ -d "$BOXES/cache-VAGRANTSLASH-changed/0/envup-amd64" ]
+
 # ---- concurrent adds do the work once ------------------------------------------------------
 cp "$WWW/test/envup-amd64.box" "$WWW/test/conc.box"
 rules '{"/test/conc.box": {"rate": 3000000}}'
