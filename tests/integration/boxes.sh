@@ -184,6 +184,15 @@ last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) 
 check "a partial of a changed file is replaced: If-Range mismatch gives the whole file ($last)" \
 	[ "$last" = "bytes=500000- \"stale\" 200 $size" ] && [ -d "$BOXES/cache-VAGRANTSLASH-changed/0/envup-amd64" ]
 
+# Transient server errors are retried with backoff.
+cp "$WWW/test/envup-amd64.box" "$WWW/test/flaky.box"
+rules '{"/test/flaky.box": {"status": 503, "status_times": 2}}'
+envbox add "$H/flaky.box" --name flaky/box -q
+codes=$(python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["status"]) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/flaky.box"))' "$LOG")
+check "HTTP 503 twice, then served: retried and installed ($codes)" \
+	[ "$codes" = "503 503 200" ] && [ -d "$BOXES/flaky-VAGRANTSLASH-box/0/envup-amd64" ]
+rules '{}'
+
 # ---- concurrent adds do the work once ------------------------------------------------------
 cp "$WWW/test/envup-amd64.box" "$WWW/test/conc.box"
 rules '{"/test/conc.box": {"rate": 3000000}}'

@@ -4,7 +4,7 @@
 Serves files under --root with ETag/Last-Modified, Range and If-Range, If-None-Match.
 Per-path behaviour comes from the JSON file --rules (re-read on every request), e.g.
   {"/a.box": {"drop_after": 1000, "drop_times": 1},   # close the connection after N bytes
-   "/b.box": {"status": 404},
+   "/b.box": {"status": 404},                         # "status_times": N: only N times
    "/old":   {"redirect": "/new"},
    "/slow.box": {"rate": 200000},                     # bytes per second
    "/org/x": {"bearer": "SECRET"}}                    # 401 without that token
@@ -69,7 +69,11 @@ class Handler(BaseHTTPRequestHandler):
         if "bearer" in rule and self.headers.get("Authorization") != "Bearer " + rule["bearer"]:
             return self.simple(401, b"token required\n")
         if "status" in rule:
-            return self.simple(rule["status"], b"rule\n")
+            with LOCK:
+                done = DROPS.get(("status", self.path_only), 0)
+                DROPS[("status", self.path_only)] = done + 1
+            if "status_times" not in rule or done < rule["status_times"]:
+                return self.simple(rule["status"], b"rule\n")
         if "redirect" in rule:
             return self.simple(302, b"", [("Location", rule["redirect"])])
         full = os.path.realpath(os.path.join(ARGS.root, self.path_only.lstrip("/")))
