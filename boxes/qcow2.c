@@ -126,7 +126,7 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 		uint64_t bitmap = q->ext_l2 ? get_be64(ebuf + c * esz + 8) : 0;
 		unsigned sc = (unsigned)((pos & (q->cs - 1)) >> q->sc_bits);
 		uint64_t uend = (pos | (unit - 1)) + 1, host = 0;
-		enum qcow2_kind kind;
+		enum qcow2_kind kind = Q_UNALLOC;
 		bool copied = !!(entry & QCOW2_COPIED);
 
 		if (classify(img, q, entry, bitmap, sc, cidx + c, &kind, &host, e) < 0)

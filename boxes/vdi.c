@@ -74,7 +74,7 @@ static int vdi_status(struct image *img, uint64_t off, uint64_t len, uint64_t *p
 		      enum image_run *run, struct err *e)
 {
 	struct vdi *v = img->priv;
-	uint64_t where, b = off / v->block, n = v->block - off % v->block;
+	uint64_t where = 0, b = off / v->block, n = v->block - off % v->block;
 	bool zero;
 
 	if (block_at(img, v, b, &where, e) < 0)
@@ -82,7 +82,7 @@ static int vdi_status(struct image *img, uint64_t off, uint64_t len, uint64_t *p
 	zero = !where;
 	/* merge following blocks of the same kind */
 	while (n < len && b + 1 < v->blocks) {
-		uint64_t w2;
+		uint64_t w2 = 0;
 
 		if (block_at(img, v, b + 1, &w2, e) < 0)
 			return -1;

@@ -55,12 +55,28 @@ char *cmd_display_path(const char *path);
  * argv[1..*nargs]. Returns 0, -1 after --help (exit 0), -2 on a usage error (printed). */
 int cmd_parse_common(const struct command *c, int argc, char **argv, int *nargs);
 
-/* The command functions. */
-int cmd_init(int argc, char **argv);
-int cmd_validate(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_version(int argc, char **argv);
-int cmd_help(int argc, char **argv);
-int cmd_box(int argc, char **argv);
+/* The command functions. They are weak: the light envctl is linked without the commands that
+ * need the network and SSH libraries (so that status and validate start in about a
+ * millisecond), sees NULL for them, and hands them to envctl-full (cmd_exec_full). */
+#define CMD_FUNCTION(name) int name(int argc, char **argv) __attribute__((weak))
+CMD_FUNCTION(cmd_init);
+CMD_FUNCTION(cmd_validate);
+CMD_FUNCTION(cmd_status);
+CMD_FUNCTION(cmd_version);
+CMD_FUNCTION(cmd_help);
+CMD_FUNCTION(cmd_box);
+CMD_FUNCTION(cmd_up);
+CMD_FUNCTION(cmd_provision);
+CMD_FUNCTION(cmd_destroy);
+CMD_FUNCTION(cmd_halt);
+CMD_FUNCTION(cmd_ssh);
+CMD_FUNCTION(cmd_ssh_config);
+
+/* Runs the same command line in envctl-full (installed as ../libexec/envup/envctl-full
+ * relative to envctl); returns only on failure, with an exit code. */
+int cmd_exec_full(void);
+
+/* The command line as main() got it, for cmd_exec_full. */
+extern char **cli_argv;
 
 #endif

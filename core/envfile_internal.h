@@ -66,4 +66,28 @@ int ld_machine_finish(struct loader *ld, struct machine *m, bool box_given, cons
 
 void machine_free(struct machine *m);
 
+/* Replaces field with the node's string value when it has one. */
+#define SET_STR(field)                                                                     \
+	do {                                                                               \
+		char *s_ = ld_string(ld, v, path);                                         \
+		if (s_) {                                                                  \
+			free(field);                                                       \
+			field = s_;                                                        \
+		}                                                                          \
+	} while (0)
+
+/* A path from the Envfile made absolute against the project directory; with must_exist,
+ * canonical and checked to exist. NULL after recording an error. */
+char *ld_project_path(struct loader *ld, const yaml_node_t *v, const char *path, bool must_exist);
+
+/* Checks that v is a list of at most ENVFILE_MAX_LIST items. */
+bool ld_want_list(struct loader *ld, const yaml_node_t *v, const char *path);
+
+void ld_free_strv(char **v, size_t n);
+
+/* The provision: key (envfile_provision.c); steps from defaults come first. */
+void ld_provision(struct loader *ld, void *target, const yaml_node_t *v, const char *path);
+void ld_step_free(struct provision_step *st);
+
+
 #endif

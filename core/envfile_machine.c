@@ -11,16 +11,7 @@
 #include "core/strutil.h"
 #include "core/version.h"
 
-#define SET_STR(field)                                                                     \
-	do {                                                                               \
-		char *s_ = ld_string(ld, v, path);                                         \
-		if (s_) {                                                                  \
-			free(field);                                                       \
-			field = s_;                                                        \
-		}                                                                          \
-	} while (0)
-
-static void free_strv(char **v, size_t n)
+void ld_free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
@@ -32,8 +23,7 @@ static size_t seq_len(const yaml_node_t *n)
 	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
-/* Checks that v is a list of at most ENVFILE_MAX_LIST items. */
-static bool want_list(struct loader *ld, const yaml_node_t *v, const char *path)
+bool ld_want_list(struct loader *ld, const yaml_node_t *v, const char *path)
 {
 	if (v->type != YAML_SEQUENCE_NODE) {
 		ld_error(ld, v, path, "expected a list");
@@ -46,8 +36,40 @@ static bool want_list(struct loader *ld, const yaml_node_t *v, const char *path)
 	return true;
 }
 
-/* A path from the Envfile, made absolute against the project directory. */
-static char *project_path(struct loader *ld, const yaml_node_t *v, const char *path, bool must_exist)
+/* Parses a list of mappings into a new array of n elements of size elem, each filled through
+ * keys; an item lacking one of the required keys gets the error missing_msg. Returns NULL
+ * (and nothing changed) when v is not a list. */
+static void *parse_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path,
+				size_t elem, const struct ld_key *keys,
+				const char *const *required, const char *missing_msg, size_t *n)
+{
+	char *items;
+
+	if (!ld_want_list(ld, v, path))
+		return NULL;
+	*n = seq_len(v);
+	items = calloc(*n ? *n : 1, elem);
+	if (!items)
+		return NULL;
+	for (size_t i = 0; i < *n; i++) {
+		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
+		char ipath[512];
+
+		if (!item || !ld_visit(ld, item))
+			break;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		ld_mapping(ld, item, ipath, keys, items + i * elem);
+		for (const char *const *r = required; *r && item->type == YAML_MAPPING_NODE; r++) {
+			if (!ld_has_key(ld, item, *r)) {
+				ld_error(ld, item, ipath, "%s", missing_msg);
+				break;
+			}
+		}
+	}
+	return items;
+}
+
+char *ld_project_path(struct loader *ld, const yaml_node_t *v, const char *path, bool must_exist)
 {
 	char *s = ld_string(ld, v, path), *abs;
 
@@ -295,27 +317,16 @@ static void free_ports(struct forwarded_port *p, size_t n)
 
 static void k_forwarded_ports(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
+	static const char *const required[] = {"guest", "host", NULL};
 	struct machine *m = t;
 	struct forwarded_port *ports;
 	size_t n;
 
-	if (!want_list(ld, v, path))
-		return;
-	n = seq_len(v);
-	ports = calloc(n ? n : 1, sizeof(*ports));
+	ports = parse_mapping_list(ld, v, path, sizeof(*ports), port_keys, required,
+				   "'guest' and 'host' are both required", &n);
 	if (!ports)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
-		char ipath[512];
-
-		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		if (!item || !ld_visit(ld, item))
-			break;
-		ld_mapping(ld, item, ipath, port_keys, &ports[i]);
-		if (item->type == YAML_MAPPING_NODE &&
-		    (!ld_has_key(ld, item, "guest") || !ld_has_key(ld, item, "host")))
-			ld_error(ld, item, ipath, "'guest' and 'host' are both required");
 		if (!ports[i].host_ip)
 			ports[i].host_ip = strdup("127.0.0.1");
 		if (!ports[i].protocol)
@@ -372,27 +383,15 @@ static void free_networks(struct network *nw, size_t n)
 
 static void k_networks(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
+	static const char *const required[] = {"type", NULL};
 	struct machine *m = t;
 	struct network *nws;
 	size_t n;
 
-	if (!want_list(ld, v, path))
-		return;
-	n = seq_len(v);
-	nws = calloc(n ? n : 1, sizeof(*nws));
+	nws = parse_mapping_list(ld, v, path, sizeof(*nws), net_keys, required,
+				 "'type' is required (private or public)", &n);
 	if (!nws)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
-		char ipath[512];
-
-		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		if (!item || !ld_visit(ld, item))
-			break;
-		ld_mapping(ld, item, ipath, net_keys, &nws[i]);
-		if (item->type == YAML_MAPPING_NODE && !ld_has_key(ld, item, "type"))
-			ld_error(ld, item, ipath, "'type' is required (private or public)");
-	}
 	free_networks(m->networks, m->nnetworks);
 	m->networks = nws;
 	m->nnetworks = n;
@@ -402,7 +401,7 @@ static void k_networks(struct loader *ld, void *t, const yaml_node_t *v, const c
 static void sf_host(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
 	struct synced_folder *f = t;
-	char *s = project_path(ld, v, path, true);
+	char *s = ld_project_path(ld, v, path, true);
 
 	if (s) {
 		free(f->host);
@@ -460,37 +459,25 @@ static void free_folders(struct synced_folder *f, size_t n)
 		free(f[i].host);
 		free(f[i].guest);
 		free(f[i].type);
-		free_strv(f[i].exclude, f[i].nexclude);
+		ld_free_strv(f[i].exclude, f[i].nexclude);
 	}
 	free(f);
 }
 
 static void k_synced_folders(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
+	static const char *const required[] = {"host", "guest", NULL};
 	struct machine *m = t;
 	struct synced_folder *fs;
 	size_t n;
 
-	if (!want_list(ld, v, path))
-		return;
-	n = seq_len(v);
-	fs = calloc(n ? n : 1, sizeof(*fs));
+	fs = parse_mapping_list(ld, v, path, sizeof(*fs), folder_keys, required,
+				"'host' and 'guest' are both required", &n);
 	if (!fs)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
-		char ipath[512];
-
-		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		if (!item || !ld_visit(ld, item))
-			break;
-		ld_mapping(ld, item, ipath, folder_keys, &fs[i]);
-		if (item->type == YAML_MAPPING_NODE &&
-		    (!ld_has_key(ld, item, "host") || !ld_has_key(ld, item, "guest")))
-			ld_error(ld, item, ipath, "'host' and 'guest' are both required");
+	for (size_t i = 0; i < n; i++)
 		if (!fs[i].type)
 			fs[i].type = strdup("rsync");
-	}
 	free_folders(m->folders, m->nfolders);
 	m->folders = fs;
 	m->nfolders = n;
@@ -513,7 +500,7 @@ static void ssh_port(struct loader *ld, void *t, const yaml_node_t *v, const cha
 static void ssh_key(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
 	struct ssh_settings *s = t;
-	char *p = project_path(ld, v, path, true);
+	char *p = ld_project_path(ld, v, path, true);
 
 	if (p) {
 		free(s->private_key);
@@ -552,215 +539,6 @@ static void k_static(struct loader *ld, void *t, const yaml_node_t *v, const cha
 	ld_mapping(ld, v, path, static_keys, &((struct machine *)t)->static_host);
 }
 
-/* provision[i] */
-static void sh_inline(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	SET_STR(((struct provision_step *)t)->inline_script);
-}
-
-static void sh_path(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct provision_step *st = t;
-	char *p = project_path(ld, v, path, true);
-
-	if (p) {
-		free(st->path);
-		st->path = p;
-	}
-}
-
-static void sh_args(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct provision_step *st = t;
-
-	ld_string_list(ld, v, path, &st->args, &st->nargs);
-}
-
-static void sh_env(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct provision_step *st = t;
-	size_t n;
-
-	if (v->type != YAML_MAPPING_NODE) {
-		ld_error(ld, v, path, "expected a mapping of NAME: value");
-		return;
-	}
-	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-	if (n > ENVFILE_MAX_LIST) {
-		ld_error(ld, v, path, "more than %d variables", ENVFILE_MAX_LIST);
-		return;
-	}
-	st->env = calloc(n ? n : 1, sizeof(*st->env));
-	if (!st->env)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *k = ld_node(ld, v->data.mapping.pairs.start[i].key);
-		yaml_node_t *val = ld_node(ld, v->data.mapping.pairs.start[i].value);
-		char ipath[512];
-
-		if (!k || !val || !ld_visit(ld, val))
-			break;
-		snprintf(ipath, sizeof(ipath), "%s.%s", path,
-			 k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?");
-		if (k->type != YAML_SCALAR_NODE || !*k->data.scalar.value) {
-			ld_error(ld, k, path, "variable names must be plain words");
-			continue;
-		}
-		for (const unsigned char *c = k->data.scalar.value; *c; c++) {
-			if (!isalnum(*c) && *c != '_') {
-				ld_error(ld, k, path, "'%s' is not a valid variable name",
-					 (const char *)k->data.scalar.value);
-				goto next;
-			}
-		}
-		st->env[st->nenv].key = strdup((const char *)k->data.scalar.value);
-		st->env[st->nenv].value = ld_string(ld, val, ipath);
-		if (!st->env[st->nenv].value && val->type == YAML_SCALAR_NODE)
-			st->env[st->nenv].value = strdup("");
-		st->nenv++;
-next:;
-	}
-}
-
-static void st_privileged(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	ld_bool(ld, v, path, &((struct provision_step *)t)->privileged);
-}
-
-static void st_run(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct provision_step *st = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (!strcmp(s, "once"))
-		st->run = RUN_ONCE;
-	else if (!strcmp(s, "always"))
-		st->run = RUN_ALWAYS;
-	else if (!strcmp(s, "never"))
-		st->run = RUN_NEVER;
-	else
-		ld_error(ld, v, path, "'%s' is not once, always or never", s);
-	free(s);
-}
-
-static void st_name(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	SET_STR(((struct provision_step *)t)->name);
-}
-
-static void fl_source(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct provision_step *st = t;
-	char *p = project_path(ld, v, path, true);
-
-	if (p) {
-		free(st->source);
-		st->source = p;
-	}
-}
-
-static void fl_destination(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	SET_STR(((struct provision_step *)t)->destination);
-}
-
-static const struct ld_key shell_keys[] = {
-	{"inline", sh_inline}, {"path", sh_path}, {"args", sh_args}, {"env", sh_env},
-	{"privileged", st_privileged}, {"run", st_run}, {"name", st_name}, {NULL, NULL},
-};
-
-static const struct ld_key file_keys[] = {
-	{"source", fl_source}, {"destination", fl_destination}, {"run", st_run},
-	{"name", st_name}, {NULL, NULL},
-};
-
-static void step_free(struct provision_step *st)
-{
-	free(st->name);
-	free(st->inline_script);
-	free(st->path);
-	free_strv(st->args, st->nargs);
-	for (size_t i = 0; i < st->nenv; i++) {
-		free(st->env[i].key);
-		free(st->env[i].value);
-	}
-	free(st->env);
-	free(st->source);
-	free(st->destination);
-}
-
-static void parse_step(struct loader *ld, struct provision_step *st, const yaml_node_t *item,
-		       const char *path)
-{
-	static const char *const kinds[] = {"shell", "file"};
-	yaml_node_t *key, *val;
-	const char *kind, *hint;
-	char kpath[512];
-
-	st->privileged = true;
-	st->pos.line = (int)item->start_mark.line + 1;
-	st->pos.col = (int)item->start_mark.column + 1;
-	if (item->type != YAML_MAPPING_NODE ||
-	    item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1) {
-		ld_error(ld, item, path, "each step is one of 'shell: ...' or 'file: {...}'");
-		return;
-	}
-	key = ld_node(ld, item->data.mapping.pairs.start[0].key);
-	val = ld_node(ld, item->data.mapping.pairs.start[0].value);
-	if (!key || !val || key->type != YAML_SCALAR_NODE || !ld_visit(ld, val))
-		return;
-	kind = (const char *)key->data.scalar.value;
-	snprintf(kpath, sizeof(kpath), "%s.%s", path, kind);
-	if (!strcmp(kind, "shell")) {
-		st->kind = PROVISION_SHELL;
-		if (val->type == YAML_SCALAR_NODE)
-			st->inline_script = ld_string(ld, val, kpath);
-		else
-			ld_mapping(ld, val, kpath, shell_keys, st);
-		if (val->type == YAML_MAPPING_NODE &&
-		    ld_has_key(ld, val, "inline") == ld_has_key(ld, val, "path"))
-			ld_error(ld, val, kpath, "give exactly one of 'inline' and 'path'");
-	} else if (!strcmp(kind, "file")) {
-		st->kind = PROVISION_FILE;
-		ld_mapping(ld, val, kpath, file_keys, st);
-		if (val->type == YAML_MAPPING_NODE &&
-		    (!ld_has_key(ld, val, "source") || !ld_has_key(ld, val, "destination")))
-			ld_error(ld, val, kpath, "'source' and 'destination' are both required");
-	} else if ((hint = str_suggest(kind, kinds, 2))) {
-		ld_error(ld, key, path, "unknown provisioner '%s' (did you mean '%s'?)", kind, hint);
-	} else {
-		ld_error(ld, key, path, "unknown provisioner '%s' (shell or file)", kind);
-	}
-}
-
-/* Steps from defaults run first, then the machine's own (as Vagrant's global provisioners). */
-static void k_provision(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct machine *m = t;
-	struct provision_step *steps;
-	size_t n;
-
-	if (!want_list(ld, v, path))
-		return;
-	n = seq_len(v);
-	steps = realloc(m->steps, (m->nsteps + n + 1) * sizeof(*steps));
-	if (!steps)
-		return;
-	m->steps = steps;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
-		char ipath[512];
-
-		if (!item || !ld_visit(ld, item))
-			break;
-		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		memset(&m->steps[m->nsteps], 0, sizeof(*steps));
-		parse_step(ld, &m->steps[m->nsteps++], item, ipath);
-	}
-}
-
 static const struct ld_key machine_keys[] = {
 	{"box", k_box},
 	{"box_version", k_box_version},
@@ -779,7 +557,7 @@ static const struct ld_key machine_keys[] = {
 	{"synced_folders", k_synced_folders},
 	{"ssh", k_ssh},
 	{"static", k_static},
-	{"provision", k_provision},
+	{"provision", ld_provision},
 	{NULL, NULL},
 };
 
@@ -837,7 +615,7 @@ void machine_free(struct machine *m)
 	free(m->box_url);
 	free(m->provider);
 	free(m->hostname);
-	free_strv(m->depends_on, m->ndepends);
+	ld_free_strv(m->depends_on, m->ndepends);
 	free_ports(m->ports, m->nports);
 	free_networks(m->networks, m->nnetworks);
 	free_folders(m->folders, m->nfolders);
@@ -845,6 +623,6 @@ void machine_free(struct machine *m)
 	free(m->ssh.private_key);
 	free(m->static_host.host);
 	for (size_t i = 0; i < m->nsteps; i++)
-		step_free(&m->steps[i]);
+		ld_step_free(&m->steps[i]);
 	free(m->steps);
 }

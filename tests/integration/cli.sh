@@ -7,6 +7,9 @@ BIN=$(dirname "$ENVCTL")
 cd "$T"
 out=$("$ENVCTL" --version); check "--version prints the version" grep -q "^envup [0-9]" <<<"$out"
 out=$("$BIN/envvalidate" --help); check "envvalidate --help shows usage" grep -q "usage: envvalidate" <<<"$out"
+out=$("$BIN/envup" --help); check "envup (run by envctl-full) answers through the light envctl" \
+	grep -q "usage: envup" <<<"$out"
+out=$("$ENVCTL" up --help); check "envctl up reaches envctl-full too" grep -q "usage: envup" <<<"$out"
 "$ENVCTL" stauts 2>"$T/err"; rc=$?
 check "unknown command exits 2" test "$rc" -eq 2
 check "unknown command suggests the nearest" grep -q "did you mean 'status'" "$T/err"
@@ -70,5 +73,8 @@ check "ENVUP_ENVFILE overrides the search; Envfile.example is valid" test "$rc" 
 make -s -C "$ENVUP_SRC" install PREFIX="$T/prefix" >/dev/null 2>&1
 check "make install puts every command link in place" bash -c '
 for c in envctl envvmm envup envdestroy envssh envssh-config envhalt envstatus envprovision \
-	envreload envbox envvalidate envinit; do test -x "$1/bin/$c" || exit 1; done' _ "$T/prefix"
+	envreload envbox envvalidate envinit; do test -x "$1/bin/$c" || exit 1; done
+test -x "$1/libexec/envup/envctl-full"' _ "$T/prefix"
+out=$("$T/prefix/bin/envup" --help)
+check "the installed envup runs" grep -q "usage: envup" <<<"$out"
 finish
