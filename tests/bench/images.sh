@@ -49,9 +49,9 @@ printf '%-22s %-6s %12s %12s %8s\n' input output "ours MiB/s" "qemu MiB/s" ratio
 for in in in.vmdk in.qcow2 in.vdi; do
 	for out in qcow2 raw; do
 		rm -f "$T/o.$out"
-		ours=$(timeit "$ENVCTL" box convert -q "$T/$in" "$T/o.$out" --to "$out") || exit 1
+		ours=$(timeit "$T/o.$out" "$ENVCTL" box convert -q "$T/$in" "$T/o.$out" --to "$out") || exit 1
 		rm -f "$T/o.$out"
-		theirs=$(timeit qemu-img convert -O "$out" "$T/$in" "$T/o.$out") || exit 1
+		theirs=$(timeit "$T/o.$out" qemu-img convert -O "$out" "$T/$in" "$T/o.$out") || exit 1
 		rm -f "$T/o.$out"
 		printf '%-22s %-6s %12.1f %12.1f %7.2fx\n' "$in" "$out" \
 			"$(echo "$SIZE_MIB / $ours" | bc -l)" "$(echo "$SIZE_MIB / $theirs" | bc -l)" \
