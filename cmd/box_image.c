@@ -90,10 +90,15 @@ int cmd_box_convert(int argc, char **argv)
 		return cmd_fail(&e);
 	}
 	ui_progress_done(&bar);
-	if (cli.json)
-		printf("{\"source\":\"%s\",\"output\":\"%s\",\"format\":\"%s\"}", pos[0], pos[1],
-		       image_format_name(to));
-	else
+	if (cli.json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "source", json_object_new_string(pos[0]));
+		json_object_object_add(o, "output", json_object_new_string(pos[1]));
+		json_object_object_add(o, "format", json_object_new_string(image_format_name(to)));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else
 		ui_info("==> Converted %s to %s (%s)", pos[0], pos[1], image_format_name(to));
 	return EXIT_OK;
 }
