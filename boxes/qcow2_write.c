@@ -2,7 +2,8 @@
  * writable. Clusters are allocated at the end of the file and never reused. Every
  * allocating write goes refcount, then data, then L2 entry, then L1 entry, so that a process
  * killed at any point leaves at most leaked clusters (never a reference to a cluster whose
- * refcount is zero, or to data not yet written). */
+ * refcount is zero, or to data not yet written). The refcount table grows (is moved to the
+ * end of the file) when the file outgrows it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -99,6 +100,103 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
 	return 0;
 }
 
+#define MAX_RT_BYTES (8u << 20) /* as the reader accepts */
+
+/* Replaces the refcount table with one of at least min_entries entries, placed at the end
+ * of the file together with the refcount blocks that cover it. Order: refcounts of the new
+ * clusters, new blocks, new table, then the header (one write), then the old table is
+ * freed; a kill in between leaks clusters at worst. */
+static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entries,
+			 struct err *e)
+{
+	unsigned rbb = rb_bits(q);
+	uint64_t per = q->cs / 8, entries = q->rt_entries * 2, start = q->next_free, tc, nb = 0;
+	uint64_t old_off = q->rt_offset, old_c = q->rt_clusters, *nrt;
+	uint8_t hdr[12];
+	int rc = -1;
+
+	if (entries < min_entries)
+		entries = min_entries;
+	for (;;) {
+		uint64_t end, cnt;
+
+		entries = (entries + per - 1) / per * per;
+		tc = entries / per;
+		for (;;) {
+			end = start + tc + nb;
+			cnt = 0;
+			for (uint64_t b = start >> rbb; b <= (end - 1) >> rbb; b++)
+				if (b >= q->rt_entries || !(q->rt[b] & QCOW2_OFFSET_MASK))
+					cnt++;
+			if (cnt == nb)
+				break;
+			nb = cnt;
+		}
+		if (((end - 1) >> rbb) < entries)
+			break;
+		entries *= 2;
+	}
+	if (entries * 8 > MAX_RT_BYTES)
+		return err_set(e, ERR_UNSUPPORTED, "%s: refcount table would exceed %u bytes",
+			       img->name, MAX_RT_BYTES);
+	nrt = calloc(entries, 8);
+	if (!nrt)
+		return err_set(e, ERR_FAIL, "out of memory");
+	memcpy(nrt, q->rt, q->rt_entries * 8);
+	/* place the new blocks after the table, in block order */
+	{
+		uint64_t c = start + tc, end = start + tc + nb;
+
+		for (uint64_t b = start >> rbb; b <= (end - 1) >> rbb; b++)
+			if (!(nrt[b] & QCOW2_OFFSET_MASK))
+				nrt[b] = (c++) << q->cluster_bits;
+	}
+	/* refcounts: existing blocks through set_refcounts, new blocks built whole */
+	for (uint64_t c = start; c < start + tc + nb; c++) {
+		uint64_t b = c >> rbb;
+
+		if (b < q->rt_entries && (q->rt[b] & QCOW2_OFFSET_MASK)) {
+			if (set_refcounts(img, q, c, 1, 1, e) < 0)
+				goto out;
+		}
+	}
+	for (uint64_t b = start >> rbb; b <= (start + tc + nb - 1) >> rbb; b++) {
+		if (b < q->rt_entries && (q->rt[b] & QCOW2_OFFSET_MASK))
+			continue;
+		memset(q->cbuf, 0, q->cs);
+		for (uint64_t c = start; c < start + tc + nb; c++)
+			if (c >> rbb == b)
+				rc_set(q->cbuf, q->refcount_order, c & ((1ull << rbb) - 1), 1);
+		if (write_at(img, q->cbuf, q->cs, nrt[b], "refcount block", e) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < entries; i++)
+		put_be64((uint8_t *)&nrt[i], nrt[i]);
+	rc = write_at(img, nrt, entries * 8, start << q->cluster_bits, "refcount table", e);
+	for (uint64_t i = 0; i < entries; i++)
+		nrt[i] = get_be64(&nrt[i]);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	put_be64(hdr, start << q->cluster_bits);
+	put_be32(hdr + 8, (uint32_t)tc);
+	if (write_at(img, hdr, sizeof(hdr), 48, "header", e) < 0)
+		goto out;
+	free(q->rt);
+	q->rt = nrt;
+	nrt = NULL;
+	q->rt_entries = entries;
+	q->rt_offset = start << q->cluster_bits;
+	q->rt_clusters = (uint32_t)tc;
+	q->next_free = start + tc + nb;
+	if (q->file_size < q->next_free << q->cluster_bits)
+		q->file_size = q->next_free << q->cluster_bits;
+	rc = set_refcounts(img, q, old_off >> q->cluster_bits, old_c, 0, e);
+out:
+	free(nrt);
+	return rc;
+}
+
 /* Allocates n contiguous clusters at the end of the file, with refcount 1; creates refcount
  * blocks as needed (a new block covers itself where it can). */
 static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64_t *start,
@@ -110,8 +208,11 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 		uint64_t s = q->next_free, end = s + n, b, rbc;
 		bool missing = false;
 
-		if (((end - 1) >> rbb) >= q->rt_entries)
-			return err_set(e, ERR_UNSUPPORTED, "%s: refcount table is full", img->name);
+		if (((end - 1) >> rbb) >= q->rt_entries) {
+			if (grow_reftable(img, q, ((end - 1) >> rbb) + 1, e) < 0)
+				return -1;
+			continue;
+		}
 		for (b = s >> rbb; b <= (end - 1) >> rbb; b++)
 			if (!(q->rt[b] & QCOW2_OFFSET_MASK)) {
 				missing = true;
@@ -254,8 +355,6 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 int qcow2_write_init(struct image *img, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	uint64_t need, cap, l2c;
-
 	if (q->ext_l2)
 		return err_set(e, ERR_UNSUPPORTED,
 			       "%s: writing images with extended L2 entries is not supported",
@@ -283,16 +382,6 @@ int qcow2_write_init(struct image *img, struct err *e)
 				       img->name, (unsigned long long)i);
 	}
 	q->next_free = (q->file_size + q->cs - 1) >> q->cluster_bits;
-	/* the table is never grown: it must cover every cluster a full disk could need */
-	l2c = q->l1_size;
-	need = q->next_free + ((img->size + q->cs - 1) >> q->cluster_bits) + l2c;
-	need += need / (1ull << rb_bits(q)) + 2;
-	cap = q->rt_entries << rb_bits(q);
-	if (cap < need)
-		return err_set(e, ERR_UNSUPPORTED,
-			       "%s: refcount table too small to write safely (covers %llu of %llu "
-			       "clusters); convert the image first",
-			       img->name, (unsigned long long)cap, (unsigned long long)need);
 	return 0;
 }
 
