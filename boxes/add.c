@@ -203,7 +203,10 @@ static int resolve(const struct box_add_opts *o, const struct http_opts *ho, str
 		char *body;
 		size_t len;
 
-		if (http_get(src, ho, CATALOG_MAX_BYTES, &body, &len, e) < 0)
+		struct http_opts co = *ho;
+
+		co.accept = "application/json"; /* servers that negotiate, as Vagrant asks */
+		if (http_get(src, &co, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 			return -1;
 		rc = catalog_parse(body, len, src, &c, e);
 		free(body);
@@ -433,7 +436,11 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 	}
 	r->secs_resolve = now() - t;
 	/* One add of a name at a time: a second add waits here, then finds the box installed. */
-	lock = box_store_lock(s, p.name, e);
+	lock = box_store_lock(s, p.name, false, NULL);
+	if (lock < 0) {
+		step(o, "waiting for another envbox add or remove of '%s'", p.name);
+		lock = box_store_lock(s, p.name, true, e);
+	}
 	if (lock < 0) {
 		plan_free(&p);
 		return -1;

@@ -362,7 +362,7 @@ static int lock_path(const char *path, bool wait, struct err *e)
 	return fd;
 }
 
-int box_store_lock(const struct box_store *s, const char *name, struct err *e)
+int box_store_lock(const struct box_store *s, const char *name, bool wait, struct err *e)
 {
 	char *dir = fs_join(s->root, ".locks"), *path;
 	int fd;
@@ -375,7 +375,7 @@ int box_store_lock(const struct box_store *s, const char *name, struct err *e)
 	path = special_path(s, ".locks", name, ".lock");
 	if (!path)
 		return err_set(e, ERR_FAIL, "out of memory");
-	fd = lock_path(path, true, e);
+	fd = lock_path(path, wait, e);
 	free(path);
 	return fd;
 }
@@ -695,7 +695,7 @@ int box_store_prune(const struct box_store *s, bool dry_run,
 		if (nu)
 			continue;
 		if (!dry_run) {
-			int fd = box_store_lock(s, v[i].name, e);
+			int fd = box_store_lock(s, v[i].name, true, e);
 
 			if (fd < 0) {
 				rc = -1;

@@ -56,8 +56,9 @@ int box_store_find(const struct box_store *s, const char *name, const char *cons
 char *box_store_path(const struct box_store *s, const char *name, const char *version,
 		     const char *provider, const char *arch);
 
-/* Takes the lock of name (blocking): one add/remove of a name at a time. Returns an fd. */
-int box_store_lock(const struct box_store *s, const char *name, struct err *e);
+/* Takes the lock of name: one add/remove of a name at a time. Returns an fd; without wait,
+ * ERR_BUSY when another process holds it. */
+int box_store_lock(const struct box_store *s, const char *name, bool wait, struct err *e);
 
 /* Releases a lock from box_store_lock. */
 void box_store_unlock(int fd);

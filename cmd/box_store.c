@@ -363,7 +363,7 @@ int cmd_box_remove(int argc, char **argv)
 
 		if (!entry_matches(&v[i], &o))
 			continue;
-		lock = box_store_lock(&s, v[i].name, &e);
+		lock = box_store_lock(&s, v[i].name, true, &e);
 		if (lock < 0 || box_store_remove(&s, &v[i], o.force, &e) < 0) {
 			box_store_unlock(lock);
 			rc = cmd_fail(&e);
@@ -407,7 +407,10 @@ static char *newest_in_catalog(const struct box_entry *b, struct json_object *re
 			       const struct userconf *uc, const struct opts *o, struct err *e)
 {
 	const char *url = jstr(rec, "catalog_url"), *reg = jstr(rec, "registry");
-	struct http_opts ho = {.cacert = o->cacert, .insecure = o->insecure, .retries = 2};
+	struct http_opts ho = {.cacert = o->cacert,
+			       .insecure = o->insecure,
+			       .retries = 2,
+			       .accept = "application/json"};
 	struct catalog *c;
 	struct catalog_choice ch;
 	char *body, *out = NULL;

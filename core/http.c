@@ -218,17 +218,26 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 	for (int attempt = 0;; attempt++) {
 		struct response r = {.range_start = -1};
 		struct membuf m = {.max = max, .r = &r};
+		struct curl_slist *hdrs = NULL;
 		char errbuf[CURL_ERROR_SIZE] = "";
 		CURL *c = easy_new(url, o, &r, e);
 		CURLcode rc;
 
 		if (!c)
 			return -1;
+		if (o && o->accept) {
+			char line[256];
+
+			snprintf(line, sizeof(line), "Accept: %s", o->accept);
+			hdrs = curl_slist_append(NULL, line);
+			curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		}
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 		rc = curl_easy_perform(c);
 		curl_easy_cleanup(c);
+		curl_slist_free_all(hdrs);
 		if (rc == CURLE_OK && r.status >= 200 && r.status <= 299) {
 			if (!m.data && !(m.data = strdup("")))
 				return err_set(e, ERR_FAIL, "out of memory");

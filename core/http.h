@@ -19,6 +19,7 @@ struct http_opts {
 	const char *bearer; /* sent as "Authorization: Bearer ..." (never to redirect targets
 			       on other hosts) */
 	int retries;	    /* extra attempts after a transient failure; <0: the default (5) */
+	const char *accept; /* Accept header for http_get (catalogs: application/json) */
 	const struct progress *progress;
 };
 

@@ -61,6 +61,8 @@ check "base.qcow2 holds the box's disk (qemu-img compare)" \
 	qemu-img compare -q "$dir/base.qcow2" "$T/src/pattern.raw"
 check "the box's metadata and envup's record are installed, the source disk is not" \
 	test -f "$dir/metadata.json" -a -f "$dir/envup-box.json" -a ! -e "$dir/disk.qcow2"
+accept=$(python3 -c 'import json,sys; print(set(json.loads(l)["accept"] for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/multi"))' "$LOG")
+check "catalogs are asked for as application/json, as Vagrant does ($accept)" [ "$accept" = "{'application/json'}" ]
 check "catalog checksum verified while streaming (record keeps it)" \
 	grep -q '"checksum_type": *"sha256"' "$dir/envup-box.json"
 envbox add test/multi --box-version '< 1.10' -q

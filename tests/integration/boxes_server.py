@@ -48,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
     def finish_log(self, status, sent):
         log({"path": self.path_only, "range": self.headers.get("Range"),
              "if_range": self.headers.get("If-Range"), "status": status, "bytes": sent,
-             "auth": self.headers.get("Authorization")})
+             "auth": self.headers.get("Authorization"), "accept": self.headers.get("Accept")})
 
     def simple(self, status, body=b"", headers=()):
         self.send_response(status)

@@ -40,7 +40,7 @@ static void install(struct box_store *s, const char *name, const char *ver, cons
 {
 	struct err e = {0};
 	char *w = NULL;
-	int lock = box_store_lock(s, name, &e);
+	int lock = box_store_lock(s, name, true, &e);
 
 	assert_true(lock >= 0);
 	assert_int_equal(box_store_workdir(s, name, &w, &e), 0);
@@ -96,7 +96,7 @@ static void test_store(void **state)
 	assert_string_equal(found(&s, "org/x", NULL, NULL), "none");
 
 	/* A second commit of an installed version is refused unless replacing. */
-	lock = box_store_lock(&s, "org/b", &e);
+	lock = box_store_lock(&s, "org/b", false, &e);
 	assert_int_equal(box_store_workdir(&s, "org/b", &w, &e), 0);
 	assert_int_equal(box_store_commit(&s, w, "org/b", "1.9", "envup", "amd64", false, &e), -1);
 	assert_int_equal(e.code, ERR_EXISTS);
