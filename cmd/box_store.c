@@ -117,9 +117,21 @@ static int parse(int argc, char **argv, struct opts *o, const char *const *allow
 	return -1;
 }
 
+/* The three bars of one add; a step message first clears whichever is on the line. */
+struct add_bars {
+	struct ui_progress download, extract, convert;
+};
+
+static void on_step_clear(struct add_bars *b)
+{
+	ui_progress_done(&b->download);
+	ui_progress_done(&b->extract);
+	ui_progress_done(&b->convert);
+}
+
 static void on_step(void *ctx, const char *what)
 {
-	(void)ctx;
+	on_step_clear(ctx);
 	ui_info("==> box: %s", what);
 }
 
@@ -158,25 +170,25 @@ static void human(uint64_t n, char *buf, size_t len)
 
 static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 {
-	struct ui_progress bd, bx, bc;
-	struct progress pd = {ui_progress_update, &bd}, px = {ui_progress_update, &bx},
-			pc = {ui_progress_update, &bc};
+	struct add_bars bars;
+	struct progress pd = {ui_progress_update, &bars.download},
+			px = {ui_progress_update, &bars.extract},
+			pc = {ui_progress_update, &bars.convert};
 	struct box_add_opts o = *ao;
 	struct box_add_result r;
 	struct err e = {0};
 	int rc;
 
-	ui_progress_start(&bd, "download");
-	ui_progress_start(&bx, "extract");
-	ui_progress_start(&bc, "convert");
+	ui_progress_start(&bars.download, "download");
+	ui_progress_start(&bars.extract, "extract");
+	ui_progress_start(&bars.convert, "convert");
 	o.download = &pd;
 	o.extract = &px;
 	o.convert = &pc;
 	o.step = on_step;
+	o.step_ctx = &bars;
 	rc = box_add(s, &o, &r, &e);
-	ui_progress_done(&bd);
-	ui_progress_done(&bx);
-	ui_progress_done(&bc);
+	on_step_clear(&bars);
 	if (rc < 0)
 		return cmd_fail(&e);
 	if (cli.json) {

@@ -436,6 +436,8 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
 	struct xfer *x = ud;
 	uint64_t base = x->r.status == 206 ? x->start_offset : 0;
 
+	if (dlnow == 0 && dltotal == 0)
+		return 0; /* nothing known yet (connecting, redirects) */
 	progress_update(x->progress, base + (uint64_t)dlnow,
 			dltotal > 0 ? base + (uint64_t)dltotal : 0);
 	return 0;
