@@ -1,5 +1,5 @@
-# Box store extras: libFuzzer targets for the parsers of untrusted box input (catalog JSON,
-# OVF descriptors), built with clang and run briefly by tests/integration/boxes_fuzz.sh.
+# Box store extras: libFuzzer targets for untrusted box input (catalog JSON, OVF descriptors,
+# box archives), built with clang and run briefly by tests/integration/boxes_fuzz.sh.
 FUZZ_CC ?= clang
 BOXES_FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -DENVUP_VERSION='"$(VERSION)"' -I. \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -15,6 +15,12 @@ build/fuzz/fuzz_box_ovf: tests/fuzz/fuzz_box_ovf.c boxes/ovf.c core/err.c
 	@echo "  FUZZ    $@"
 	@$(FUZZ_CC) $(BOXES_FUZZ_CFLAGS) -o $@ $^
 
-FUZZ_TARGETS += build/fuzz/fuzz_box_catalog build/fuzz/fuzz_box_ovf
-TEST_PREREQS += build/fuzz/fuzz_box_catalog build/fuzz/fuzz_box_ovf
+build/fuzz/fuzz_box_extract: tests/fuzz/fuzz_box_extract.c boxes/extract.c core/fsutil.c core/err.c
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) $(BOXES_FUZZ_CFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libarchive)
+
+BOXES_FUZZERS := build/fuzz/fuzz_box_catalog build/fuzz/fuzz_box_ovf build/fuzz/fuzz_box_extract
+FUZZ_TARGETS += $(BOXES_FUZZERS)
+TEST_PREREQS += $(BOXES_FUZZERS)
 BENCH_TARGETS += build/rel/bin/envctl

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A short libFuzzer run over each parser of untrusted box input (catalog JSON, OVF); longer
+# A short libFuzzer run over each parser of untrusted box input (catalog JSON, OVF, archives:
+# nothing may be created outside the box directory); longer
 # runs: build/fuzz/fuzz_box_catalog -max_total_time=600 tests/fuzz/corpus/box_catalog
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 secs=${ENVUP_FUZZ_SECS:-8}
-for f in box_catalog box_ovf; do
+for f in box_catalog box_ovf box_extract; do
 	bin=$ENVUP_BUILD/fuzz/fuzz_$f
 	if [ ! -x "$bin" ]; then
 		skip "fuzz_$f" "not built (make fuzz needs clang with libFuzzer)"
