@@ -16,8 +16,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char root[64];
-	char arc[128], parent[128], dir[160];
+	static char root[256];
+	char arc[300], parent[300], dir[320];
 	struct extract_limits lim = {.max_entry = 1 << 20, .max_total = 4 << 20,
 				     .max_entries = 64};
 	struct err e;
@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = 0;
 
 	if (!root[0]) {
-		snprintf(root, sizeof(root), "/tmp/fuzz-box-extract.XXXXXX");
+		const char *t = getenv("TMPDIR");
+
+		/* The scratch directory lives under $TMPDIR (the test's own, removed at exit). */
+		snprintf(root, sizeof(root), "%.200s/fuzz-box-extract.XXXXXX", t && *t ? t : "/tmp");
 		if (!mkdtemp(root))
 			abort();
 	}

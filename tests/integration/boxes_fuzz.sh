@@ -12,7 +12,7 @@ for f in box_catalog box_ovf box_extract; do
 	fi
 	mkdir -p "$T/$f"
 	cp "$ENVUP_SRC/tests/fuzz/corpus/$f/"* "$T/$f/"
-	if "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 -artifact_prefix="$T/" \
+	if TMPDIR=$T "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 -artifact_prefix="$T/" \
 		"$T/$f" >"$T/$f.log" 2>&1; then
 		ok "fuzz_$f ran ${secs}s without a crash ($(grep -o 'Done [0-9]* runs' "$T/$f.log"))"
 	else
