@@ -89,6 +89,7 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 	      struct err *e)
 {
 	struct qcow2 *q = img->priv;
+	bool coarse = m->coarse;
 	uint64_t cidx = off >> q->cluster_bits, l2n = 1ull << q->l2_bits;
 	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & (l2n - 1);
 	uint64_t table_end = (l1i + 1) << (q->l2_bits + q->cluster_bits);
@@ -133,6 +134,12 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 			return -1;
 		if (kind == Q_DATA)
 			host += pos & (q->cs - 1);
+		if (coarse && kind == Q_COMPRESSED)
+			kind = Q_DATA;
+		if (coarse) {
+			host = 0; /* only the kind matters */
+			copied = false;
+		}
 		if (first) {
 			m->kind = kind;
 			m->host = host;
@@ -140,7 +147,7 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 			m->copied = copied;
 			first = false;
 		} else if (kind != m->kind || kind == Q_COMPRESSED || copied != m->copied ||
-			   (kind == Q_DATA && host != m->host + (pos - off))) {
+			   (kind == Q_DATA && !coarse && host != m->host + (pos - off))) {
 			break;
 		}
 		if (kind == Q_COMPRESSED) {
@@ -193,7 +200,7 @@ int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off,
 {
 	struct qcow2 *q = img->priv;
 	uint8_t *p = buf, *tmp = NULL;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = false};
 	int rc = 0;
 
 	while (len) {
@@ -246,7 +253,7 @@ static int qcow2_status(struct image *img, uint64_t off, uint64_t len, uint64_t 
 			enum image_run *run, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = true};
 	int rc;
 
 	if (img->ctx.writable)

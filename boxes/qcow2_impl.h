@@ -57,8 +57,10 @@ struct qcow2 {
 
 /* The mapping of the run at guest offset off (at most len bytes, within one L2 table):
  * kind, host offset of off (Q_DATA) or the raw L2 entry (Q_COMPRESSED), run length,
- * and whether the cluster has the COPIED flag. */
+ * and whether the cluster has the COPIED flag. With coarse set by the caller, only the kind
+ * matters: compressed clusters count as data and runs need not be contiguous on the host. */
 struct qcow2_map {
+	bool coarse;
 	enum qcow2_kind kind;
 	uint64_t host;
 	uint64_t entry;

@@ -320,7 +320,7 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 {
 	struct qcow2 *q = img->priv;
 	const uint8_t *p = buf;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = false};
 	int rc = 0;
 
 	pthread_mutex_lock(&q->lock);

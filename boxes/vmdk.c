@@ -39,6 +39,7 @@ struct vmdk {
 	struct extent ext[IMAGE_MAX_FILES];
 	unsigned n;
 	uint64_t max_grain;         /* largest grain of any extent */
+	uint64_t gd_total;          /* grain directory entries of all extents, bounded */
 };
 
 static void vmdk_close(struct image *img)
@@ -432,6 +433,11 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 			free(edesc);
 			if (rc < 0)
 				return -1;
+			v->gd_total += x->gd_entries;
+			if (v->gd_total > MAX_GD_ENTRIES)
+				return err_set(e, ERR_CORRUPT,
+					       "%s: grain directories of all extents exceed %u entries",
+					       img->name, MAX_GD_ENTRIES);
 			if (cap * SECTOR < x->len)
 				x->len = cap * SECTOR; /* past the extent's capacity reads as zero */
 			if (x->len != sectors * SECTOR) {
