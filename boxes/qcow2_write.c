@@ -20,12 +20,12 @@
 int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
 		    const char *backing_fmt, struct err *e);
 
-static int write_at(struct image *img, const void *buf, size_t len, uint64_t off,
-		    const char *what, struct err *e)
+static int write_at(struct image *img, const void *buf, size_t len, uint64_t off, const char *what,
+		    struct err *e)
 {
 	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(img->fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
+		ssize_t n =
+			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -60,8 +60,8 @@ static void rc_set(uint8_t *rb, unsigned order, uint64_t i, uint64_t v)
 }
 
 /* Sets the refcount of clusters [start, start+n) to v; their refcount blocks exist. */
-static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uint64_t n,
-			 uint64_t v, struct err *e)
+static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uint64_t n, uint64_t v,
+			 struct err *e)
 {
 	unsigned rbb = rb_bits(q), bits = 1u << q->refcount_order;
 	uint64_t mask = (1ull << rbb) - 1;
@@ -106,8 +106,7 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
  * of the file together with the refcount blocks that cover it. Order: refcounts of the new
  * clusters, new blocks, new table, then the header (one write), then the old table is
  * freed; a kill in between leaks clusters at worst. */
-static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entries,
-			 struct err *e)
+static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entries, struct err *e)
 {
 	unsigned rbb = rb_bits(q);
 	uint64_t per = q->cs / 8, entries = q->rt_entries * 2, start = q->next_free, tc, nb = 0;
@@ -372,8 +371,8 @@ int qcow2_write_init(struct image *img, struct err *e)
 	q->cbuf = malloc(q->cs);
 	if (!q->rt || !q->cbuf)
 		return err_set(e, ERR_FAIL, "out of memory");
-	if (image_read_exact(img, img->fd, q->rt, q->rt_entries * 8, q->rt_offset,
-			     "refcount table", e) < 0)
+	if (image_read_exact(img, img->fd, q->rt, q->rt_entries * 8, q->rt_offset, "refcount table",
+			     e) < 0)
 		return -1;
 	for (uint64_t i = 0; i < q->rt_entries; i++) {
 		q->rt[i] = get_be64(&q->rt[i]);
