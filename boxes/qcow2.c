@@ -161,8 +161,8 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 	return 0;
 }
 
-static int read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
-			   struct err *e)
+int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
+			  struct err *e)
 {
 	unsigned x = 62 - (q->cluster_bits - 8);
 	uint64_t coff = entry & ((1ull << x) - 1);
@@ -213,7 +213,7 @@ int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, 
 				rc = err_set(e, ERR_FAIL, "out of memory");
 				break;
 			}
-			rc = read_compressed(img, q, m.entry, tmp, e);
+			rc = qcow2_read_compressed(img, q, m.entry, tmp, e);
 			if (rc == 0)
 				memcpy(p, tmp + (off & (q->cs - 1)), m.len);
 			break;

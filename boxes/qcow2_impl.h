@@ -69,6 +69,10 @@ struct qcow2_map {
 };
 int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m, struct err *e);
 
+/* Decompresses the cluster the compressed L2 entry describes into out (one cluster). */
+int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
+			  struct err *e);
+
 /* Reads [off, off+len) through the map without taking the writer's lock. */
 int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
 

@@ -225,6 +225,28 @@ static void test_foreign_writable(void **state)
 				    path("f.qcow2")),
 				 0);
 	}
+	/* compressed clusters (zlib and zstd; several share a host cluster) */
+	for (int z = 0; z < 2; z++) {
+		int ref;
+
+		assert_int_equal(sh("python3 %s/tests/integration/images_pattern.py %s %d 9",
+				    getenv("ENVUP_SRC") ? getenv("ENVUP_SRC") : ".", path("c.ref"),
+				    8 << 20), 0);
+		assert_int_equal(sh("qemu-img convert -c -O qcow2 -o compression_type=%s,"
+				    "cluster_size=4k %s %s",
+				    z ? "zstd" : "zlib", path("c.ref"), path("c.qcow2")), 0);
+		ref = open(path("c.ref"), O_RDWR);
+		if (image_open(path("c.qcow2"), IMAGE_QCOW2, &o, &img, &e) < 0)
+			fail_msg("open compressed: %s", e.msg);
+		random_writes(img, ref, 8 << 20, 150, 20 + (unsigned)z);
+		compare_with(img, path("c.ref"));
+		image_close(img);
+		close(ref);
+		if (sh("qemu-img check -q %s", path("c.qcow2")) != 0)
+			fail_msg("qemu-img check failed after writes into compressed clusters");
+		assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("c.ref"),
+				    path("c.qcow2")), 0);
+	}
 	/* images we do not write: extended L2, internal snapshots */
 	assert_int_equal(sh("qemu-img create -q -f qcow2 -o extended_l2=on %s 8M", path("x.qcow2")),
 			 0);
