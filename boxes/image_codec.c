@@ -38,8 +38,8 @@ int image_inflate_range(const void *in, size_t inlen, void *out, size_t minlen, 
 		return err_set(e, ERR_CORRUPT, "compressed data is invalid (%s)",
 			       r == LIBDEFLATE_BAD_DATA ? "bad data" : "truncated");
 	if (got != outlen && got != minlen)
-		return err_set(e, ERR_CORRUPT, "compressed data inflates to %zu bytes, not %zu", got,
-			       outlen);
+		return err_set(e, ERR_CORRUPT, "compressed data inflates to %zu bytes, not %zu",
+			       got, outlen);
 	return 0;
 }
 #else
@@ -118,7 +118,7 @@ int image_unzstd(const void *in, size_t inlen, void *out, size_t outlen, struct 
 	}
 	ZSTD_freeDCtx(dc);
 	if (ob.pos != outlen)
-		return err_set(e, ERR_CORRUPT, "zstd data decompresses to %zu bytes, not %zu", ob.pos,
-			       outlen);
+		return err_set(e, ERR_CORRUPT, "zstd data decompresses to %zu bytes, not %zu",
+			       ob.pos, outlen);
 	return 0;
 }

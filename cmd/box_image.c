@@ -128,7 +128,8 @@ static json_object *image_json(struct image *img)
 			       json_object_new_string(image_format_name(image_get_format(img))));
 	json_object_object_add(o, "subformat", json_object_new_string(image_subformat(img)));
 	json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)image_size(img)));
-	json_object_object_add(o, "allocated", json_object_new_int64((int64_t)image_allocated(img)));
+	json_object_object_add(o, "allocated",
+			       json_object_new_int64((int64_t)image_allocated(img)));
 	return o;
 }
 
