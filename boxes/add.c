@@ -132,6 +132,23 @@ static bool same_registry(const char *registry, const char *url)
 	return n && !strncmp(registry, url, n) && (url[n] == '/' || url[n] == '\0');
 }
 
+/* The configured registry (with a token) that url lies under, for catalog URLs given directly
+ * (and by envbox update): NULL when none. */
+static const struct userconf_registry *configured_registry(const struct userconf *uc,
+							   const char *url)
+{
+	for (size_t i = 0; uc && i < uc->nregistries; i++) {
+		const char *r = uc->registries[i].url;
+		size_t n = strlen(r);
+
+		while (n && r[n - 1] == '/')
+			n--;
+		if (n && uc->registries[i].token && !strncmp(r, url, n) && url[n] == '/')
+			return &uc->registries[i];
+	}
+	return NULL;
+}
+
 static int plan_from_catalog(const struct catalog *c, const char *catalog_url, const char *token,
 			     const char *registry, const struct box_add_opts *o, struct plan *p,
 			     struct err *e)
@@ -204,14 +221,26 @@ static int resolve(const struct box_add_opts *o, const struct http_opts *ho, str
 		size_t len;
 
 		struct http_opts co = *ho;
+		const struct userconf_registry *reg = configured_registry(o->uc, src);
+		char *regurl = NULL;
 
 		co.accept = "application/json"; /* servers that negotiate, as Vagrant asks */
+		co.bearer = reg ? reg->token : NULL;
 		if (http_get(src, &co, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 			return -1;
 		rc = catalog_parse(body, len, src, &c, e);
 		free(body);
+		if (rc == 0 && reg) {
+			size_t n = strlen(reg->url);
+
+			while (n && reg->url[n - 1] == '/')
+				n--;
+			if (!(regurl = strndup(reg->url, n)))
+				rc = err_set(e, ERR_FAIL, "out of memory");
+		}
 		if (rc == 0)
-			rc = plan_from_catalog(c, src, NULL, NULL, o, p, e);
+			rc = plan_from_catalog(c, src, reg ? reg->token : NULL, regurl, o, p, e);
+		free(regurl);
 		catalog_free(c);
 		return rc;
 	}

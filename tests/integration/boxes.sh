@@ -131,6 +131,9 @@ printf 'registries:\n  - url: %s/private/\n    token: s3cret\n' "$HTTP" >"$XDG_C
 ENVUP_REGISTRY= envbox add team/box -q
 check "config.yaml registry token sent as Bearer to the catalog and the box" \
 	[ -d "$BOXES/team-VAGRANTSLASH-box/1.0/envup-amd64" ]
+envbox add "$HTTP/private/team/box" --name team/direct -q
+check "the token also goes with a catalog URL under that registry (as envbox update uses)" \
+	[ -d "$BOXES/team-VAGRANTSLASH-direct/1.0/envup-amd64" ]
 rm "$XDG_CONFIG_HOME/envup/config.yaml"
 rules '{}'
 
