@@ -464,6 +464,7 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 		return -1;
 	}
 	r->secs_resolve = now() - t;
+	box_store_sweep(s); /* a killed add's work directory goes with the next add */
 	/* One add of a name at a time: a second add waits here, then finds the box installed. */
 	lock = box_store_lock(s, p.name, false, NULL);
 	if (lock < 0) {

@@ -179,6 +179,8 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
+static void sweep_tmp(const struct box_store *s, bool dry_run);
+
 static int entry_cmp(const void *pa, const void *pb)
 {
 	const struct box_entry *a = pa, *b = pb;
@@ -629,6 +631,11 @@ int box_store_remove(const struct box_store *s, const struct box_entry *b, bool 
 	}
 	free(tmp);
 	return 0;
+}
+
+void box_store_sweep(const struct box_store *s)
+{
+	sweep_tmp(s, false);
 }
 
 /* Leftovers of killed runs in .tmp/ whose name lock nobody holds. */

@@ -90,6 +90,9 @@ int box_store_users(const struct box_entry *b, char ***out, size_t *n, struct er
 /* Frees a list from box_store_users. */
 void box_store_users_free(char **v, size_t n);
 
+/* Removes what killed adds and removes left in .tmp/ (names nobody holds the lock of). */
+void box_store_sweep(const struct box_store *s);
+
 /* Removes every version that is neither the newest of its name (per provider and
  * architecture) nor used by a machine, and leftovers of killed adds. Calls removed() for
  * each version removed (or that would be, with dry_run). */

@@ -198,6 +198,25 @@ check "HTTP 503 twice, then served: retried and installed ($codes)" \
 	[ "$codes" = "503 503 200" ] && [ -d "$BOXES/flaky-VAGRANTSLASH-box/0/envup-amd64" ]
 rules '{}'
 
+# Killed while importing: the work directory is the only trace, and the next add removes it.
+python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(5).randbytes(96<<20))' "$T/src/big.raw"
+mk envup "$T/big.box" "$T/src/big.raw" raw amd64 --compress none
+rm "$T/src/big.raw"
+"$ENVCTL" box add "$T/big.box" --name kill/import -q &
+pid=$!
+work=$BOXES/.tmp/kill-VAGRANTSLASH-import.work
+for _ in $(seq 2000); do [ -e "$work/metadata.json" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ -d "$work" ]; then
+	check "killed during import: nothing in the store, only the work directory" \
+		[ ! -e "$BOXES/kill-VAGRANTSLASH-import" ] && ! installed | grep -q kill/import
+	envbox add "$WWW/test/envup-amd64.box" --name other/box -q
+	check "the next add sweeps the killed add's work directory" [ ! -e "$work" ]
+else
+	skip "killed during import" "the add finished before it could be killed"
+fi
+rm -f "$T/big.box"
+
 # ---- concurrent adds do the work once ------------------------------------------------------
 cp "$WWW/test/envup-amd64.box" "$WWW/test/conc.box"
 rules '{"/test/conc.box": {"rate": 3000000}}'
