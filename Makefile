@@ -19,8 +19,12 @@ SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 
 LIB_SRCS  := $(wildcard core/*.c boxes/*.c providers/*.c provisioners/*.c)
 CMD_SRCS  := $(wildcard cmd/*.c)
+# The light envctl: the commands that need neither the network nor SSH libraries. The others
+# run in envctl-full (cmd/cmd.h says how), so that status and validate start in ~1 ms.
+LIGHT_CMD_SRCS := cmd/main.c cmd/common.c cmd/init.c cmd/validate.c cmd/status.c cmd/box.c
 VMM_SRCS  := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/*/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
 COMMANDS := up destroy ssh ssh-config halt status provision reload box validate init
 
@@ -34,11 +38,15 @@ $(1)/libenvup.a: $(LIB_SRCS:%.c=$(1)/%.o)
 	@rm -f $$@; ar rcs $$@ $$^
 $(1)/libvmm.a: $(VMM_SRCS:%.c=$(1)/%.o)
 	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,)
-$(1)/bin/envctl: $(CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a
+$(1)/bin/envctl: $(LIGHT_CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a $(1)/libexec/envup/envctl-full
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	@$$(CC) $(2) -Wl,--as-needed -o $$@ $$(filter %.o %.a,$$^) $$(LIBS)
+	@for c in $(COMMANDS); do ln -sf envctl $(1)/bin/env$$$$c; done
+$(1)/libexec/envup/envctl-full: $(CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	@$$(CC) $(2) -o $$@ $$^ $$(LIBS)
-	@for c in $(COMMANDS); do ln -sf envctl $(1)/bin/env$$$$c; done
 $(1)/bin/envvmm: $(1)/vmm/main.o $(1)/libvmm.a $(1)/libenvup.a
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
@@ -52,7 +60,7 @@ $(eval $(call variant,build/san,$(SAN_CFLAGS)))
 all: build/rel/bin/envctl build/rel/bin/envvmm
 
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/san/tests/unit/%)
-build/san/tests/unit/%: build/san/tests/unit/%.o build/san/libvmm.a build/san/libenvup.a
+build/san/tests/unit/%: build/san/tests/unit/%.o $(UNIT_COMMON:%.c=build/san/%.o) build/san/libvmm.a build/san/libenvup.a
 	@echo "  LD      $@"
 	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -85,6 +93,8 @@ demo: deps all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 build/rel/bin/envctl build/rel/bin/envvmm $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/libexec/envup
+	install -m 0755 build/rel/libexec/envup/envctl-full $(DESTDIR)$(PREFIX)/libexec/envup/
 	@for c in $(COMMANDS); do ln -sf envctl $(DESTDIR)$(PREFIX)/bin/env$$c; done
 
 clean:
@@ -95,3 +105,4 @@ format:
 
 .PHONY: all test test-slow build-test bench fuzz deps demo install clean format
 .DELETE_ON_ERROR:
+.SECONDARY:

@@ -44,7 +44,7 @@ int cmd_box(int argc, char **argv)
 	for (const struct box_subcommand *b = subcommands; b->name; b++) {
 		names[n++] = b->name;
 		if (!strcmp(b->name, argv[1]))
-			return b->fn(argc - 1, argv + 1);
+			return b->fn ? b->fn(argc - 1, argv + 1) : cmd_exec_full();
 	}
 	s = str_suggest(argv[1], names, n);
 	if (s)

@@ -4,6 +4,7 @@
 #define ENVUP_CMD_CMD_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/envfile.h"
 #include "core/err.h"
@@ -32,8 +33,7 @@ extern struct cli_options cli;
  * 0 (not a common option), or -1 after printing help (caller exits 0). */
 int cmd_common_option(const struct command *c, const char *arg);
 
-/* Splits argv into options and positionals the simple way every command needs: common
- * options are consumed, "--" ends options. Unknown "-x" is a usage error (exit 2, printed). */
+/* The command called name, or NULL. */
 const struct command *cmd_lookup(const char *name);
 
 /* Prints "usage: envctl NAME USAGE" and the summary to f. */
@@ -45,12 +45,38 @@ int cmd_fail(const struct err *e);
 /* Finds and loads the project's Envfile (searching upward from the working directory). */
 int cmd_load_env(struct env **env, struct err *e);
 
-/* The command functions. */
-int cmd_init(int argc, char **argv);
-int cmd_validate(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_version(int argc, char **argv);
-int cmd_help(int argc, char **argv);
-int cmd_box(int argc, char **argv);
+/* Like cmd_load_env, collecting every problem in rep (freed by the caller). */
+int cmd_load_env_report(struct env **env, struct envfile_report *rep, struct err *e);
+
+/* path relative to the working directory when it lies below it (heap string). */
+char *cmd_display_path(const char *path);
+
+/* For commands with only common options: consumes them and moves the positional arguments to
+ * argv[1..*nargs]. Returns 0, -1 after --help (exit 0), -2 on a usage error (printed). */
+int cmd_parse_common(const struct command *c, int argc, char **argv, int *nargs);
+
+/* The command functions. They are weak: the light envctl is linked without the commands that
+ * need the network and SSH libraries (so that status and validate start in about a
+ * millisecond), sees NULL for them, and hands them to envctl-full (cmd_exec_full). */
+#define CMD_FUNCTION(name) int name(int argc, char **argv) __attribute__((weak))
+CMD_FUNCTION(cmd_init);
+CMD_FUNCTION(cmd_validate);
+CMD_FUNCTION(cmd_status);
+CMD_FUNCTION(cmd_version);
+CMD_FUNCTION(cmd_help);
+CMD_FUNCTION(cmd_box);
+CMD_FUNCTION(cmd_up);
+CMD_FUNCTION(cmd_provision);
+CMD_FUNCTION(cmd_destroy);
+CMD_FUNCTION(cmd_halt);
+CMD_FUNCTION(cmd_ssh);
+CMD_FUNCTION(cmd_ssh_config);
+
+/* Runs the same command line in envctl-full (installed as ../libexec/envup/envctl-full
+ * relative to envctl); returns only on failure, with an exit code. */
+int cmd_exec_full(void);
+
+/* The command line as main() got it, for cmd_exec_full. */
+extern char **cli_argv;
 
 #endif

@@ -1,6 +1,9 @@
 /* envctl: one program, many commands. Dispatches on argv[0] ("envup" -> up) when run through
  * a link, else on the first word ("envctl up"), through one table as git does. */
+#include <errno.h>
 #include <libgen.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +13,22 @@
 #include "core/ui.h"
 
 struct cli_options cli;
+char **cli_argv;
+static char *cli_arg0; /* argv[0] before dispatch renamed it to the command */
 
 static const struct command commands[] = {
 	{"box", cmd_box, "manage boxes: add, list, remove, outdated, update, prune, convert, info",
 	 "SUBCOMMAND [ARGS]"},
+	{"destroy", cmd_destroy, "remove machines and what envup keeps about them", "[-f] [MACHINE...]"},
+	{"halt", cmd_halt, "stop machines", "[-f] [MACHINE...]"},
 	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
+	{"init", cmd_init, "write a commented Envfile in the current directory", "[--box NAME]"},
+	{"provision", cmd_provision, "run provision steps on running machines", "[MACHINE...] [--provision-with A,B]"},
+	{"ssh", cmd_ssh, "log in to a machine, or run one command there", "[MACHINE] [-c COMMAND] [-t] [-- ARGS]"},
+	{"ssh-config", cmd_ssh_config, "print OpenSSH Host blocks for the machines", "[MACHINE...]"},
+	{"status", cmd_status, "show each machine's recorded state", "[MACHINE...] [--json]"},
+	{"up", cmd_up, "create, start and provision machines", "[MACHINE...] [--provider NAME] [--provision|--no-provision] [--provision-with A,B]"},
+	{"validate", cmd_validate, "check the Envfile and report every problem", "[--json]"},
 	{"version", cmd_version, "print the version", "[--json]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -125,12 +139,42 @@ static int unknown_command(const char *name)
 	return EXIT_USAGE;
 }
 
+int cmd_exec_full(void)
+{
+	char self[PATH_MAX], *dir, *full;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0) {
+		ui_error("cannot find this program's own path: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	self[n] = '\0';
+	dir = dirname(self);
+	if (asprintf(&full, "%s/../libexec/envup/envctl-full", dir) < 0)
+		return EXIT_FAIL;
+	cli_argv[0] = cli_arg0;
+	execv(full, cli_argv);
+	ui_error("cannot run %s (is envup installed completely?): %s", full, strerror(errno));
+	free(full);
+	return EXIT_FAIL;
+}
+
+/* The light envctl lacks some commands (their functions are NULL): envctl-full has them. */
+static int run(const struct command *c, int argc, char **argv)
+{
+	if (!c->fn)
+		return cmd_exec_full();
+	return c->fn(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
 	char *self = basename(argv[0]);
 	const struct command *c;
 	int i = 1;
 
+	cli_argv = argv;
+	cli_arg0 = argv[0];
 	ui_init(UI_NORMAL, false);
 	/* envup, envssh-config, envbox ... are links: the name after "env" is the command. */
 	if (strcmp(self, "envctl") && str_starts_with(self, "env") && self[3]) {
@@ -138,7 +182,7 @@ int main(int argc, char **argv)
 		if (!c)
 			return unknown_command(self + 3);
 		argv[0] = (char *)c->name;
-		return c->fn(argc, argv);
+		return run(c, argc, argv);
 	}
 	/* Options before the command word. */
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -167,5 +211,5 @@ int main(int argc, char **argv)
 	c = cmd_lookup(argv[i]);
 	if (!c)
 		return unknown_command(argv[i]);
-	return c->fn(argc - i, argv + i);
+	return run(c, argc - i, argv + i);
 }

@@ -110,8 +110,21 @@ struct env {
 	size_t nmachines;
 };
 
-/* Loads and validates the Envfile at path. On error, e->msg is "FILE:LINE:COL: key.path: why". */
+/* Loads and validates the Envfile at path. On error, e->msg is "FILE:LINE:COL: key.path: why"
+ * for the first problem (with a count of the others). */
 int envfile_load(const char *path, struct env **out, struct err *e);
+
+/* Every problem found, in file order, for envvalidate. */
+struct envfile_report {
+	char **msgs;
+	size_t n;
+};
+
+/* Like envfile_load, naming the file display in messages and collecting every problem in rep
+ * (which the caller frees with envfile_report_free, on success too). */
+int envfile_load_report(const char *path, const char *display, struct env **out,
+			struct envfile_report *rep, struct err *e);
+void envfile_report_free(struct envfile_report *rep);
 
 /* Frees everything envfile_load returned. NULL is fine. */
 void envfile_free(struct env *env);

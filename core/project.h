@@ -19,6 +19,9 @@ struct project {
 /* Sets up p for env's project (creates .envup/ with its .gitignore if missing). */
 int project_open(const struct env *env, struct project *p, struct err *e);
 
+/* Sets up p for env's project without creating anything (for read-only commands). */
+int project_peek(const struct env *env, struct project *p, struct err *e);
+
 /* Takes the project lock (flock on .envup/lock). wait=false fails with ERR_BUSY and
  * "another envup command is running on this project (pid N)". */
 int project_lock(struct project *p, bool wait, struct err *e);

@@ -1,6 +1,58 @@
 #!/usr/bin/env bash
-# The demo: validates Envfile.example and shows its machines.
-set -euo pipefail
+# make demo: envup's main job end to end on this machine, with nothing to download.
+#  1. checks Envfile.example (every key envup knows);
+#  2. starts "a machine that already exists": a real OpenSSH sshd on 127.0.0.1 with a user that
+#     trusts Vagrant's well-known insecure key, exactly like a fresh Vagrant base box;
+#  3. envup brings it up through the static provider: waits for SSH, swaps the insecure key for
+#     a per-machine one, pins the host key, runs the provisioners; then envstatus, envssh,
+#     envssh-config and envdestroy.
+# Needs root (a throw-away user and sshd), as `make deps` does.
+set -u
 cd "$(dirname "$0")/.."
-ENVUP_ENVFILE=$PWD/Envfile.example build/rel/bin/envctl validate
-ENVUP_ENVFILE=$PWD/Envfile.example build/rel/bin/envctl status
+ENVCTL=$PWD/build/rel/bin/envctl
+BIN=$PWD/build/rel/bin
+source tests/integration/lib.sh
+source tests/integration/helpers/sshd.sh
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; "$@"; }
+
+say "ENVUP_ENVFILE=Envfile.example envvalidate"
+ENVUP_ENVFILE=$PWD/Envfile.example "$BIN/envvalidate" || exit 1
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "demo: the rest needs root (it runs a throw-away sshd and user); run 'sudo make demo'"
+	exit 1
+fi
+sshd_user && sshd_config && sshd_start || exit 1
+mkdir -p "$T/project" && cd "$T/project"
+echo "Hello from the host" >motd.txt
+cat >Envfile <<YAML
+version: 1
+machines:
+  demo:
+    provider: static            # a machine that already exists: envup only provisions it
+    static: {host: 127.0.0.1, port: $SSH_PORT}
+    ssh: {user: $SSH_USER}
+    boot_timeout: 30
+    provision:
+      - file: {source: motd.txt, destination: /tmp/envup-demo-motd.txt}
+      - shell:
+          name: hello
+          inline: "echo provisioned \$(hostname) as \$(id -un); cat /tmp/envup-demo-motd.txt"
+      - shell: {name: every-time, inline: "date", run: always}
+YAML
+say "cat Envfile"; cat Envfile
+cd "$T/project/" || exit 1
+run "$BIN/envup" || exit 1
+run "$BIN/envstatus"
+say "grep -c 'vagrant insecure public key' ~$SSH_USER/.ssh/authorized_keys"
+grep -c "vagrant insecure public key" "$SSH_HOME/.ssh/authorized_keys"
+echo "(0: the shared insecure key is gone; envup put a per-machine key in its place)"
+run "$BIN/envssh" -c 'cat /tmp/envup-demo-motd.txt; uname -sr'
+run "$BIN/envup"
+echo "(a second envup runs only the 'run: always' step)"
+run "$BIN/envssh-config"
+run "$BIN/envdestroy" -f
+run "$BIN/envstatus"
+echo
+echo "demo: done"

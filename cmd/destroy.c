@@ -1,0 +1,117 @@
+/* envdestroy: remove machines and everything envup keeps about them (keys, pinned host key,
+ * state), dependents first. Asks first unless -f. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/machines.h"
+#include "core/fsutil.h"
+#include "core/ui.h"
+
+/* true when the person answers yes on the terminal. */
+static bool confirm(const struct machine *m)
+{
+	char line[32];
+	FILE *tty = fopen("/dev/tty", "r+");
+	bool yes;
+
+	if (!tty)
+		return false;
+	fprintf(tty, "    %s: Are you sure you want to destroy the '%s' machine? [y/N] ", m->name,
+		m->name);
+	fflush(tty);
+	yes = fgets(line, sizeof(line), tty) && (line[0] == 'y' || line[0] == 'Y');
+	fclose(tty);
+	return yes;
+}
+
+static int destroy_one(const struct env *env, const struct project *p, const struct machine *m,
+		       bool force, struct err *e)
+{
+	struct provider_ctx c;
+	const struct provider *pv;
+	enum machine_status s;
+	int rc = -1;
+
+	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+		return -1;
+	if (provider_machine_status(&c, &s, e) < 0)
+		goto out;
+	if (s == MACHINE_NOT_CREATED) {
+		ui_info("==> %s: not created, nothing to do", m->name);
+		rc = fs_exists(c.machine_dir) ? fs_remove_tree(c.machine_dir, e) : 0;
+		goto out;
+	}
+	if (!force && !confirm(m)) {
+		ui_info("==> %s: not destroyed", m->name);
+		rc = 0;
+		goto out;
+	}
+	if (provider_of_existing(&c, &pv, e) < 0)
+		goto out;
+	ui_info("==> %s: Destroying...", m->name);
+	if (pv->destroy(&c, e) < 0)
+		goto out;
+	rc = fs_remove_tree(c.machine_dir, e);
+out:
+	provider_ctx_free(&c);
+	return rc;
+}
+
+int cmd_destroy(int argc, char **argv)
+{
+	const struct command *self = cmd_lookup("destroy");
+	const struct machine **list = NULL;
+	struct env *env = NULL;
+	struct project proj = {.lock_fd = -1};
+	struct err e = {0};
+	char **names = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n = 0;
+	int nnames = 0, rc = EXIT_OK;
+	bool force = false;
+
+	if (!names)
+		return EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		int r;
+
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
+			force = true;
+		} else if ((r = cmd_common_option(self, argv[i])) != 0) {
+			if (r < 0)
+				goto out;
+		} else if (argv[i][0] == '-') {
+			cmd_usage(self, true);
+			ui_error("unknown option '%s'", argv[i]);
+			rc = EXIT_USAGE;
+			goto out;
+		} else {
+			names[nnames++] = argv[i];
+		}
+	}
+	if (cmd_load_env(&env, &e) < 0 ||
+	    cmd_machines_select(env, names, nnames, SELECT_REVERSE, &list, &n, &e) < 0)
+		goto fail;
+	if (!force && !isatty(STDIN_FILENO)) {
+		err_set(&e, ERR_USAGE,
+			"no terminal to confirm on: 'envdestroy -f' destroys "
+			"without asking");
+		goto fail;
+	}
+	if (project_open(env, &proj, &e) < 0 || project_lock(&proj, !cli.no_wait, &e) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (destroy_one(env, &proj, list[i], force, &e) < 0)
+			goto fail;
+	goto out;
+fail:
+	rc = cmd_fail(&e);
+out:
+	project_close(&proj);
+	envfile_free(env);
+	free(list);
+	free(names);
+	return rc;
+}

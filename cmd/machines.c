@@ -1,0 +1,209 @@
+/* Machine selection, provider context, login and output prefixing for the machine commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/machines.h"
+#include "core/strutil.h"
+#include "core/ui.h"
+#include "provisioners/login.h"
+
+static size_t index_of(const struct env *env, const char *name)
+{
+	for (size_t i = 0; i < env->nmachines; i++)
+		if (!strcmp(env->machines[i].name, name))
+			return i;
+	return env->nmachines;
+}
+
+static int unknown_machine(const struct env *env, const char *name, struct err *e)
+{
+	const char *cand[256], *s;
+	size_t n = env->nmachines < 256 ? env->nmachines : 256;
+
+	for (size_t i = 0; i < n; i++)
+		cand[i] = env->machines[i].name;
+	s = str_suggest(name, cand, n);
+	return err_set(e, ERR_USAGE, "no machine named '%s' in %s%s%s%s", name, env->path,
+		       s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+}
+
+/* Marks i and, with deps, everything it depends on. */
+static void mark(const struct env *env, size_t i, bool deps, bool *want)
+{
+	const struct machine *m = &env->machines[i];
+
+	if (want[i])
+		return;
+	want[i] = true;
+	for (size_t d = 0; deps && d < m->ndepends; d++) {
+		size_t j = index_of(env, m->depends_on[d]);
+
+		if (j < env->nmachines)
+			mark(env, j, deps, want);
+	}
+}
+
+int cmd_machines_select(const struct env *env, char **names, int n, unsigned flags,
+			const struct machine ***out, size_t *nout, struct err *e)
+{
+	size_t nm = env->nmachines, k = 0;
+	bool *want = calloc(nm + 1, sizeof(bool)), *placed = calloc(nm + 1, sizeof(bool));
+	const struct machine **list = calloc(nm + 1, sizeof(*list));
+	int rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (!want || !placed || !list) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto fail;
+	}
+	for (int a = 0; a < n; a++) {
+		size_t i = index_of(env, names[a]);
+
+		if (i == nm) {
+			unknown_machine(env, names[a], e);
+			goto fail;
+		}
+		mark(env, i, flags & SELECT_DEPS, want);
+	}
+	/* With no names: every machine (autostart ones for up), and for up what they need even
+	 * when that has autostart: false. */
+	for (size_t i = 0; n == 0 && i < nm; i++)
+		if (!(flags & SELECT_AUTOSTART) || env->machines[i].autostart)
+			mark(env, i, flags & SELECT_DEPS, want);
+	/* Envfile order, except that a machine comes after what it depends on (the loader has
+	 * refused cycles). */
+	for (bool progress = true; progress;) {
+		progress = false;
+		for (size_t i = 0; i < nm; i++) {
+			const struct machine *m = &env->machines[i];
+			bool ready = !placed[i];
+
+			for (size_t d = 0; ready && d < m->ndepends; d++) {
+				size_t j = index_of(env, m->depends_on[d]);
+
+				ready = j == nm || placed[j];
+			}
+			if (!ready)
+				continue;
+			placed[i] = progress = true;
+			if (want[i])
+				list[k++] = m;
+			break;
+		}
+	}
+	if (flags & SELECT_REVERSE)
+		for (size_t i = 0; i < k / 2; i++) {
+			const struct machine *t = list[i];
+
+			list[i] = list[k - 1 - i];
+			list[k - 1 - i] = t;
+		}
+	*out = list;
+	*nout = k;
+	list = NULL;
+	rc = 0;
+fail:
+	free(list);
+	free(want);
+	free(placed);
+	return rc;
+}
+
+int cmd_machines_one(const struct env *env, const char *name, const struct machine **out,
+		     struct err *e)
+{
+	if (name) {
+		*out = env_machine(env, name);
+		return *out ? 0 : unknown_machine(env, name, e);
+	}
+	for (size_t i = 0; i < env->nmachines; i++)
+		if (env->machines[i].primary) {
+			*out = &env->machines[i];
+			return 0;
+		}
+	if (env->nmachines == 1) {
+		*out = &env->machines[0];
+		return 0;
+	}
+	return err_set(e, ERR_USAGE, "%s has %zu machines and none is primary: name one", env->path,
+		       env->nmachines);
+}
+
+static void log_info(void *ctx, const char *msg)
+{
+	const struct machine *m = ctx;
+
+	ui_info("==> %s: %s", m->name, msg);
+}
+
+int cmd_machines_ctx(struct provider_ctx *c, const struct env *env, const struct machine *m,
+		     const struct project *p, struct err *e)
+{
+	if (provider_ctx_init(c, env, m, p, e) < 0)
+		return -1;
+	c->log.info = log_info;
+	c->log.ctx = (void *)m;
+	return 0;
+}
+
+static void waiting(void *ctx, const char *why, int left)
+{
+	const struct machine *m = ctx;
+
+	ui_info("==> %s: waiting for SSH (%s; %d s left)", m->name, why, left);
+}
+
+int cmd_machines_login(const struct provider_ctx *c, const struct provider *pv, int timeout_s,
+		       struct comm **out, struct err *e)
+{
+	struct provider_ssh_info si;
+	struct login_params lp = {0};
+
+	if (pv->ssh_info(c, &si, e) < 0)
+		return -1;
+	lp.m = c->m;
+	lp.machine_dir = c->machine_dir;
+	lp.host = si.host;
+	lp.port = si.port;
+	lp.timeout_s = timeout_s;
+	lp.waiting = waiting;
+	lp.info = log_info;
+	lp.ctx = (void *)c->m;
+	return login_connect(&lp, out, e);
+}
+
+void cmd_output_write(void *ctx, int stream, const char *buf, size_t len)
+{
+	struct cmd_output *o = ctx;
+	int i = stream == 2;
+	/* --json keeps stdout for the result. */
+	FILE *f = stream == 2 || ui_json() ? stderr : stdout;
+
+	while (len) {
+		const char *nl = memchr(buf, '\n', len);
+		size_t n = nl ? (size_t)(nl - buf) + 1 : len;
+
+		if (o->prefix && !o->mid_line[i])
+			fprintf(f, "    %s: ", o->name);
+		fwrite(buf, 1, n, f);
+		o->mid_line[i] = !nl;
+		buf += n;
+		len -= n;
+	}
+	fflush(f);
+}
+
+void cmd_output_flush(struct cmd_output *o)
+{
+	for (int i = 0; i < 2; i++) {
+		if (o->mid_line[i]) {
+			fputc('\n', i || ui_json() ? stderr : stdout);
+			o->mid_line[i] = false;
+		}
+	}
+	fflush(stdout);
+	fflush(stderr);
+}

@@ -1,0 +1,58 @@
+/* What the machine commands (up, provision, halt, destroy, ssh, ssh-config) share: choosing
+ * machines in dependency order, reaching their provider, logging in, printing their output. */
+#ifndef ENVUP_CMD_MACHINES_H
+#define ENVUP_CMD_MACHINES_H
+
+#include <stdbool.h>
+
+#include "core/envfile.h"
+#include "core/project.h"
+#include "providers/provider.h"
+#include "provisioners/communicator.h"
+
+enum select_flags {
+	SELECT_DEPS = 1,      /* named machines bring the machines they depend on */
+	SELECT_AUTOSTART = 2, /* with no names, skip machines with autostart: false */
+	SELECT_REVERSE = 4,   /* dependents first (halt, destroy) */
+};
+
+/* The machines named (all when n is 0) in depends_on order. *out is a heap array. */
+int cmd_machines_select(const struct env *env, char **names, int n, unsigned flags,
+			const struct machine ***out, size_t *nout, struct err *e);
+
+/* The one machine a single-machine command means: named, else the primary, else the only. */
+int cmd_machines_one(const struct env *env, const char *name, const struct machine **out,
+		     struct err *e);
+
+/* Sets c up for m, wiring provider messages to the terminal. */
+int cmd_machines_ctx(struct provider_ctx *c, const struct env *env, const struct machine *m,
+		     const struct project *p, struct err *e);
+
+/* Logs in to a running machine through its provider's ssh_info (waiting up to timeout_s). */
+int cmd_machines_login(const struct provider_ctx *c, const struct provider *pv, int timeout_s,
+		       struct comm **out, struct err *e);
+
+/* Output of remote commands to our stdout/stderr, each line prefixed "    NAME: " when
+ * prefix is set. */
+struct cmd_output {
+	const char *name;
+	bool prefix;
+	bool mid_line[2];
+};
+void cmd_output_write(void *ctx, int stream, const char *buf, size_t len);
+/* Ends a started line so later messages begin on their own. */
+void cmd_output_flush(struct cmd_output *o);
+
+struct provision_opts;
+
+/* Parses "--provision-with A,B" or "--provision-with=A,B" at argv[*i] into o (adding to
+ * what is there): 1 when consumed, 0 when not this option, -1 after a usage error. */
+int cmd_provision_with_option(int argc, char **argv, int *i, struct provision_opts *o);
+
+/* Fails when a --provision-with name is a step of none of the machines. */
+int cmd_provision_names_known(const struct env *env, const struct machine **list, size_t n,
+			      const struct provision_opts *o, struct err *e);
+
+void cmd_provision_opts_free(struct provision_opts *o);
+
+#endif

@@ -1,0 +1,183 @@
+/* envprovision: run provision steps again on running machines (all but run: never, or the
+ * ones --provision-with names). Also the --provision-with parsing envup shares. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/machines.h"
+#include "core/ui.h"
+#include "provisioners/provision.h"
+
+#define SSH_READY_TIMEOUT 30 /* a running machine answers quickly */
+
+int cmd_provision_with_option(int argc, char **argv, int *i, struct provision_opts *o)
+{
+	const char *v;
+	char *copy, *save = NULL;
+
+	if (!strcmp(argv[*i], "--provision-with")) {
+		if (*i + 1 >= argc) {
+			ui_error("--provision-with needs step names (A,B,...)");
+			return -1;
+		}
+		v = argv[++*i];
+	} else if (!strncmp(argv[*i], "--provision-with=", 17)) {
+		v = argv[*i] + 17;
+	} else {
+		return 0;
+	}
+	copy = strdup(v);
+	if (!copy)
+		return -1;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char **nb = realloc(o->only, (o->nonly + 1) * sizeof(char *));
+		char *name = strdup(t);
+
+		if (!nb || !name) {
+			free(name);
+			if (nb)
+				o->only = nb;
+			free(copy);
+			return -1;
+		}
+		o->only = nb;
+		o->only[o->nonly++] = name;
+	}
+	free(copy);
+	if (!o->nonly) {
+		ui_error("--provision-with needs step names (A,B,...)");
+		return -1;
+	}
+	return 1;
+}
+
+int cmd_provision_names_known(const struct env *env, const struct machine **list, size_t n,
+			      const struct provision_opts *o, struct err *e)
+{
+	for (size_t k = 0; k < o->nonly; k++) {
+		bool found = false;
+
+		for (size_t i = 0; i < n && !found; i++)
+			found = provision_check_names(list[i], &o->only[k], 1, e) == 0;
+		if (found)
+			continue;
+		if (n == 1)
+			return -1; /* e says which, with a suggestion */
+		return err_set(e, ERR_USAGE, "no provision step named '%s' in the machines chosen",
+			       o->only[k]);
+	}
+	return 0;
+}
+
+void cmd_provision_opts_free(struct provision_opts *o)
+{
+	for (size_t i = 0; i < o->nonly; i++)
+		free(o->only[i]);
+	free(o->only);
+	o->only = NULL;
+	o->nonly = 0;
+}
+
+static void step_started(void *ctx, const struct provision_step *st)
+{
+	struct cmd_output *o = ctx;
+
+	cmd_output_flush(o);
+	ui_info("==> %s: Running provisioner: %s (%s)...", o->name, st->name,
+		st->kind == PROVISION_SHELL ? "shell" : "file");
+}
+
+static int provision_one(const struct env *env, const struct project *p, const struct machine *m,
+			 const struct provision_opts *o, bool prefix, struct err *e)
+{
+	struct provider_ctx c;
+	const struct provider *pv;
+	enum machine_status s;
+	struct comm *comm = NULL;
+	struct cmd_output out = {m->name, prefix, {false, false}};
+	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
+	int rc = -1, nran = 0;
+
+	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+		return -1;
+	if (provider_machine_status(&c, &s, e) < 0)
+		goto out;
+	if (s != MACHINE_RUNNING) {
+		err_set(e, ERR_FAIL, "machine '%s' is %s: 'envup %s' first", m->name,
+			machine_status_name(s), m->name);
+		goto out;
+	}
+	if (provider_of_existing(&c, &pv, e) < 0 ||
+	    cmd_machines_login(&c, pv, SSH_READY_TIMEOUT, &comm, e) < 0)
+		goto out;
+	rc = provision_run(comm, m, c.machine_dir, o, &h, &nran, e);
+	cmd_output_flush(&out);
+	if (rc == 0 && !nran)
+		ui_info("==> %s: no provision steps to run", m->name);
+out:
+	comm_close(comm);
+	provider_ctx_free(&c);
+	return rc;
+}
+
+int cmd_provision(int argc, char **argv)
+{
+	const struct command *self = cmd_lookup("provision");
+	struct provision_opts o = {.again = true};
+	const struct machine **list = NULL;
+	struct env *env = NULL;
+	struct project proj = {.lock_fd = -1};
+	struct err e = {0};
+	char **names = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n = 0;
+	int nnames = 0, rc = EXIT_OK, with_steps = 0;
+
+	if (!names)
+		return EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		int r;
+
+		if ((r = cmd_provision_with_option(argc, argv, &i, &o)) != 0) {
+			if (r < 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		} else if ((r = cmd_common_option(self, argv[i])) != 0) {
+			if (r < 0)
+				goto out;
+		} else if (argv[i][0] == '-') {
+			cmd_usage(self, true);
+			ui_error("unknown option '%s'", argv[i]);
+			rc = EXIT_USAGE;
+			goto out;
+		} else {
+			names[nnames++] = argv[i];
+		}
+	}
+	if (cmd_load_env(&env, &e) < 0 ||
+	    cmd_machines_select(env, names, nnames, nnames ? 0 : SELECT_AUTOSTART, &list, &n, &e) <
+		    0 ||
+	    cmd_provision_names_known(env, list, n, &o, &e) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		with_steps += list[i]->nsteps > 0;
+	if (project_open(env, &proj, &e) < 0 || project_lock(&proj, !cli.no_wait, &e) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!list[i]->nsteps)
+			continue;
+		if (provision_one(env, &proj, list[i], &o, with_steps > 1, &e) < 0)
+			goto fail;
+	}
+	goto out;
+fail:
+	rc = cmd_fail(&e);
+out:
+	project_close(&proj);
+	envfile_free(env);
+	free(list);
+	free(names);
+	cmd_provision_opts_free(&o);
+	return rc;
+}

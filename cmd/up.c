@@ -1,0 +1,176 @@
+/* envup: make every machine exist, run and be provisioned, in depends_on order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd/cmd.h"
+#include "cmd/machines.h"
+#include "core/ui.h"
+#include "provisioners/provision.h"
+
+struct up_opts {
+	const char *provider;
+	bool no_provision;
+	struct provision_opts prov;
+};
+
+static void warn_unsupported(const struct machine *m, const struct provider *pv)
+{
+	if (m->nports && !(pv->caps & PROVIDER_CAP_PORT_FORWARD))
+		ui_warn("%s: provider '%s' ignores forwarded_ports", m->name, pv->name);
+	if (m->nnetworks && !(pv->caps & PROVIDER_CAP_NETWORKS))
+		ui_warn("%s: provider '%s' ignores networks", m->name, pv->name);
+	if (m->nfolders && !(pv->caps & PROVIDER_CAP_FOLDERS))
+		ui_warn("%s: provider '%s' ignores synced_folders", m->name, pv->name);
+}
+
+static void step_started(void *ctx, const struct provision_step *st)
+{
+	struct cmd_output *o = ctx;
+
+	cmd_output_flush(o);
+	ui_info("==> %s: Running provisioner: %s (%s)...", o->name, st->name,
+		st->kind == PROVISION_SHELL ? "shell" : "file");
+}
+
+/* Which provider: the one that made the machine, unless the person asks for another. */
+static int pick_provider(const struct provider_ctx *c, const char *override,
+			 const struct provider **out, struct err *e)
+{
+	const struct provider *made = NULL;
+	enum machine_status s;
+	const char *notice;
+
+	if (provider_recorded_state(c, &s, e) < 0)
+		return -1;
+	if (s != MACHINE_NOT_CREATED && provider_of_existing(c, &made, e) < 0)
+		return -1;
+	if (made && (!override || !strcmp(override, made->name))) {
+		*out = made;
+		return 0;
+	}
+	if (made)
+		return err_set(e, ERR_USAGE,
+			       "machine '%s' was made by provider '%s': "
+			       "'envdestroy %s' before using '%s'",
+			       c->m->name, made->name, c->m->name, override);
+	if (provider_for_machine(c->m, override, out, &notice, e) < 0)
+		return -1;
+	if (notice)
+		ui_warn("%s: %s", c->m->name, notice);
+	return 0;
+}
+
+static int up_one(const struct env *env, const struct project *p, const struct machine *m,
+		  const struct up_opts *o, bool prefix, struct err *e)
+{
+	struct provider_ctx c;
+	const struct provider *pv;
+	struct comm *comm = NULL;
+	struct cmd_output out = {m->name, prefix, {false, false}};
+	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
+	char *dir = NULL;
+	time_t start = time(NULL);
+	int rc = -1, nran, left;
+
+	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+		return -1;
+	if (pick_provider(&c, o->provider, &pv, e) < 0)
+		goto out;
+	warn_unsupported(m, pv);
+	if (project_machine_dir_create(p, m->name, &dir, e) < 0)
+		goto out;
+	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
+	if (pv->up(&c, e) < 0)
+		goto out;
+	/* boot_timeout covers the whole boot: what up used is not given again to SSH. */
+	left = m->boot_timeout - (int)(time(NULL) - start);
+	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0)
+		goto out;
+	ui_info("==> %s: SSH ready (%s, host key %s)", m->name, m->ssh.user,
+		comm_host_key_fingerprint(comm));
+	if (!o->no_provision) {
+		rc = provision_run(comm, m, c.machine_dir, &o->prov, &h, &nran, e);
+		cmd_output_flush(&out);
+		if (rc < 0)
+			goto out;
+		if (!nran && m->nsteps)
+			ui_info("==> %s: nothing to provision (run: once steps already ran; "
+				"'envprovision' or 'envup --provision' runs them again)",
+				m->name);
+	}
+	rc = 0;
+out:
+	comm_close(comm);
+	free(dir);
+	provider_ctx_free(&c);
+	return rc;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	const struct command *self = cmd_lookup("up");
+	struct up_opts o = {0};
+	const struct machine **list = NULL;
+	struct env *env = NULL;
+	struct project proj = {.lock_fd = -1};
+	struct err e = {0};
+	char **names = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n = 0;
+	int nnames = 0, rc = EXIT_OK, with_steps = 0;
+
+	if (!names)
+		return EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		int r;
+
+		if (!strcmp(argv[i], "--provider") && i + 1 < argc) {
+			o.provider = argv[++i];
+		} else if (!strncmp(argv[i], "--provider=", 11)) {
+			o.provider = argv[i] + 11;
+		} else if (!strcmp(argv[i], "--provision")) {
+			o.prov.again = true;
+		} else if (!strcmp(argv[i], "--no-provision")) {
+			o.no_provision = true;
+		} else if ((r = cmd_provision_with_option(argc, argv, &i, &o.prov)) != 0) {
+			if (r < 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		} else if ((r = cmd_common_option(self, argv[i])) != 0) {
+			if (r < 0)
+				goto out;
+		} else if (argv[i][0] == '-') {
+			cmd_usage(self, true);
+			ui_error("unknown option '%s'", argv[i]);
+			rc = EXIT_USAGE;
+			goto out;
+		} else {
+			names[nnames++] = argv[i];
+		}
+	}
+	if (cmd_load_env(&env, &e) < 0 ||
+	    cmd_machines_select(env, names, nnames, SELECT_DEPS | SELECT_AUTOSTART, &list, &n, &e) <
+		    0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		with_steps += list[i]->nsteps > 0;
+	if (cmd_provision_names_known(env, list, n, &o.prov, &e) < 0)
+		goto fail;
+	if (project_open(env, &proj, &e) < 0 || project_lock(&proj, !cli.no_wait, &e) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (up_one(env, &proj, list[i], &o, with_steps > 1, &e) < 0)
+			goto fail;
+	goto out;
+fail:
+	rc = cmd_fail(&e);
+out:
+	project_close(&proj);
+	envfile_free(env);
+	free(list);
+	free(names);
+	cmd_provision_opts_free(&o.prov);
+	return rc;
+}

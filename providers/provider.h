@@ -1,0 +1,111 @@
+/* The one interface every provider (vmm, qemu, static, ...) implements. The CLI never asks a
+ * provider what it is: it looks at the capabilities word and at which operations are set. */
+#ifndef ENVUP_PROVIDERS_PROVIDER_H
+#define ENVUP_PROVIDERS_PROVIDER_H
+
+#include <stdbool.h>
+
+#include "core/envfile.h"
+#include "core/err.h"
+#include "core/progress.h"
+#include "core/project.h"
+
+/* What a machine is doing, as a provider sees it. */
+enum machine_status {
+	MACHINE_NOT_CREATED,
+	MACHINE_RUNNING,
+	MACHINE_HALTED,
+	MACHINE_SUSPENDED,
+	MACHINE_ABORTED, /* it was running and is gone without envhalt */
+};
+
+/* Capabilities: what a provider can do beyond up/halt/destroy/state/ssh_info. */
+enum provider_cap {
+	PROVIDER_CAP_SUSPEND = 1u << 0,	      /* suspend and resume are set */
+	PROVIDER_CAP_SNAPSHOT = 1u << 1,      /* the snapshot_* operations are set */
+	PROVIDER_CAP_PORT_FORWARD = 1u << 2,  /* forwarded_ports are honoured */
+	PROVIDER_CAP_NETWORKS = 1u << 3,      /* private/public networks are honoured */
+	PROVIDER_CAP_BOX = 1u << 4,	      /* the machine is made from its box */
+	PROVIDER_CAP_GRACEFUL_HALT = 1u << 5, /* halt asks the guest before forcing */
+	PROVIDER_CAP_FOLDERS = 1u << 6,	      /* synced_folders are honoured */
+};
+
+/* Messages a provider wants the person to see (cmd/ prints them, nothing below does). */
+struct provider_log {
+	void (*info)(void *ctx, const char *msg);
+	void *ctx;
+};
+
+/* Everything an operation gets: one machine of one project. */
+struct provider_ctx {
+	const struct env *env;
+	const struct machine *m;
+	const struct project *proj;
+	const char *machine_dir; /* .envup/machines/NAME; exists after up */
+	struct provider_log log;
+	struct progress progress; /* long work (box copies, downloads) */
+};
+
+/* Where SSH to the machine answers. */
+struct provider_ssh_info {
+	char host[256];
+	int port;
+};
+
+struct provider {
+	const char *name;
+	unsigned caps; /* enum provider_cap bits */
+	/* Creates the machine if needed and starts it; returns once it runs (not once SSH
+	 * answers: the communicator waits for that). Records its state. */
+	int (*up)(const struct provider_ctx *c, struct err *e);
+	/* Stops it (force: without asking the guest). */
+	int (*halt)(const struct provider_ctx *c, bool force, struct err *e);
+	/* Removes what the provider made; the caller then removes the machine directory. */
+	int (*destroy)(const struct provider_ctx *c, struct err *e);
+	int (*state)(const struct provider_ctx *c, enum machine_status *out, struct err *e);
+	int (*ssh_info)(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
+	/* Optional (NULL unless the matching capability is set). */
+	int (*suspend)(const struct provider_ctx *c, struct err *e);
+	int (*resume)(const struct provider_ctx *c, struct err *e);
+	int (*snapshot_save)(const struct provider_ctx *c, const char *name, struct err *e);
+	int (*snapshot_restore)(const struct provider_ctx *c, const char *name, struct err *e);
+	int (*snapshot_delete)(const struct provider_ctx *c, const char *name, struct err *e);
+	/* names: heap array of heap strings. */
+	int (*snapshot_list)(const struct provider_ctx *c, char ***names, size_t *n, struct err *e);
+};
+
+/* The provider registered under name, or NULL when this build has none by that name. */
+const struct provider *provider_lookup(const char *name);
+
+/* The provider for machine m: override (--provider, may be NULL) wins over the Envfile's
+ * provider:, and "auto" picks vmm on hosts with hardware virtualization, else qemu. Fails
+ * naming the machine when the chosen provider is unknown or not in this build. *notice
+ * (may be NULL) gets a one-line remark for the person, or NULL. */
+int provider_for_machine(const struct machine *m, const char *override, const struct provider **out,
+			 const char **notice, struct err *e);
+
+/* Fills c for machine m of project p (machine_dir is a heap string freed by
+ * provider_ctx_free). */
+int provider_ctx_init(struct provider_ctx *c, const struct env *env, const struct machine *m,
+		      const struct project *p, struct err *e);
+void provider_ctx_free(struct provider_ctx *c);
+
+/* The provider that created machine m (recorded in its state), else the one it would get.
+ * Lets status/destroy/ssh reach machines whatever --provider says today. */
+int provider_of_existing(const struct provider_ctx *c, const struct provider **out, struct err *e);
+
+/* The machine's status through its provider; not_created when it has no state. */
+int provider_machine_status(const struct provider_ctx *c, enum machine_status *out, struct err *e);
+
+/* "not_created", "running", "halted", "suspended", "aborted". */
+const char *machine_status_name(enum machine_status s);
+
+/* Records state (and the provider's name) in the machine's state.json, creating the
+ * machine directory if needed. */
+int provider_record_state(const struct provider_ctx *c, const char *provider, enum machine_status s,
+			  struct err *e);
+
+/* Reads the recorded state; MACHINE_NOT_CREATED when there is none. */
+int provider_recorded_state(const struct provider_ctx *c, enum machine_status *out, struct err *e);
+
+#endif

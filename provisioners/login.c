@@ -1,0 +1,267 @@
+/* The first login replaces the insecure key; every login checks the pinned host key. The
+ * order (add the new key, prove it works with a second login, only then remove the insecure
+ * one) means an interruption never locks envup out of a machine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "core/fsutil.h"
+#include "core/project.h"
+#include "provisioners/login.h"
+#include "provisioners/sshkey.h"
+
+#define KEY_FILE "id_ed25519"
+#define SCRIPT_OUT_MAX 4096
+
+char *login_known_host_path(const char *machine_dir)
+{
+	return fs_join(machine_dir, "known_host");
+}
+
+int login_identity_file(const struct machine *m, const char *machine_dir, char **out, struct err *e)
+{
+	*out = m->ssh.private_key ? strdup(m->ssh.private_key) : fs_join(machine_dir, KEY_FILE);
+	if (!*out)
+		return err_set(e, ERR_FAIL, "out of memory");
+	if (!m->ssh.private_key && !fs_exists(*out)) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, ERR_NOTFOUND,
+			       "machine '%s' has no key of its own yet: run 'envup %s' first",
+			       m->name, m->name);
+	}
+	return 0;
+}
+
+static void say(const struct login_params *p, const char *msg)
+{
+	if (p->info)
+		p->info(p->ctx, msg);
+}
+
+/* The second word of an OpenSSH public key line: what identifies the key. */
+static char *key_blob(const char *line)
+{
+	const char *b = strchr(line, ' ');
+	size_t n;
+
+	if (!b)
+		return NULL;
+	b++;
+	n = strcspn(b, " \n");
+	return strndup(b, n);
+}
+
+/* Runs a small maintenance script; fails with its stderr when it exits non-zero. */
+static int run_script(struct comm *c, const char *what, const char *script, struct err *e)
+{
+	char *errout = NULL;
+	int status, rc;
+
+	if (comm_capture(c, script, NULL, &errout, SCRIPT_OUT_MAX, &status, e) < 0)
+		return err_wrap(e, "%s", what);
+	rc = status ? err_set(e, ERR_FAIL, "%s failed (exit status %d)%s%s", what, status,
+			      *errout ? ": " : "", errout)
+		    : 0;
+	free(errout);
+	return rc;
+}
+
+static int add_key_script(char **out, const char *line, const char *blob)
+{
+	char *ql = comm_quote(line), *qb = comm_quote(blob);
+	int r = -1;
+
+	if (ql && qb)
+		r = asprintf(out,
+			     "umask 077; mkdir -p ~/.ssh && chmod 700 ~/.ssh && "
+			     "f=~/.ssh/authorized_keys && touch \"$f\" && "
+			     "if ! grep -qF %s \"$f\"; then "
+			     "if [ -s \"$f\" ] && [ -n \"$(tail -c1 \"$f\")\" ]; then echo "
+			     ">>\"$f\"; fi; "
+			     "printf '%%s\\n' %s >>\"$f\"; fi",
+			     qb, ql);
+	free(ql);
+	free(qb);
+	return r;
+}
+
+/* Drops every line with the insecure key, but replaces the file only when the new key is
+ * still in the result, so a surprise never leaves authorized_keys without our key. */
+static int remove_key_script(char **out, const char *insecure_blob, const char *new_blob)
+{
+	char *qi = comm_quote(insecure_blob), *qn = comm_quote(new_blob);
+	int r = -1;
+
+	if (qi && qn)
+		r = asprintf(
+			out,
+			"f=~/.ssh/authorized_keys; t=\"$f.envup-new\"; "
+			"grep -vF %s \"$f\" >\"$t\"; r=$?; "
+			"if [ $r -le 1 ] && grep -qF %s \"$t\"; then "
+			"chmod 600 \"$t\" && mv -f \"$t\" \"$f\"; "
+			"else rm -f \"$t\"; echo 'authorized_keys left unchanged' >&2; exit 3; fi",
+			qi, qn);
+	free(qi);
+	free(qn);
+	return r;
+}
+
+static void fill_target(const struct login_params *p, struct comm_target *t, const char *known_host,
+			const struct comm_identity *ids, size_t nids, int timeout)
+{
+	memset(t, 0, sizeof(*t));
+	t->host = p->host;
+	t->port = p->port;
+	t->user = p->m->ssh.user;
+	t->known_host = known_host;
+	t->host_alias = p->m->name;
+	t->ids = ids;
+	t->nids = nids;
+	t->timeout_s = timeout;
+	t->waiting = p->waiting;
+	t->ctx = p->ctx;
+}
+
+/* Adds the machine key over the insecure login, logs in again with it, removes the insecure
+ * key over that second login. On success *c is the new connection. */
+static int insert_key(const struct login_params *p, struct comm **c, const char *keypath,
+		      const char *known_host, struct err *e)
+{
+	struct comm_identity id = {keypath, keypath, NULL};
+	struct comm_target t;
+	struct comm *fresh = NULL;
+	char *line = NULL, *blob = NULL, *script = NULL, comment[300], ib[1024];
+	int rc = -1;
+
+	snprintf(comment, sizeof(comment), "envup-%s", p->m->name);
+	if (!fs_exists(keypath) && sshkey_generate(keypath, comment, e) < 0)
+		return err_wrap(e, "machine '%s'", p->m->name);
+	if (sshkey_public_line(keypath, comment, &line, e) < 0)
+		return -1;
+	blob = key_blob(line);
+	if (!blob || add_key_script(&script, line, blob) < 0) {
+		script = NULL;
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	say(p, "replacing the insecure key with a key of its own");
+	if (run_script(*c, "adding the machine's key to ~/.ssh/authorized_keys", script, e) < 0)
+		goto out;
+	free(script);
+	script = NULL;
+	fill_target(p, &t, known_host, &id, 1, 30);
+	if (comm_connect(&t, &fresh, NULL, e) < 0) {
+		err_wrap(e, "logging in with the new key");
+		goto out;
+	}
+	if (remove_key_script(&script, sshkey_insecure_blob(ib, sizeof(ib)), blob) < 0) {
+		script = NULL;
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (run_script(fresh, "removing the insecure key from ~/.ssh/authorized_keys", script, e) <
+	    0)
+		goto out;
+	comm_close(*c);
+	*c = fresh;
+	fresh = NULL;
+	rc = 0;
+out:
+	comm_close(fresh);
+	free(script);
+	free(blob);
+	free(line);
+	return rc;
+}
+
+static int record_login(const struct login_params *p, struct comm *c, const char *key,
+			struct err *e)
+{
+	struct json_object *st = NULL, *old, *ssh = json_object_new_object();
+	int rc;
+
+	if (!ssh)
+		return err_set(e, ERR_FAIL, "out of memory");
+	if (machine_state_load(p->machine_dir, &st, e) < 0) {
+		json_object_put(ssh);
+		return -1;
+	}
+	json_object_object_add(ssh, "user", json_object_new_string(p->m->ssh.user));
+	json_object_object_add(ssh, "key", json_object_new_string(key));
+	json_object_object_add(ssh, "host_key",
+			       json_object_new_string(comm_host_key_fingerprint(c)));
+	json_object_object_add(ssh, "insecure_key_removed",
+			       json_object_new_boolean(!strcmp(key, KEY_FILE)));
+	/* envssh does not take the project lock: write only when something changed, so that a
+	 * login never races an envup's own state update for nothing. */
+	if (json_object_object_get_ex(st, "ssh", &old) && json_object_equal(old, ssh)) {
+		json_object_put(ssh);
+		json_object_put(st);
+		return 0;
+	}
+	json_object_object_add(st, "ssh", ssh);
+	rc = machine_state_save(p->machine_dir, st, e);
+	json_object_put(st);
+	return rc;
+}
+
+int login_connect(const struct login_params *p, struct comm **out, struct err *e)
+{
+	struct comm_identity ids[2];
+	struct comm_target t;
+	char *known_host = login_known_host_path(p->machine_dir);
+	char *keypath = fs_join(p->machine_dir, KEY_FILE);
+	size_t nids = 0, used = 0;
+	bool own_key = false;
+	int rc = -1;
+
+	*out = NULL;
+	if (!known_host || !keypath) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (p->m->ssh.private_key) {
+		ids[nids++] =
+			(struct comm_identity){p->m->ssh.private_key, p->m->ssh.private_key, NULL};
+	} else {
+		/* A key from an interrupted replacement is tried first and reused. */
+		own_key = fs_exists(keypath);
+		if (own_key)
+			ids[nids++] = (struct comm_identity){keypath, keypath, NULL};
+		ids[nids++] = (struct comm_identity){"the insecure Vagrant key", NULL,
+						     sshkey_insecure_private()};
+	}
+	fill_target(p, &t, known_host, ids, nids, p->timeout_s);
+	if (comm_connect(&t, out, &used, e) < 0) {
+		bool changed = e->code == ERR_CORRUPT;
+		size_t n;
+
+		err_wrap(e, "machine '%s'", p->m->name);
+		n = strlen(e->msg);
+		if (changed)
+			snprintf(e->msg + n, sizeof(e->msg) - n,
+				 ". If it was rebuilt on purpose, forget the old key with "
+				 "'envdestroy %s' or 'rm %s'",
+				 p->m->name, known_host);
+		goto out;
+	}
+	if (!p->m->ssh.private_key && !ids[used].path) {
+		if (insert_key(p, out, keypath, known_host, e) < 0) {
+			err_wrap(e, "machine '%s'", p->m->name);
+			goto out;
+		}
+	}
+	rc = record_login(p, *out, p->m->ssh.private_key ? "envfile" : KEY_FILE, e);
+out:
+	if (rc < 0) {
+		comm_close(*out);
+		*out = NULL;
+	}
+	free(keypath);
+	free(known_host);
+	return rc;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The envctl command line: dispatch through links, exit codes, suggestions, upward Envfile
+# search, envinit/envvalidate/envstatus with and without --json, make install.
+source "$(dirname "$0")/lib.sh"
+BIN=$(dirname "$ENVCTL")
+
+cd "$T"
+out=$("$ENVCTL" --version); check "--version prints the version" grep -q "^envup [0-9]" <<<"$out"
+out=$("$BIN/envvalidate" --help); check "envvalidate --help shows usage" grep -q "usage: envvalidate" <<<"$out"
+out=$("$BIN/envup" --help); check "envup (run by envctl-full) answers through the light envctl" \
+	grep -q "usage: envup" <<<"$out"
+out=$("$ENVCTL" up --help); check "envctl up reaches envctl-full too" grep -q "usage: envup" <<<"$out"
+"$ENVCTL" stauts 2>"$T/err"; rc=$?
+check "unknown command exits 2" test "$rc" -eq 2
+check "unknown command suggests the nearest" grep -q "did you mean 'status'" "$T/err"
+"$ENVCTL" status --bogus 2>/dev/null; rc=$?
+check "unknown option exits 2" test "$rc" -eq 2
+"$ENVCTL" 2>/dev/null; rc=$?
+check "no command exits 2" test "$rc" -eq 2
+
+"$BIN/envstatus" 2>"$T/err"; rc=$?
+check "no Envfile is a failure (1)" test "$rc" -eq 1
+check "no Envfile says what to do" grep -q "envinit" "$T/err"
+
+"$BIN/envinit" --box org/demo >/dev/null; rc=$?
+check "envinit writes an Envfile" test "$rc" -eq 0 -a -f Envfile
+check "envinit uses --box" grep -q "box: org/demo" Envfile
+cp Envfile Envfile.orig
+"$BIN/envinit" 2>"$T/err"; rc=$?
+check "envinit refuses to overwrite" test "$rc" -eq 1
+check "envinit left the Envfile alone" cmp -s Envfile Envfile.orig
+check "the written Envfile is valid" "$BIN/envvalidate" -q
+
+mkdir -p sub/deeper && cd sub/deeper
+out=$("$BIN/envstatus")
+check "commands find the Envfile upward" grep -q "default *not created (auto)" <<<"$out"
+out=$("$BIN/envstatus" --json)
+check "envstatus --json has stable fields" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+m = d["machines"][0]
+assert d["envfile"].endswith("/Envfile"), d
+assert m == {"name": "default", "state": "not_created", "provider": "auto", "box": "org/demo"}, m
+' "$out"
+"$BIN/envstatus" nosuch 2>/dev/null; rc=$?
+check "envstatus of an unknown machine fails" test "$rc" -eq 1
+check "envstatus did not create .envup" test ! -e "$T/.envup"
+cd "$T"
+
+cat >Envfile <<'YAML'
+version: 1
+machines:
+  web:
+    box: a/b
+    memroy: 1024
+    cpus: 0
+YAML
+"$BIN/envvalidate" 2>"$T/err"; rc=$?
+check "invalid Envfile exits 1" test "$rc" -eq 1
+check "every problem is listed with its position" \
+	grep -q "Envfile:5:5: machines.web: unknown key 'memroy' (did you mean 'memory'?)" "$T/err"
+check "the second problem too" grep -q "Envfile:6:11: machines.web.cpus" "$T/err"
+out=$("$BIN/envvalidate" --json); rc=$?
+check "envvalidate --json reports problems" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); assert d["valid"] is False and len(d["problems"]) == 2, d' "$out"
+NO_COLOR=1 "$BIN/envstatus" 2>"$T/err" >/dev/null
+check "errors carry no colour codes off a terminal" bash -c "! grep -q $'\033' '$T/err'"
+
+ENVUP_ENVFILE="$ENVUP_SRC/Envfile.example" "$BIN/envvalidate" -q; rc=$?
+check "ENVUP_ENVFILE overrides the search; Envfile.example is valid" test "$rc" -eq 0
+
+make -s -C "$ENVUP_SRC" install PREFIX="$T/prefix" >/dev/null 2>&1
+check "make install puts every command link in place" bash -c '
+for c in envctl envvmm envup envdestroy envssh envssh-config envhalt envstatus envprovision \
+	envreload envbox envvalidate envinit; do test -x "$1/bin/$c" || exit 1; done
+test -x "$1/libexec/envup/envctl-full"' _ "$T/prefix"
+out=$("$T/prefix/bin/envup" --help)
+check "the installed envup runs" grep -q "usage: envup" <<<"$out"
+finish

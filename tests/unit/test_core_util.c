@@ -1,0 +1,107 @@
+/* Small core helpers: versions and constraints, sizes, suggestions, contained paths. */
+#include <string.h>
+
+#include "tests/unit/unit.h"
+
+#include "core/fsutil.h"
+#include "core/strutil.h"
+#include "core/version.h"
+
+static bool matches(const char *constraint, const char *version)
+{
+	struct constraint c;
+	struct version v;
+	struct err e;
+
+	assert_int_equal(constraint_parse(constraint, &c, &e), 0);
+	assert_int_equal(version_parse(version, &v, &e), 0);
+	return constraint_match(&c, &v);
+}
+
+static void test_versions(void **state)
+{
+	struct version a, b;
+	struct constraint c;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(version_parse("1.10.0", &a, &e), 0);
+	assert_int_equal(version_parse("1.2.0", &b, &e), 0);
+	assert_true(version_compare(&a, &b) > 0);
+	assert_int_equal(version_parse("1.2", &a, &e), 0);
+	assert_int_equal(version_compare(&a, &b), 0);
+	assert_int_equal(version_parse("1..2", &a, &e), -1);
+	assert_int_equal(version_parse("v1", &a, &e), -1);
+	assert_int_equal(version_parse("1.2.3.4.5.6.7.8.9", &a, &e), -1);
+	assert_int_equal(version_parse("12345678901", &a, &e), -1);
+	assert_true(matches("", "0.1"));
+	assert_true(matches(">= 1.0, < 2", "1.10"));
+	assert_false(matches(">= 1.0, < 2", "2.0"));
+	assert_true(matches("~> 1.2", "1.9"));
+	assert_false(matches("~> 1.2", "2.0"));
+	assert_true(matches("~> 1.2.3", "1.2.9"));
+	assert_false(matches("~> 1.2.3", "1.3.0"));
+	assert_false(matches("~> 1.2.3", "1.2.2"));
+	assert_true(matches("!= 1.1", "1.1.1"));
+	assert_false(matches("!= 1.1", "1.1.0"));
+	assert_true(matches("1.1", "1.1"));
+	assert_true(matches("= 1.1", "1.1.0"));
+	assert_true(matches("> 1.2", "1.10"));
+	assert_true(matches("<= 1.2", "1.2"));
+	assert_int_equal(constraint_parse(">=", &c, &e), -1);
+	assert_int_equal(constraint_parse("~> 1", &c, &e), -1);
+	assert_int_equal(constraint_parse(">= 1,", &c, &e), -1);
+	assert_int_equal(constraint_parse("1,1,1,1,1,1,1,1,1", &c, &e), -1);
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_true(str_to_size("512", 1 << 20, &v));
+	assert_true(v == 512ULL << 20);
+	assert_true(str_to_size("2G", 1, &v));
+	assert_true(v == 2ULL << 30);
+	assert_true(str_to_size("1.5GiB", 1, &v));
+	assert_true(v == 3ULL << 29);
+	assert_true(str_to_size("20gb", 1, &v));
+	assert_true(v == 20ULL << 30);
+	assert_false(str_to_size("", 1, &v));
+	assert_false(str_to_size("G", 1, &v));
+	assert_false(str_to_size("-1G", 1, &v));
+	assert_false(str_to_size("12X", 1, &v));
+	assert_false(str_to_size("99999999999999T", 1, &v));
+	assert_false(str_to_size("1Gx", 1, &v));
+}
+
+static void test_suggest_and_paths(void **state)
+{
+	const char *const keys[] = {"memory", "cpus", "provision", "provider"};
+	long long n;
+
+	(void)state;
+	assert_string_equal(str_suggest("memroy", keys, 4), "memory");
+	assert_string_equal(str_suggest("provisoin", keys, 4), "provision");
+	assert_null(str_suggest("zzzzzz", keys, 4));
+	assert_true(str_to_int("65535", 1, 65535, &n));
+	assert_false(str_to_int("65536", 1, 65535, &n));
+	assert_false(str_to_int(" 1", 1, 9, &n));
+	assert_false(str_to_int("1x", 1, 9, &n));
+	assert_true(fs_path_is_contained("a/b/c.vmdk"));
+	assert_true(fs_path_is_contained("a/..b"));
+	assert_false(fs_path_is_contained("../x"));
+	assert_false(fs_path_is_contained("a/../../x"));
+	assert_false(fs_path_is_contained("/etc/passwd"));
+	assert_false(fs_path_is_contained(""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_suggest_and_paths),
+	};
+	return cmocka_run_group_tests_name("core_util", tests, NULL, NULL);
+}

@@ -1,0 +1,205 @@
+/* Provisioner pieces that need no server: shell quoting (checked by a real /bin/sh), the
+ * remote command of a shell step (run locally), keys (checked by libssh), run policies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <json-c/json.h>
+#include <libssh/libssh.h>
+
+#include "tests/unit/unit.h"
+
+/* The structures hold char * for what the loader allocates; tests fill them with literals. */
+#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+
+#include "core/fsutil.h"
+#include "core/project.h"
+#include "provisioners/communicator.h"
+#include "provisioners/provision.h"
+#include "provisioners/shell.h"
+#include "provisioners/sshkey.h"
+
+static char *dir;
+
+static int setup(void **state)
+{
+	(void)state;
+	dir = unit_tmpdir();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unit_rmdir(dir);
+	return 0;
+}
+
+/* Runs cmd with /bin/sh; returns its stdout (heap) and exit status. */
+static char *sh_output(const char *cmd, int *status)
+{
+	FILE *f = popen(cmd, "r");
+	char *out = calloc(1, 65536);
+	size_t n;
+	int st;
+
+	assert_non_null(f);
+	assert_non_null(out);
+	n = fread(out, 1, 65535, f);
+	out[n] = 0;
+	st = pclose(f);
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+static void test_quote_roundtrip(void **state)
+{
+	static const char *const words[] = {
+		"",	     "plain", "it's",	"$HOME `id` $(id)", "back\\slash",
+		"new\nline", "'''",   "a b\tc",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		char *q = comm_quote(words[i]), *cmd, *out;
+		int st;
+
+		assert_non_null(q);
+		assert_true(asprintf(&cmd, "printf '%%s' %s", q) > 0);
+		out = sh_output(cmd, &st);
+		assert_int_equal(st, 0);
+		assert_string_equal(out, words[i]);
+		free(out);
+		free(cmd);
+		free(q);
+	}
+}
+
+static void test_shell_command_runs(void **state)
+{
+	char *args[] = {"one", "two words", "it's"};
+	struct kv env[] = {{"GREETING", "hello $USER"}, {"EMPTY", ""}};
+	struct provision_step st = {
+		.kind = PROVISION_SHELL,
+		.args = args,
+		.nargs = 3,
+		.env = env,
+		.nenv = 2,
+		.privileged = false,
+	};
+	char *script = fs_join(dir, "my script.sh"), *cmd, *out;
+	int status;
+
+	(void)state;
+	/* No #! line: env's execvp falls back to /bin/sh, as it must under sudo too. */
+	unit_write(
+		dir, "my script.sh",
+		"printf '[%s]' \"$@\"; printf '%s|%s' \"$GREETING\" \"${EMPTY-unset}\"; exit 4\n");
+	cmd = shell_command(&st, script);
+	assert_non_null(cmd);
+	assert_null(strstr(cmd, "sudo"));
+	out = sh_output(cmd, &status);
+	assert_string_equal(out, "[one][two words][it's]hello $USER|");
+	assert_int_equal(status, 4);
+	assert_false(fs_exists(script)); /* removed after running, whatever its status */
+	free(out);
+	free(cmd);
+	st.privileged = true;
+	cmd = shell_command(&st, script);
+	assert_non_null(strstr(cmd, "sudo -n -H env 'GREETING=hello $USER' 'EMPTY='"));
+	free(cmd);
+	free(script);
+}
+
+static void test_keys(void **state)
+{
+	char *path = fs_join(dir, "id_ed25519"), *pubpath, *line, *file;
+	const char *src = getenv("ENVUP_SRC");
+	char blob[1024], *want, *pubfile;
+	ssh_key key = NULL;
+	struct stat sb;
+	struct err e;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(sshkey_generate(path, "envup-web", &e), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_true(asprintf(&pubpath, "%s.pub", path) > 0);
+	assert_int_equal(fs_read_file(pubpath, 4096, &file, &len, &e), 0);
+	assert_int_equal(sshkey_public_line(path, "envup-web", &line, &e), 0);
+	assert_true(!strncmp(line, "ssh-ed25519 ", 12));
+	assert_int_equal(strncmp(file, line, strlen(line)), 0);
+	assert_string_equal(file + strlen(line), "\n");
+	free(line);
+	free(file);
+	/* The compiled-in keypair is data/keys/ exactly, and the private half matches. */
+	assert_true(asprintf(&pubfile, "%s/data/keys/vagrant.pub", src ? src : ".") > 0);
+	assert_int_equal(fs_read_file(pubfile, 4096, &file, &len, &e), 0);
+	assert_int_equal(strncmp(file, sshkey_insecure_public(), strlen(file) - 1), 0);
+	assert_string_equal(file + strlen(sshkey_insecure_public()), "\n");
+	sshkey_insecure_blob(blob, sizeof(blob));
+	assert_non_null(strstr(file, blob));
+	assert_int_equal(
+		ssh_pki_import_privkey_base64(sshkey_insecure_private(), NULL, NULL, NULL, &key),
+		SSH_OK);
+	assert_int_equal(ssh_pki_export_pubkey_base64(key, &want), SSH_OK);
+	assert_string_equal(want, blob);
+	ssh_string_free_char(want);
+	ssh_key_free(key);
+	assert_int_equal(sshkey_public_line(pubfile, NULL, &line, &e), -1);
+	free(file);
+	free(pubfile);
+	free(pubpath);
+	free(path);
+}
+
+static void test_run_policy(void **state)
+{
+	struct provision_step steps[] = {
+		{.kind = PROVISION_SHELL, .name = "once-ok", .run = RUN_ONCE},
+		{.kind = PROVISION_SHELL, .name = "once-failed", .run = RUN_ONCE},
+		{.kind = PROVISION_SHELL, .name = "once-new", .run = RUN_ONCE},
+		{.kind = PROVISION_SHELL, .name = "always", .run = RUN_ALWAYS},
+		{.kind = PROVISION_SHELL, .name = "never", .run = RUN_NEVER},
+	};
+	struct machine m = {.name = "web", .steps = steps, .nsteps = 5};
+	struct provision_opts plain = {0}, again = {.again = true};
+	char *only_names[] = {"never", "once-ok"};
+	struct provision_opts only = {.only = only_names, .nonly = 2};
+	char *bad[] = {"alway"};
+	struct err e;
+
+	(void)state;
+	unit_write(dir, "state.json",
+		   "{\"provisioners\":{\"once-ok\":{\"exit_status\":0},"
+		   "\"once-failed\":{\"exit_status\":2},\"always\":{\"exit_status\":0}}}");
+	assert_false(provision_wanted(&m, dir, &steps[0], &plain));
+	assert_true(provision_wanted(&m, dir, &steps[1], &plain));
+	assert_true(provision_wanted(&m, dir, &steps[2], &plain));
+	assert_true(provision_wanted(&m, dir, &steps[3], &plain));
+	assert_false(provision_wanted(&m, dir, &steps[4], &plain));
+	assert_true(provision_wanted(&m, dir, &steps[0], &again));
+	assert_false(provision_wanted(&m, dir, &steps[4], &again));
+	assert_true(provision_wanted(&m, dir, &steps[0], &only));
+	assert_false(provision_wanted(&m, dir, &steps[1], &only));
+	assert_true(provision_wanted(&m, dir, &steps[4], &only));
+	assert_int_equal(provision_check_names(&m, only_names, 2, &e), 0);
+	assert_int_equal(provision_check_names(&m, bad, 1, &e), -1);
+	assert_int_equal(e.code, ERR_USAGE);
+	assert_non_null(strstr(e.msg, "machine 'web' has no provision step named 'alway' "
+				      "(did you mean 'always'?)"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quote_roundtrip),
+		cmocka_unit_test_setup_teardown(test_shell_command_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_policy, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("provisioners", tests, NULL, NULL);
+}

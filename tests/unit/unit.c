@@ -1,0 +1,42 @@
+#include "tests/unit/unit.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+
+char *unit_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir;
+
+	if (asprintf(&dir, "%s/envup-unit.XXXXXX", base && *base ? base : "/tmp") < 0 ||
+	    !mkdtemp(dir)) {
+		print_error("cannot create a temporary directory\n");
+		abort();
+	}
+	return dir;
+}
+
+void unit_rmdir(char *dir)
+{
+	struct err e;
+
+	fs_remove_tree(dir, &e);
+	free(dir);
+}
+
+void unit_write(const char *dir, const char *name, const char *text)
+{
+	char *path = fs_join(dir, name);
+	struct err e;
+
+	if (!path || fs_write_atomic(path, text, strlen(text), 0644, &e) < 0) {
+		print_error("cannot write %s/%s\n", dir, name);
+		abort();
+	}
+	free(path);
+}

@@ -1,0 +1,17 @@
+/* Shared by the cmocka unit tests. */
+#ifndef ENVUP_TESTS_UNIT_H
+#define ENVUP_TESTS_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh temporary directory (heap path); removed by unit_rmdir. */
+char *unit_tmpdir(void);
+void unit_rmdir(char *dir);
+/* Writes text to dir/name. */
+void unit_write(const char *dir, const char *name, const char *text);
+
+#endif
