@@ -21,11 +21,11 @@ int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing
 
 struct job {
 	struct image *src;
-	struct image *dst;      /* qcow2 output */
-	int dst_fd;             /* raw output */
-	uint64_t granule;       /* zero detection unit */
+	struct image *dst; /* qcow2 output */
+	int dst_fd;	   /* raw output */
+	uint64_t granule;  /* zero detection unit */
 	pthread_mutex_t lock;
-	uint64_t next;          /* next chunk index */
+	uint64_t next; /* next chunk index */
 	uint64_t done;
 	bool failed;
 	struct err err;
@@ -50,8 +50,7 @@ static int write_out(struct job *j, const uint8_t *buf, size_t len, uint64_t off
 }
 
 /* Writes the non-zero granules of buf (guest bytes [off, off+len)). */
-static int write_nonzero(struct job *j, const uint8_t *buf, size_t len, uint64_t off,
-			 struct err *e)
+static int write_nonzero(struct job *j, const uint8_t *buf, size_t len, uint64_t off, struct err *e)
 {
 	size_t pos = 0;
 

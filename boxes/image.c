@@ -16,7 +16,7 @@
 
 static const char *const format_names[] = {
 	[IMAGE_UNKNOWN] = "unknown", [IMAGE_RAW] = "raw", [IMAGE_QCOW2] = "qcow2",
-	[IMAGE_VMDK] = "vmdk",       [IMAGE_VDI] = "vdi", [IMAGE_VHD] = "vhd",
+	[IMAGE_VMDK] = "vmdk",	     [IMAGE_VDI] = "vdi", [IMAGE_VHD] = "vhd",
 };
 
 enum image_format image_format_from_name(const char *name)
@@ -195,9 +195,10 @@ int image_open_ref_fd(struct image *parent, const char *rel, struct err *e)
 	int fd;
 
 	if (parent->dirfd < 0)
-		return err_set(e, ERR_USAGE,
-			       "%s refers to '%s', but references to other files are not allowed here",
-			       parent->name, rel);
+		return err_set(
+			e, ERR_USAGE,
+			"%s refers to '%s', but references to other files are not allowed here",
+			parent->name, rel);
 	fd = fs_open_beneath(parent->dirfd, rel, O_RDONLY, 0, e);
 	if (fd < 0) {
 		/* a reference that escapes is the image's fault, not the user's */
@@ -213,14 +214,15 @@ int image_open_ref_fd(struct image *parent, const char *rel, struct err *e)
 	if ((st.st_dev == parent->dev && st.st_ino == parent->ino) ||
 	    on_chain(parent->ctx.chain, st.st_dev, st.st_ino)) {
 		close(fd);
-		return err_set(e, ERR_CORRUPT, "%s: reference '%s' loops back to an image on the chain",
+		return err_set(e, ERR_CORRUPT,
+			       "%s: reference '%s' loops back to an image on the chain",
 			       parent->name, rel);
 	}
 	return fd;
 }
 
-int image_open_ref(struct image *parent, const char *rel, enum image_format fmt,
-		   struct image **out, struct err *e)
+int image_open_ref(struct image *parent, const char *rel, enum image_format fmt, struct image **out,
+		   struct err *e)
 {
 	struct image_chain node = {parent->dev, parent->ino, parent->ctx.chain};
 	struct image_ctx ctx = parent->ctx;
@@ -284,9 +286,10 @@ int image_read_exact(const struct image *img, int fd, void *buf, size_t len, uin
 			return err_sys(e, "%s: cannot read %s", img->name, what);
 		}
 		if (n == 0)
-			return err_set(e, ERR_CORRUPT,
-				       "%s: %s at offset %llu (%zu bytes) is past the end of the file",
-				       img->name, what, (unsigned long long)off, len);
+			return err_set(
+				e, ERR_CORRUPT,
+				"%s: %s at offset %llu (%zu bytes) is past the end of the file",
+				img->name, what, (unsigned long long)off, len);
 		done += (size_t)n;
 	}
 	return 0;
@@ -349,8 +352,8 @@ int image_read_backing(struct image *img, void *buf, size_t len, uint64_t off, s
 	return 0;
 }
 
-int image_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
-		 enum image_run *run, struct err *e)
+int image_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum, enum image_run *run,
+		 struct err *e)
 {
 	if (!img->ops->status) {
 		*pnum = len;
@@ -375,8 +378,8 @@ int image_status_backing(struct image *img, uint64_t off, uint64_t len, uint64_t
 	return image_status(b, off, len, pnum, run, e);
 }
 
-int image_block_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
-		       bool *zero, struct err *e)
+int image_block_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum, bool *zero,
+		       struct err *e)
 {
 	enum image_run run;
 

@@ -44,16 +44,16 @@ struct image {
 	const struct image_ops *ops;
 	enum image_format fmt;
 	uint64_t size;
-	char *name;                 /* for messages */
-	int fd;                     /* the main file */
-	int dirfd;                  /* directory references resolve in; -1: none allowed */
-	struct image_ctx ctx;       /* how it was opened (chain points to the caller's stack) */
+	char *name;	      /* for messages */
+	int fd;		      /* the main file */
+	int dirfd;	      /* directory references resolve in; -1: none allowed */
+	struct image_ctx ctx; /* how it was opened (chain points to the caller's stack) */
 	dev_t dev;
 	ino_t ino;
-	struct image *backing;      /* parent image, or NULL */
+	struct image *backing;		/* parent image, or NULL */
 	int extra_fds[IMAGE_MAX_FILES]; /* other files this image owns (VMDK extents) */
 	unsigned n_extra;
-	char subformat[64];         /* "v3", "streamOptimized", ... for info */
+	char subformat[64]; /* "v3", "streamOptimized", ... for info */
 	void *priv;
 };
 
@@ -70,8 +70,8 @@ int image_open_ctx(const char *path, enum image_format fmt, const struct image_c
 
 /* Opens rel, a reference found inside parent (backing file, extent), below parent's directory:
  * refused when references are not allowed, past the depth limit or when it loops. */
-int image_open_ref(struct image *parent, const char *rel, enum image_format fmt,
-		   struct image **out, struct err *e);
+int image_open_ref(struct image *parent, const char *rel, enum image_format fmt, struct image **out,
+		   struct err *e);
 
 /* Opens rel below parent's directory as a plain file (VMDK extents), read-only. */
 int image_open_ref_fd(struct image *parent, const char *rel, struct err *e);
@@ -95,8 +95,8 @@ int image_status_backing(struct image *img, uint64_t off, uint64_t len, uint64_t
 			 enum image_run *run, struct err *e);
 
 /* Status of img at off (any format; formats without a map report data). */
-int image_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
-		 enum image_run *run, struct err *e);
+int image_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum, enum image_run *run,
+		 struct err *e);
 
 /* True when all len bytes of buf are zero. */
 bool image_is_zero(const void *buf, size_t len);

@@ -9,7 +9,7 @@
 
 #include "boxes/qcow2_impl.h"
 
-#define MAX_L1_ENTRIES (4u << 20)     /* 32 MiB of L1, as QEMU */
+#define MAX_L1_ENTRIES (4u << 20) /* 32 MiB of L1, as QEMU */
 #define MAX_RT_BYTES (8u << 20)
 #define MAX_SNAPSHOTS 65536
 #define MAX_SIZE (1ull << 60)
@@ -20,8 +20,8 @@ static int read_entries(struct image *img, struct qcow2 *q, uint64_t l2off, uint
 {
 	unsigned esz = q->ext_l2 ? 16 : 8;
 
-	return image_read_exact(img, img->fd, buf, (size_t)n * esz, l2off + first * esz,
-				"L2 table", e);
+	return image_read_exact(img, img->fd, buf, (size_t)n * esz, l2off + first * esz, "L2 table",
+				e);
 }
 
 /* Kind of guest unit (a subcluster with extended L2, else a cluster) idx in the cluster
@@ -35,8 +35,8 @@ static int classify(struct image *img, struct qcow2 *q, uint64_t entry, uint64_t
 	if (entry & QCOW2_COMPRESSED) {
 		if (q->ext_l2 && bitmap)
 			return err_set(e, ERR_CORRUPT,
-				       "%s: compressed cluster %llu has a subcluster bitmap", img->name,
-				       (unsigned long long)gcluster);
+				       "%s: compressed cluster %llu has a subcluster bitmap",
+				       img->name, (unsigned long long)gcluster);
 		*kind = Q_COMPRESSED;
 		*host = entry;
 		return 0;
@@ -46,9 +46,10 @@ static int classify(struct image *img, struct qcow2 *q, uint64_t entry, uint64_t
 		bool alloc = bitmap >> sc & 1, zero = bitmap >> (32 + sc) & 1;
 
 		if (alloc && zero)
-			return err_set(e, ERR_CORRUPT,
-				       "%s: subcluster %u of cluster %llu is both allocated and zero",
-				       img->name, sc, (unsigned long long)gcluster);
+			return err_set(
+				e, ERR_CORRUPT,
+				"%s: subcluster %u of cluster %llu is both allocated and zero",
+				img->name, sc, (unsigned long long)gcluster);
 		if (zero) {
 			*kind = Q_ZERO;
 			return 0;
@@ -85,10 +86,10 @@ static int classify(struct image *img, struct qcow2 *q, uint64_t entry, uint64_t
 	return 0;
 }
 
-int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m,
-	      struct err *e)
+int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m, struct err *e)
 {
 	struct qcow2 *q = img->priv;
+	bool coarse = m->coarse;
 	uint64_t cidx = off >> q->cluster_bits, l2n = 1ull << q->l2_bits;
 	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & (l2n - 1);
 	uint64_t table_end = (l1i + 1) << (q->l2_bits + q->cluster_bits);
@@ -107,11 +108,10 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 		return 0;
 	}
 	if ((l2off & (q->cs - 1)) || l2off > q->file_size || q->file_size - l2off < q->cs)
-		return err_set(e, ERR_CORRUPT,
-			       "%s: L2 table at %llu (L1 entry %llu) is %s", img->name,
-			       (unsigned long long)l2off, (unsigned long long)l1i,
+		return err_set(e, ERR_CORRUPT, "%s: L2 table at %llu (L1 entry %llu) is %s",
+			       img->name, (unsigned long long)l2off, (unsigned long long)l1i,
 			       (l2off & (q->cs - 1)) ? "not cluster aligned"
-						      : "past the end of the file");
+						     : "past the end of the file");
 	n = (unsigned)((((off + len - 1) >> q->cluster_bits) - cidx) + 1);
 	if (n > MAP_BATCH)
 		n = MAP_BATCH;
@@ -133,6 +133,12 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 			return -1;
 		if (kind == Q_DATA)
 			host += pos & (q->cs - 1);
+		if (coarse && kind == Q_COMPRESSED)
+			kind = Q_DATA;
+		if (coarse) {
+			host = 0; /* only the kind matters */
+			copied = false;
+		}
 		if (first) {
 			m->kind = kind;
 			m->host = host;
@@ -140,7 +146,7 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 			m->copied = copied;
 			first = false;
 		} else if (kind != m->kind || kind == Q_COMPRESSED || copied != m->copied ||
-			   (kind == Q_DATA && host != m->host + (pos - off))) {
+			   (kind == Q_DATA && !coarse && host != m->host + (pos - off))) {
 			break;
 		}
 		if (kind == Q_COMPRESSED) {
@@ -155,8 +161,8 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 	return 0;
 }
 
-static int read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
-			   struct err *e)
+int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
+			  struct err *e)
 {
 	unsigned x = 62 - (q->cluster_bits - 8);
 	uint64_t coff = entry & ((1ull << x) - 1);
@@ -188,33 +194,26 @@ static int read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, u
 	return rc;
 }
 
-int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off,
-			struct err *e)
+int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, struct err *e)
 {
 	struct qcow2 *q = img->priv;
 	uint8_t *p = buf, *tmp = NULL;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = false};
 	int rc = 0;
 
 	while (len) {
 		if ((rc = qcow2_map(img, off, len, &m, e)) < 0)
 			break;
 		switch (m.kind) {
-		case Q_DATA:
-			rc = image_read_fill(img, img->fd, p, m.len, m.host, e);
-			break;
-		case Q_ZERO:
-			memset(p, 0, m.len);
-			break;
-		case Q_UNALLOC:
-			rc = image_read_backing(img, p, m.len, off, e);
-			break;
+		case Q_DATA: rc = image_read_fill(img, img->fd, p, m.len, m.host, e); break;
+		case Q_ZERO: memset(p, 0, m.len); break;
+		case Q_UNALLOC: rc = image_read_backing(img, p, m.len, off, e); break;
 		case Q_COMPRESSED:
 			if (!tmp && !(tmp = malloc(q->cs))) {
 				rc = err_set(e, ERR_FAIL, "out of memory");
 				break;
 			}
-			rc = read_compressed(img, q, m.entry, tmp, e);
+			rc = qcow2_read_compressed(img, q, m.entry, tmp, e);
 			if (rc == 0)
 				memcpy(p, tmp + (off & (q->cs - 1)), m.len);
 			break;
@@ -246,7 +245,7 @@ static int qcow2_status(struct image *img, uint64_t off, uint64_t len, uint64_t 
 			enum image_run *run, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = true};
 	int rc;
 
 	if (img->ctx.writable)
@@ -341,17 +340,18 @@ static int parse_extensions(struct image *img, struct qcow2 *q, const uint8_t *h
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > hlen - pos - 8 || padded > hlen - pos - 8)
-			return err_set(e, ERR_CORRUPT,
-				       "%s: header extension 0x%08x (%u bytes) runs past the header",
-				       img->name, type, len);
+			return err_set(
+				e, ERR_CORRUPT,
+				"%s: header extension 0x%08x (%u bytes) runs past the header",
+				img->name, type, len);
 		const uint8_t *d = h + pos + 8;
 
 		switch (type) {
 		case QCOW2_EXT_BACKING_FMT:
 			if (len == 0 || len >= sizeof(x->backing_fmt))
 				return err_set(e, ERR_CORRUPT,
-					       "%s: backing format extension of %u bytes", img->name,
-					       len);
+					       "%s: backing format extension of %u bytes",
+					       img->name, len);
 			memcpy(x->backing_fmt, d, len);
 			x->backing_fmt[len] = '\0';
 			break;
@@ -433,7 +433,8 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 
 		if (ct > 1)
 			return err_set(e, ERR_UNSUPPORTED,
-				       "%s: qcow2 compression_type %u is not supported", img->name, ct);
+				       "%s: qcow2 compression_type %u is not supported", img->name,
+				       ct);
 		q->compression = ct;
 	} else if (hdr_len > 104 && h[104]) {
 		return err_set(e, ERR_CORRUPT,
@@ -443,7 +444,8 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 	q->ext_l2 = !!(q->incompat & QCOW2_INCOMPAT_EXTL2);
 	if (q->ext_l2 && q->cluster_bits < 14)
 		return err_set(e, ERR_CORRUPT,
-			       "%s: extended L2 entries need clusters of 16 KiB or more", img->name);
+			       "%s: extended L2 entries need clusters of 16 KiB or more",
+			       img->name);
 	q->l2_bits = q->cluster_bits - (q->ext_l2 ? 4 : 3);
 	q->sc_bits = q->ext_l2 ? q->cluster_bits - 5 : q->cluster_bits;
 	if (q->refcount_order > 6)
@@ -465,10 +467,10 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 		return err_set(e, ERR_CORRUPT, "%s: L1 table at %llu (%u entries) is %s", img->name,
 			       (unsigned long long)q->l1_offset, q->l1_size,
 			       (q->l1_offset & (q->cs - 1)) ? "not cluster aligned"
-							      : "past the end of the file");
+							    : "past the end of the file");
 	if (q->l1_size && q->l1_offset < q->cs)
-		return err_set(e, ERR_CORRUPT, "%s: L1 table at %llu overlaps the header", img->name,
-			       (unsigned long long)q->l1_offset);
+		return err_set(e, ERR_CORRUPT, "%s: L1 table at %llu overlaps the header",
+			       img->name, (unsigned long long)q->l1_offset);
 	rt_bytes = (uint64_t)q->rt_clusters << q->cluster_bits;
 	if (q->rt_offset < q->cs)
 		return err_set(e, ERR_CORRUPT, "%s: refcount table at %llu overlaps the header",
@@ -488,8 +490,8 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 	if (q->nb_snapshots && ((snap_off & (q->cs - 1)) || snap_off >= q->file_size))
 		return err_set(e, ERR_CORRUPT, "%s: snapshot table at %llu is misplaced", img->name,
 			       (unsigned long long)snap_off);
-	if (*bf_off && (*bf_len == 0 || *bf_len > 1023 || *bf_off > q->cs ||
-			q->cs - *bf_off < *bf_len))
+	if (*bf_off &&
+	    (*bf_len == 0 || *bf_len > 1023 || *bf_off > q->cs || q->cs - *bf_off < *bf_len))
 		return err_set(e, ERR_CORRUPT,
 			       "%s: backing file name (offset %llu, %u bytes) is outside the first "
 			       "cluster or longer than 1023 bytes",
@@ -514,8 +516,9 @@ static int open_backing(struct image *img, const uint8_t *h, size_t hlen, uint64
 	if (fmtname[0]) {
 		bfmt = image_format_from_name(fmtname);
 		if (bfmt == IMAGE_UNKNOWN)
-			return err_set(e, ERR_UNSUPPORTED, "%s: backing format '%s' is not supported",
-				       img->name, fmtname);
+			return err_set(e, ERR_UNSUPPORTED,
+				       "%s: backing format '%s' is not supported", img->name,
+				       fmtname);
 	}
 	/* errors below name the image they are about; wrapping at every level of a long
 	 * chain would push the cause out of the message */
@@ -573,8 +576,8 @@ int qcow2_open(struct image *img, struct err *e)
 		for (uint32_t i = 0; i < q->l1_size; i++)
 			q->l1[i] = get_be64(&q->l1[i]);
 	}
-	snprintf(img->subformat, sizeof(img->subformat), "v%u, %llu KiB clusters%s%s",
-		 q->version, (unsigned long long)(q->cs >> 10), q->ext_l2 ? ", extended L2" : "",
+	snprintf(img->subformat, sizeof(img->subformat), "v%u, %llu KiB clusters%s%s", q->version,
+		 (unsigned long long)(q->cs >> 10), q->ext_l2 ? ", extended L2" : "",
 		 q->compression ? ", zstd" : "");
 	if (bf_off && open_backing(img, h, hlen, bf_off, bf_len, x.backing_fmt, e) < 0)
 		goto out;

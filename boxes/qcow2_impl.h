@@ -32,11 +32,11 @@ enum qcow2_kind { Q_DATA, Q_ZERO, Q_UNALLOC, Q_COMPRESSED };
 struct qcow2 {
 	uint32_t version;
 	unsigned cluster_bits;
-	uint64_t cs;            /* cluster size */
-	unsigned l2_bits;       /* log2 of entries per L2 table */
+	uint64_t cs;	  /* cluster size */
+	unsigned l2_bits; /* log2 of entries per L2 table */
 	bool ext_l2;
-	unsigned sc_bits;       /* log2 of the subcluster size (cluster_bits without ext_l2) */
-	int compression;        /* 0 zlib, 1 zstd */
+	unsigned sc_bits; /* log2 of the subcluster size (cluster_bits without ext_l2) */
+	int compression;  /* 0 zlib, 1 zstd */
 	uint64_t file_size;
 	uint64_t l1_offset;
 	uint32_t l1_size;
@@ -49,28 +49,32 @@ struct qcow2 {
 	/* writer */
 	pthread_mutex_t lock;
 	bool lock_init;
-	uint64_t *rt;           /* refcount table (writable only) */
+	uint64_t *rt; /* refcount table (writable only) */
 	uint64_t rt_entries;
-	uint64_t next_free;     /* next cluster index to allocate */
-	uint8_t *cbuf;          /* one cluster of scratch (writer) */
+	uint64_t next_free; /* next cluster index to allocate */
+	uint8_t *cbuf;	    /* one cluster of scratch (writer) */
 };
 
 /* The mapping of the run at guest offset off (at most len bytes, within one L2 table):
  * kind, host offset of off (Q_DATA) or the raw L2 entry (Q_COMPRESSED), run length,
- * and whether the cluster has the COPIED flag. */
+ * and whether the cluster has the COPIED flag. With coarse set by the caller, only the kind
+ * matters: compressed clusters count as data and runs need not be contiguous on the host. */
 struct qcow2_map {
+	bool coarse;
 	enum qcow2_kind kind;
 	uint64_t host;
 	uint64_t entry;
 	uint64_t len;
 	bool copied;
 };
-int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m,
-	      struct err *e);
+int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m, struct err *e);
+
+/* Decompresses the cluster the compressed L2 entry describes into out (one cluster). */
+int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
+			  struct err *e);
 
 /* Reads [off, off+len) through the map without taking the writer's lock. */
-int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off,
-			struct err *e);
+int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
 
 /* Writer: prepares an image opened writable (checks, loads the refcount table). */
 int qcow2_write_init(struct image *img, struct err *e);

@@ -2,7 +2,8 @@
  * writable. Clusters are allocated at the end of the file and never reused. Every
  * allocating write goes refcount, then data, then L2 entry, then L1 entry, so that a process
  * killed at any point leaves at most leaked clusters (never a reference to a cluster whose
- * refcount is zero, or to data not yet written). */
+ * refcount is zero, or to data not yet written). The refcount table grows (is moved to the
+ * end of the file) when the file outgrows it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,12 +20,12 @@
 int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
 		    const char *backing_fmt, struct err *e);
 
-static int write_at(struct image *img, const void *buf, size_t len, uint64_t off,
-		    const char *what, struct err *e)
+static int write_at(struct image *img, const void *buf, size_t len, uint64_t off, const char *what,
+		    struct err *e)
 {
 	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(img->fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
+		ssize_t n =
+			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -58,9 +59,46 @@ static void rc_set(uint8_t *rb, unsigned order, uint64_t i, uint64_t v)
 		rb[i * (bits / 8) + b] = (uint8_t)(v >> (bits - 8 - 8 * b));
 }
 
+/* Refcount entry i of the refcount block bytes rb. */
+static uint64_t rc_get(const uint8_t *rb, unsigned order, uint64_t i)
+{
+	unsigned bits = 1u << order;
+	uint64_t v = 0;
+
+	if (bits < 8) {
+		unsigned per = 8 / bits;
+
+		return (uint64_t)(rb[i / per] >> ((i % per) * bits)) & ((1u << bits) - 1);
+	}
+	for (unsigned b = 0; b < bits / 8; b++)
+		v = v << 8 | rb[i * (bits / 8) + b];
+	return v;
+}
+
+/* The refcount of cluster c. */
+static int get_refcount(struct image *img, struct qcow2 *q, uint64_t c, uint64_t *v,
+			struct err *e)
+{
+	unsigned rbb = rb_bits(q), bits = 1u << q->refcount_order;
+	uint64_t b = c >> rbb, i = c & ((1ull << rbb) - 1), rboff, byte;
+	uint8_t buf[8];
+
+	if (b >= q->rt_entries || !(rboff = q->rt[b] & QCOW2_OFFSET_MASK)) {
+		*v = 0;
+		return 0;
+	}
+	byte = i * bits / 8;
+	if (image_read_exact(img, img->fd, buf, bits < 8 ? 1 : bits / 8, rboff + byte,
+			     "refcount block", e) < 0)
+		return -1;
+	*v = bits < 8 ? rc_get(buf, q->refcount_order, i % (8 / bits))
+		      : rc_get(buf, q->refcount_order, 0);
+	return 0;
+}
+
 /* Sets the refcount of clusters [start, start+n) to v; their refcount blocks exist. */
-static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uint64_t n,
-			 uint64_t v, struct err *e)
+static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uint64_t n, uint64_t v,
+			 struct err *e)
 {
 	unsigned rbb = rb_bits(q), bits = 1u << q->refcount_order;
 	uint64_t mask = (1ull << rbb) - 1;
@@ -99,6 +137,102 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
 	return 0;
 }
 
+#define MAX_RT_BYTES (8u << 20) /* as the reader accepts */
+
+/* Replaces the refcount table with one of at least min_entries entries, placed at the end
+ * of the file together with the refcount blocks that cover it. Order: refcounts of the new
+ * clusters, new blocks, new table, then the header (one write), then the old table is
+ * freed; a kill in between leaks clusters at worst. */
+static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entries, struct err *e)
+{
+	unsigned rbb = rb_bits(q);
+	uint64_t per = q->cs / 8, entries = q->rt_entries * 2, start = q->next_free, tc, nb = 0;
+	uint64_t old_off = q->rt_offset, old_c = q->rt_clusters, *nrt;
+	uint8_t hdr[12];
+	int rc = -1;
+
+	if (entries < min_entries)
+		entries = min_entries;
+	for (;;) {
+		uint64_t end, cnt;
+
+		entries = (entries + per - 1) / per * per;
+		tc = entries / per;
+		for (;;) {
+			end = start + tc + nb;
+			cnt = 0;
+			for (uint64_t b = start >> rbb; b <= (end - 1) >> rbb; b++)
+				if (b >= q->rt_entries || !(q->rt[b] & QCOW2_OFFSET_MASK))
+					cnt++;
+			if (cnt == nb)
+				break;
+			nb = cnt;
+		}
+		if (((end - 1) >> rbb) < entries)
+			break;
+		entries *= 2;
+	}
+	if (entries * 8 > MAX_RT_BYTES)
+		return err_set(e, ERR_UNSUPPORTED, "%s: refcount table would exceed %u bytes",
+			       img->name, MAX_RT_BYTES);
+	nrt = calloc(entries, 8);
+	if (!nrt)
+		return err_set(e, ERR_FAIL, "out of memory");
+	memcpy(nrt, q->rt, q->rt_entries * 8);
+	/* place the new blocks after the table, in block order */
+	{
+		uint64_t c = start + tc, end = start + tc + nb;
+
+		for (uint64_t b = start >> rbb; b <= (end - 1) >> rbb; b++)
+			if (!(nrt[b] & QCOW2_OFFSET_MASK))
+				nrt[b] = (c++) << q->cluster_bits;
+	}
+	/* refcounts: existing blocks through set_refcounts, new blocks built whole */
+	for (uint64_t c = start; c < start + tc + nb; c++) {
+		uint64_t b = c >> rbb;
+
+		if (b < q->rt_entries && (q->rt[b] & QCOW2_OFFSET_MASK)) {
+			if (set_refcounts(img, q, c, 1, 1, e) < 0)
+				goto out;
+		}
+	}
+	for (uint64_t b = start >> rbb; b <= (start + tc + nb - 1) >> rbb; b++) {
+		if (b < q->rt_entries && (q->rt[b] & QCOW2_OFFSET_MASK))
+			continue;
+		memset(q->cbuf, 0, q->cs);
+		for (uint64_t c = start; c < start + tc + nb; c++)
+			if (c >> rbb == b)
+				rc_set(q->cbuf, q->refcount_order, c & ((1ull << rbb) - 1), 1);
+		if (write_at(img, q->cbuf, q->cs, nrt[b], "refcount block", e) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < entries; i++)
+		put_be64((uint8_t *)&nrt[i], nrt[i]);
+	rc = write_at(img, nrt, entries * 8, start << q->cluster_bits, "refcount table", e);
+	for (uint64_t i = 0; i < entries; i++)
+		nrt[i] = get_be64(&nrt[i]);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	put_be64(hdr, start << q->cluster_bits);
+	put_be32(hdr + 8, (uint32_t)tc);
+	if (write_at(img, hdr, sizeof(hdr), 48, "header", e) < 0)
+		goto out;
+	free(q->rt);
+	q->rt = nrt;
+	nrt = NULL;
+	q->rt_entries = entries;
+	q->rt_offset = start << q->cluster_bits;
+	q->rt_clusters = (uint32_t)tc;
+	q->next_free = start + tc + nb;
+	if (q->file_size < q->next_free << q->cluster_bits)
+		q->file_size = q->next_free << q->cluster_bits;
+	rc = set_refcounts(img, q, old_off >> q->cluster_bits, old_c, 0, e);
+out:
+	free(nrt);
+	return rc;
+}
+
 /* Allocates n contiguous clusters at the end of the file, with refcount 1; creates refcount
  * blocks as needed (a new block covers itself where it can). */
 static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64_t *start,
@@ -110,8 +244,11 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 		uint64_t s = q->next_free, end = s + n, b, rbc;
 		bool missing = false;
 
-		if (((end - 1) >> rbb) >= q->rt_entries)
-			return err_set(e, ERR_UNSUPPORTED, "%s: refcount table is full", img->name);
+		if (((end - 1) >> rbb) >= q->rt_entries) {
+			if (grow_reftable(img, q, ((end - 1) >> rbb) + 1, e) < 0)
+				return -1;
+			continue;
+		}
 		for (b = s >> rbb; b <= (end - 1) >> rbb; b++)
 			if (!(q->rt[b] & QCOW2_OFFSET_MASK)) {
 				missing = true;
@@ -215,11 +352,63 @@ static int write_new(struct image *img, struct qcow2 *q, const uint8_t *buf, uin
 	return rc;
 }
 
+/* Writes guest [off, off+n) (inside one compressed cluster): the merged cluster goes to a new
+ * cluster, the L2 entry is switched to it, then the compressed data's host clusters lose one
+ * reference each (a kill before that leaks them, no worse). */
+static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *buf, uint64_t n,
+			    uint64_t off, uint64_t entry, struct err *e)
+{
+	uint64_t ca = off & ~(q->cs - 1), cidx = ca >> q->cluster_bits;
+	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & ((1ull << q->l2_bits) - 1);
+	unsigned x = 62 - (q->cluster_bits - 8);
+	uint64_t coff = entry & ((1ull << x) - 1) & ~511ull;
+	uint64_t nsec = ((entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
+	uint64_t l2off = q->l1[l1i] & QCOW2_OFFSET_MASK, c, host;
+	uint8_t *old = malloc(q->cs), ent[8];
+	int rc = -1;
+
+	if (!old)
+		return err_set(e, ERR_FAIL, "out of memory");
+	if (!(q->l1[l1i] & QCOW2_COPIED)) {
+		err_set(e, ERR_UNSUPPORTED, "%s: L2 table %llu is shared (no COPIED flag)",
+			img->name, (unsigned long long)l1i);
+		goto out;
+	}
+	if (qcow2_read_compressed(img, q, entry, old, e) < 0)
+		goto out;
+	memcpy(old + (off - ca), buf, n);
+	if (alloc_clusters(img, q, 1, &c, e) < 0)
+		goto out;
+	host = c << q->cluster_bits;
+	if (write_at(img, old, q->cs, host, "data", e) < 0)
+		goto out;
+	put_be64(ent, host | QCOW2_COPIED);
+	if (write_at(img, ent, 8, l2off + l2i * 8, "L2 table", e) < 0)
+		goto out;
+	for (c = coff >> q->cluster_bits; c <= (coff + nsec * 512 - 1) >> q->cluster_bits; c++) {
+		uint64_t v;
+
+		if (get_refcount(img, q, c, &v, e) < 0)
+			goto out;
+		if (v == 0) {
+			err_set(e, ERR_CORRUPT, "%s: compressed cluster at %llu has refcount 0",
+				img->name, (unsigned long long)(c << q->cluster_bits));
+			goto out;
+		}
+		if (set_refcounts(img, q, c, 1, v - 1, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(old);
+	return rc;
+}
+
 int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e)
 {
 	struct qcow2 *q = img->priv;
 	const uint8_t *p = buf;
-	struct qcow2_map m;
+	struct qcow2_map m = {.coarse = false};
 	int rc = 0;
 
 	pthread_mutex_lock(&q->lock);
@@ -235,11 +424,7 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 			else
 				rc = write_at(img, p, m.len, m.host, "data", e);
 			break;
-		case Q_COMPRESSED:
-			rc = err_set(e, ERR_UNSUPPORTED,
-				     "%s: writing into compressed clusters is not supported",
-				     img->name);
-			break;
+		case Q_COMPRESSED: rc = write_compressed(img, q, p, m.len, off, m.entry, e); break;
 		case Q_ZERO:
 		case Q_UNALLOC: rc = write_new(img, q, p, m.len, off, m.kind, e); break;
 		}
@@ -254,8 +439,6 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 int qcow2_write_init(struct image *img, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	uint64_t need, cap, l2c;
-
 	if (q->ext_l2)
 		return err_set(e, ERR_UNSUPPORTED,
 			       "%s: writing images with extended L2 entries is not supported",
@@ -273,8 +456,8 @@ int qcow2_write_init(struct image *img, struct err *e)
 	q->cbuf = malloc(q->cs);
 	if (!q->rt || !q->cbuf)
 		return err_set(e, ERR_FAIL, "out of memory");
-	if (image_read_exact(img, img->fd, q->rt, q->rt_entries * 8, q->rt_offset,
-			     "refcount table", e) < 0)
+	if (image_read_exact(img, img->fd, q->rt, q->rt_entries * 8, q->rt_offset, "refcount table",
+			     e) < 0)
 		return -1;
 	for (uint64_t i = 0; i < q->rt_entries; i++) {
 		q->rt[i] = get_be64(&q->rt[i]);
@@ -283,16 +466,6 @@ int qcow2_write_init(struct image *img, struct err *e)
 				       img->name, (unsigned long long)i);
 	}
 	q->next_free = (q->file_size + q->cs - 1) >> q->cluster_bits;
-	/* the table is never grown: it must cover every cluster a full disk could need */
-	l2c = q->l1_size;
-	need = q->next_free + ((img->size + q->cs - 1) >> q->cluster_bits) + l2c;
-	need += need / (1ull << rb_bits(q)) + 2;
-	cap = q->rt_entries << rb_bits(q);
-	if (cap < need)
-		return err_set(e, ERR_UNSUPPORTED,
-			       "%s: refcount table too small to write safely (covers %llu of %llu "
-			       "clusters); convert the image first",
-			       img->name, (unsigned long long)cap, (unsigned long long)need);
 	return 0;
 }
 

@@ -12,14 +12,13 @@ static int raw_pread(struct image *img, void *buf, size_t len, uint64_t off, str
 	return image_read_fill(img, img->fd, buf, len, off, e);
 }
 
-static int raw_pwrite(struct image *img, const void *buf, size_t len, uint64_t off,
-		      struct err *e)
+static int raw_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(img->fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
+		ssize_t n =
+			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -28,8 +28,7 @@ static void vdi_close(struct image *img)
 }
 
 /* The file offset of block b, 0 when it reads as zeros. */
-static int block_at(struct image *img, struct vdi *v, uint64_t b, uint64_t *where,
-		    struct err *e)
+static int block_at(struct image *img, struct vdi *v, uint64_t b, uint64_t *where, struct err *e)
 {
 	uint32_t m = v->map[b];
 
@@ -132,7 +131,8 @@ int vdi_open(struct image *img, struct err *e)
 	v->extra = get_le32(h + 380);
 	blocks = get_le32(h + 384);
 	if (hsize < 0x180 - 72 || hsize > 4096)
-		return err_set(e, ERR_CORRUPT, "%s: VDI header size %u is invalid", img->name, hsize);
+		return err_set(e, ERR_CORRUPT, "%s: VDI header size %u is invalid", img->name,
+			       hsize);
 	if (type != 1 && type != 2)
 		return err_set(e, ERR_UNSUPPORTED,
 			       "%s: VDI image type %u is not supported (only dynamic and fixed)",
@@ -155,11 +155,13 @@ int vdi_open(struct image *img, struct err *e)
 			       img->name, (unsigned long long)disk, blocks,
 			       (unsigned long long)v->block);
 	if (boff < 72 + hsize || boff > v->file_size || v->file_size - boff < (uint64_t)blocks * 4)
-		return err_set(e, ERR_CORRUPT, "%s: VDI block map at %u is past the end of the file",
-			       img->name, boff);
+		return err_set(e, ERR_CORRUPT,
+			       "%s: VDI block map at %u is past the end of the file", img->name,
+			       boff);
 	if (doff > v->file_size || (doff < boff + (uint64_t)blocks * 4 && blocks))
-		return err_set(e, ERR_CORRUPT, "%s: VDI data offset %u overlaps the block map or "
-					       "is past the end of the file",
+		return err_set(e, ERR_CORRUPT,
+			       "%s: VDI data offset %u overlaps the block map or "
+			       "is past the end of the file",
 			       img->name, doff);
 	v->blocks = blocks;
 	v->data_off = doff;

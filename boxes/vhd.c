@@ -41,8 +41,7 @@ static uint32_t checksum(const uint8_t *b, size_t len, size_t skip)
 	return ~sum;
 }
 
-static int block_at(struct image *img, struct vhd *v, uint64_t b, uint64_t *where,
-		    struct err *e)
+static int block_at(struct image *img, struct vhd *v, uint64_t b, uint64_t *where, struct err *e)
 {
 	uint32_t s = v->bat[b];
 
@@ -52,8 +51,9 @@ static int block_at(struct image *img, struct vhd *v, uint64_t b, uint64_t *wher
 	}
 	*where = (uint64_t)s * 512 + v->bitmap;
 	if (*where >= v->file_size)
-		return err_set(e, ERR_CORRUPT, "%s: BAT entry %llu (sector %u) is past the end of "
-					       "the file",
+		return err_set(e, ERR_CORRUPT,
+			       "%s: BAT entry %llu (sector %u) is past the end of "
+			       "the file",
 			       img->name, (unsigned long long)b, s);
 	return 0;
 }
@@ -127,7 +127,8 @@ static int open_dynamic(struct image *img, struct vhd *v, uint64_t hoff, struct 
 	if (image_read_exact(img, img->fd, d, 1024, hoff, "VHD dynamic header", e) < 0)
 		return -1;
 	if (memcmp(d, "cxsparse", 8))
-		return err_set(e, ERR_CORRUPT, "%s: VHD dynamic header has a bad cookie", img->name);
+		return err_set(e, ERR_CORRUPT, "%s: VHD dynamic header has a bad cookie",
+			       img->name);
 	if (checksum(d, 1024, 36) != get_be32(d + 36))
 		return err_set(e, ERR_CORRUPT, "%s: VHD dynamic header checksum mismatch",
 			       img->name);
@@ -138,8 +139,8 @@ static int open_dynamic(struct image *img, struct vhd *v, uint64_t hoff, struct 
 		return err_set(e, ERR_CORRUPT, "%s: VHD block size %llu is invalid", img->name,
 			       (unsigned long long)v->block);
 	if (v->entries > MAX_BAT)
-		return err_set(e, ERR_CORRUPT, "%s: VHD max table entries %u is above %u", img->name,
-			       v->entries, MAX_BAT);
+		return err_set(e, ERR_CORRUPT, "%s: VHD max table entries %u is above %u",
+			       img->name, v->entries, MAX_BAT);
 	need = (img->size + v->block - 1) / v->block;
 	if (v->entries < need)
 		return err_set(e, ERR_CORRUPT,
@@ -155,8 +156,7 @@ static int open_dynamic(struct image *img, struct vhd *v, uint64_t hoff, struct 
 	v->bat = malloc((size_t)v->entries * 4 + 4);
 	if (!v->bat)
 		return err_set(e, ERR_FAIL, "out of memory");
-	if (image_read_exact(img, img->fd, v->bat, (size_t)v->entries * 4, toff, "VHD BAT", e) <
-	    0)
+	if (image_read_exact(img, img->fd, v->bat, (size_t)v->entries * 4, toff, "VHD BAT", e) < 0)
 		return -1;
 	for (uint32_t i = 0; i < v->entries; i++)
 		v->bat[i] = get_be32(&v->bat[i]);
@@ -188,8 +188,9 @@ int vhd_open(struct image *img, struct err *e)
 	if (memcmp(f, "conectix", 8))
 		return err_set(e, ERR_CORRUPT, "%s: no VHD footer (cookie 'conectix')", img->name);
 	if (checksum(f, 512, 64) != get_be32(f + 64))
-		return err_set(e, ERR_CORRUPT, "%s: VHD footer checksum mismatch (stored %08x, "
-					       "computed %08x)",
+		return err_set(e, ERR_CORRUPT,
+			       "%s: VHD footer checksum mismatch (stored %08x, "
+			       "computed %08x)",
 			       img->name, get_be32(f + 64), checksum(f, 512, 64));
 	type = get_be32(f + 60);
 	cur = get_be64(f + 48);

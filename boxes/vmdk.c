@@ -24,21 +24,22 @@ enum ext_type { EXT_FLAT, EXT_SPARSE, EXT_ZERO };
 
 struct extent {
 	enum ext_type type;
-	uint64_t start, len;        /* guest bytes */
+	uint64_t start, len; /* guest bytes */
 	int fd;
 	uint64_t file_size;
 	uint64_t flat_off;
-	uint64_t grain;             /* bytes */
+	uint64_t grain; /* bytes */
 	uint32_t gtes;
 	uint32_t gd_entries;
-	uint32_t *gd;               /* grain table sectors */
+	uint32_t *gd; /* grain table sectors */
 	bool compressed, zero_grain;
 };
 
 struct vmdk {
 	struct extent ext[IMAGE_MAX_FILES];
 	unsigned n;
-	uint64_t max_grain;         /* largest grain of any extent */
+	uint64_t max_grain; /* largest grain of any extent */
+	uint64_t gd_total;  /* grain directory entries of all extents, bounded */
 };
 
 static void vmdk_close(struct image *img)
@@ -253,8 +254,8 @@ static int open_sparse(struct image *img, int fd, const char *what, struct exten
 		*desc = calloc(1, dlen * SECTOR + 1);
 		if (!*desc)
 			return err_set(e, ERR_FAIL, "out of memory");
-		if (image_read_exact(img, fd, *desc, dlen * SECTOR, dsec * SECTOR, "descriptor", e) <
-		    0)
+		if (image_read_exact(img, fd, *desc, dlen * SECTOR, dsec * SECTOR, "descriptor",
+				     e) < 0)
 			return -1;
 	}
 	if (get_le64(h + 56) == GD_AT_END) {
@@ -263,17 +264,18 @@ static int open_sparse(struct image *img, int fd, const char *what, struct exten
 		if (x->file_size < 1536 + 512 ||
 		    image_read_exact(img, fd, f, sizeof(f), x->file_size - 1536, "footer", e) < 0)
 			return err_set(e, ERR_CORRUPT,
-				       "%s: %s: grain directory at the end, but no footer", img->name,
-				       what);
+				       "%s: %s: grain directory at the end, but no footer",
+				       img->name, what);
 		if (get_le32(f + 8) != 0 || get_le32(f + 12) != 3 || memcmp(f + 512, "KDMV", 4) ||
 		    get_le64(f + 1024) != 0 || get_le32(f + 1036) != 0)
 			return err_set(e, ERR_CORRUPT,
-				       "%s: %s: footer or end-of-stream marker is invalid", img->name,
-				       what);
+				       "%s: %s: footer or end-of-stream marker is invalid",
+				       img->name, what);
 		memcpy(h, f + 512, 512);
 		if (get_le64(h + 56) == GD_AT_END)
-			return err_set(e, ERR_CORRUPT, "%s: %s: footer has no grain directory offset",
-				       img->name, what);
+			return err_set(e, ERR_CORRUPT,
+				       "%s: %s: footer has no grain directory offset", img->name,
+				       what);
 	}
 	version = get_le32(h + 4);
 	flags = get_le32(h + 8);
@@ -390,7 +392,8 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 	n = sscanf(line, "%15s %llu %15s \"%1023[^\"]\" %llu", access, &sectors, type, file,
 		   &offset);
 	if (n < 3)
-		return err_set(e, ERR_CORRUPT, "%s: malformed extent line '%.60s'", img->name, line);
+		return err_set(e, ERR_CORRUPT, "%s: malformed extent line '%.60s'", img->name,
+			       line);
 	if (v->n >= IMAGE_MAX_FILES)
 		return err_set(e, ERR_CORRUPT, "%s: more than %u extents", img->name,
 			       IMAGE_MAX_FILES);
@@ -432,13 +435,21 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 			free(edesc);
 			if (rc < 0)
 				return -1;
+			v->gd_total += x->gd_entries;
+			if (v->gd_total > MAX_GD_ENTRIES)
+				return err_set(
+					e, ERR_CORRUPT,
+					"%s: grain directories of all extents exceed %u entries",
+					img->name, MAX_GD_ENTRIES);
 			if (cap * SECTOR < x->len)
-				x->len = cap * SECTOR; /* past the extent's capacity reads as zero */
+				x->len =
+					cap * SECTOR; /* past the extent's capacity reads as zero */
 			if (x->len != sectors * SECTOR) {
-				return err_set(e, ERR_CORRUPT,
-					       "%s: extent %s holds %llu sectors, the descriptor says "
-					       "%llu",
-					       img->name, file, (unsigned long long)cap, sectors);
+				return err_set(
+					e, ERR_CORRUPT,
+					"%s: extent %s holds %llu sectors, the descriptor says "
+					"%llu",
+					img->name, file, (unsigned long long)cap, sectors);
 			}
 		}
 	} else {
@@ -520,8 +531,7 @@ int vmdk_open(struct image *img, struct err *e)
 		return err_set(e, ERR_FAIL, "out of memory");
 	if (image_read_exact(img, img->fd, desc, fsize, 0, "descriptor", e) < 0)
 		goto out;
-	if ((!strstr(desc, "# Disk DescriptorFile") &&
-				       !strstr(desc, "# Disk Descriptor File"))) {
+	if ((!strstr(desc, "# Disk DescriptorFile") && !strstr(desc, "# Disk Descriptor File"))) {
 		err_set(e, ERR_CORRUPT, "%s: not a VMDK descriptor or sparse extent", img->name);
 		goto out;
 	}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/box_image.h"
+#include "cmd/box_store.h"
 #include "cmd/cmd.h"
 #include "core/strutil.h"
 #include "core/ui.h"
@@ -14,6 +15,12 @@ struct box_subcommand {
 };
 
 static const struct box_subcommand subcommands[] = {
+	{"add", cmd_box_add, "NAME|URL|FILE [--box-version C] [--provider P] [--arch A] [--checksum X --checksum-type T] [--name N] [--cacert FILE] [--insecure] [--force]"},
+	{"list", cmd_box_list, "[--json]"},
+	{"remove", cmd_box_remove, "NAME [--box-version V] [--provider P] [--arch A] [--all] [--force]"},
+	{"outdated", cmd_box_outdated, "[NAME] [--json]"},
+	{"update", cmd_box_update, "[NAME]"},
+	{"prune", cmd_box_prune, "[--dry-run] [--json]"},
 	{"convert", cmd_box_convert, "SRC DST [--from FORMAT] [--to qcow2|raw]"},
 	{"info", cmd_box_info, "IMAGE [--format FORMAT] [--json]"},
 	{NULL, NULL, NULL},

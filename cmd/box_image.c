@@ -13,7 +13,7 @@ static const char info_usage[] = "IMAGE [--format FORMAT] [--json]";
 
 static int box_image_usage(const char *name, const char *usage, bool err)
 {
-	fprintf(err ? stderr : stdout, "usage: envbox %s %s", name, usage);
+	fprintf(err ? stderr : stdout, "usage: envbox %s %s\n", name, usage);
 	return err ? EXIT_USAGE : EXIT_OK;
 }
 
@@ -90,10 +90,15 @@ int cmd_box_convert(int argc, char **argv)
 		return cmd_fail(&e);
 	}
 	ui_progress_done(&bar);
-	if (cli.json)
-		printf("{\"source\":\"%s\",\"output\":\"%s\",\"format\":\"%s\"}", pos[0], pos[1],
-		       image_format_name(to));
-	else
+	if (cli.json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "source", json_object_new_string(pos[0]));
+		json_object_object_add(o, "output", json_object_new_string(pos[1]));
+		json_object_object_add(o, "format", json_object_new_string(image_format_name(to)));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else
 		ui_info("==> Converted %s to %s (%s)", pos[0], pos[1], image_format_name(to));
 	return EXIT_OK;
 }
@@ -123,7 +128,8 @@ static json_object *image_json(struct image *img)
 			       json_object_new_string(image_format_name(image_get_format(img))));
 	json_object_object_add(o, "subformat", json_object_new_string(image_subformat(img)));
 	json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)image_size(img)));
-	json_object_object_add(o, "allocated", json_object_new_int64((int64_t)image_allocated(img)));
+	json_object_object_add(o, "allocated",
+			       json_object_new_int64((int64_t)image_allocated(img)));
 	return o;
 }
 
@@ -169,7 +175,7 @@ int cmd_box_info(int argc, char **argv)
 		for (struct image *bk = image_backing(img); bk; bk = image_backing(bk))
 			json_object_array_add(chain, image_json(bk));
 		json_object_object_add(top, "backing_chain", chain);
-		printf("%s", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN));
+		printf("%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN));
 		json_object_put(top);
 	} else {
 		human(image_size(img), a, sizeof(a));

@@ -1,5 +1,14 @@
 # Disk image library extras: the test helper, libFuzzer harnesses for every reader.
 
+# libdeflate (Debian libdeflate-dev) inflates clusters about twice as fast as zlib; the
+# image code falls back to zlib where it is missing.
+ifneq ($(wildcard /usr/include/libdeflate.h),)
+IMAGES_DEFLATE_CFLAGS := -DENVUP_HAVE_LIBDEFLATE
+IMAGES_DEFLATE_LIBS := -ldeflate
+BASE_CFLAGS += $(IMAGES_DEFLATE_CFLAGS)
+LIBS += $(IMAGES_DEFLATE_LIBS)
+endif
+
 IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c \
                    boxes/qcow2_write.c boxes/vmdk.c boxes/vdi.c boxes/vhd.c core/err.c \
                    core/fsutil.c
@@ -24,8 +33,9 @@ build/fuzz/fuzz_image_%: tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) $(wildcard b
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
 	@clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -DFUZZ_FORMAT=$(IMAGES_FUZZ_FMT_$*) \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) -lz -lzstd -lpthread
+		$(IMAGES_DEFLATE_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) \
+		-lz -lzstd $(IMAGES_DEFLATE_LIBS) -lpthread
 
 TEST_PREREQS += build/san/tests/images_tool $(IMAGES_FUZZERS)
 FUZZ_TARGETS += $(IMAGES_FUZZERS)

@@ -284,5 +284,25 @@ p = vhd(d)
 toff = struct.unpack(">Q", rd(p, 512 + 16, 8))[0]
 patch(p, toff, be32(0x7FFFFFF0))
 
+# --- truncated files: every table must be inside the file
+d = case("qcow2-truncated-tables", "past the end of the file")
+p = qcow2(d)
+os.truncate(p, 65536 + 4096)
+d = case("vmdk-truncated", "embedded descriptor (sector 1, 20 sectors) is misplaced")
+p = vmdk(d)
+os.truncate(p, 512 * 3)
+d = case("vmdk-truncated-gd", "past the end of the file")
+p = vmdk(d)
+gd = struct.unpack("<Q", rd(p, 56, 8))[0]
+os.truncate(p, gd * 512 + 2)
+d = case("vdi-truncated", "past the end of the file")
+p = vdi(d)
+os.truncate(p, 400)
+d = case("vhd-dynamic-truncated", "dynamic header")
+p = vhd(d)
+data = rd(p, 0, 512)
+with open(p, "wb") as f:
+    f.write(data)
+
 with open(os.path.join(root, "cases"), "w") as f:
     f.write("\n".join(cases) + "\n")

@@ -12,7 +12,11 @@ qemu-img create -q -f raw "$T/base.raw" 64M
 qemu-io -f raw -c "write -P 0x7e 0 32M" "$T/base.raw" >/dev/null
 "$TOOL" create "$T/ov.qcow2" 0 base.raw raw || not_ok "create overlay"
 "$TOOL" create "$T/solo.qcow2" $((3 << 30)) || not_ok "create standalone"
-for img in ov.qcow2 solo.qcow2; do
+# 512-byte clusters: the refcount table must grow (move) while the writer runs
+qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=16 "$T/small.qcow2" 256M
+# compressed clusters: writes move them out and drop references to shared host clusters
+qemu-img convert -c -O qcow2 -o cluster_size=4k "$T/base.raw" "$T/comp.qcow2"
+for img in ov.qcow2 solo.qcow2 small.qcow2 comp.qcow2; do
 	for i in 1 2 3 4 5; do
 		"$TOOL" write "$T/$img" "$i$RANDOM" 0 2>"$T/err" &
 		pid=$!

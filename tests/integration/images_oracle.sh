@@ -84,6 +84,9 @@ rm -rf "$T/v" && mkdir "$T/v"
 qemu-img convert -O vmdk -o subformat=monolithicSparse,zeroed_grain=on "$P" "$T/v/d.vmdk"
 qemu-io -f vmdk -c "write -z 0 1048576" "$T/v/d.vmdk" >/dev/null
 oracle "vmdk zeroed grains" "$T/v/d.vmdk"
+qemu-img create -q -f vmdk -b d.vmdk -F vmdk "$T/v/child.vmdk"
+qemu-io -f vmdk -c "write -P 0x66 70000 300000" "$T/v/child.vmdk" >/dev/null
+oracle "vmdk delta disk over its parent" "$T/v/child.vmdk"
 python3 "$HERE/images_vbox_stream.py" "$P" "$T/v/vbox.vmdk"
 oracle "vmdk VirtualBox stream (GD at end, footer, EOS)" "$T/v/vbox.vmdk"
 

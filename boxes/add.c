@@ -1,0 +1,522 @@
+#include "boxes/add.h"
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boxes/boxmeta.h"
+#include "boxes/catalog.h"
+#include "boxes/extract.h"
+#include "boxes/image.h"
+#include "boxes/registry.h"
+#include "core/fsutil.h"
+#include "core/hash.h"
+#include "core/http.h"
+
+/* What resolution decided to install. */
+struct plan {
+	char *name;
+	char *version;	/* "0" for a box URL or file, as Vagrant does */
+	char *provider; /* NULL for a box URL or file: read from its metadata.json */
+	char *arch;
+	char *url;	   /* the box file */
+	char *catalog_url; /* NULL for a box URL or file */
+	char *checksum, *checksum_type;
+	const char *token; /* for url, when it is on the registry that gave the catalog */
+	char *registry;
+};
+
+static void plan_free(struct plan *p)
+{
+	free(p->name);
+	free(p->version);
+	free(p->provider);
+	free(p->arch);
+	free(p->url);
+	free(p->catalog_url);
+	free(p->checksum);
+	free(p->checksum_type);
+	free(p->registry);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void step(const struct box_add_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void step(const struct box_add_opts *o, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!o->step)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	o->step(o->step_ctx, buf);
+}
+
+static int sdup(char **dst, const char *s, struct err *e)
+{
+	*dst = NULL;
+	if (!s)
+		return 0;
+	*dst = strdup(s);
+	return *dst ? 0 : err_set(e, ERR_FAIL, "out of memory");
+}
+
+/* A remote URL is a box when its path ends like an archive; anything else is a catalog. */
+static bool url_is_box(const char *url)
+{
+	static const char *const ext[] = {".box", ".tar", ".tgz", ".gz", ".xz",
+					  ".zst", ".zip", ".bz2", NULL};
+	size_t n = strcspn(url, "?#");
+
+	for (const char *const *x = ext; *x; x++) {
+		size_t l = strlen(*x);
+
+		if (n > l && !strncasecmp(url + n - l, *x, l))
+			return true;
+	}
+	return false;
+}
+
+/* A local file is a catalog when it starts (after blanks) with '{'. */
+static bool file_is_catalog(const char *path)
+{
+	FILE *f = fopen(!strncasecmp(path, "file://", 7) ? path + 7 : path, "rb");
+	int c = EOF;
+
+	if (!f)
+		return false;
+	do
+		c = fgetc(f);
+	while (c == ' ' || c == '\n' || c == '\r' || c == '\t');
+	fclose(f);
+	return c == '{';
+}
+
+/* A catalog's box URL may be relative to the catalog itself. */
+static char *resolve_url(const char *catalog_url, const char *url)
+{
+	char *base, *out;
+	const char *slash;
+
+	if (http_is_remote(url) || url[0] == '/' || !strncasecmp(url, "file://", 7))
+		return strdup(url);
+	slash = strrchr(catalog_url, '/');
+	base = slash ? strndup(catalog_url, (size_t)(slash - catalog_url)) : strdup(".");
+	if (!base)
+		return NULL;
+	if (asprintf(&out, "%s/%s", base, url) < 0)
+		out = NULL;
+	free(base);
+	return out;
+}
+
+static bool same_registry(const char *registry, const char *url)
+{
+	size_t n = registry ? strlen(registry) : 0;
+
+	return n && !strncmp(registry, url, n) && (url[n] == '/' || url[n] == '\0');
+}
+
+/* The configured registry (with a token) that url lies under, for catalog URLs given directly
+ * (and by envbox update): NULL when none. */
+static const struct userconf_registry *configured_registry(const struct userconf *uc,
+							   const char *url)
+{
+	for (size_t i = 0; uc && i < uc->nregistries; i++) {
+		const char *r = uc->registries[i].url;
+		size_t n = strlen(r);
+
+		while (n && r[n - 1] == '/')
+			n--;
+		if (n && uc->registries[i].token && !strncmp(r, url, n) && url[n] == '/')
+			return &uc->registries[i];
+	}
+	return NULL;
+}
+
+static int plan_from_catalog(const struct catalog *c, const char *catalog_url, const char *token,
+			     const char *registry, const struct box_add_opts *o, struct plan *p,
+			     struct err *e)
+{
+	struct catalog_query q = {
+		.constraint = o->constraint,
+		.provider = o->provider ? o->provider : (o->uc ? o->uc->box_provider : NULL),
+		.arch = o->arch ? o->arch : (o->uc ? o->uc->box_arch : NULL),
+	};
+	struct catalog_choice ch;
+	const char *name = o->name ? o->name : c->name;
+
+	if (!name && registry_name_valid(o->source))
+		name = o->source;
+	if (!name)
+		return err_set(e, ERR_USAGE, "%s: the catalog has no \"name\"; pass --name",
+			       catalog_url);
+	if (!box_store_name_valid(name))
+		return err_set(e, ERR_USAGE, "'%s' is not a valid box name", name);
+	if (catalog_select(c, &q, &ch, e) < 0)
+		return -1;
+	if (sdup(&p->name, name, e) < 0 || sdup(&p->version, ch.version->version, e) < 0 ||
+	    sdup(&p->provider, ch.provider->name, e) < 0 ||
+	    sdup(&p->arch, ch.provider->architecture, e) < 0 ||
+	    sdup(&p->catalog_url, catalog_url, e) < 0 || sdup(&p->registry, registry, e) < 0 ||
+	    sdup(&p->checksum, o->checksum ? o->checksum : ch.provider->checksum, e) < 0 ||
+	    sdup(&p->checksum_type, o->checksum ? o->checksum_type : ch.provider->checksum_type,
+		 e) < 0)
+		return -1;
+	p->url = resolve_url(catalog_url, ch.provider->url);
+	if (!p->url)
+		return err_set(e, ERR_FAIL, "out of memory");
+	p->token = same_registry(registry, p->url) ? token : NULL;
+	return 0;
+}
+
+static int resolve(const struct box_add_opts *o, const struct http_opts *ho, struct plan *p,
+		   struct err *e)
+{
+	const char *src = o->source;
+	struct catalog *c = NULL;
+	bool remote = http_is_remote(src);
+	const char *local = !strncasecmp(src, "file://", 7) ? src + 7 : src;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (!remote && !fs_exists(local) && registry_name_valid(src)) {
+		struct registry_list rl;
+		char *curl = NULL;
+		const char *token = NULL;
+
+		if (registry_list_build(o->registries, o->nregistries, o->uc, &rl, e) < 0)
+			return -1;
+		rc = registry_find(&rl, src, ho, &c, &curl, &token, e);
+		if (rc == 0) {
+			const char *reg = NULL;
+
+			for (size_t i = 0; i < rl.n; i++)
+				if (same_registry(rl.items[i].url, curl))
+					reg = rl.items[i].url;
+			rc = plan_from_catalog(c, curl, token, reg, o, p, e);
+		}
+		free(curl);
+		catalog_free(c);
+		registry_list_free(&rl);
+		return rc;
+	}
+	if (remote ? !url_is_box(src) : file_is_catalog(local)) {
+		char *body;
+		size_t len;
+
+		struct http_opts co = *ho;
+		const struct userconf_registry *reg = configured_registry(o->uc, src);
+		char *regurl = NULL;
+
+		co.accept = "application/json"; /* servers that negotiate, as Vagrant asks */
+		co.bearer = reg ? reg->token : NULL;
+		if (http_get(src, &co, CATALOG_MAX_BYTES, &body, &len, e) < 0)
+			return -1;
+		rc = catalog_parse(body, len, src, &c, e);
+		free(body);
+		if (rc == 0 && reg) {
+			size_t n = strlen(reg->url);
+
+			while (n && reg->url[n - 1] == '/')
+				n--;
+			if (!(regurl = strndup(reg->url, n)))
+				rc = err_set(e, ERR_FAIL, "out of memory");
+		}
+		if (rc == 0)
+			rc = plan_from_catalog(c, src, reg ? reg->token : NULL, regurl, o, p, e);
+		free(regurl);
+		catalog_free(c);
+		return rc;
+	}
+	if (!remote && !fs_exists(local))
+		return err_set(e, ERR_NOTFOUND,
+			       "'%s' is not a box name (ORG/BOX), a URL or an existing file", src);
+	if (!o->name)
+		return err_set(e, ERR_USAGE, "adding a box file or URL needs --name NAME");
+	if (!box_store_name_valid(o->name))
+		return err_set(e, ERR_USAGE, "'%s' is not a valid box name", o->name);
+	if (o->constraint && *o->constraint)
+		return err_set(e, ERR_USAGE,
+			       "--box-version applies to catalogs; a box file has no versions");
+	if (sdup(&p->name, o->name, e) < 0 || sdup(&p->version, "0", e) < 0 ||
+	    sdup(&p->url, src, e) < 0 || sdup(&p->checksum, o->checksum, e) < 0 ||
+	    sdup(&p->checksum_type, o->checksum_type, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int write_record(const char *dir, const struct plan *p, const struct boxmeta *m,
+			const char *source, struct err *e)
+{
+	struct json_object *r = json_object_new_object();
+	char *path = fs_join(dir, BOX_RECORD_FILE);
+	const char *s;
+	int rc;
+
+	if (!r || !path) {
+		json_object_put(r);
+		free(path);
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+#define ADD_STR(k, v) json_object_object_add(r, k, (v) ? json_object_new_string(v) : NULL)
+	ADD_STR("name", p->name);
+	ADD_STR("version", p->version);
+	ADD_STR("provider", p->provider);
+	ADD_STR("architecture", p->arch);
+	ADD_STR("source", source);
+	ADD_STR("catalog_url", p->catalog_url);
+	ADD_STR("registry", p->registry);
+	ADD_STR("url", p->url);
+	ADD_STR("checksum_type", p->checksum ? p->checksum_type : NULL);
+	ADD_STR("checksum", p->checksum);
+	ADD_STR("disk", "base.qcow2");
+	ADD_STR("disk_source", m->disks[0].path);
+	ADD_STR("kernel", m->kernel);
+	ADD_STR("initrd", m->initrd);
+	ADD_STR("cmdline", m->cmdline);
+#undef ADD_STR
+	json_object_object_add(r, "installed_at", json_object_new_int64((int64_t)time(NULL)));
+	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = fs_write_atomic(path, s, strlen(s), 0644, e);
+	json_object_put(r);
+	free(path);
+	return rc;
+}
+
+/* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
+ * data file of the box's survives), and the original removed. */
+static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
+			     struct err *e)
+{
+	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
+	char *final = fs_join(work, "base.qcow2");
+	enum image_format fmt = m->disks[0].fmt;
+	int rc = -1;
+
+	if (!src || !dst || !final) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (fmt == IMAGE_UNKNOWN && image_detect(src, &fmt, e) < 0) {
+		err_wrap(e, "box disk %s", m->disks[0].path);
+		goto out;
+	}
+	if (image_convert(src, fmt, dst, IMAGE_QCOW2, prog, e) < 0) {
+		err_wrap(e, "converting box disk %s (%s) to qcow2", m->disks[0].path,
+			 image_format_name(fmt));
+		goto out;
+	}
+	if (unlink(src) < 0) {
+		err_sys(e, "cannot remove %s", src);
+		goto out;
+	}
+	if (rename(dst, final) < 0) {
+		err_sys(e, "cannot rename %s", dst);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(src);
+	free(dst);
+	free(final);
+	return rc;
+}
+
+/* Download and verify: the checksum is computed while the bytes arrive. */
+static int fetch(const struct box_store *s, const struct plan *p, const struct http_opts *ho,
+		 const struct box_add_opts *o, struct http_download *d, struct box_add_result *r,
+		 struct err *e)
+{
+	struct http_opts bo = *ho;
+	struct hash *h = NULL;
+	enum hash_algo algo;
+	char actual[HASH_HEX_MAX];
+	double t;
+
+	if (p->checksum &&
+	    (!p->checksum_type || hash_algo_from_name(p->checksum_type, &algo, e) < 0))
+		return p->checksum_type ? -1
+					: err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (p->checksum && hash_new(algo, &h, e) < 0)
+		return -1;
+	bo.bearer = p->token;
+	bo.progress = o->download;
+	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
+	t = now();
+	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {
+		hash_free(h);
+		return -1;
+	}
+	r->secs_download = now() - t;
+	r->archive_bytes = d->size;
+	r->fetched = d->fetched;
+	r->resumed_from = d->resumed_from;
+	if (!h)
+		return 0;
+	t = now();
+	if (hash_final_hex(h, actual, e) < 0) {
+		hash_free(h);
+		return -1;
+	}
+	hash_free(h);
+	r->secs_verify = now() - t;
+	if (!hash_hex_equal(actual, p->checksum)) {
+		if (d->in_cache)
+			http_download_forget(p->url, s->cache);
+		return err_set(e, ERR_CORRUPT,
+			       "%s: checksum mismatch: expected %s %s, got %s; nothing was "
+			       "installed",
+			       p->url, p->checksum_type, p->checksum, actual);
+	}
+	return 0;
+}
+
+static int install(const struct box_store *s, struct plan *p, const struct box_add_opts *o,
+		   const struct http_download *d, struct box_add_result *r, struct err *e)
+{
+	struct boxmeta m;
+	char *work = NULL;
+	double t;
+	int rc = -1;
+
+	if (box_store_workdir(s, p->name, &work, e) < 0)
+		return -1;
+	step(o, "extracting %s", p->url);
+	t = now();
+	if (extract_archive(d->path, work, NULL, o->extract, e) < 0)
+		goto out;
+	if (boxmeta_read(work, &m, e) < 0) {
+		err_wrap(e, "%s", p->url);
+		goto out;
+	}
+	r->secs_extract = now() - t;
+	if (p->provider && strcmp(p->provider, m.provider)) {
+		err_set(e, ERR_CORRUPT,
+			"%s: the catalog says provider '%s' but the box's "
+			"metadata.json says '%s'",
+			p->url, p->provider, m.provider);
+		goto meta;
+	}
+	if (!p->provider) {
+		if (o->provider && strcmp(o->provider, m.provider)) {
+			err_set(e, ERR_USAGE, "%s is a '%s' box, not '%s'", p->url, m.provider,
+				o->provider);
+			goto meta;
+		}
+		if (sdup(&p->provider, m.provider, e) < 0 ||
+		    sdup(&p->arch, m.architecture ? m.architecture : "unknown", e) < 0)
+			goto meta;
+	}
+	if (!box_store_name_valid(p->arch) || strchr(p->arch, '/') || strchr(p->provider, '-')) {
+		err_set(e, ERR_CORRUPT, "%s: unusable provider '%s' or architecture '%s'", p->url,
+			p->provider, p->arch);
+		goto meta;
+	}
+	step(o, "converting %s to qcow2", m.disks[0].path);
+	t = now();
+	if (convert_main_disk(work, &m, o->convert, e) < 0)
+		goto meta;
+	r->secs_convert = now() - t;
+	if (write_record(work, p, &m, o->source, e) < 0 ||
+	    box_store_commit(s, work, p->name, p->version, p->provider, p->arch, o->force, e) < 0)
+		goto meta;
+	rc = 0;
+meta:
+	boxmeta_free(&m);
+out:
+	if (rc < 0)
+		fs_remove_tree(work, NULL);
+	free(work);
+	return rc;
+}
+
+int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_add_result *r,
+	    struct err *e)
+{
+	struct http_opts ho = {.cacert = o->cacert, .insecure = o->insecure, .retries = -1};
+	struct http_download d = {0};
+	struct plan p;
+	double t = now();
+	int lock, rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (o->checksum && !o->checksum_type)
+		return err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (resolve(o, &ho, &p, e) < 0) {
+		plan_free(&p);
+		return -1;
+	}
+	r->secs_resolve = now() - t;
+	box_store_sweep(s); /* a killed add's work directory goes with the next add */
+	/* One add of a name at a time: a second add waits here, then finds the box installed. */
+	lock = box_store_lock(s, p.name, false, NULL);
+	if (lock < 0) {
+		step(o, "waiting for another envbox add or remove of '%s'", p.name);
+		lock = box_store_lock(s, p.name, true, e);
+	}
+	if (lock < 0) {
+		plan_free(&p);
+		return -1;
+	}
+	if (!o->force &&
+	    box_store_find(s, p.name, p.provider ? p.version : "0", p.provider,
+			   p.provider ? p.arch : o->arch, &r->box, NULL) == 0 &&
+	    !strcmp(r->box.version, p.version)) {
+		r->already_installed = true;
+		rc = 0;
+		goto out;
+	}
+	box_entry_free(&r->box);
+	if (fetch(s, &p, &ho, o, &d, r, e) < 0)
+		goto out;
+	rc = install(s, &p, o, &d, r, e);
+	/* The archive is no longer needed once installed; a bad archive is no use either.
+	 * Network failures never get here, so their partial download stays for a resume. */
+	if (d.in_cache)
+		http_download_forget(p.url, s->cache);
+	if (rc == 0)
+		rc = box_store_find(s, p.name, p.version, p.provider, p.arch, &r->box, e);
+out:
+	http_download_free(&d);
+	box_store_unlock(lock);
+	plan_free(&p);
+	return rc;
+}
+
+int box_ensure(const struct box_store *s, const struct box_add_opts *o, struct box_entry *out,
+	       bool *added, struct err *e)
+{
+	const char *name = o->name ? o->name : o->source;
+	struct box_add_result r;
+
+	*added = false;
+	if (box_store_find(s, name, o->constraint, o->provider, o->arch, out, NULL) == 0)
+		return 0;
+	if (box_add(s, o, &r, e) < 0)
+		return -1;
+	*added = !r.already_installed;
+	*out = r.box; /* ownership moves to the caller */
+	return 0;
+}
+
+void box_add_result_free(struct box_add_result *r)
+{
+	box_entry_free(&r->box);
+}

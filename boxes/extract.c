@@ -1,0 +1,348 @@
+#include "boxes/extract.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+
+struct ctx {
+	struct archive *a;
+	int dirfd;
+	const char *archive;
+	uint64_t max_entry, max_total, total;
+	unsigned max_entries;
+	const struct progress *p;
+	uint64_t archive_size;
+	struct err *e;
+};
+
+/* Removes leading "./" and trailing "/" in place; returns the cleaned name. */
+static char *clean_name(char *name)
+{
+	size_t n;
+
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	while (name[0] == '/' && name[1] == '/')
+		name++;
+	n = strlen(name);
+	while (n > 1 && name[n - 1] == '/')
+		name[--n] = '\0';
+	return name;
+}
+
+/* Creates every directory of rel (rel itself too when last is true) beneath dirfd, never
+ * through a symlink. Returns an fd of the deepest directory, or -1. */
+static int mkdirs_beneath(int dirfd, const char *rel, bool last, struct err *e)
+{
+	char *copy = strdup(rel), *save = NULL, *comp, *next;
+	int fd = dup(dirfd);
+
+	if (!copy || fd < 0) {
+		free(copy);
+		if (fd >= 0)
+			close(fd);
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+	for (comp = strtok_r(copy, "/", &save); comp; comp = next) {
+		int nfd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (!next && !last)
+			break;
+		if (!strcmp(comp, "."))
+			continue;
+		if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
+			err_sys(e, "cannot create directory %s", rel);
+			goto fail;
+		}
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			if (errno == ELOOP || errno == ENOTDIR)
+				err_set(e, ERR_CORRUPT, "'%s' goes through a link or a file", rel);
+			else
+				err_sys(e, "cannot open directory %s", rel);
+			goto fail;
+		}
+		close(fd);
+		fd = nfd;
+	}
+	free(copy);
+	return fd;
+fail:
+	close(fd);
+	free(copy);
+	return -1;
+}
+
+static const char *base_of(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+
+	return s ? s + 1 : rel;
+}
+
+/* A link target stays inside when, read from the link's own directory, it never climbs above
+ * the top. Links resolved later are also opened with RESOLVE_BENEATH, so a chain of links
+ * that escapes physically still cannot be followed out. */
+static bool link_target_contained(const char *name, const char *target)
+{
+	long depth = 0;
+	const char *p;
+
+	if (!*target || target[0] == '/')
+		return false;
+	for (p = name; *p; p++)
+		if (*p == '/')
+			depth++;
+	p = target;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+static int write_file(struct ctx *c, const char *name, struct archive_entry *ent)
+{
+	int pfd, fd;
+	const void *buf;
+	size_t size;
+	la_int64_t off;
+	uint64_t end = 0;
+	int r;
+
+	if (archive_entry_size_is_set(ent) && (uint64_t)archive_entry_size(ent) > c->max_entry)
+		return err_set(c->e, ERR_CORRUPT,
+			       "%s: entry '%s' is %lld bytes, over the limit of %llu", c->archive,
+			       name, (long long)archive_entry_size(ent),
+			       (unsigned long long)c->max_entry);
+	pfd = mkdirs_beneath(c->dirfd, name, false, c->e);
+	if (pfd < 0)
+		return err_wrap(c->e, "%s", c->archive);
+	fd = openat(pfd, base_of(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	close(pfd);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return err_set(c->e, ERR_CORRUPT, "%s: entry '%s' appears twice",
+				       c->archive, name);
+		return err_sys(c->e, "cannot create %s", name);
+	}
+	while ((r = archive_read_data_block(c->a, &buf, &size, &off)) == ARCHIVE_OK) {
+		size_t done = 0;
+
+		if (off < 0 || (uint64_t)off + size > c->max_entry ||
+		    c->total + size > c->max_total) {
+			err_set(c->e, ERR_CORRUPT,
+				"%s: entry '%s' is over the size limit of %llu bytes", c->archive,
+				name,
+				(unsigned long long)((uint64_t)off + size > c->max_entry
+							     ? c->max_entry
+							     : c->max_total));
+			goto fail;
+		}
+		while (done < size) {
+			ssize_t w = pwrite(fd, (const char *)buf + done, size - done,
+					   (off_t)((uint64_t)off + done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				err_sys(c->e, "cannot write %s", name);
+				goto fail;
+			}
+			done += (size_t)w;
+		}
+		c->total += size;
+		if ((uint64_t)off + size > end)
+			end = (uint64_t)off + size;
+		if (c->p)
+			progress_update(c->p, (uint64_t)archive_filter_bytes(c->a, -1),
+					c->archive_size);
+	}
+	if (r != ARCHIVE_EOF) {
+		err_set(c->e, ERR_CORRUPT, "%s: entry '%s': %s", c->archive, name,
+			archive_error_string(c->a));
+		goto fail;
+	}
+	/* A sparse tail leaves no data block: the header's size is the file's size. */
+	if (archive_entry_size_is_set(ent) && (uint64_t)archive_entry_size(ent) > end)
+		end = (uint64_t)archive_entry_size(ent);
+	if (ftruncate(fd, (off_t)end) < 0 || close(fd) < 0) {
+		fd = -1;
+		err_sys(c->e, "cannot write %s", name);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int make_symlink(struct ctx *c, const char *name, const char *target)
+{
+	int pfd;
+
+	if (!target || !link_target_contained(name, target))
+		return err_set(c->e, ERR_CORRUPT, "%s: link '%s' -> '%s' points outside the box",
+			       c->archive, name, target ? target : "");
+	pfd = mkdirs_beneath(c->dirfd, name, false, c->e);
+	if (pfd < 0)
+		return err_wrap(c->e, "%s", c->archive);
+	if (symlinkat(target, pfd, base_of(name)) < 0) {
+		err_sys(c->e, "cannot create link %s", name);
+		close(pfd);
+		return -1;
+	}
+	close(pfd);
+	return 0;
+}
+
+static int make_hardlink(struct ctx *c, const char *name, char *target)
+{
+	int sfd, dfd, rc = 0;
+
+	target = clean_name(target);
+	if (!fs_path_is_contained(target))
+		return err_set(c->e, ERR_CORRUPT,
+			       "%s: hard link '%s' -> '%s' points outside the box", c->archive,
+			       name, target);
+	sfd = mkdirs_beneath(c->dirfd, target, false, c->e);
+	if (sfd < 0)
+		return err_wrap(c->e, "%s", c->archive);
+	dfd = mkdirs_beneath(c->dirfd, name, false, c->e);
+	if (dfd < 0) {
+		close(sfd);
+		return err_wrap(c->e, "%s", c->archive);
+	}
+	/* flags 0: linkat never follows a symlink in the last component. */
+	if (linkat(sfd, base_of(target), dfd, base_of(name), 0) < 0)
+		rc = err_sys(c->e, "%s: cannot link '%s' to '%s'", c->archive, name, target);
+	close(sfd);
+	close(dfd);
+	return rc;
+}
+
+static int extract_entry(struct ctx *c, struct archive_entry *ent)
+{
+	const char *raw = archive_entry_pathname(ent);
+	char *copy, *name;
+	int rc = 0;
+
+	if (!raw || !*raw)
+		return err_set(c->e, ERR_CORRUPT, "%s: an entry has no name", c->archive);
+	if (raw[0] == '/')
+		return err_set(c->e, ERR_CORRUPT, "%s: entry '%s' has an absolute path", c->archive,
+			       raw);
+	copy = strdup(raw);
+	if (!copy)
+		return err_set(c->e, ERR_FAIL, "out of memory");
+	name = clean_name(copy);
+	if (!strcmp(name, ".") || !*name)
+		goto out; /* the top directory itself */
+	if (!fs_path_is_contained(name)) {
+		rc = err_set(c->e, ERR_CORRUPT, "%s: entry '%s' leaves the box ('..')", c->archive,
+			     raw);
+		goto out;
+	}
+	if (archive_entry_hardlink(ent)) {
+		char *t = strdup(archive_entry_hardlink(ent));
+
+		rc = t ? make_hardlink(c, name, t) : err_set(c->e, ERR_FAIL, "out of memory");
+		free(t);
+		goto out;
+	}
+	switch (archive_entry_filetype(ent)) {
+	case AE_IFDIR: {
+		int fd = mkdirs_beneath(c->dirfd, name, true, c->e);
+
+		rc = fd < 0 ? err_wrap(c->e, "%s", c->archive) : close(fd);
+		break;
+	}
+	case AE_IFREG: rc = write_file(c, name, ent); break;
+	case AE_IFLNK: rc = make_symlink(c, name, archive_entry_symlink(ent)); break;
+	default:
+		rc = err_set(
+			c->e, ERR_CORRUPT,
+			"%s: entry '%s' is a device node, FIFO or socket; boxes hold files only",
+			c->archive, raw);
+	}
+out:
+	free(copy);
+	return rc;
+}
+
+int extract_archive(const char *archive, const char *dir, const struct extract_limits *lim,
+		    const struct progress *p, struct err *e)
+{
+	struct ctx c = {.archive = archive, .p = p, .e = e};
+	struct archive_entry *ent;
+	struct stat st;
+	unsigned count = 0;
+	int r, rc = -1;
+
+	c.max_entry = lim && lim->max_entry ? lim->max_entry : EXTRACT_DEFAULT_MAX_ENTRY;
+	c.max_total = lim && lim->max_total ? lim->max_total : EXTRACT_DEFAULT_MAX_TOTAL;
+	c.max_entries = lim && lim->max_entries ? lim->max_entries : EXTRACT_DEFAULT_MAX_ENTRIES;
+	if (stat(archive, &st) == 0)
+		c.archive_size = (uint64_t)st.st_size;
+	c.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c.dirfd < 0)
+		return err_sys(e, "cannot open %s", dir);
+	c.a = archive_read_new();
+	if (!c.a) {
+		close(c.dirfd);
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+	archive_read_support_format_tar(c.a);
+	archive_read_support_format_gnutar(c.a);
+	archive_read_support_format_zip(c.a);
+	archive_read_support_filter_gzip(c.a);
+	archive_read_support_filter_bzip2(c.a);
+	archive_read_support_filter_xz(c.a);
+	archive_read_support_filter_zstd(c.a);
+	if (archive_read_open_filename(c.a, archive, 1 << 20) != ARCHIVE_OK) {
+		err_set(e, ERR_CORRUPT,
+			"%s: not a box archive (tar, tar.gz, tar.xz, tar.zst, zip): %s", archive,
+			archive_error_string(c.a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(c.a, &ent)) == ARCHIVE_OK) {
+		if (++count > c.max_entries) {
+			err_set(e, ERR_CORRUPT, "%s: more than %u entries", archive, c.max_entries);
+			goto out;
+		}
+		if (extract_entry(&c, ent) < 0)
+			goto out;
+	}
+	if (r != ARCHIVE_EOF) {
+		err_set(e, ERR_CORRUPT, "%s: %s", archive, archive_error_string(c.a));
+		goto out;
+	}
+	if (count == 0) {
+		err_set(e, ERR_CORRUPT, "%s: the archive is empty", archive);
+		goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(c.a);
+	close(c.dirfd);
+	return rc;
+}

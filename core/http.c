@@ -1,0 +1,653 @@
+#include "core/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/hashpipe.h"
+#include "core/strutil.h"
+
+#define HTTP_DEFAULT_RETRIES 5
+#define HTTP_VALIDATOR_MAX 512
+#define HTTP_META_MAX 8192
+#define HTTP_WRITEBACK_CHUNK (8u << 20)
+
+bool http_is_remote(const char *s)
+{
+	return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
+}
+
+/* file:///x -> /x; plain paths as they are. */
+static const char *local_path(const char *url)
+{
+	if (!strncasecmp(url, "file://", 7))
+		return url + 7;
+	return url;
+}
+
+/* What one transfer saw in the headers of its final response (redirects reset it). */
+struct response {
+	long status;
+	char etag[HTTP_VALIDATOR_MAX];
+	char last_modified[HTTP_VALIDATOR_MAX];
+	long long range_start; /* from Content-Range, -1 when absent */
+};
+
+static void copy_value(char *dst, size_t size, const char *v, size_t n)
+{
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+		n--;
+	if (n >= size)
+		n = 0; /* an oversized validator is useless: treat it as absent */
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct response *r = ud;
+	size_t n = size * nitems;
+
+	if (n > 5 && !strncmp(buf, "HTTP/", 5)) {
+		const char *sp = memchr(buf, ' ', n);
+
+		memset(r, 0, sizeof(*r));
+		r->range_start = -1;
+		if (sp)
+			r->status = strtol(sp + 1, NULL, 10);
+	} else if (n > 5 && !strncasecmp(buf, "ETag:", 5)) {
+		copy_value(r->etag, sizeof(r->etag), buf + 5, n - 5);
+	} else if (n > 14 && !strncasecmp(buf, "Last-Modified:", 14)) {
+		copy_value(r->last_modified, sizeof(r->last_modified), buf + 14, n - 14);
+	} else if (n > 14 && !strncasecmp(buf, "Content-Range:", 14)) {
+		char v[128];
+
+		copy_value(v, sizeof(v), buf + 14, n - 14);
+		if (!strncasecmp(v, "bytes ", 6))
+			r->range_start = strtoll(v + 6, NULL, 10);
+	}
+	return n;
+}
+
+static CURL *easy_new(const char *url, const struct http_opts *o, struct response *r, struct err *e)
+{
+	CURL *c = curl_easy_init();
+
+	if (!c) {
+		err_set(e, ERR_FAIL, "cannot initialise libcurl");
+		return NULL;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+	/* A stalled server is a transient failure to retry, not a hang. */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "envup/" ENVUP_VERSION);
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (o && o->cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, o->cacert);
+	if (o && o->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (o && o->bearer && *o->bearer) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, o->bearer);
+	}
+	return c;
+}
+
+static bool transient_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM: return true;
+	default: return false;
+	}
+}
+
+static bool transient_status(long s)
+{
+	return s == 408 || s == 429 || (s >= 500 && s <= 599);
+}
+
+static int status_error(const char *url, long status, struct err *e)
+{
+	if (status == 404 || status == 410)
+		return err_set(e, ERR_NOTFOUND, "%s: not found (HTTP %ld)", url, status);
+	if (status == 401 || status == 403)
+		return err_set(
+			e, ERR_NET,
+			"%s: access denied (HTTP %ld); a private registry needs its token in "
+			"config.yaml",
+			url, status);
+	return err_set(e, ERR_NET, "%s: HTTP %ld", url, status);
+}
+
+static int curl_error(const char *url, CURLcode rc, const char *detail, struct err *e)
+{
+	const char *hint = "";
+
+	if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+		hint = " (pass --cacert FILE to trust a private CA, or --insecure)";
+	return err_set(e, ERR_NET, "%s: %s%s", url,
+		       detail && *detail ? detail : curl_easy_strerror(rc), hint);
+}
+
+/* Sleeps before attempt n (1-based retry): 0.25 s, 0.5 s, 1 s, ... capped at 8 s. */
+static void backoff(unsigned n)
+{
+	unsigned ms = 250u << (n > 5 ? 5 : n - 1);
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	if (ms > 8000)
+		ts = (struct timespec){.tv_sec = 8};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+struct membuf {
+	char *data;
+	size_t len, max;
+	bool too_big;
+	struct response *r;
+};
+
+static size_t mem_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct membuf *m = ud;
+	size_t len = size * n;
+	char *nd;
+
+	if (m->r->status < 200 || m->r->status > 299)
+		return len; /* error pages are not the body */
+	if (m->len + len > m->max) {
+		m->too_big = true;
+		return 0;
+	}
+	nd = realloc(m->data, m->len + len + 1);
+	if (!nd)
+		return 0;
+	m->data = nd;
+	memcpy(m->data + m->len, p, len);
+	m->len += len;
+	m->data[m->len] = '\0';
+	return len;
+}
+
+int http_get(const char *url, const struct http_opts *o, size_t max, char **body, size_t *len,
+	     struct err *e)
+{
+	int retries = o && o->retries >= 0 ? o->retries : HTTP_DEFAULT_RETRIES;
+
+	if (!http_is_remote(url)) {
+		const char *p = local_path(url);
+
+		if (!fs_exists(p))
+			return err_set(e, ERR_NOTFOUND, "%s: no such file", p);
+		return fs_read_file(p, max, body, len, e);
+	}
+	for (int attempt = 0;; attempt++) {
+		struct response r = {.range_start = -1};
+		struct membuf m = {.max = max, .r = &r};
+		struct curl_slist *hdrs = NULL;
+		char errbuf[CURL_ERROR_SIZE] = "";
+		CURL *c = easy_new(url, o, &r, e);
+		CURLcode rc;
+
+		if (!c)
+			return -1;
+		if (o && o->accept) {
+			char line[256];
+
+			snprintf(line, sizeof(line), "Accept: %s", o->accept);
+			hdrs = curl_slist_append(NULL, line);
+			curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		}
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+		rc = curl_easy_perform(c);
+		curl_easy_cleanup(c);
+		curl_slist_free_all(hdrs);
+		if (rc == CURLE_OK && r.status >= 200 && r.status <= 299) {
+			if (!m.data && !(m.data = strdup("")))
+				return err_set(e, ERR_FAIL, "out of memory");
+			*body = m.data;
+			if (len)
+				*len = m.len;
+			return 0;
+		}
+		free(m.data);
+		if (m.too_big)
+			return err_set(e, ERR_CORRUPT, "%s: response is larger than %zu bytes", url,
+				       max);
+		if (attempt >= retries ||
+		    !(rc == CURLE_OK ? transient_status(r.status) : transient_curl(rc)))
+			return rc == CURLE_OK ? status_error(url, r.status, e)
+					      : curl_error(url, rc, errbuf, e);
+		backoff((unsigned)attempt + 1);
+	}
+}
+
+/* The cache files of one URL: KEY.part (the bytes) and KEY.json (URL and validators). */
+struct cache_files {
+	char *part, *meta;
+};
+
+static int cache_files_of(const char *url, const char *cache_dir, struct cache_files *cf,
+			  struct err *e)
+{
+	struct hash *h;
+	char hex[HASH_HEX_MAX];
+
+	if (hash_new(HASH_SHA256, &h, e) < 0)
+		return -1;
+	if (hash_update(h, url, strlen(url), e) < 0 || hash_final_hex(h, hex, e) < 0) {
+		hash_free(h);
+		return -1;
+	}
+	hash_free(h);
+	hex[32] = '\0';
+	if (asprintf(&cf->part, "%s/downloads/%s.part", cache_dir, hex) < 0) {
+		cf->part = NULL;
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+	if (asprintf(&cf->meta, "%s/downloads/%s.json", cache_dir, hex) < 0) {
+		free(cf->part);
+		cf->part = cf->meta = NULL;
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+	return 0;
+}
+
+static void cache_files_free(struct cache_files *cf)
+{
+	free(cf->part);
+	free(cf->meta);
+}
+
+struct meta {
+	char etag[HTTP_VALIDATOR_MAX];
+	char last_modified[HTTP_VALIDATOR_MAX];
+	bool complete;
+};
+
+/* A missing or unreadable meta file just means "nothing to resume". */
+static void meta_load(const char *path, const char *url, struct meta *m)
+{
+	struct json_object *root, *v;
+	char *buf;
+	size_t len;
+
+	memset(m, 0, sizeof(*m));
+	if (fs_read_file(path, HTTP_META_MAX, &buf, &len, NULL) < 0)
+		return;
+	root = json_tokener_parse(buf);
+	free(buf);
+	if (!root)
+		return;
+	if (json_object_object_get_ex(root, "url", &v) && !strcmp(json_object_get_string(v), url)) {
+		if (json_object_object_get_ex(root, "etag", &v))
+			snprintf(m->etag, sizeof(m->etag), "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(root, "last_modified", &v))
+			snprintf(m->last_modified, sizeof(m->last_modified), "%s",
+				 json_object_get_string(v));
+		if (json_object_object_get_ex(root, "complete", &v))
+			m->complete = json_object_get_boolean(v);
+	}
+	json_object_put(root);
+}
+
+static int meta_save(const char *path, const char *url, const struct meta *m, struct err *e)
+{
+	struct json_object *root = json_object_new_object();
+	const char *s;
+	int rc;
+
+	if (!root)
+		return err_set(e, ERR_FAIL, "out of memory");
+	json_object_object_add(root, "url", json_object_new_string(url));
+	json_object_object_add(root, "etag", json_object_new_string(m->etag));
+	json_object_object_add(root, "last_modified", json_object_new_string(m->last_modified));
+	json_object_object_add(root, "complete", json_object_new_boolean(m->complete));
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	rc = fs_write_atomic(path, s, strlen(s), 0600, e);
+	json_object_put(root);
+	return rc;
+}
+
+/* One download attempt's state, shared with the libcurl callbacks. */
+struct xfer {
+	const char *url;
+	const char *meta_path;
+	int fd;
+	uint64_t offset;       /* bytes in the file, all of them fed to hash */
+	uint64_t start_offset; /* offset when this request was sent */
+	uint64_t synced;       /* bytes handed to writeback */
+	bool started;	       /* the final response's body has begun */
+	bool not_modified;
+	struct hash *hash;
+	struct hashpipe *pipe; /* digests hash's bytes on a worker thread */
+	struct response r;
+	struct meta *meta;
+	struct http_download *d;
+	const struct progress *progress;
+	struct err *e;
+	bool failed; /* a local failure (disk, hash) stopped the transfer */
+};
+
+/* The first body bytes decide what the response means for the partial file. */
+static int xfer_begin(struct xfer *x)
+{
+	x->started = true;
+	if (x->r.status == 206) {
+		if (x->r.range_start != (long long)x->offset) {
+			err_set(x->e, ERR_NET, "%s: server resumed at byte %lld, not %llu", x->url,
+				x->r.range_start, (unsigned long long)x->offset);
+			return -1;
+		}
+		return 0;
+	}
+	/* 200: the whole file, again or changed: start over. */
+	if (ftruncate(x->fd, 0) < 0) {
+		err_sys(x->e, "cannot truncate the download of %s", x->url);
+		return -1;
+	}
+	x->offset = x->start_offset = x->synced = 0;
+	if (x->pipe)
+		hashpipe_drain(x->pipe);
+	if (x->hash && hash_reset(x->hash, x->e) < 0)
+		return -1;
+	snprintf(x->meta->etag, sizeof(x->meta->etag), "%s", x->r.etag);
+	snprintf(x->meta->last_modified, sizeof(x->meta->last_modified), "%s", x->r.last_modified);
+	x->meta->complete = false;
+	return meta_save(x->meta_path, x->url, x->meta, x->e);
+}
+
+static size_t file_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n, done = 0;
+
+	if (x->r.status != 200 && x->r.status != 206)
+		return len; /* an error page or a 304: not part of the file */
+	if (!x->started && xfer_begin(x) < 0) {
+		x->failed = true;
+		return 0;
+	}
+	while (done < len) {
+		ssize_t w = pwrite(x->fd, p + done, len - done, (off_t)(x->offset + done));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err_sys(x->e, "cannot write the download of %s", x->url);
+			x->failed = true;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	if (x->pipe)
+		hashpipe_feed(x->pipe, p, len);
+	x->offset += len;
+	x->d->fetched += len;
+	/* Start writeback as the file grows so that the final fsync has little left to wait
+	 * for (a plain `curl -o` never syncs; this keeps the download close to it). */
+	if (x->offset - x->synced >= HTTP_WRITEBACK_CHUNK) {
+		sync_file_range(x->fd, (off_t)x->synced, (off_t)(x->offset - x->synced),
+				SYNC_FILE_RANGE_WRITE);
+		x->synced = x->offset;
+	}
+	return len;
+}
+
+static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		    curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	uint64_t base = x->r.status == 206 ? x->start_offset : 0;
+
+	if (dlnow == 0 && dltotal == 0)
+		return 0; /* nothing known yet (connecting, redirects) */
+	progress_update(x->progress, base + (uint64_t)dlnow,
+			dltotal > 0 ? base + (uint64_t)dltotal : 0);
+	return 0;
+}
+
+/* One request: Range + If-Range for a partial, a conditional GET for a complete copy. */
+static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf)
+{
+	struct curl_slist *hdrs = NULL;
+	const char *validator = x->meta->etag[0] ? x->meta->etag : x->meta->last_modified;
+	char line[HTTP_VALIDATOR_MAX + 32], range[64];
+	CURL *c;
+	CURLcode rc;
+
+	memset(&x->r, 0, sizeof(x->r));
+	x->r.range_start = -1;
+	x->started = false;
+	x->not_modified = false;
+	x->start_offset = x->offset;
+	c = easy_new(x->url, o, &x->r, x->e);
+	if (!c)
+		return CURLE_FAILED_INIT;
+	if (x->offset > 0 && x->meta->complete) {
+		if (x->meta->etag[0])
+			snprintf(line, sizeof(line), "If-None-Match: %s", x->meta->etag);
+		else
+			snprintf(line, sizeof(line), "If-Modified-Since: %s",
+				 x->meta->last_modified);
+		hdrs = curl_slist_append(hdrs, line);
+	} else if (x->offset > 0) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->offset);
+		curl_easy_setopt(c, CURLOPT_RANGE, range);
+		/* Without a validator (a retry within this run) the bytes are trusted as they are;
+		 * across runs a partial without one is never resumed (see download_remote). */
+		if (validator[0]) {
+			snprintf(line, sizeof(line), "If-Range: %s", validator);
+			hdrs = curl_slist_append(hdrs, line);
+		}
+	}
+	if (hdrs)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, file_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (x->progress) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	}
+	rc = curl_easy_perform(c);
+	x->d->attempts++;
+	if (rc == CURLE_OK && x->r.status == 304)
+		x->not_modified = true;
+	/* An empty 200/206 body never reached file_write: settle the file state here. */
+	if (rc == CURLE_OK && !x->started && (x->r.status == 200 || x->r.status == 206) &&
+	    xfer_begin(x) < 0)
+		x->failed = true;
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
+
+/* Makes the file empty and the hash fresh (a partial we cannot trust). */
+static int restart(struct xfer *x)
+{
+	if (ftruncate(x->fd, 0) < 0)
+		return err_sys(x->e, "cannot truncate the download of %s", x->url);
+	x->offset = x->synced = 0;
+	memset(x->meta, 0, sizeof(*x->meta));
+	if (x->pipe)
+		hashpipe_drain(x->pipe);
+	return x->hash ? hash_reset(x->hash, x->e) : 0;
+}
+
+static int download_remote(const char *url, const struct cache_files *cf, const struct http_opts *o,
+			   struct hash *h, struct http_download *d, struct err *e)
+{
+	int retries = o && o->retries >= 0 ? o->retries : HTTP_DEFAULT_RETRIES;
+	struct meta meta;
+	struct xfer x = {.url = url,
+			 .meta_path = cf->meta,
+			 .hash = h,
+			 .meta = &meta,
+			 .d = d,
+			 .progress = o ? o->progress : NULL,
+			 .e = e};
+	struct stat st;
+	bool restarted = false;
+
+	x.fd = open(cf->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (x.fd < 0)
+		return err_sys(e, "cannot open %s", cf->part);
+	/* Two downloads of one URL at once would interleave: the second waits. */
+	if (flock(x.fd, LOCK_EX) < 0 || fstat(x.fd, &st) < 0) {
+		err_sys(e, "cannot lock %s", cf->part);
+		goto fail;
+	}
+	meta_load(cf->meta, url, &meta);
+	x.offset = x.synced = (uint64_t)st.st_size;
+	if (x.offset > 0 && !meta.etag[0] && !meta.last_modified[0]) {
+		if (restart(&x) < 0)
+			goto fail;
+	} else if (x.offset > 0) {
+		d->resumed_from = x.offset;
+		if (h && hash_file(h, cf->part, e) < 0)
+			goto fail;
+	}
+	if (h && hashpipe_start(h, &x.pipe, e) < 0)
+		goto fail;
+	for (unsigned attempt = 0;; attempt++) {
+		char errbuf[CURL_ERROR_SIZE] = "";
+		CURLcode rc = xfer_run(&x, o, errbuf);
+
+		if (x.failed || rc == CURLE_FAILED_INIT)
+			goto fail;
+		if (rc == CURLE_OK && (x.r.status == 200 || x.r.status == 206 || x.not_modified))
+			break;
+		if (rc == CURLE_OK && x.r.status == 416 && !restarted) {
+			/* Our partial is not a prefix of what the server has now. */
+			restarted = true;
+			d->resumed_from = 0;
+			if (restart(&x) < 0)
+				goto fail;
+			continue;
+		}
+		if ((int)attempt >= retries ||
+		    !(rc == CURLE_OK ? transient_status(x.r.status) : transient_curl(rc))) {
+			if (rc == CURLE_OK)
+				status_error(url, x.r.status, e);
+			else
+				curl_error(url, rc, errbuf, e);
+			goto fail;
+		}
+		backoff(attempt + 1);
+	}
+	if (fsync(x.fd) < 0) {
+		err_sys(e, "cannot write %s", cf->part);
+		goto fail;
+	}
+	meta.complete = true;
+	if (meta_save(cf->meta, url, &meta, e) < 0)
+		goto fail;
+	d->size = x.offset;
+	d->in_cache = true;
+	if (!(d->path = strdup(cf->part))) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto fail;
+	}
+	hashpipe_finish(x.pipe);
+	close(x.fd);
+	return 0;
+fail:
+	hashpipe_finish(x.pipe);
+	/* Nothing worth resuming (a 404, a refused TLS handshake): leave no litter. */
+	if (fstat(x.fd, &st) == 0 && st.st_size == 0) {
+		unlink(cf->part);
+		unlink(cf->meta);
+	}
+	close(x.fd);
+	return -1;
+}
+
+int http_download(const char *url, const char *cache_dir, const struct http_opts *o, struct hash *h,
+		  struct http_download *d, struct err *e)
+{
+	struct cache_files cf;
+	char *dir;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if (!http_is_remote(url)) {
+		const char *p = local_path(url);
+		struct stat st;
+
+		if (stat(p, &st) < 0)
+			return errno == ENOENT ? err_set(e, ERR_NOTFOUND, "%s: no such file", p)
+					       : err_sys(e, "cannot open %s", p);
+		if (!S_ISREG(st.st_mode))
+			return err_set(e, ERR_USAGE, "%s: not a regular file", p);
+		if (h && hash_file(h, p, e) < 0)
+			return -1;
+		d->size = (uint64_t)st.st_size;
+		if (!(d->path = strdup(p)))
+			return err_set(e, ERR_FAIL, "out of memory");
+		return 0;
+	}
+	if (asprintf(&dir, "%s/downloads", cache_dir) < 0)
+		return err_set(e, ERR_FAIL, "out of memory");
+	rc = fs_mkdir_p(dir, 0700, e);
+	free(dir);
+	if (rc < 0 || cache_files_of(url, cache_dir, &cf, e) < 0)
+		return -1;
+	rc = download_remote(url, &cf, o, h, d, e);
+	cache_files_free(&cf);
+	return rc;
+}
+
+void http_download_free(struct http_download *d)
+{
+	free(d->path);
+	d->path = NULL;
+}
+
+void http_download_forget(const char *url, const char *cache_dir)
+{
+	struct cache_files cf;
+
+	if (!http_is_remote(url) || cache_files_of(url, cache_dir, &cf, NULL) < 0)
+		return;
+	unlink(cf.part);
+	unlink(cf.meta);
+	cache_files_free(&cf);
+}

@@ -1,0 +1,55 @@
+/* HTTP(S) through libcurl for catalogs and box files: redirects, TLS verified by default,
+ * Bearer tokens, retries with backoff on transient failures, and downloads that resume across
+ * runs (partial file in the cache keyed by URL, revalidated by ETag or Last-Modified).
+ * file:// URLs and plain paths are read in place. */
+#ifndef ENVUP_CORE_HTTP_H
+#define ENVUP_CORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/progress.h"
+
+struct http_opts {
+	const char *cacert; /* CA bundle to trust instead of the system's */
+	bool insecure;	    /* skip TLS verification (as Vagrant's --insecure) */
+	const char *bearer; /* sent as "Authorization: Bearer ..." (never to redirect targets
+			       on other hosts) */
+	int retries;	    /* extra attempts after a transient failure; <0: the default (5) */
+	const char *accept; /* Accept header for http_get (catalogs: application/json) */
+	const struct progress *progress;
+};
+
+struct http_download {
+	char *path;	       /* the complete file: in the cache, or the local file itself */
+	bool in_cache;	       /* path is the cache's copy (remove with http_download_forget) */
+	uint64_t size;	       /* bytes in the complete file */
+	uint64_t resumed_from; /* bytes already in the cache when this call started */
+	uint64_t fetched;      /* bytes received over the network by this call */
+	unsigned attempts;     /* requests made */
+};
+
+/* True when s is an http:// or https:// URL (anything else is a local file). */
+bool http_is_remote(const char *s);
+
+/* Fetches url into a NUL-terminated heap buffer of at most max bytes. A 404 or missing file
+ * fails with ERR_NOTFOUND. */
+int http_get(const char *url, const struct http_opts *o, size_t max, char **body, size_t *len,
+	     struct err *e);
+
+/* Downloads url into cache_dir (resuming an earlier partial of the same URL when the server
+ * still has the same file) while feeding every byte of the result to h (may be NULL). For a
+ * local file, d->path is that file and h is fed from it. */
+int http_download(const char *url, const char *cache_dir, const struct http_opts *o, struct hash *h,
+		  struct http_download *d, struct err *e);
+
+/* Frees d's strings (the file stays). */
+void http_download_free(struct http_download *d);
+
+/* Removes the cache's partial or complete copy of url (after use, or when it proved bad). */
+void http_download_forget(const char *url, const char *cache_dir);
+
+#endif
