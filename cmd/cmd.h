@@ -46,7 +46,7 @@ int cmd_fail(const struct err *e);
 int cmd_load_env(struct env **env, struct err *e);
 
 /* Like cmd_load_env, collecting every problem in rep (freed by the caller). */
-int cmd_load_env_report(struct env **env, struct envfile_report *rep, struct err *e);
+int cmd_load_env_report(struct env **env, struct yaml_report *rep, struct err *e);
 
 /* path relative to the working directory when it lies below it (heap string). */
 char *cmd_display_path(const char *path);

@@ -20,7 +20,7 @@ char *cmd_display_path(const char *path)
 	return strdup(path);
 }
 
-int cmd_load_env_report(struct env **env, struct envfile_report *rep, struct err *e)
+int cmd_load_env_report(struct env **env, struct yaml_report *rep, struct err *e)
 {
 	char cwd[PATH_MAX], *path, *display;
 	int rc;
@@ -39,10 +39,10 @@ int cmd_load_env_report(struct env **env, struct envfile_report *rep, struct err
 
 int cmd_load_env(struct env **env, struct err *e)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	int rc = cmd_load_env_report(env, &rep, e);
 
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 	return rc;
 }
 

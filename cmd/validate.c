@@ -9,7 +9,7 @@
 int cmd_validate(int argc, char **argv)
 {
 	const struct command *self = cmd_lookup("validate");
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env = NULL;
 	struct err e = {0};
 	int nargs, r = cmd_parse_common(self, argc, argv, &nargs);
@@ -55,7 +55,7 @@ int cmd_validate(int argc, char **argv)
 			env->nmachines, env->nmachines == 1 ? "" : "s");
 		free(display);
 	}
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 	envfile_free(env);
 	return r < 0 ? EXIT_FAIL : EXIT_OK;
 }

@@ -114,17 +114,17 @@ struct env {
  * for the first problem (with a count of the others). */
 int envfile_load(const char *path, struct env **out, struct err *e);
 
-/* Every problem found, in file order, for envvalidate. */
-struct envfile_report {
+/* Every problem found in a YAML file, in file order (for envvalidate). */
+struct yaml_report {
 	char **msgs;
 	size_t n;
 };
 
 /* Like envfile_load, naming the file display in messages and collecting every problem in rep
- * (which the caller frees with envfile_report_free, on success too). */
+ * (which the caller frees with yaml_report_free, on success too). */
 int envfile_load_report(const char *path, const char *display, struct env **out,
-			struct envfile_report *rep, struct err *e);
-void envfile_report_free(struct envfile_report *rep);
+			struct yaml_report *rep, struct err *e);
+void yaml_report_free(struct yaml_report *rep);
 
 /* Frees everything envfile_load returned. NULL is fine. */
 void envfile_free(struct env *env);

@@ -11,29 +11,9 @@
 #include "core/strutil.h"
 #include "core/version.h"
 
-void ld_free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static size_t seq_len(const yaml_node_t *n)
 {
 	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
-
-bool ld_want_list(struct loader *ld, const yaml_node_t *v, const char *path)
-{
-	if (v->type != YAML_SEQUENCE_NODE) {
-		ld_error(ld, v, path, "expected a list");
-		return false;
-	}
-	if (seq_len(v) > ENVFILE_MAX_LIST) {
-		ld_error(ld, v, path, "more than %d items", ENVFILE_MAX_LIST);
-		return false;
-	}
-	return true;
 }
 
 /* Parses a list of mappings into a new array of n elements of size elem, each filled through

@@ -3,134 +3,92 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "core/fsutil.h"
 #include "core/paths.h"
+#include "core/yamlwalk.h"
 
 #define USERCONF_MAX_BYTES (1u << 20)
 #define USERCONF_MAX_REGISTRIES 64
 
-static const char *scalar(yaml_document_t *d, yaml_node_t *n)
+/* registries[i]: a URL, or {url, token}. */
+static void reg_url(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	(void)d;
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	SET_STR(((struct userconf_registry *)t)->url);
 }
 
-static int dup_to(char **dst, const char *s, struct err *e)
+static void reg_token(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	free(*dst);
-	*dst = strdup(s);
-	return *dst ? 0 : err_set(e, ERR_FAIL, "out of memory");
+	SET_STR(((struct userconf_registry *)t)->token);
 }
 
-static int bad(const char *path, yaml_node_t *n, const char *what, struct err *e)
+static const struct ld_key registry_keys[] = {
+	{"url", reg_url}, {"token", reg_token}, {NULL, NULL},
+};
+
+static void k_registries(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	return err_set(e, ERR_USAGE, "%s:%zu:%zu: %s", path, n->start_mark.line + 1,
-		       n->start_mark.column + 1, what);
-}
+	struct userconf *uc = t;
+	size_t n;
 
-static int load_registry(yaml_document_t *d, yaml_node_t *n, const char *path,
-			 struct userconf_registry *r, struct err *e)
-{
-	const char *s = scalar(d, n);
-
-	if (s)
-		return dup_to(&r->url, s, e);
-	if (n->type != YAML_MAPPING_NODE)
-		return bad(path, n, "registries: each entry is a URL or {url, token}", e);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *kn = yaml_document_get_node(d, p->key);
-		yaml_node_t *vn = yaml_document_get_node(d, p->value);
-		const char *k = scalar(d, kn), *v = scalar(d, vn);
-
-		if (!k || !v)
-			return bad(path, vn ? vn : n, "registries: keys and values must be strings",
-				   e);
-		if (!strcmp(k, "url")) {
-			if (dup_to(&r->url, v, e) < 0)
-				return -1;
-		} else if (!strcmp(k, "token")) {
-			if (dup_to(&r->token, v, e) < 0)
-				return -1;
-		} else {
-			return bad(path, kn, "registries: unknown key (url, token)", e);
-		}
+	if (!ld_want_list(ld, v, path))
+		return;
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n > USERCONF_MAX_REGISTRIES) {
+		ld_error(ld, v, path, "more than %d registries", USERCONF_MAX_REGISTRIES);
+		return;
 	}
-	if (!r->url)
-		return bad(path, n, "registries: entry without url", e);
-	return 0;
-}
+	uc->registries = calloc(n ? n : 1, sizeof(*uc->registries));
+	if (!uc->registries)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
+		struct userconf_registry *r = &uc->registries[uc->nregistries++];
+		char ipath[256];
 
-static int load_root(yaml_document_t *d, const char *path, struct userconf *uc, struct err *e)
-{
-	yaml_node_t *root = yaml_document_get_root_node(d);
-
-	if (!root)
-		return 0;
-	if (root->type != YAML_MAPPING_NODE)
-		return bad(path, root, "the configuration must be a mapping", e);
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *kn = yaml_document_get_node(d, p->key);
-		yaml_node_t *vn = yaml_document_get_node(d, p->value);
-		const char *k = scalar(d, kn);
-
-		if (!k || !vn)
-			return bad(path, kn ? kn : root, "keys must be strings", e);
-		if (!strcmp(k, "registries")) {
-			size_t n;
-
-			if (vn->type != YAML_SEQUENCE_NODE)
-				return bad(path, vn, "registries must be a list", e);
-			n = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
-			if (n > USERCONF_MAX_REGISTRIES)
-				return bad(path, vn, "more than 64 registries", e);
-			uc->registries = calloc(n ? n : 1, sizeof(*uc->registries));
-			if (!uc->registries)
-				return err_set(e, ERR_FAIL, "out of memory");
-			for (size_t i = 0; i < n; i++) {
-				uc->nregistries = i + 1;
-				if (load_registry(d,
-						  yaml_document_get_node(
-							  d, vn->data.sequence.items.start[i]),
-						  path, &uc->registries[i], e) < 0)
-					return -1;
-			}
-		} else if (!strcmp(k, "defaults")) {
-			if (vn->type != YAML_MAPPING_NODE)
-				return bad(path, vn, "defaults must be a mapping", e);
-			for (yaml_node_pair_t *q = vn->data.mapping.pairs.start;
-			     q < vn->data.mapping.pairs.top; q++) {
-				yaml_node_t *dk = yaml_document_get_node(d, q->key);
-				const char *dks = scalar(d, dk);
-				const char *dv = scalar(d, yaml_document_get_node(d, q->value));
-
-				if (!dks || !dv)
-					return bad(path, dk ? dk : vn,
-						   "defaults: values must be strings", e);
-				if (!strcmp(dks, "box_provider")) {
-					if (dup_to(&uc->box_provider, dv, e) < 0)
-						return -1;
-				} else if (!strcmp(dks, "box_arch")) {
-					if (dup_to(&uc->box_arch, dv, e) < 0)
-						return -1;
-				}
-				/* Other defaults belong to other parts of envup. */
-			}
+		if (!item || !ld_visit(ld, item))
+			break;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if (item->type == YAML_SCALAR_NODE) {
+			r->url = ld_string(ld, item, ipath);
+			continue;
 		}
+		ld_mapping(ld, item, ipath, registry_keys, r);
+		if (item->type == YAML_MAPPING_NODE && !ld_has_key(ld, item, "url"))
+			ld_error(ld, item, ipath, "'url' is required");
 	}
-	return 0;
 }
+
+static void def_box_provider(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	SET_STR(((struct userconf *)t)->box_provider);
+}
+
+static void def_box_arch(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	SET_STR(((struct userconf *)t)->box_arch);
+}
+
+static const struct ld_key defaults_keys[] = {
+	{"box_provider", def_box_provider}, {"box_arch", def_box_arch}, {NULL, NULL},
+};
+
+static void k_defaults(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	ld_mapping(ld, v, path, defaults_keys, t);
+}
+
+static const struct ld_key top_keys[] = {
+	{"registries", k_registries}, {"defaults", k_defaults}, {NULL, NULL},
+};
 
 int userconf_load(const char *path, struct userconf *uc, struct err *e)
 {
-	char *own = NULL, *dir = NULL, *buf = NULL;
-	size_t len;
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	int rc = -1;
+	struct yaml_report rep;
+	struct loader ld;
+	char *own = NULL, *dir = NULL;
+	yaml_node_t *root;
+	int rc;
 
 	memset(uc, 0, sizeof(*uc));
 	if (!path) {
@@ -146,27 +104,15 @@ int userconf_load(const char *path, struct userconf *uc, struct err *e)
 		free(own);
 		return 0;
 	}
-	if (fs_read_file(path, USERCONF_MAX_BYTES, &buf, &len, e) < 0)
-		goto out;
-	if (!yaml_parser_initialize(&parser)) {
-		err_set(e, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		err_set(e, ERR_USAGE, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-			parser.problem_mark.column + 1,
-			parser.problem ? parser.problem : "bad YAML");
-		yaml_parser_delete(&parser);
-		goto out;
-	}
-	rc = load_root(&doc, path, uc, e);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-out:
+	rc = ld_open(&ld, path, path, USERCONF_MAX_BYTES, &rep, e);
+	root = rc > 0 ? yaml_document_get_root_node(&ld.doc) : NULL;
+	if (root)
+		ld_mapping(&ld, root, "", top_keys, uc);
+	if (rc >= 0)
+		rc = ld_close(&ld, e);
+	yaml_report_free(&rep);
 	if (rc < 0)
 		userconf_free(uc);
-	free(buf);
 	free(own);
 	return rc;
 }

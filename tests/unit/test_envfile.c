@@ -27,7 +27,7 @@ static int teardown(void **state)
 }
 
 /* Loads text as dir/Envfile; returns the env (NULL on failure) and the report. */
-static struct env *load(const char *text, struct envfile_report *rep)
+static struct env *load(const char *text, struct yaml_report *rep)
 {
 	struct env *env = NULL;
 	struct err e = {0};
@@ -43,7 +43,7 @@ static struct env *load(const char *text, struct envfile_report *rep)
 /* Asserts that text fails with exactly one problem, equal to want. */
 static void expect_error(const char *text, const char *want)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env = load(text, &rep);
 
 	assert_null(env);
@@ -53,12 +53,12 @@ static void expect_error(const char *text, const char *want)
 		print_error("want: %s\n", want);
 		fail();
 	}
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 }
 
 static void test_full_example(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 	const struct machine *web, *db;
 
@@ -171,7 +171,7 @@ static void test_full_example(void **state)
 	assert_string_equal(web->steps[3].name, "shell 3");
 	assert_true(web->steps[3].privileged);
 	assert_int_equal(web->steps[3].run, RUN_ONCE);
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 	envfile_free(env);
 }
 
@@ -274,7 +274,7 @@ static void test_errors_with_positions(void **state)
 
 static void test_cycle(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 
 	(void)state;
@@ -285,7 +285,7 @@ static void test_cycle(void **state)
 	assert_null(env);
 	assert_int_equal(rep.n, 1);
 	assert_string_equal(rep.msgs[0], "Envfile:3:3: machines.a.depends_on: dependency cycle");
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 }
 
 static void test_yaml_syntax(void **state)
@@ -301,7 +301,7 @@ static void test_yaml_syntax(void **state)
 
 static void test_every_problem_reported(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 
 	(void)state;
@@ -316,12 +316,12 @@ static void test_every_problem_reported(void **state)
 	assert_true(strstr(rep.msgs[2], "Envfile:8:11: machines.db.disk: 'huge' is not a size"));
 	assert_string_equal(rep.msgs[3], "Envfile:7:3: machines.db: 'box' is required (here or "
 			    "in defaults)");
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 }
 
 static void test_interpolation(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 
 	(void)state;
@@ -337,7 +337,7 @@ static void test_interpolation(void **state)
 	assert_int_equal(env->machines[0].cpus, 3);
 	assert_string_equal(env->machines[0].hostname, "hxy");
 	assert_string_equal(env->machines[0].steps[0].inline_script, "echo $HOME org/from-env");
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 	envfile_free(env);
 	expect_error("version: 1\nmachines:\n  web:\n    box: ${ENVUP_T_UNSET}\n",
 		     "Envfile:4:10: machines.web.box: environment variable 'ENVUP_T_UNSET' is not "
@@ -348,7 +348,7 @@ static void test_interpolation(void **state)
 
 static void test_defaults_errors_once(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 
 	(void)state;
@@ -358,12 +358,12 @@ static void test_defaults_errors_once(void **state)
 	assert_null(env);
 	assert_int_equal(rep.n, 1);
 	assert_string_equal(rep.msgs[0], "Envfile:4:9: defaults.cpus: -1 is out of range (1 to 255)");
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 }
 
 static void test_alias_bomb(void **state)
 {
-	struct envfile_report rep;
+	struct yaml_report rep;
 	struct env *env;
 	char text[4096];
 	int n;
@@ -379,7 +379,7 @@ static void test_alias_bomb(void **state)
 	env = load(text, &rep);
 	assert_null(env);
 	assert_true(rep.n >= 1);
-	envfile_report_free(&rep);
+	yaml_report_free(&rep);
 }
 
 static void test_find_upward(void **state)
