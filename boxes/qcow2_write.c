@@ -466,6 +466,15 @@ int qcow2_write_init(struct image *img, struct err *e)
 				       img->name, (unsigned long long)i);
 	}
 	q->next_free = (q->file_size + q->cs - 1) >> q->cluster_bits;
+	/* autoclear features (persistent bitmaps, ...) describe the data as it was; a writer
+	 * that does not maintain them must clear them before changing anything */
+	if (q->version == 3 && q->autoclear) {
+		uint8_t zero[8] = {0};
+
+		if (write_at(img, zero, 8, 88, "header", e) < 0)
+			return -1;
+		q->autoclear = 0;
+	}
 	return 0;
 }
 
