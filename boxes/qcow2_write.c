@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boxes/qcow2_impl.h"
@@ -598,12 +599,18 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 			size = image_size(b);
 		image_close(b);
 	}
-	if (asprintf(&tmp, "%s.part-%d", path, (int)getpid()) < 0) {
+	/* a unique name next to the target: concurrent or crashed runs never collide */
+	if (asprintf(&tmp, "%s.part-XXXXXX", path) < 0) {
 		tmp = NULL;
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd >= 0 && fchmod(fd, 0644) < 0) {
+		close(fd);
+		unlink(tmp);
+		fd = -1;
+	}
 	if (fd < 0) {
 		err_sys(e, "cannot create %s", tmp);
 		free(tmp);
