@@ -523,7 +523,7 @@ static int open_backing(struct image *img, const uint8_t *h, size_t hlen, uint64
 	}
 	/* errors below name the image they are about; wrapping at every level of a long
 	 * chain would push the cause out of the message */
-	return image_open_ref(img, name, bfmt, &img->backing, e);
+	return image_open_backing(img, name, bfmt, &img->backing, e);
 }
 
 int qcow2_open(struct image *img, struct err *e)

@@ -582,17 +582,20 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 			err_set(e, ERR_FAIL, "out of memory");
 			goto out;
 		}
-		dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd < 0) {
-			err_sys(e, "cannot open directory %s", dir);
-			goto out;
+		if (backing[0] != '/') {
+			/* relative: it must stay inside the overlay's directory */
+			dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (dirfd < 0) {
+				err_sys(e, "cannot open directory %s", dir);
+				goto out;
+			}
+			bfd = fs_open_beneath(dirfd, backing, O_RDONLY, 0, e);
+			if (bfd < 0) {
+				err_wrap(e, "%s: backing file", path);
+				goto out;
+			}
+			close(bfd);
 		}
-		bfd = fs_open_beneath(dirfd, backing, O_RDONLY, 0, e);
-		if (bfd < 0) {
-			err_wrap(e, "%s: backing file", path);
-			goto out;
-		}
-		close(bfd);
 		if (image_open(bpath, backing_fmt, &o, &b, e) < 0)
 			goto out;
 		if (!size)
