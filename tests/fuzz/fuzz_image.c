@@ -13,9 +13,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char dir[256], file[300];
+
+static void cleanup(void)
+{
+	unlink(file);
+	rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[64], file[128];
 	static uint8_t buf[1 << 20];
 	struct image_open_opts o = {.follow_refs = true};
 	struct image *img;
@@ -26,10 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd;
 
 	if (!dir[0]) {
-		snprintf(dir, sizeof(dir), "/tmp/envup-fuzz-XXXXXX");
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(dir, sizeof(dir), "%s/envup-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(file, sizeof(file), "%s/img", dir);
+		atexit(cleanup);
 	}
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)

@@ -37,7 +37,7 @@ for f in qcow2 vmdk vdi vhd qcow2w; do
 		continue
 	fi
 	mkdir -p "$T/corpus_$f"
-	if "$bin" -max_total_time="$secs" -max_len=262144 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+	if TMPDIR=$T "$bin" -max_total_time="$secs" -max_len=262144 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
 		-artifact_prefix="$T/" \
 		"$T/corpus_$f" "$T/seed_$f" >"$T/fuzz_$f.log" 2>&1; then
 		ok "fuzz $f ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$T/fuzz_$f.log" | awk '{print $2}') runs in ${secs}s)"
