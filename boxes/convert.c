@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boxes/image_impl.h"
@@ -178,12 +179,18 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 			       image_format_name(dst_fmt));
 	if (image_open_ctx(src, src_fmt, &ctx, &j.src, e) < 0)
 		return -1;
-	if (asprintf(&tmp, "%s.part-%d", dst, (int)getpid()) < 0) {
+	/* a unique name next to the target: concurrent or crashed runs never collide */
+	if (asprintf(&tmp, "%s.part-XXXXXX", dst) < 0) {
 		tmp = NULL;
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd >= 0 && fchmod(fd, 0644) < 0) {
+		close(fd);
+		unlink(tmp);
+		fd = -1;
+	}
 	if (fd < 0) {
 		err_sys(e, "cannot create %s", tmp);
 		free(tmp);

@@ -123,6 +123,7 @@ static int setup(int fd, int dirfd, const char *name, enum image_format fmt,
 	default: rc = err_set(e, ERR_USAGE, "%s: unknown image format", name); break;
 	}
 	img->ctx.chain = NULL; /* it pointed into the opener's stack */
+	img->ctx.trusted_backing = NULL;
 	if (rc == 0) {
 		*out = img;
 		return 0;
@@ -175,6 +176,7 @@ int image_open(const char *path, enum image_format fmt, const struct image_open_
 		ctx.writable = opts->writable;
 		ctx.follow_refs = opts->follow_refs;
 		ctx.max_depth = opts->max_depth;
+		ctx.trusted_backing = opts->trusted_backing;
 	}
 	if (!ctx.max_depth)
 		ctx.max_depth = DEFAULT_MAX_DEPTH;
@@ -256,6 +258,7 @@ int image_open_ref(struct image *parent, const char *rel, enum image_format fmt,
 	ctx.writable = false;
 	ctx.depth++;
 	ctx.chain = &node;
+	ctx.trusted_backing = NULL;
 	rc = setup(fd, dirfd, name, fmt, &ctx, out, e);
 	fd = dirfd = -1;
 out:
@@ -267,6 +270,55 @@ out:
 	free(name);
 	free(sub);
 	return rc;
+}
+
+int image_open_backing(struct image *parent, const char *name, enum image_format fmt,
+		       struct image **out, struct err *e)
+{
+	struct image_chain node = {parent->dev, parent->ino, parent->ctx.chain};
+	const char *trusted = parent->ctx.trusted_backing;
+	struct image_ctx ctx = parent->ctx;
+	struct stat st;
+	char *dir;
+	int fd, dirfd;
+
+	if (!trusted || name[0] != '/' || strcmp(name, trusted))
+		return image_open_ref(parent, name, fmt, out, e);
+	if (parent->dirfd < 0)
+		return err_set(e, ERR_USAGE,
+			       "%s refers to '%s', but references to other files are not allowed here",
+			       parent->name, name);
+	if (parent->ctx.depth + 1 > parent->ctx.max_depth)
+		return err_set(e, ERR_CORRUPT, "%s: backing chain deeper than %u images",
+			       parent->name, parent->ctx.max_depth);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, "%s: cannot open backing file %s", parent->name, name);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_dev == parent->dev && st.st_ino == parent->ino) ||
+	    on_chain(parent->ctx.chain, st.st_dev, st.st_ino)) {
+		close(fd);
+		return err_set(e, ERR_CORRUPT, "%s: backing file %s is not a regular file or loops",
+			       parent->name, name);
+	}
+	dir = fs_dirname(name);
+	dirfd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	free(dir);
+	if (dirfd < 0) {
+		close(fd);
+		return err_sys(e, "%s: cannot open the directory of %s", parent->name, name);
+	}
+	if (fmt == IMAGE_UNKNOWN && detect_fd(fd, name, &fmt, e) < 0) {
+		close(fd);
+		close(dirfd);
+		return -1;
+	}
+	/* the base's own references stay inside its directory: trust is not inherited */
+	ctx.writable = false;
+	ctx.depth++;
+	ctx.chain = &node;
+	ctx.trusted_backing = NULL;
+	return setup(fd, dirfd, name, fmt, &ctx, out, e);
 }
 
 int image_read_exact(const struct image *img, int fd, void *buf, size_t len, uint64_t off,

@@ -25,6 +25,10 @@ struct image_open_opts {
 	bool writable;         /* raw and qcow2 only */
 	bool follow_refs;      /* follow backing files / extents (inside the image's directory) */
 	unsigned max_depth;    /* backing chain depth limit; 0 means the default (16) */
+	/* An absolute path the caller vouches for (a machine overlay's box base image, kept in
+	 * the box store): a qcow2 backing file name equal to it is followed although it lies
+	 * outside the image's directory. Anything else still has to stay inside. */
+	const char *trusted_backing;
 };
 
 struct image;
@@ -57,7 +61,8 @@ uint64_t image_size(const struct image *img);
 void image_close(struct image *img);
 
 /* Creates a qcow2 v3 image of size bytes at path; with backing (a name relative to path's
- * directory) it is an overlay recording backing_fmt, and size 0 means the backing's size. */
+ * directory, or an absolute path that openers then pass as trusted_backing) it is an
+ * overlay recording backing_fmt, and size 0 means the backing's size. */
 int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 		       enum image_format backing_fmt, struct err *e);
 

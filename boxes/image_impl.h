@@ -36,6 +36,7 @@ struct image_ctx {
 	unsigned max_depth;
 	unsigned depth;
 	const struct image_chain *chain;
+	const char *trusted_backing; /* see image_open_opts; only for the top image */
 };
 
 #define IMAGE_MAX_FILES 64
@@ -72,6 +73,11 @@ int image_open_ctx(const char *path, enum image_format fmt, const struct image_c
  * refused when references are not allowed, past the depth limit or when it loops. */
 int image_open_ref(struct image *parent, const char *rel, enum image_format fmt, struct image **out,
 		   struct err *e);
+
+/* Opens a backing file name found in parent: the trusted absolute path when it is exactly
+ * the one the caller vouched for, else through image_open_ref. */
+int image_open_backing(struct image *parent, const char *name, enum image_format fmt,
+		       struct image **out, struct err *e);
 
 /* Opens rel below parent's directory as a plain file (VMDK extents), read-only. */
 int image_open_ref_fd(struct image *parent, const char *rel, struct err *e);

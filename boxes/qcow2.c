@@ -405,6 +405,7 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 		if (hlen < 104)
 			return err_set(e, ERR_CORRUPT, "%s: v3 header truncated", img->name);
 		q->incompat = get_be64(h + 72);
+		q->autoclear = get_be64(h + 88);
 		q->refcount_order = get_be32(h + 96);
 		hdr_len = get_be32(h + 100);
 		if (hdr_len < 104 || hdr_len > hlen)
@@ -522,7 +523,7 @@ static int open_backing(struct image *img, const uint8_t *h, size_t hlen, uint64
 	}
 	/* errors below name the image they are about; wrapping at every level of a long
 	 * chain would push the cause out of the message */
-	return image_open_ref(img, name, bfmt, &img->backing, e);
+	return image_open_backing(img, name, bfmt, &img->backing, e);
 }
 
 int qcow2_open(struct image *img, struct err *e)

@@ -46,6 +46,7 @@ struct qcow2 {
 	unsigned refcount_order;
 	uint32_t nb_snapshots;
 	uint64_t incompat;
+	uint64_t autoclear;
 	/* writer */
 	pthread_mutex_t lock;
 	bool lock_init;

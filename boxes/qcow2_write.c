@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boxes/qcow2_impl.h"
@@ -466,6 +467,15 @@ int qcow2_write_init(struct image *img, struct err *e)
 				       img->name, (unsigned long long)i);
 	}
 	q->next_free = (q->file_size + q->cs - 1) >> q->cluster_bits;
+	/* autoclear features (persistent bitmaps, ...) describe the data as it was; a writer
+	 * that does not maintain them must clear them before changing anything */
+	if (q->version == 3 && q->autoclear) {
+		uint8_t zero[8] = {0};
+
+		if (write_at(img, zero, 8, 88, "header", e) < 0)
+			return -1;
+		q->autoclear = 0;
+	}
 	return 0;
 }
 
@@ -572,29 +582,38 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 			err_set(e, ERR_FAIL, "out of memory");
 			goto out;
 		}
-		dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd < 0) {
-			err_sys(e, "cannot open directory %s", dir);
-			goto out;
+		if (backing[0] != '/') {
+			/* relative: it must stay inside the overlay's directory */
+			dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (dirfd < 0) {
+				err_sys(e, "cannot open directory %s", dir);
+				goto out;
+			}
+			bfd = fs_open_beneath(dirfd, backing, O_RDONLY, 0, e);
+			if (bfd < 0) {
+				err_wrap(e, "%s: backing file", path);
+				goto out;
+			}
+			close(bfd);
 		}
-		bfd = fs_open_beneath(dirfd, backing, O_RDONLY, 0, e);
-		if (bfd < 0) {
-			err_wrap(e, "%s: backing file", path);
-			goto out;
-		}
-		close(bfd);
 		if (image_open(bpath, backing_fmt, &o, &b, e) < 0)
 			goto out;
 		if (!size)
 			size = image_size(b);
 		image_close(b);
 	}
-	if (asprintf(&tmp, "%s.part-%d", path, (int)getpid()) < 0) {
+	/* a unique name next to the target: concurrent or crashed runs never collide */
+	if (asprintf(&tmp, "%s.part-XXXXXX", path) < 0) {
 		tmp = NULL;
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd >= 0 && fchmod(fd, 0644) < 0) {
+		close(fd);
+		unlink(tmp);
+		fd = -1;
+	}
 	if (fd < 0) {
 		err_sys(e, "cannot create %s", tmp);
 		free(tmp);

@@ -23,11 +23,12 @@ build/rel/tests/images_tool: tests/tools/images_tool.c build/rel/libenvup.a
 	@echo "  LD      $@"
 	@$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
-IMAGES_FUZZERS := $(foreach f,qcow2 vmdk vdi vhd,build/fuzz/fuzz_image_$(f))
+IMAGES_FUZZERS := $(foreach f,qcow2 vmdk vdi vhd qcow2w,build/fuzz/fuzz_image_$(f))
 IMAGES_FUZZ_FMT_qcow2 := IMAGE_QCOW2
 IMAGES_FUZZ_FMT_vmdk := IMAGE_VMDK
 IMAGES_FUZZ_FMT_vdi := IMAGE_VDI
 IMAGES_FUZZ_FMT_vhd := IMAGE_VHD
+IMAGES_FUZZ_FMT_qcow2w := IMAGE_QCOW2 -DFUZZ_WRITE
 
 build/fuzz/fuzz_image_%: tests/fuzz/fuzz_image.c $(IMAGES_LIB_SRCS) $(wildcard boxes/*.h core/*.h)
 	@mkdir -p $(@D)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each image reader's libFuzzer harness briefly (ENVUP_FUZZ_SECONDS, default 10), seeded
+# Runs each image reader's libFuzzer harness (and the qcow2 writer's) briefly (ENVUP_FUZZ_SECONDS, default 10), seeded
 # with small valid images from qemu-img. A crash, leak or sanitizer report fails the test.
 . "$(dirname "$0")/lib.sh"
 
@@ -29,14 +29,15 @@ mk vdi dynamic -O vdi
 mk vdi static -O vdi -o static=on
 mk vhd dynamic -O vpc -o subformat=dynamic
 mk vhd fixed -O vpc -o subformat=fixed
-for f in qcow2 vmdk vdi vhd; do
+cp -r "$T/seed_qcow2" "$T/seed_qcow2w"
+for f in qcow2 vmdk vdi vhd qcow2w; do
 	bin=$ENVUP_BUILD/fuzz/fuzz_image_$f
 	if [ ! -x "$bin" ]; then
 		skip "fuzz $f" "harness not built (make fuzz; needs clang)"
 		continue
 	fi
 	mkdir -p "$T/corpus_$f"
-	if "$bin" -max_total_time="$secs" -max_len=262144 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+	if TMPDIR=$T "$bin" -max_total_time="$secs" -max_len=262144 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
 		-artifact_prefix="$T/" \
 		"$T/corpus_$f" "$T/seed_$f" >"$T/fuzz_$f.log" 2>&1; then
 		ok "fuzz $f ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$T/fuzz_$f.log" | awk '{print $2}') runs in ${secs}s)"
