@@ -186,18 +186,8 @@ static bool valid_hostname(const char *s)
 
 static void k_hostname(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct machine *m = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (!valid_hostname(s)) {
-		ld_error(ld, v, path, "'%s' is not a valid host name", s);
-		free(s);
-		return;
-	}
-	free(m->hostname);
-	m->hostname = s;
+	ld_checked_string(ld, v, path, valid_hostname, "is not a valid host name",
+			  &((struct machine *)t)->hostname);
 }
 
 static void k_boot_timeout(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
@@ -251,34 +241,19 @@ static void fp_host(struct loader *ld, void *t, const yaml_node_t *v, const char
 
 static void fp_host_ip(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct forwarded_port *fp = t;
-	char *s = ld_string(ld, v, path);
+	ld_checked_string(ld, v, path, valid_ip, "is not an IP address",
+			  &((struct forwarded_port *)t)->host_ip);
+}
 
-	if (!s)
-		return;
-	if (!valid_ip(s)) {
-		ld_error(ld, v, path, "'%s' is not an IP address", s);
-		free(s);
-		return;
-	}
-	free(fp->host_ip);
-	fp->host_ip = s;
+static bool tcp_or_udp(const char *s)
+{
+	return !strcmp(s, "tcp") || !strcmp(s, "udp");
 }
 
 static void fp_protocol(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct forwarded_port *fp = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (strcmp(s, "tcp") && strcmp(s, "udp")) {
-		ld_error(ld, v, path, "'%s' is not tcp or udp", s);
-		free(s);
-		return;
-	}
-	free(fp->protocol);
-	fp->protocol = s;
+	ld_checked_string(ld, v, path, tcp_or_udp, "is not tcp or udp",
+			  &((struct forwarded_port *)t)->protocol);
 }
 
 static const struct ld_key port_keys[] = {
@@ -318,36 +293,21 @@ static void k_forwarded_ports(struct loader *ld, void *t, const yaml_node_t *v, 
 }
 
 /* networks[i] */
+static bool private_or_public(const char *s)
+{
+	return !strcmp(s, "private") || !strcmp(s, "public");
+}
+
 static void net_type(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct network *nw = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (strcmp(s, "private") && strcmp(s, "public")) {
-		ld_error(ld, v, path, "'%s' is not private or public", s);
-		free(s);
-		return;
-	}
-	free(nw->type);
-	nw->type = s;
+	ld_checked_string(ld, v, path, private_or_public, "is not private or public",
+			  &((struct network *)t)->type);
 }
 
 static void net_ip(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct network *nw = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (!valid_ip(s)) {
-		ld_error(ld, v, path, "'%s' is not an IP address", s);
-		free(s);
-		return;
-	}
-	free(nw->ip);
-	nw->ip = s;
+	ld_checked_string(ld, v, path, valid_ip, "is not an IP address",
+			  &((struct network *)t)->ip);
 }
 
 static const struct ld_key net_keys[] = {{"type", net_type}, {"ip", net_ip}, {NULL, NULL}};
@@ -389,36 +349,26 @@ static void sf_host(struct loader *ld, void *t, const yaml_node_t *v, const char
 	}
 }
 
+static bool absolute_path(const char *s)
+{
+	return s[0] == '/';
+}
+
 static void sf_guest(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct synced_folder *f = t;
-	char *s = ld_string(ld, v, path);
+	ld_checked_string(ld, v, path, absolute_path, "must be an absolute path in the guest",
+			  &((struct synced_folder *)t)->guest);
+}
 
-	if (!s)
-		return;
-	if (s[0] != '/') {
-		ld_error(ld, v, path, "'%s' must be an absolute path in the guest", s);
-		free(s);
-		return;
-	}
-	free(f->guest);
-	f->guest = s;
+static bool is_rsync(const char *s)
+{
+	return !strcmp(s, "rsync");
 }
 
 static void sf_type(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	struct synced_folder *f = t;
-	char *s = ld_string(ld, v, path);
-
-	if (!s)
-		return;
-	if (strcmp(s, "rsync")) {
-		ld_error(ld, v, path, "synced folder type '%s' is not supported (rsync)", s);
-		free(s);
-		return;
-	}
-	free(f->type);
-	f->type = s;
+	ld_checked_string(ld, v, path, is_rsync, "is not a supported synced folder type (rsync)",
+			  &((struct synced_folder *)t)->type);
 }
 
 static void sf_exclude(struct loader *ld, void *t, const yaml_node_t *v, const char *path)

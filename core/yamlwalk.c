@@ -227,6 +227,22 @@ char *ld_string(struct loader *ld, const yaml_node_t *node, const char *path)
 	return s;
 }
 
+void ld_checked_string(struct loader *ld, const yaml_node_t *node, const char *path,
+		       bool (*ok)(const char *), const char *why, char **field)
+{
+	char *s = ld_string(ld, node, path);
+
+	if (!s)
+		return;
+	if (!ok(s)) {
+		ld_error(ld, node, path, "'%s' %s", s, why);
+		free(s);
+		return;
+	}
+	free(*field);
+	*field = s;
+}
+
 bool ld_int(struct loader *ld, const yaml_node_t *node, const char *path, long long min,
 	    long long max, long long *out)
 {

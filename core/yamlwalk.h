@@ -73,6 +73,10 @@ yaml_node_t *ld_node(struct loader *ld, int index);
 /* True when the mapping map has the key name (whatever its value). */
 bool ld_has_key(struct loader *ld, const yaml_node_t *map, const char *name);
 
+/* Replaces *field with the node's string when ok() accepts it, else records "'VALUE' why". */
+void ld_checked_string(struct loader *ld, const yaml_node_t *node, const char *path,
+		       bool (*ok)(const char *), const char *why, char **field);
+
 /* "a mapping", "a list" or "a value", for messages. */
 const char *ld_node_kind(const yaml_node_t *n);
 
