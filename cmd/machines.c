@@ -207,3 +207,56 @@ void cmd_output_flush(struct cmd_output *o)
 	fflush(stdout);
 	fflush(stderr);
 }
+
+int cmd_machines_args(const struct command *self, int argc, char **argv, cmd_option_fn opt,
+		      void *ctx, char ***names, int *nnames)
+{
+	*nnames = 0;
+	*names = calloc((size_t)argc + 1, sizeof(char *));
+	if (!*names)
+		return EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		int r = opt ? opt(argc, argv, &i, ctx) : 0;
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
+		r = cmd_common_option(self, argv[i]);
+		if (r < 0)
+			return EXIT_OK;
+		if (r > 0)
+			continue;
+		if (argv[i][0] == '-') {
+			cmd_usage(self, true);
+			ui_error("unknown option '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+		(*names)[(*nnames)++] = argv[i];
+	}
+	return -1;
+}
+
+int cmd_machines_each_locked(const struct env *env, const struct machine **list, size_t n,
+			     cmd_machine_fn fn, void *ctx, struct err *e)
+{
+	struct project proj;
+	int rc = 0;
+
+	if (project_open(env, &proj, e) < 0)
+		return -1;
+	if (project_lock(&proj, !cli.no_wait, e) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = fn(env, &proj, list[i], ctx, e);
+	project_close(&proj);
+	return rc;
+}
+
+int cmd_force_option(int argc, char **argv, int *i, void *ctx)
+{
+	if (strcmp(argv[*i], "-f") && strcmp(argv[*i], "--force"))
+		return 0;
+	*(bool *)ctx = true;
+	return 1;
+}

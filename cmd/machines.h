@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "cmd/cmd.h"
 #include "core/envfile.h"
 #include "core/project.h"
 #include "providers/provider.h"
@@ -19,6 +20,28 @@ enum select_flags {
 /* The machines named (all when n is 0) in depends_on order. *out is a heap array. */
 int cmd_machines_select(const struct env *env, char **names, int n, unsigned flags,
 			const struct machine ***out, size_t *nout, struct err *e);
+
+/* A command's own option at argv[*i] (it may consume more words by moving *i): 1 when it was
+ * one, 0 when not, -1 after a usage error it printed. */
+typedef int (*cmd_option_fn)(int argc, char **argv, int *i, void *ctx);
+
+/* Parses "[MACHINE...] [OPTIONS]" for a machine command: its own options through opt (may be
+ * NULL), then the common ones; names into *names (heap, caller frees, even on return >= 0).
+ * Returns -1 to go on, or an exit code to return at once (--help, usage error). */
+int cmd_machines_args(const struct command *self, int argc, char **argv, cmd_option_fn opt,
+		      void *ctx, char ***names, int *nnames);
+
+/* What a machine command does to one machine. */
+typedef int (*cmd_machine_fn)(const struct env *env, const struct project *p,
+			      const struct machine *m, void *ctx, struct err *e);
+
+/* Takes the project lock (waiting unless --no-wait) and runs fn on each machine of list in
+ * order, stopping at the first failure. */
+int cmd_machines_each_locked(const struct env *env, const struct machine **list, size_t n,
+			     cmd_machine_fn fn, void *ctx, struct err *e);
+
+/* "-f"/"--force" into *(bool *)ctx, for cmd_machines_args. */
+int cmd_force_option(int argc, char **argv, int *i, void *ctx);
 
 /* The one machine a single-machine command means: named, else the primary, else the only. */
 int cmd_machines_one(const struct env *env, const char *name, const struct machine **out,

@@ -88,9 +88,17 @@ static void step_started(void *ctx, const struct provision_step *st)
 		st->kind == PROVISION_SHELL ? "shell" : "file");
 }
 
+struct provision_cmd {
+	struct provision_opts prov;
+	bool prefix; /* several machines have steps: prefix their output */
+};
+
 static int provision_one(const struct env *env, const struct project *p, const struct machine *m,
-			 const struct provision_opts *o, bool prefix, struct err *e)
+			 void *ctx, struct err *e)
 {
+	const struct provision_cmd *pc = ctx;
+	const struct provision_opts *o = &pc->prov;
+	bool prefix = pc->prefix;
 	struct provider_ctx c;
 	const struct provider *pv;
 	enum machine_status s;
@@ -121,63 +129,51 @@ out:
 	return rc;
 }
 
+static int provision_option(int argc, char **argv, int *i, void *ctx)
+{
+	return cmd_provision_with_option(argc, argv, i, ctx);
+}
+
 int cmd_provision(int argc, char **argv)
 {
-	const struct command *self = cmd_lookup("provision");
-	struct provision_opts o = {.again = true};
-	const struct machine **list = NULL;
+	struct provision_cmd pc = {.prov = {.again = true}};
+	const struct machine **list = NULL, **with = NULL;
 	struct env *env = NULL;
-	struct project proj = {.lock_fd = -1};
 	struct err e = {0};
-	char **names = calloc((size_t)argc + 1, sizeof(char *));
-	size_t n = 0;
-	int nnames = 0, rc = EXIT_OK, with_steps = 0;
+	char **names;
+	size_t n = 0, nwith = 0;
+	int nnames, rc;
 
-	if (!names)
-		return EXIT_FAIL;
-	for (int i = 1; i < argc; i++) {
-		int r;
-
-		if ((r = cmd_provision_with_option(argc, argv, &i, &o)) != 0) {
-			if (r < 0) {
-				rc = EXIT_USAGE;
-				goto out;
-			}
-		} else if ((r = cmd_common_option(self, argv[i])) != 0) {
-			if (r < 0)
-				goto out;
-		} else if (argv[i][0] == '-') {
-			cmd_usage(self, true);
-			ui_error("unknown option '%s'", argv[i]);
-			rc = EXIT_USAGE;
-			goto out;
-		} else {
-			names[nnames++] = argv[i];
-		}
-	}
+	rc = cmd_machines_args(cmd_lookup("provision"), argc, argv, provision_option, &pc.prov,
+			       &names, &nnames);
+	if (rc >= 0)
+		goto out;
+	rc = EXIT_OK;
 	if (cmd_load_env(&env, &e) < 0 ||
 	    cmd_machines_select(env, names, nnames, nnames ? 0 : SELECT_AUTOSTART, &list, &n, &e) <
 		    0 ||
-	    cmd_provision_names_known(env, list, n, &o, &e) < 0)
+	    cmd_provision_names_known(env, list, n, &pc.prov, &e) < 0)
 		goto fail;
-	for (size_t i = 0; i < n; i++)
-		with_steps += list[i]->nsteps > 0;
-	if (project_open(env, &proj, &e) < 0 || project_lock(&proj, !cli.no_wait, &e) < 0)
+	/* Only machines that have steps: the others need not even be running. */
+	with = calloc(n ? n : 1, sizeof(*with));
+	if (!with) {
+		err_set(&e, ERR_FAIL, "out of memory");
 		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (!list[i]->nsteps)
-			continue;
-		if (provision_one(env, &proj, list[i], &o, with_steps > 1, &e) < 0)
-			goto fail;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (list[i]->nsteps)
+			with[nwith++] = list[i];
+	pc.prefix = nwith > 1;
+	if (cmd_machines_each_locked(env, with, nwith, provision_one, &pc, &e) < 0)
+		goto fail;
 	goto out;
 fail:
 	rc = cmd_fail(&e);
 out:
-	project_close(&proj);
 	envfile_free(env);
 	free(list);
+	free(with);
 	free(names);
-	cmd_provision_opts_free(&o);
+	cmd_provision_opts_free(&pc.prov);
 	return rc;
 }

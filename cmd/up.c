@@ -13,6 +13,7 @@ struct up_opts {
 	const char *provider;
 	bool no_provision;
 	struct provision_opts prov;
+	bool prefix; /* several machines have steps: prefix their output */
 };
 
 static void warn_unsupported(const struct machine *m, const struct provider *pv)
@@ -63,8 +64,10 @@ static int pick_provider(const struct provider_ctx *c, const char *override,
 }
 
 static int up_one(const struct env *env, const struct project *p, const struct machine *m,
-		  const struct up_opts *o, bool prefix, struct err *e)
+		  void *ctx, struct err *e)
 {
+	const struct up_opts *o = ctx;
+	bool prefix = o->prefix;
 	struct provider_ctx c;
 	const struct provider *pv;
 	struct comm *comm = NULL;
@@ -108,66 +111,51 @@ out:
 	return rc;
 }
 
+static int up_option(int argc, char **argv, int *i, void *ctx)
+{
+	struct up_opts *o = ctx;
+
+	if (!strcmp(argv[*i], "--provider") && *i + 1 < argc)
+		o->provider = argv[++*i];
+	else if (!strncmp(argv[*i], "--provider=", 11))
+		o->provider = argv[*i] + 11;
+	else if (!strcmp(argv[*i], "--provision"))
+		o->prov.again = true;
+	else if (!strcmp(argv[*i], "--no-provision"))
+		o->no_provision = true;
+	else
+		return cmd_provision_with_option(argc, argv, i, &o->prov);
+	return 1;
+}
+
 int cmd_up(int argc, char **argv)
 {
-	const struct command *self = cmd_lookup("up");
 	struct up_opts o = {0};
 	const struct machine **list = NULL;
 	struct env *env = NULL;
-	struct project proj = {.lock_fd = -1};
 	struct err e = {0};
-	char **names = calloc((size_t)argc + 1, sizeof(char *));
+	char **names;
 	size_t n = 0;
-	int nnames = 0, rc = EXIT_OK, with_steps = 0;
+	int nnames, rc, with_steps = 0;
 
-	if (!names)
-		return EXIT_FAIL;
-	for (int i = 1; i < argc; i++) {
-		int r;
-
-		if (!strcmp(argv[i], "--provider") && i + 1 < argc) {
-			o.provider = argv[++i];
-		} else if (!strncmp(argv[i], "--provider=", 11)) {
-			o.provider = argv[i] + 11;
-		} else if (!strcmp(argv[i], "--provision")) {
-			o.prov.again = true;
-		} else if (!strcmp(argv[i], "--no-provision")) {
-			o.no_provision = true;
-		} else if ((r = cmd_provision_with_option(argc, argv, &i, &o.prov)) != 0) {
-			if (r < 0) {
-				rc = EXIT_USAGE;
-				goto out;
-			}
-		} else if ((r = cmd_common_option(self, argv[i])) != 0) {
-			if (r < 0)
-				goto out;
-		} else if (argv[i][0] == '-') {
-			cmd_usage(self, true);
-			ui_error("unknown option '%s'", argv[i]);
-			rc = EXIT_USAGE;
-			goto out;
-		} else {
-			names[nnames++] = argv[i];
-		}
-	}
+	rc = cmd_machines_args(cmd_lookup("up"), argc, argv, up_option, &o, &names, &nnames);
+	if (rc >= 0)
+		goto out;
+	rc = EXIT_OK;
 	if (cmd_load_env(&env, &e) < 0 ||
 	    cmd_machines_select(env, names, nnames, SELECT_DEPS | SELECT_AUTOSTART, &list, &n, &e) <
-		    0)
+		    0 ||
+	    cmd_provision_names_known(env, list, n, &o.prov, &e) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		with_steps += list[i]->nsteps > 0;
-	if (cmd_provision_names_known(env, list, n, &o.prov, &e) < 0)
+	o.prefix = with_steps > 1;
+	if (cmd_machines_each_locked(env, list, n, up_one, &o, &e) < 0)
 		goto fail;
-	if (project_open(env, &proj, &e) < 0 || project_lock(&proj, !cli.no_wait, &e) < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (up_one(env, &proj, list[i], &o, with_steps > 1, &e) < 0)
-			goto fail;
 	goto out;
 fail:
 	rc = cmd_fail(&e);
 out:
-	project_close(&proj);
 	envfile_free(env);
 	free(list);
 	free(names);
