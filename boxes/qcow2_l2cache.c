@@ -9,8 +9,7 @@
 #include "boxes/image_impl.h"
 #include "boxes/qcow2_l2cache.h"
 
-int qcow2_l2cache_init(struct qcow2_l2cache *c, size_t table_bytes, uint64_t ntables,
-		       struct err *e)
+int qcow2_l2cache_init(struct qcow2_l2cache *c, size_t table_bytes, uint64_t ntables, struct err *e)
 {
 	uint64_t n = QCOW2_L2CACHE_BYTES / table_bytes;
 
@@ -94,8 +93,8 @@ int qcow2_l2cache_read(struct qcow2_l2cache *c, struct image *img, uint64_t l2of
 	return rc;
 }
 
-void qcow2_l2cache_written(struct qcow2_l2cache *c, uint64_t l2off, size_t pos,
-			   const uint8_t *data, size_t len, bool ok)
+void qcow2_l2cache_written(struct qcow2_l2cache *c, uint64_t l2off, size_t pos, const uint8_t *data,
+			   size_t len, bool ok)
 {
 	struct qcow2_l2slot *s;
 

@@ -49,8 +49,8 @@ int qcow2_l2cache_read(struct qcow2_l2cache *c, struct image *img, uint64_t l2of
 
 /* Records that len bytes of data were written at byte pos of the L2 table at l2off: a cached
  * copy takes them when ok, and is dropped when the write failed (its bytes are unknown). */
-void qcow2_l2cache_written(struct qcow2_l2cache *c, uint64_t l2off, size_t pos,
-			   const uint8_t *data, size_t len, bool ok);
+void qcow2_l2cache_written(struct qcow2_l2cache *c, uint64_t l2off, size_t pos, const uint8_t *data,
+			   size_t len, bool ok);
 
 /* Frees the tables and the lock. */
 void qcow2_l2cache_free(struct qcow2_l2cache *c);

@@ -43,7 +43,7 @@ struct disk_opt {
 	bool readonly;
 	const char *serial;
 	const char *backing; /* trusted qcow2 backing file (absolute path), or NULL */
-	char *buf; /* the option's copy that path and serial point into */
+	char *buf;	     /* the option's copy that path and serial point into */
 };
 
 struct options {
@@ -143,7 +143,8 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* PATH,format=raw|qcow2[,readonly][,serial=ID][,backing=/ABS/PATH]; returns -1 when fine, else the exit status. */
+/* PATH,format=raw|qcow2[,readonly][,serial=ID][,backing=/ABS/PATH]; returns -1 when fine, else the
+ * exit status. */
 static int parse_disk(struct options *o, const char *arg)
 {
 	struct disk_opt *d;
@@ -363,8 +364,8 @@ static int machine_add_pci(struct machine *m, struct err *e)
 		snprintf(serial, sizeof(serial), "%s", d->serial ? d->serial : "");
 		if (!d->serial)
 			snprintf(serial, sizeof(serial), "envvmm-disk%u", i);
-		if (virtio_blk_init(&m->disk[i], vm, d->path, d->fmt, d->readonly, d->backing, serial,
-				    vm->has_msi, e) < 0)
+		if (virtio_blk_init(&m->disk[i], vm, d->path, d->fmt, d->readonly, d->backing,
+				    serial, vm->has_msi, e) < 0)
 			return -1;
 		if (pci_add(&m->pci, &m->disk[i].vdev.pci, e) < 0)
 			return -1;
