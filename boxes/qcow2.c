@@ -1,7 +1,7 @@
 /* qcow2 reader (v2 and v3): header and extension checks, L1/L2 mapping with subclusters,
  * zlib and zstd compressed clusters, zero clusters and backing files. Every header field is
- * bounded before it sizes an allocation or a read; L2 entries are read on demand so that
- * reads need no shared cache (several threads may read one read-only image). */
+ * bounded before it sizes an allocation or a read. L2 tables come through a bounded LRU cache
+ * (boxes/qcow2_l2cache.c) with its own lock, so several threads may still read one image. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +20,8 @@ static int read_entries(struct image *img, struct qcow2 *q, uint64_t l2off, uint
 {
 	unsigned esz = q->ext_l2 ? 16 : 8;
 
-	return image_read_exact(img, img->fd, buf, (size_t)n * esz, l2off + first * esz, "L2 table",
-				e);
+	return qcow2_l2cache_read(&q->l2c, img, l2off, (size_t)(first * esz), (size_t)n * esz, buf,
+				  e);
 }
 
 /* Kind of guest unit (a subcluster with extended L2, else a cluster) idx in the cluster
@@ -276,6 +276,7 @@ static void qcow2_close(struct image *img)
 	if (!q)
 		return;
 	qcow2_write_free(q);
+	qcow2_l2cache_free(&q->l2c);
 	if (q->lock_init)
 		pthread_mutex_destroy(&q->lock);
 	free(q->l1);
@@ -577,6 +578,8 @@ int qcow2_open(struct image *img, struct err *e)
 		for (uint32_t i = 0; i < q->l1_size; i++)
 			q->l1[i] = get_be64(&q->l1[i]);
 	}
+	if (qcow2_l2cache_init(&q->l2c, q->cs, q->l1_size, e) < 0)
+		goto out;
 	snprintf(img->subformat, sizeof(img->subformat), "v%u, %llu KiB clusters%s%s", q->version,
 		 (unsigned long long)(q->cs >> 10), q->ext_l2 ? ", extended L2" : "",
 		 q->compression ? ", zstd" : "");

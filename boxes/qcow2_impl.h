@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "boxes/image_impl.h"
+#include "boxes/qcow2_l2cache.h"
 
 #define QCOW2_MAGIC 0x514649fbu
 #define QCOW2_OFFSET_MASK 0x00fffffffffffe00ull
@@ -47,6 +48,7 @@ struct qcow2 {
 	uint32_t nb_snapshots;
 	uint64_t incompat;
 	uint64_t autoclear;
+	struct qcow2_l2cache l2c; /* L2 tables, shared by reader and writer */
 	/* writer */
 	pthread_mutex_t lock;
 	bool lock_init;

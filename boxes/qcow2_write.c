@@ -334,7 +334,9 @@ static int write_new(struct image *img, struct qcow2 *q, const uint8_t *buf, uin
 		for (uint64_t k = 0; k < nc; k++)
 			put_be64(q->cbuf + (l2i + k) * 8,
 				 (host + (k << q->cluster_bits)) | QCOW2_COPIED);
-		if (write_at(img, q->cbuf, q->cs, l2c << q->cluster_bits, "L2 table", e) < 0)
+		rc = write_at(img, q->cbuf, q->cs, l2c << q->cluster_bits, "L2 table", e);
+		qcow2_l2cache_written(&q->l2c, l2c << q->cluster_bits, 0, q->cbuf, q->cs, rc == 0);
+		if (rc < 0)
 			return -1;
 		q->l1[l1i] = (l2c << q->cluster_bits) | QCOW2_COPIED;
 		put_be64(l1e, q->l1[l1i]);
@@ -349,6 +351,7 @@ static int write_new(struct image *img, struct qcow2 *q, const uint8_t *buf, uin
 	for (uint64_t k = 0; k < nc; k++)
 		put_be64(ents + k * 8, (host + (k << q->cluster_bits)) | QCOW2_COPIED);
 	rc = write_at(img, ents, nc * 8, l2off + l2i * 8, "L2 table", e);
+	qcow2_l2cache_written(&q->l2c, l2off, l2i * 8, ents, nc * 8, rc == 0);
 	free(ents);
 	return rc;
 }
@@ -384,8 +387,11 @@ static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *b
 	if (write_at(img, old, q->cs, host, "data", e) < 0)
 		goto out;
 	put_be64(ent, host | QCOW2_COPIED);
-	if (write_at(img, ent, 8, l2off + l2i * 8, "L2 table", e) < 0)
+	rc = write_at(img, ent, 8, l2off + l2i * 8, "L2 table", e);
+	qcow2_l2cache_written(&q->l2c, l2off, l2i * 8, ent, 8, rc == 0);
+	if (rc < 0)
 		goto out;
+	rc = -1;
 	for (c = coff >> q->cluster_bits; c <= (coff + nsec * 512 - 1) >> q->cluster_bits; c++) {
 		uint64_t v;
 

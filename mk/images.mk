@@ -9,7 +9,7 @@ BASE_CFLAGS += $(IMAGES_DEFLATE_CFLAGS)
 LIBS += $(IMAGES_DEFLATE_LIBS)
 endif
 
-IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c \
+IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c boxes/qcow2_l2cache.c \
                    boxes/qcow2_write.c boxes/vmdk.c boxes/vdi.c boxes/vhd.c core/err.c \
                    core/fsutil.c
 

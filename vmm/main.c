@@ -42,7 +42,8 @@ struct disk_opt {
 	enum image_format fmt;
 	bool readonly;
 	const char *serial;
-	char *buf; /* the option's copy that path and serial point into */
+	const char *backing; /* trusted qcow2 backing file (absolute path), or NULL */
+	char *buf;	     /* the option's copy that path and serial point into */
 };
 
 struct options {
@@ -83,7 +84,8 @@ struct machine {
 static const char usage_text[] =
 	"usage: envvmm --memory MiB [--cpus N]\n"
 	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
-	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]] ...\n"
+	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]\n"
+	"                      [,backing=/ABS/PATH]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
 	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
 	"              [--daemonize] [--log FILE] [--no-sandbox]\n";
@@ -141,7 +143,8 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* PATH,format=raw|qcow2[,readonly][,serial=ID]; returns -1 when fine, else the exit status. */
+/* PATH,format=raw|qcow2[,readonly][,serial=ID][,backing=/ABS/PATH]; returns -1 when fine, else the
+ * exit status. */
 static int parse_disk(struct options *o, const char *arg)
 {
 	struct disk_opt *d;
@@ -169,14 +172,21 @@ static int parse_disk(struct options *o, const char *arg)
 			if (strlen(d->serial) > VIRTIO_BLK_ID_BYTES)
 				return usage_error("--disk %s: serial is longer than 20 bytes",
 						   arg);
+		} else if (str_starts_with(tok, "backing=")) {
+			d->backing = tok + 8;
+			if (d->backing[0] != '/')
+				return usage_error("--disk %s: backing= must be an absolute path",
+						   arg);
 		} else {
 			return usage_error("--disk %s: unknown setting '%s' (format=, readonly, "
-					   "serial=)",
+					   "serial=, backing=)",
 					   arg, tok);
 		}
 	}
 	if (d->fmt == IMAGE_UNKNOWN)
 		return usage_error("--disk %s: format=raw or format=qcow2 is required", arg);
+	if (d->backing && d->fmt != IMAGE_QCOW2)
+		return usage_error("--disk %s: backing= needs format=qcow2", arg);
 	return -1;
 }
 
@@ -354,8 +364,8 @@ static int machine_add_pci(struct machine *m, struct err *e)
 		snprintf(serial, sizeof(serial), "%s", d->serial ? d->serial : "");
 		if (!d->serial)
 			snprintf(serial, sizeof(serial), "envvmm-disk%u", i);
-		if (virtio_blk_init(&m->disk[i], vm, d->path, d->fmt, d->readonly, serial,
-				    vm->has_msi, e) < 0)
+		if (virtio_blk_init(&m->disk[i], vm, d->path, d->fmt, d->readonly, d->backing,
+				    serial, vm->has_msi, e) < 0)
 			return -1;
 		if (pci_add(&m->pci, &m->disk[i].vdev.pci, e) < 0)
 			return -1;

@@ -172,9 +172,11 @@ static const struct virtio_ops blk_ops_ro = {
 };
 
 int virtio_blk_init(struct virtio_blk *b, struct vm *vm, const char *path, enum image_format fmt,
-		    bool readonly, const char *serial, bool has_msi, struct err *e)
+		    bool readonly, const char *backing, const char *serial, bool has_msi,
+		    struct err *e)
 {
-	struct image_open_opts o = {.writable = !readonly, .follow_refs = true};
+	struct image_open_opts o = {
+		.writable = !readonly, .follow_refs = true, .trusted_backing = backing};
 	uint32_t seg_max = VQ_MAX_SEGS - 2, blk_size = 512;
 
 	memset(b, 0, sizeof(*b));

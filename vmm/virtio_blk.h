@@ -18,9 +18,12 @@ struct virtio_blk {
 	uint64_t reads, writes, flushes, errors;
 };
 
-/* Opens path as fmt (read-only when readonly) and prepares the device. */
+/* Opens path as fmt (read-only when readonly) and prepares the device; backing (or NULL) is
+ * an absolute path a qcow2 overlay may name as its backing file although it lies outside the
+ * overlay's directory (the image library's trusted_backing). */
 int virtio_blk_init(struct virtio_blk *b, struct vm *vm, const char *path, enum image_format fmt,
-		    bool readonly, const char *serial, bool has_msi, struct err *e);
+		    bool readonly, const char *backing, const char *serial, bool has_msi,
+		    struct err *e);
 
 /* Handles one request chain on b (the device logic without queues; fuzzers call it). Returns
  * the number of bytes written into the chain. */

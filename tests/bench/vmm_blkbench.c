@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	log_setup(2, LOG_ERROR);
 	vm_init(&vm);
 	if (gm_init(&vm.mem, 2 << 20, &e) < 0 ||
-	    virtio_blk_init(&blk, &vm, argv[1], image_format_from_name(argv[2]), false, "bench",
+	    virtio_blk_init(&blk, &vm, argv[1], image_format_from_name(argv[2]), false, NULL, "bench",
 			    false, &e) < 0) {
 		fprintf(stderr, "vmm_blkbench: %s\n", e.msg);
 		return 1;

@@ -48,7 +48,7 @@ static struct rig *rig_new(void)
 	if (gm_init(&r->vm.mem, RAM, &e) < 0 || pci_init(&r->pci, &r->vm, &e) < 0)
 		abort();
 	virtio_rng_init(&r->rng, &r->vm, true);
-	if (virtio_blk_init(&r->blk, &r->vm, disk_path, IMAGE_RAW, false, "fuzz", true, &e) < 0)
+	if (virtio_blk_init(&r->blk, &r->vm, disk_path, IMAGE_RAW, false, NULL, "fuzz", true, &e) < 0)
 		abort();
 	if (virtio_net_init(r->net, &r->vm, NULL, NULL, true, &e) < 0)
 		abort();

@@ -54,6 +54,31 @@ if command -v qemu-img >/dev/null; then
 		grep -q 'written by the envup test kit0' <(dd if="$T/over.raw" bs=512 skip=2 count=1 2>/dev/null)
 	check "qcow2: other sectors come from the base" \
 		cmp -s <(dd if="$T/over.raw" bs=512 skip=3 2>/dev/null) <(dd if="$T/base.raw" bs=512 skip=3 2>/dev/null)
+	# A machine's overlay names its box base in another directory by absolute path: followed
+	# only when --disk names that exact path as backing=.
+	mkdir -p "$T/store" "$T/machine"
+	qemu-img convert -q -f raw -O qcow2 "$T/base.orig" "$T/store/base.qcow2"
+	qemu-img create -q -f qcow2 -F qcow2 -b "$T/store/base.qcow2" "$T/machine/over.qcow2"
+	vmm_boot tb --memory 64 --kernel "$KIT_ELF" \
+		--disk "$T/machine/over.qcow2,format=qcow2,backing=$T/store/base.qcow2" \
+		--cmdline "$KIT64 kit.tests=blk kit.disks=1 kit.blkhash0=$h"
+	check "qcow2 trusted backing: exit 0" [ "$VMM_RC" -eq 0 ]
+	kit_expect tb blk-read blk-write blk-flush blk-readback blk-alive
+	check "qcow2 trusted backing: qemu-img check is clean" qemu-img check -q "$T/machine/over.qcow2"
+	check "qcow2 trusted backing: base untouched" \
+		qemu-img compare -q -f qcow2 -F raw "$T/store/base.qcow2" "$T/base.orig"
+	vmm_boot tbno --memory 64 --kernel "$KIT_ELF" --disk "$T/machine/over.qcow2,format=qcow2" \
+		--cmdline "$KIT64 kit.tests=blk kit.disks=1 kit.blkhash0=$h"
+	check "qcow2 backing outside the directory without backing=: refused" \
+		vmm_rc_grep 1 "reference '$T/store/base.qcow2'.*leaves its directory" tbno
+	vmm_boot tbno --memory 64 --kernel "$KIT_ELF" \
+		--disk "$T/machine/over.qcow2,format=qcow2,backing=$T/store/other.qcow2" \
+		--cmdline "$KIT64 kit.tests=blk kit.disks=1 kit.blkhash0=$h"
+	check "qcow2 backing= naming another path: refused" \
+		vmm_rc_grep 1 "reference '$T/store/base.qcow2'.*leaves its directory" tbno
+	vmm_boot bad --memory 64 --kernel "$KIT_ELF" \
+		--disk "$T/machine/over.qcow2,format=qcow2,backing=store/base.qcow2"
+	check "backing= relative: usage error" vmm_rc_grep 2 'backing= must be an absolute path' bad
 else
 	skip "qcow2 overlay" "qemu-img not installed"
 fi

@@ -237,7 +237,7 @@ static void test_blk_requests(void **state)
 	assert_int_equal(ftruncate(fd, 8192), 0);
 	vm_init(&vm);
 	vm.mem = r->m;
-	assert_int_equal(virtio_blk_init(&b, &vm, path, IMAGE_RAW, false, "unit", false, &e), 0);
+	assert_int_equal(virtio_blk_init(&b, &vm, path, IMAGE_RAW, false, NULL, "unit", false, &e), 0);
 	data = gm_ptr(&r->m, 0x2000, 512);
 	memset(data, 0x77, 512);
 	gm_write(&r->m, 0x1000, hdr, 16);
