@@ -107,6 +107,24 @@ void hashpipe_feed(struct hashpipe *p, const void *buf, size_t len)
 	}
 }
 
+char *hashpipe_get(struct hashpipe *p, size_t *cap)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->head - p->tail == HASHPIPE_SLOTS)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	*cap = HASHPIPE_SLOT_SIZE;
+	return p->buf[p->head % HASHPIPE_SLOTS];
+}
+
+void hashpipe_put(struct hashpipe *p, size_t len)
+{
+	if (!len)
+		return;
+	p->fill = len;
+	submit(p);
+}
+
 void hashpipe_drain(struct hashpipe *p)
 {
 	if (p->fill)
