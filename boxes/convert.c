@@ -179,24 +179,9 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 			       image_format_name(dst_fmt));
 	if (image_open_ctx(src, src_fmt, &ctx, &j.src, e) < 0)
 		return -1;
-	/* a unique name next to the target: concurrent or crashed runs never collide */
-	if (asprintf(&tmp, "%s.part-XXXXXX", dst) < 0) {
-		tmp = NULL;
-		err_set(e, ERR_FAIL, "out of memory");
+	fd = fs_create_temp_beside(dst, 0644, &tmp, e);
+	if (fd < 0)
 		goto out;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd >= 0 && fchmod(fd, 0644) < 0) {
-		close(fd);
-		unlink(tmp);
-		fd = -1;
-	}
-	if (fd < 0) {
-		err_sys(e, "cannot create %s", tmp);
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
 	if (dst_fmt == IMAGE_RAW) {
 		if (ftruncate(fd, (off_t)j.src->size) < 0) {
 			err_sys(e, "cannot size %s", tmp);

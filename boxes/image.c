@@ -347,6 +347,29 @@ int image_read_exact(const struct image *img, int fd, void *buf, size_t len, uin
 	return 0;
 }
 
+int image_read_blocks(struct image *img, void *buf, size_t len, uint64_t off,
+		      uint64_t block_size, image_block_fn block_at, struct err *e)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		uint64_t b = off / block_size, in = off % block_size, n = block_size - in, where;
+
+		if (n > len)
+			n = len;
+		if (block_at(img, b, &where, e) < 0)
+			return -1;
+		if (!where)
+			memset(p, 0, n);
+		else if (image_read_fill(img, img->fd, p, n, where + in, e) < 0)
+			return -1;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int image_read_fill(const struct image *img, int fd, void *buf, size_t len, uint64_t off,
 		    struct err *e)
 {

@@ -90,6 +90,14 @@ int image_read_exact(const struct image *img, int fd, void *buf, size_t len, uin
 int image_read_fill(const struct image *img, int fd, void *buf, size_t len, uint64_t off,
 		    struct err *e);
 
+/* Where block number b of a block-mapped image (VDI, VHD) lies in its file; 0 for a block
+ * that reads as zeros. */
+typedef int (*image_block_fn)(struct image *img, uint64_t b, uint64_t *where, struct err *e);
+
+/* Reads len bytes at off from an image stored as a map of block_size-byte blocks. */
+int image_read_blocks(struct image *img, void *buf, size_t len, uint64_t off,
+		      uint64_t block_size, image_block_fn block_at, struct err *e);
+
 /* Size of fd's file in bytes. */
 int image_file_size(const struct image *img, int fd, uint64_t *size, struct err *e);
 

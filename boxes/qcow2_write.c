@@ -608,24 +608,9 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 			size = image_size(b);
 		image_close(b);
 	}
-	/* a unique name next to the target: concurrent or crashed runs never collide */
-	if (asprintf(&tmp, "%s.part-XXXXXX", path) < 0) {
-		tmp = NULL;
-		err_set(e, ERR_FAIL, "out of memory");
+	fd = fs_create_temp_beside(path, 0644, &tmp, e);
+	if (fd < 0)
 		goto out;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd >= 0 && fchmod(fd, 0644) < 0) {
-		close(fd);
-		unlink(tmp);
-		fd = -1;
-	}
-	if (fd < 0) {
-		err_sys(e, "cannot create %s", tmp);
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
 	if (qcow2_create_fd(fd, path, size, backing,
 			    backing ? image_format_name(backing_fmt) : NULL, e) < 0)
 		goto out;

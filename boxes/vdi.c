@@ -28,8 +28,9 @@ static void vdi_close(struct image *img)
 }
 
 /* The file offset of block b, 0 when it reads as zeros. */
-static int block_at(struct image *img, struct vdi *v, uint64_t b, uint64_t *where, struct err *e)
+static int block_at(struct image *img, uint64_t b, uint64_t *where, struct err *e)
 {
+	struct vdi *v = img->priv;
 	uint32_t m = v->map[b];
 
 	if (m == VDI_FREE || m == VDI_ZERO) {
@@ -49,24 +50,8 @@ static int block_at(struct image *img, struct vdi *v, uint64_t b, uint64_t *wher
 static int vdi_pread(struct image *img, void *buf, size_t len, uint64_t off, struct err *e)
 {
 	struct vdi *v = img->priv;
-	uint8_t *p = buf;
 
-	while (len) {
-		uint64_t b = off / v->block, in = off % v->block, n = v->block - in, where;
-
-		if (n > len)
-			n = len;
-		if (block_at(img, v, b, &where, e) < 0)
-			return -1;
-		if (!where)
-			memset(p, 0, n);
-		else if (image_read_fill(img, img->fd, p, n, where + in, e) < 0)
-			return -1;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return image_read_blocks(img, buf, len, off, v->block, block_at, e);
 }
 
 static int vdi_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
@@ -76,14 +61,14 @@ static int vdi_status(struct image *img, uint64_t off, uint64_t len, uint64_t *p
 	uint64_t where = 0, b = off / v->block, n = v->block - off % v->block;
 	bool zero;
 
-	if (block_at(img, v, b, &where, e) < 0)
+	if (block_at(img, b, &where, e) < 0)
 		return -1;
 	zero = !where;
 	/* merge following blocks of the same kind */
 	while (n < len && b + 1 < v->blocks) {
 		uint64_t w2 = 0;
 
-		if (block_at(img, v, b + 1, &w2, e) < 0)
+		if (block_at(img, b + 1, &w2, e) < 0)
 			return -1;
 		if (!w2 != zero)
 			break;

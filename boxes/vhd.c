@@ -41,8 +41,9 @@ static uint32_t checksum(const uint8_t *b, size_t len, size_t skip)
 	return ~sum;
 }
 
-static int block_at(struct image *img, struct vhd *v, uint64_t b, uint64_t *where, struct err *e)
+static int block_at(struct image *img, uint64_t b, uint64_t *where, struct err *e)
 {
+	struct vhd *v = img->priv;
 	uint32_t s = v->bat[b];
 
 	if (s == VHD_FREE) {
@@ -72,22 +73,7 @@ static int vhd_pread(struct image *img, void *buf, size_t len, uint64_t off, str
 		memset(p + n, 0, len - n);
 		return image_read_fill(img, img->fd, buf, n, off, e);
 	}
-	while (len) {
-		uint64_t b = off / v->block, in = off % v->block, n = v->block - in, where;
-
-		if (n > len)
-			n = len;
-		if (block_at(img, v, b, &where, e) < 0)
-			return -1;
-		if (!where)
-			memset(p, 0, n);
-		else if (image_read_fill(img, img->fd, p, n, where + in, e) < 0)
-			return -1;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return image_read_blocks(img, buf, len, off, v->block, block_at, e);
 }
 
 static int vhd_status(struct image *img, uint64_t off, uint64_t len, uint64_t *pnum,
@@ -102,7 +88,7 @@ static int vhd_status(struct image *img, uint64_t off, uint64_t len, uint64_t *p
 		return 0;
 	b = off / v->block;
 	n = v->block - off % v->block;
-	if (block_at(img, v, b, &where, e) < 0)
+	if (block_at(img, b, &where, e) < 0)
 		return -1;
 	*pnum = n < len ? n : len;
 	*run = where ? IMAGE_RUN_DATA : IMAGE_RUN_ZERO;

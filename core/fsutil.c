@@ -130,6 +130,28 @@ fail:
 	return -1;
 }
 
+int fs_create_temp_beside(const char *path, mode_t mode, char **tmp, struct err *e)
+{
+	int fd;
+
+	if (asprintf(tmp, "%s.part-XXXXXX", path) < 0) {
+		*tmp = NULL;
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd >= 0 && fchmod(fd, mode) < 0) {
+		close(fd);
+		unlink(*tmp);
+		fd = -1;
+	}
+	if (fd < 0) {
+		err_sys(e, "cannot create %s", *tmp);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
 int fs_read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
 {
 	struct stat st;

@@ -15,6 +15,11 @@ int fs_mkdir_p(const char *dir, mode_t mode, struct err *e);
  * temporary file in the same directory, fsync, rename, fsync of the directory. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
 
+/* Creates a new file "PATH.part-XXXXXX" next to path (same directory, so a rename can put it in
+ * place; a unique name, so concurrent or crashed runs never collide) with mode; returns its fd
+ * and its name in *tmp (heap). */
+int fs_create_temp_beside(const char *path, mode_t mode, char **tmp, struct err *e);
+
 /* Reads a whole file into a NUL-terminated heap buffer; fails if it is larger than max. */
 int fs_read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
 
