@@ -1,6 +1,8 @@
 # envup build. Sources are found by folder (see ../shared/DESIGN.md for the layout);
 # per-area extra rules (fuzzers, guest images, benchmarks) live in mk/*.mk.
 
+.DEFAULT_GOAL := all
+
 CC      ?= gcc
 PREFIX  ?= /usr/local
 PKG_CONFIG ?= pkg-config
