@@ -36,62 +36,31 @@ static int destroy_one(const struct env *env, const struct project *p, const str
 	enum machine_status s;
 	int rc = -1;
 
-	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+	if (cmd_machines_reach(&c, env, m, p, &s, &pv, e) < 0)
 		return -1;
-	if (provider_machine_status(&c, &s, e) < 0)
-		goto out;
 	if (s == MACHINE_NOT_CREATED) {
 		ui_info("==> %s: not created, nothing to do", m->name);
 		rc = fs_exists(c.machine_dir) ? fs_remove_tree(c.machine_dir, e) : 0;
-		goto out;
-	}
-	if (!force && !confirm(m)) {
+	} else if (!force && !isatty(STDIN_FILENO)) {
+		err_set(e, ERR_USAGE,
+			"no terminal to confirm on: 'envdestroy -f' destroys "
+			"without asking");
+	} else if (!force && !confirm(m)) {
 		ui_info("==> %s: not destroyed", m->name);
 		rc = 0;
-		goto out;
+	} else {
+		ui_info("==> %s: Destroying...", m->name);
+		if (pv->destroy(&c, e) == 0)
+			rc = fs_remove_tree(c.machine_dir, e);
 	}
-	if (provider_of_existing(&c, &pv, e) < 0)
-		goto out;
-	ui_info("==> %s: Destroying...", m->name);
-	if (pv->destroy(&c, e) < 0)
-		goto out;
-	rc = fs_remove_tree(c.machine_dir, e);
-out:
 	provider_ctx_free(&c);
 	return rc;
 }
 
 int cmd_destroy(int argc, char **argv)
 {
-	const struct machine **list = NULL;
-	struct env *env = NULL;
-	struct err e = {0};
-	char **names;
-	size_t n = 0;
-	int nnames, rc;
 	bool force = false;
 
-	rc = cmd_machines_args(cmd_lookup("destroy"), argc, argv, cmd_force_option, &force, &names,
-			       &nnames);
-	if (rc >= 0)
-		goto out;
-	rc = EXIT_OK;
-	if (cmd_load_env(&env, &e) < 0 ||
-	    cmd_machines_select(env, names, nnames, SELECT_REVERSE, &list, &n, &e) < 0)
-		goto fail;
-	if (!force && !isatty(STDIN_FILENO)) {
-		err_set(&e, ERR_USAGE, "no terminal to confirm on: 'envdestroy -f' destroys "
-			"without asking");
-		goto fail;
-	}
-	if (cmd_machines_each_locked(env, list, n, destroy_one, &force, &e) < 0)
-		goto fail;
-	goto out;
-fail:
-	rc = cmd_fail(&e);
-out:
-	envfile_free(env);
-	free(list);
-	free(names);
-	return rc;
+	return cmd_machines_command(argc, argv, cmd_force_option, &force, SELECT_REVERSE,
+				    destroy_one, &force);
 }

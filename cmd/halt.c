@@ -14,48 +14,25 @@ static int halt_one(const struct env *env, const struct project *p, const struct
 	struct provider_ctx c;
 	const struct provider *pv;
 	enum machine_status s;
-	int rc = -1;
+	int rc = 0;
 
-	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+	if (cmd_machines_reach(&c, env, m, p, &s, &pv, e) < 0)
 		return -1;
-	if (provider_machine_status(&c, &s, e) < 0)
-		goto out;
 	if (s == MACHINE_NOT_CREATED || s == MACHINE_HALTED) {
 		ui_info("==> %s: %s, nothing to do", m->name,
 			s == MACHINE_HALTED ? "already halted" : "not created");
-		rc = 0;
-		goto out;
+	} else {
+		ui_info("==> %s: Halting%s...", m->name, force ? " (forced)" : "");
+		rc = pv->halt(&c, force, e);
 	}
-	if (provider_of_existing(&c, &pv, e) < 0)
-		goto out;
-	ui_info("==> %s: Halting%s...", m->name, force ? " (forced)" : "");
-	rc = pv->halt(&c, force, e);
-out:
 	provider_ctx_free(&c);
 	return rc;
 }
 
 int cmd_halt(int argc, char **argv)
 {
-	const struct machine **list = NULL;
-	struct env *env = NULL;
-	struct err e = {0};
-	char **names;
-	size_t n = 0;
-	int nnames, rc;
 	bool force = false;
 
-	rc = cmd_machines_args(cmd_lookup("halt"), argc, argv, cmd_force_option, &force, &names,
-			       &nnames);
-	if (rc < 0) {
-		rc = EXIT_OK;
-		if (cmd_load_env(&env, &e) < 0 ||
-		    cmd_machines_select(env, names, nnames, SELECT_REVERSE, &list, &n, &e) < 0 ||
-		    cmd_machines_each_locked(env, list, n, halt_one, &force, &e) < 0)
-			rc = cmd_fail(&e);
-	}
-	envfile_free(env);
-	free(list);
-	free(names);
-	return rc;
+	return cmd_machines_command(argc, argv, cmd_force_option, &force, SELECT_REVERSE, halt_one,
+				    &force);
 }

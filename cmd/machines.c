@@ -9,6 +9,9 @@
 #include "core/ui.h"
 #include "provisioners/login.h"
 
+/* A running machine answers SSH quickly; envup alone waits the whole boot_timeout. */
+#define SSH_READY_TIMEOUT 30
+
 static size_t index_of(const struct env *env, const char *name)
 {
 	for (size_t i = 0; i < env->nmachines; i++)
@@ -259,4 +262,60 @@ int cmd_force_option(int argc, char **argv, int *i, void *ctx)
 		return 0;
 	*(bool *)ctx = true;
 	return 1;
+}
+
+int cmd_machines_reach(struct provider_ctx *c, const struct env *env, const struct machine *m,
+		       const struct project *p, enum machine_status *s, const struct provider **pv,
+		       struct err *e)
+{
+	*pv = NULL;
+	if (cmd_machines_ctx(c, env, m, p, e) < 0)
+		return -1;
+	if (provider_machine_status(c, s, e) < 0 ||
+	    (*s != MACHINE_NOT_CREATED && provider_of_existing(c, pv, e) < 0)) {
+		provider_ctx_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_machines_connect(struct provider_ctx *c, const struct env *env, const struct machine *m,
+			 const struct project *p, struct comm **comm, struct err *e)
+{
+	const struct provider *pv;
+	enum machine_status s;
+
+	if (cmd_machines_reach(c, env, m, p, &s, &pv, e) < 0)
+		return -1;
+	if (s != MACHINE_RUNNING)
+		err_set(e, ERR_FAIL, "machine '%s' is %s: 'envup %s' first", m->name,
+			machine_status_name(s), m->name);
+	else if (cmd_machines_login(c, pv, SSH_READY_TIMEOUT, comm, e) == 0)
+		return 0;
+	provider_ctx_free(c);
+	return -1;
+}
+
+int cmd_machines_command(int argc, char **argv, cmd_option_fn opt, void *opt_ctx, unsigned flags,
+			 cmd_machine_fn fn, void *ctx)
+{
+	const struct machine **list = NULL;
+	struct env *env = NULL;
+	struct err e = {0};
+	char **names;
+	size_t n = 0;
+	int nnames, rc;
+
+	rc = cmd_machines_args(cmd_lookup(argv[0]), argc, argv, opt, opt_ctx, &names, &nnames);
+	if (rc < 0) {
+		rc = EXIT_OK;
+		if (cmd_load_env(&env, &e) < 0 ||
+		    cmd_machines_select(env, names, nnames, flags, &list, &n, &e) < 0 ||
+		    cmd_machines_each_locked(env, list, n, fn, ctx, &e) < 0)
+			rc = cmd_fail(&e);
+	}
+	envfile_free(env);
+	free(list);
+	free(names);
+	return rc;
 }

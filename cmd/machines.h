@@ -51,6 +51,23 @@ int cmd_machines_one(const struct env *env, const char *name, const struct machi
 int cmd_machines_ctx(struct provider_ctx *c, const struct env *env, const struct machine *m,
 		     const struct project *p, struct err *e);
 
+/* Sets c up for m and reads its status through its provider: *pv is the provider that created
+ * it, NULL when it is not created. On success the caller frees c. */
+int cmd_machines_reach(struct provider_ctx *c, const struct env *env, const struct machine *m,
+		       const struct project *p, enum machine_status *s, const struct provider **pv,
+		       struct err *e);
+
+/* Sets c up for m, which must be running, and logs in (errors say 'envup NAME' first). On
+ * success the caller frees c and closes *comm. */
+int cmd_machines_connect(struct provider_ctx *c, const struct env *env, const struct machine *m,
+			 const struct project *p, struct comm **comm, struct err *e);
+
+/* A whole machine command (argv[0] names it): its arguments (opt for its own options), the Envfile,
+ * the machines named (select flags), then fn on each under the project lock. Returns the exit code.
+ */
+int cmd_machines_command(int argc, char **argv, cmd_option_fn opt, void *opt_ctx, unsigned flags,
+			 cmd_machine_fn fn, void *ctx);
+
 /* Logs in to a running machine through its provider's ssh_info (waiting up to timeout_s). */
 int cmd_machines_login(const struct provider_ctx *c, const struct provider *pv, int timeout_s,
 		       struct comm **out, struct err *e);

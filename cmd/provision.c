@@ -9,8 +9,6 @@
 #include "core/ui.h"
 #include "provisioners/provision.h"
 
-#define SSH_READY_TIMEOUT 30 /* a running machine answers quickly */
-
 int cmd_provision_with_option(int argc, char **argv, int *i, struct provision_opts *o)
 {
 	const char *v;
@@ -98,32 +96,18 @@ static int provision_one(const struct env *env, const struct project *p, const s
 {
 	const struct provision_cmd *pc = ctx;
 	const struct provision_opts *o = &pc->prov;
-	bool prefix = pc->prefix;
 	struct provider_ctx c;
-	const struct provider *pv;
-	enum machine_status s;
 	struct comm *comm = NULL;
-	struct cmd_output out = {m->name, prefix, {false, false}};
+	struct cmd_output out = {m->name, pc->prefix, {false, false}};
 	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
-	int rc = -1, nran = 0;
+	int rc, nran = 0;
 
-	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+	if (cmd_machines_connect(&c, env, m, p, &comm, e) < 0)
 		return -1;
-	if (provider_machine_status(&c, &s, e) < 0)
-		goto out;
-	if (s != MACHINE_RUNNING) {
-		err_set(e, ERR_FAIL, "machine '%s' is %s: 'envup %s' first", m->name,
-			machine_status_name(s), m->name);
-		goto out;
-	}
-	if (provider_of_existing(&c, &pv, e) < 0 ||
-	    cmd_machines_login(&c, pv, SSH_READY_TIMEOUT, &comm, e) < 0)
-		goto out;
 	rc = provision_run(comm, m, c.machine_dir, o, &h, &nran, e);
 	cmd_output_flush(&out);
 	if (rc == 0 && !nran)
 		ui_info("==> %s: no provision steps to run", m->name);
-out:
 	comm_close(comm);
 	provider_ctx_free(&c);
 	return rc;

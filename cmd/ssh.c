@@ -15,8 +15,6 @@
 #include "core/ui.h"
 #include "provisioners/login.h"
 
-#define SSH_READY_TIMEOUT 20
-
 static volatile sig_atomic_t window_changed;
 
 static void on_winch(int sig)
@@ -70,32 +68,6 @@ static char *remote_command(const char *c, char **words, int nwords)
 	return cmd;
 }
 
-/* Logs in to the running machine m. */
-static int connect_machine(const struct env *env, const struct project *p, const struct machine *m,
-			   struct comm **comm, struct err *e)
-{
-	struct provider_ctx c;
-	const struct provider *pv;
-	enum machine_status s;
-	int rc = -1;
-
-	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
-		return -1;
-	if (provider_machine_status(&c, &s, e) < 0)
-		goto out;
-	if (s != MACHINE_RUNNING) {
-		err_set(e, ERR_FAIL, "machine '%s' is %s: 'envup %s' first", m->name,
-			machine_status_name(s), m->name);
-		goto out;
-	}
-	if (provider_of_existing(&c, &pv, e) < 0)
-		goto out;
-	rc = cmd_machines_login(&c, pv, SSH_READY_TIMEOUT, comm, e);
-out:
-	provider_ctx_free(&c);
-	return rc;
-}
-
 static int run_session(struct comm *comm, const char *cmd, bool want_pty, int *status,
 		       struct err *e)
 {
@@ -137,6 +109,7 @@ int cmd_ssh(int argc, char **argv)
 	struct env *env = NULL;
 	struct project proj = {.lock_fd = -1};
 	struct comm *comm = NULL;
+	struct provider_ctx pc;
 	struct err e = {0};
 	char **words = NULL, *cmd = NULL;
 	int nwords = 0, status = 0, rc;
@@ -178,12 +151,14 @@ int cmd_ssh(int argc, char **argv)
 			return EXIT_FAIL;
 	}
 	if (cmd_load_env(&env, &e) < 0 || cmd_machines_one(env, name, &m, &e) < 0 ||
-	    project_peek(env, &proj, &e) < 0 || connect_machine(env, &proj, m, &comm, &e) < 0 ||
-	    run_session(comm, cmd, pty, &status, &e) < 0)
+	    project_peek(env, &proj, &e) < 0 ||
+	    cmd_machines_connect(&pc, env, m, &proj, &comm, &e) < 0) {
 		rc = cmd_fail(&e);
-	else
-		rc = status;
-	comm_close(comm);
+	} else {
+		rc = run_session(comm, cmd, pty, &status, &e) < 0 ? cmd_fail(&e) : status;
+		comm_close(comm);
+		provider_ctx_free(&pc);
+	}
 	project_close(&proj);
 	envfile_free(env);
 	free(cmd);
@@ -226,10 +201,8 @@ static int config_block(const struct env *env, const struct project *p, const st
 	char *key = NULL, *kh = NULL, type[64], b1[PATH_MAX + 3], b2[PATH_MAX + 3];
 	int rc = -1;
 
-	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
+	if (cmd_machines_reach(&c, env, m, p, &s, &pv, e) < 0)
 		return -1;
-	if (provider_machine_status(&c, &s, e) < 0)
-		goto out;
 	if (s == MACHINE_NOT_CREATED) {
 		err_set(e, ERR_FAIL, "machine '%s' is not created: 'envup %s' first", m->name,
 			m->name);
@@ -240,8 +213,7 @@ static int config_block(const struct env *env, const struct project *p, const st
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	if (provider_of_existing(&c, &pv, e) < 0 || pv->ssh_info(&c, &si, e) < 0 ||
-	    login_identity_file(m, c.machine_dir, &key, e) < 0)
+	if (pv->ssh_info(&c, &si, e) < 0 || login_identity_file(m, c.machine_dir, &key, e) < 0)
 		goto out;
 	if (!fs_exists(kh)) {
 		err_set(e, ERR_FAIL, "machine '%s' has no pinned host key yet: 'envup %s' first",
