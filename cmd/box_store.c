@@ -69,21 +69,9 @@ static int parse(int argc, char **argv, struct opts *o, const char *const *allow
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			return usage(o, false);
-		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			cli.verbosity++;
-			ui_init(cli.verbosity, cli.json);
+		/* -v, -q, --json (help was handled above, with this subcommand's usage) */
+		if (cmd_common_option(cmd_lookup("box"), a) > 0)
 			continue;
-		}
-		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			cli.verbosity = UI_QUIET;
-			ui_init(cli.verbosity, cli.json);
-			continue;
-		}
-		if (!strcmp(a, "--json")) {
-			cli.json = true;
-			ui_init(cli.verbosity, cli.json);
-			continue;
-		}
 		if (a[0] != '-' || !a[1]) {
 			if (o->pos) {
 				ui_error("%s: unexpected argument '%s'", o->name, a);
