@@ -10,31 +10,16 @@
 #include "core/envfile.h"
 #include "core/fsutil.h"
 
-static char *dir;
 
-static int setup(void **state)
-{
-	(void)state;
-	dir = unit_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unit_rmdir(dir);
-	return 0;
-}
-
-/* Loads text as dir/Envfile; returns the env (NULL on failure) and the report. */
+/* Loads text as unit_dir/Envfile; returns the env (NULL on failure) and the report. */
 static struct env *load(const char *text, struct yaml_report *rep)
 {
 	struct env *env = NULL;
 	struct err e = {0};
 	char *path;
 
-	unit_write(dir, "Envfile", text);
-	path = fs_join(dir, "Envfile");
+	unit_write(unit_dir, "Envfile", text);
+	path = fs_join(unit_dir, "Envfile");
 	envfile_load_report(path, "Envfile", &env, rep, &e);
 	free(path);
 	return env;
@@ -63,8 +48,8 @@ static void test_full_example(void **state)
 	const struct machine *web, *db;
 
 	(void)state;
-	unit_write(dir, "setup.sh", "echo hi\n");
-	unit_write(dir, "payload.txt", "data\n");
+	unit_write(unit_dir, "setup.sh", "echo hi\n");
+	unit_write(unit_dir, "payload.txt", "data\n");
 	env = load("version: 1\n"
 		   "registries: [https://r1.example, file:///srv/boxes]\n"
 		   "defaults:\n"
@@ -151,7 +136,7 @@ static void test_full_example(void **state)
 	assert_string_equal(web->ports[1].host_ip, "::1");
 	assert_string_equal(web->ports[1].protocol, "udp");
 	assert_int_equal(web->nfolders, 1);
-	assert_string_equal(web->folders[0].host, dir);
+	assert_string_equal(web->folders[0].host, unit_dir);
 	assert_string_equal(web->folders[0].guest, "/srv");
 	assert_string_equal(web->folders[0].type, "rsync");
 	assert_string_equal(web->folders[0].exclude[0], ".git");
@@ -384,11 +369,11 @@ static void test_alias_bomb(void **state)
 
 static void test_find_upward(void **state)
 {
-	char *sub = fs_join(dir, "a/b/c"), *path = NULL, *want = fs_join(dir, "Envfile");
+	char *sub = fs_join(unit_dir, "a/b/c"), *path = NULL, *want = fs_join(unit_dir, "Envfile");
 	struct err e;
 
 	(void)state;
-	unit_write(dir, "Envfile", "version: 1\nmachines: {a: {box: x}}\n");
+	unit_write(unit_dir, "Envfile", "version: 1\nmachines: {a: {box: x}}\n");
 	assert_int_equal(fs_mkdir_p(sub, 0755, &e), 0);
 	unsetenv("ENVUP_ENVFILE");
 	assert_int_equal(envfile_find(sub, &path, &e), 0);
@@ -407,15 +392,15 @@ static void test_find_upward(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_full_example, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors_with_positions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_yaml_syntax, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_problem_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_defaults_errors_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alias_bomb, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_find_upward, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_example, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_errors_with_positions, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_cycle, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_yaml_syntax, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_every_problem_reported, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_interpolation, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_defaults_errors_once, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_alias_bomb, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_find_upward, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("envfile", tests, NULL, NULL);
 }

@@ -14,21 +14,12 @@
 #include "core/fsutil.h"
 #include "core/project.h"
 
-static char *dir;
 static struct env env;
 
 static int setup(void **state)
 {
-	(void)state;
-	dir = unit_tmpdir();
-	env.dir = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unit_rmdir(dir);
+	unit_setup_dir(state);
+	env.dir = unit_dir;
 	return 0;
 }
 
@@ -182,10 +173,10 @@ static void test_lock_contention(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_gitignore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_survives_kill, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_contention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_creates_gitignore, setup, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_state_survives_kill, setup, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_lock_contention, setup, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("project", tests, NULL, NULL);
 }

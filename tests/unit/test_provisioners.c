@@ -21,21 +21,6 @@
 #include "provisioners/shell.h"
 #include "provisioners/sshkey.h"
 
-static char *dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	dir = unit_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unit_rmdir(dir);
-	return 0;
-}
 
 /* Runs cmd with /bin/sh; returns its stdout (heap) and exit status. */
 static char *sh_output(const char *cmd, int *status)
@@ -89,13 +74,13 @@ static void test_shell_command_runs(void **state)
 		.nenv = 2,
 		.privileged = false,
 	};
-	char *script = fs_join(dir, "my script.sh"), *cmd, *out;
+	char *script = fs_join(unit_dir, "my script.sh"), *cmd, *out;
 	int status;
 
 	(void)state;
 	/* No #! line: env's execvp falls back to /bin/sh, as it must under sudo too. */
 	unit_write(
-		dir, "my script.sh",
+		unit_dir, "my script.sh",
 		"printf '[%s]' \"$@\"; printf '%s|%s' \"$GREETING\" \"${EMPTY-unset}\"; exit 4\n");
 	cmd = shell_command(&st, script);
 	assert_non_null(cmd);
@@ -115,7 +100,7 @@ static void test_shell_command_runs(void **state)
 
 static void test_keys(void **state)
 {
-	char *path = fs_join(dir, "id_ed25519"), *pubpath, *line, *file;
+	char *path = fs_join(unit_dir, "id_ed25519"), *pubpath, *line, *file;
 	const char *src = getenv("ENVUP_SRC");
 	char blob[1024], *want, *pubfile;
 	ssh_key key = NULL;
@@ -173,19 +158,19 @@ static void test_run_policy(void **state)
 	struct err e;
 
 	(void)state;
-	unit_write(dir, "state.json",
+	unit_write(unit_dir, "state.json",
 		   "{\"provisioners\":{\"once-ok\":{\"exit_status\":0},"
 		   "\"once-failed\":{\"exit_status\":2},\"always\":{\"exit_status\":0}}}");
-	assert_false(provision_wanted(&m, dir, &steps[0], &plain));
-	assert_true(provision_wanted(&m, dir, &steps[1], &plain));
-	assert_true(provision_wanted(&m, dir, &steps[2], &plain));
-	assert_true(provision_wanted(&m, dir, &steps[3], &plain));
-	assert_false(provision_wanted(&m, dir, &steps[4], &plain));
-	assert_true(provision_wanted(&m, dir, &steps[0], &again));
-	assert_false(provision_wanted(&m, dir, &steps[4], &again));
-	assert_true(provision_wanted(&m, dir, &steps[0], &only));
-	assert_false(provision_wanted(&m, dir, &steps[1], &only));
-	assert_true(provision_wanted(&m, dir, &steps[4], &only));
+	assert_false(provision_wanted(&m, unit_dir, &steps[0], &plain));
+	assert_true(provision_wanted(&m, unit_dir, &steps[1], &plain));
+	assert_true(provision_wanted(&m, unit_dir, &steps[2], &plain));
+	assert_true(provision_wanted(&m, unit_dir, &steps[3], &plain));
+	assert_false(provision_wanted(&m, unit_dir, &steps[4], &plain));
+	assert_true(provision_wanted(&m, unit_dir, &steps[0], &again));
+	assert_false(provision_wanted(&m, unit_dir, &steps[4], &again));
+	assert_true(provision_wanted(&m, unit_dir, &steps[0], &only));
+	assert_false(provision_wanted(&m, unit_dir, &steps[1], &only));
+	assert_true(provision_wanted(&m, unit_dir, &steps[4], &only));
 	assert_int_equal(provision_check_names(&m, only_names, 2, &e), 0);
 	assert_int_equal(provision_check_names(&m, bad, 1, &e), -1);
 	assert_int_equal(e.code, ERR_USAGE);
@@ -197,9 +182,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quote_roundtrip),
-		cmocka_unit_test_setup_teardown(test_shell_command_runs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shell_command_runs, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_keys, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_run_policy, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("provisioners", tests, NULL, NULL);
 }

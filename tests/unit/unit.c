@@ -29,6 +29,23 @@ void unit_rmdir(char *dir)
 	free(dir);
 }
 
+char *unit_dir;
+
+int unit_setup_dir(void **state)
+{
+	(void)state;
+	unit_dir = unit_tmpdir();
+	return 0;
+}
+
+int unit_teardown_dir(void **state)
+{
+	(void)state;
+	unit_rmdir(unit_dir);
+	unit_dir = NULL;
+	return 0;
+}
+
 void unit_write(const char *dir, const char *name, const char *text)
 {
 	char *path = fs_join(dir, name);

@@ -11,6 +11,11 @@
 /* A fresh temporary directory (heap path); removed by unit_rmdir. */
 char *unit_tmpdir(void);
 void unit_rmdir(char *dir);
+/* cmocka setup/teardown pair: a fresh temporary directory in unit_dir for each test. */
+extern char *unit_dir;
+int unit_setup_dir(void **state);
+int unit_teardown_dir(void **state);
+
 /* Writes text to dir/name. */
 void unit_write(const char *dir, const char *name, const char *text);
 
