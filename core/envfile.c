@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -148,56 +149,102 @@ static void load_machines(struct loader *ld, struct top *top, const yaml_node_t 
 }
 
 /* depends_on names machines that exist and forms no cycle; at most one primary. */
-static void check_relations(struct loader *ld, struct env *env)
+/* Kahn's algorithm over the depends_on edges (dep -> machine); whatever cannot be placed is on
+ * a cycle or behind one. Linear in machines plus edges: names are resolved once. */
+static void check_cycles(struct loader *ld, struct env *env, const size_t *dep_of,
+			 const size_t *first, size_t nedges)
 {
-	size_t n = env->nmachines, done = 0, primaries = 0;
-	bool *placed = calloc(n ? n : 1, sizeof(bool));
+	size_t n = env->nmachines, head = 0, tail = 0;
+	size_t *indeg = calloc(n, sizeof(size_t)), *queue = calloc(n, sizeof(size_t));
+	size_t *rfirst = calloc(n + 1, sizeof(size_t)), *rev = calloc(nedges ? nedges : 1,
+								 sizeof(size_t));
+	size_t *fill = calloc(n + 1, sizeof(size_t));
 
-	if (!placed)
-		return;
+	if (!indeg || !queue || !rfirst || !rev || !fill)
+		goto out;
+	/* Dependents of each machine, grouped by counting. */
+	for (size_t k = 0; k < nedges; k++)
+		if (dep_of[k] != SIZE_MAX)
+			rfirst[dep_of[k] + 1]++;
+	for (size_t j = 0; j < n; j++)
+		rfirst[j + 1] += rfirst[j];
 	for (size_t i = 0; i < n; i++) {
-		struct machine *m = &env->machines[i];
+		for (size_t k = first[i]; k < first[i + 1]; k++) {
+			size_t j = dep_of[k];
 
-		primaries += m->primary;
-		for (size_t d = 0; d < m->ndepends; d++) {
-			if (!env_machine(env, m->depends_on[d]))
-				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: no machine "
-					    "named '%s'", m->name, m->depends_on[d]);
-			else if (!strcmp(m->depends_on[d], m->name))
-				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: a machine "
-					    "cannot depend on itself", m->name);
+			if (j == SIZE_MAX)
+				continue;
+			rev[rfirst[j] + fill[j]++] = i;
+			indeg[i]++;
 		}
 	}
-	if (primaries > 1)
-		ld_error(ld, NULL, NULL, "more than one machine is marked primary");
-	/* Kahn's algorithm: whatever cannot be placed is on a cycle. */
-	for (bool progress = true; progress && done < n;) {
-		progress = false;
-		for (size_t i = 0; i < n; i++) {
-			struct machine *m = &env->machines[i];
-			bool ready = !placed[i];
+	for (size_t i = 0; i < n; i++)
+		if (!indeg[i])
+			queue[tail++] = i;
+	while (head < tail) {
+		size_t j = queue[head++];
 
-			for (size_t d = 0; ready && d < m->ndepends; d++) {
-				const struct machine *dep = env_machine(env, m->depends_on[d]);
-
-				if (dep && dep != m && !placed[dep - env->machines])
-					ready = false;
-			}
-			if (ready) {
-				placed[i] = true;
-				done++;
-				progress = true;
-			}
-		}
+		for (size_t k = rfirst[j]; k < rfirst[j + 1]; k++)
+			if (--indeg[rev[k]] == 0)
+				queue[tail++] = rev[k];
 	}
-	for (size_t i = 0; i < n && done < n; i++) {
-		if (!placed[i]) {
+	for (size_t i = 0; i < n && tail < n; i++) {
+		if (indeg[i]) {
 			ld_error_at(ld, env->machines[i].pos, NULL, "machines.%s.depends_on: "
 				    "dependency cycle", env->machines[i].name);
 			break;
 		}
 	}
-	free(placed);
+out:
+	free(indeg);
+	free(queue);
+	free(rfirst);
+	free(rev);
+	free(fill);
+}
+
+/* depends_on names machines that exist and forms no cycle; at most one primary. */
+static void check_relations(struct loader *ld, struct env *env)
+{
+	size_t n = env->nmachines, nedges = 0, primaries = 0;
+	size_t *first = calloc(n + 1, sizeof(size_t)), *dep_of;
+
+	if (!first)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		first[i] = nedges;
+		nedges += env->machines[i].ndepends;
+	}
+	first[n] = nedges;
+	dep_of = calloc(nedges ? nedges : 1, sizeof(size_t));
+	if (!dep_of) {
+		free(first);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct machine *m = &env->machines[i];
+
+		primaries += m->primary;
+		for (size_t d = 0; d < m->ndepends; d++) {
+			const struct machine *dep = env_machine(env, m->depends_on[d]);
+
+			/* SIZE_MAX: an edge already reported, left out of the cycle check. */
+			dep_of[first[i] + d] = SIZE_MAX;
+			if (!dep)
+				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: no machine "
+					    "named '%s'", m->name, m->depends_on[d]);
+			else if (dep == m)
+				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: a machine "
+					    "cannot depend on itself", m->name);
+			else
+				dep_of[first[i] + d] = (size_t)(dep - env->machines);
+		}
+	}
+	if (primaries > 1)
+		ld_error(ld, NULL, NULL, "more than one machine is marked primary");
+	check_cycles(ld, env, dep_of, first, nedges);
+	free(dep_of);
+	free(first);
 }
 
 const struct machine *env_machine(const struct env *env, const char *name)

@@ -366,6 +366,11 @@ void ld_mapping(struct loader *ld, const yaml_node_t *map, const char *path,
 	}
 	for (const struct ld_key *k = keys; k->name && nnames < 64; k++)
 		names[nnames++] = k->name;
+	/* The duplicate check below is quadratic: bound the keys of one mapping. */
+	if (map->data.mapping.pairs.top - map->data.mapping.pairs.start > YAML_MAX_LIST) {
+		ld_error(ld, map, path, "more than %d keys", YAML_MAX_LIST);
+		return;
+	}
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *key = ld_node(ld, p->key), *val = ld_node(ld, p->value);

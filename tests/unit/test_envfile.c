@@ -367,6 +367,51 @@ static void test_alias_bomb(void **state)
 	yaml_report_free(&rep);
 }
 
+/* Bounds that keep a hostile Envfile from costing quadratic time or more. */
+static void test_large_inputs(void **state)
+{
+	struct yaml_report rep;
+	struct env *env;
+	size_t cap = 1 << 20, n = 0;
+	char *text = malloc(cap);
+
+	(void)state;
+	assert_non_null(text);
+	/* A mapping with more keys than any schema allows. */
+	n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n  a:\n    box: x\n    ssh:\n");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(text + n, cap - n, "      k%d: 1\n", i);
+	env = load(text, &rep);
+	assert_null(env);
+	assert_int_equal(rep.n, 1);
+	assert_string_equal(rep.msgs[0], "Envfile:6:7: machines.a.ssh: more than 1024 keys");
+	yaml_report_free(&rep);
+	/* 1000 machines in one depends_on chain: valid; closing it into a ring: one cycle. */
+	for (int ring = 0; ring < 2; ring++) {
+		n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n");
+		for (int i = 0; i < 1000; i++)
+			n += (size_t)snprintf(text + n, cap - n,
+					      "  m%d: {box: x, depends_on: [m%d]}\n", i,
+					      i + 1 < 1000 ? i + 1 : 0);
+		if (!ring) /* the last machine depends on nothing */
+			n = (size_t)(strrchr(text, '{') - text) +
+			    (size_t)snprintf(strrchr(text, '{'), 64, "{box: x}\n");
+		env = load(text, &rep);
+		if (!ring) {
+			assert_non_null(env);
+			assert_int_equal(env->nmachines, 1000);
+		} else {
+			assert_null(env);
+			assert_int_equal(rep.n, 1);
+			assert_string_equal(rep.msgs[0],
+					    "Envfile:3:3: machines.m0.depends_on: dependency cycle");
+		}
+		envfile_free(env);
+		yaml_report_free(&rep);
+	}
+	free(text);
+}
+
 static void test_find_upward(void **state)
 {
 	char *sub = fs_join(unit_dir, "a/b/c"), *path = NULL, *want = fs_join(unit_dir, "Envfile");
@@ -400,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_interpolation, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_defaults_errors_once, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_alias_bomb, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_large_inputs, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_find_upward, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("envfile", tests, NULL, NULL);
