@@ -106,19 +106,22 @@ static void client_close(struct api *a, struct api_client *c)
 	c->len = 0;
 }
 
-static void send_all(int fd, const char *s)
+/* False when the client went away or does not read its replies: never blocks, since a client
+ * that only writes would otherwise stall the device thread in send(). */
+static bool send_all(int fd, const char *s)
 {
 	size_t n = strlen(s);
 
 	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return; /* the client went away; its read side sees that next */
+			return false;
 		s += w;
 		n -= (size_t)w;
 	}
+	return true;
 }
 
 static void on_client(void *opaque, short revents)
@@ -140,7 +143,10 @@ static void on_client(void *opaque, short revents)
 		*nl = 0;
 		if (*line) {
 			api_handle(a, line, out, sizeof(out));
-			send_all(c->fd, out);
+			if (!send_all(c->fd, out)) {
+				client_close(a, c);
+				return;
+			}
 		}
 		line = nl + 1;
 	}

@@ -77,6 +77,35 @@ start b
 pid=$(cat "$T/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"
 wait_for "$T/b.console" '^kit: waiting for power button'
+# A client that writes requests but never reads the replies must not stall the VMM's device
+# thread in send(): another client is still answered while it holds its connection open.
+python3 - "$T/ctl.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(5)
+try:
+    for _ in range(20000):
+        s.sendall(b'{"command":"status"}\n' * 10)
+except OSError:
+    pass
+time.sleep(8)
+PY
+hog=$!
+at_exit "kill $hog 2>/dev/null"
+sleep 3
+r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(6)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"status"}\n')
+print(s.recv(4096).decode().strip())
+PY
+)
+check "a client that never reads its replies does not stall the control socket" \
+	grep -q '"state":"running"' <<<"$r"
+kill $hog 2>/dev/null
 r=$(api "$T/ctl.sock" '{"command":"stop"}')
 check "stop: ok" grep -q '"ok":true' <<<"$r"
 check "stop: process ends" gone "$pid"
