@@ -139,9 +139,16 @@ static void on_client(void *opaque, short revents)
 	c->len += (size_t)n;
 	c->buf[c->len] = 0;
 	line = c->buf;
-	while ((nl = strchr(line, '\n'))) {
+	/* memchr, not strchr: a NUL byte inside a line must not hide the newline after it. */
+	while ((nl = memchr(line, '\n', (size_t)(c->buf + c->len - line)))) {
 		*nl = 0;
-		if (*line) {
+		if (strlen(line) != (size_t)(nl - line)) {
+			reply_error("NUL byte in request line", out, sizeof(out));
+			if (!send_all(c->fd, out)) {
+				client_close(a, c);
+				return;
+			}
+		} else if (*line) {
 			api_handle(a, line, out, sizeof(out));
 			if (!send_all(c->fd, out)) {
 				client_close(a, c);

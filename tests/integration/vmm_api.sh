@@ -64,6 +64,23 @@ check "unknown command: error naming the known ones" \
 	grep -q '"ok":false.*unknown command .reboot. (status, stop, shutdown, pause, resume)' <<<"$r"
 r=$(api "$T/ctl.sock" 'not json')
 check "malformed request: error" grep -q '"ok":false' <<<"$r"
+r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(6)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"status"}\0junk\n{"command":"status"}\n')
+buf = b""
+while buf.count(b"\n") < 2:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print(buf.decode().replace("\n", " "))
+PY
+)
+check "a NUL byte in a line: that line refused, the next one answered" \
+	grep -q '"ok":false,"error":"NUL byte in request line".*"state":"running"' <<<"$r"
 r=$(api "$T/ctl.sock" '{"command":"shutdown"}')
 check "shutdown: guest was listening for the power button" \
 	grep -q '"method":"acpi-power-button","guest_listening":true' <<<"$r"
