@@ -43,9 +43,14 @@ build/fuzz/fuzz_vmm_devices: tests/fuzz/fuzz_vmm_devices.c $(FUZZ_VMM_OBJS)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 FUZZ_TARGETS += build/fuzz/fuzz_vmm_devices
+# The kernel loaders (bzImage and ELF/PVH) on untrusted kernel files.
+build/fuzz/fuzz_vmm_boot: tests/fuzz/fuzz_vmm_boot.c $(FUZZ_VMM_OBJS)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+FUZZ_TARGETS += build/fuzz/fuzz_vmm_boot
 -include $(FUZZ_VMM_OBJS:.o=.d)
 ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
-TEST_PREREQS += build/fuzz/fuzz_vmm_devices
+TEST_PREREQS += build/fuzz/fuzz_vmm_devices build/fuzz/fuzz_vmm_boot
 endif
 
 # Benchmark helper: virtio-blk backend throughput without KVM.

@@ -106,19 +106,22 @@ static void client_close(struct api *a, struct api_client *c)
 	c->len = 0;
 }
 
-static void send_all(int fd, const char *s)
+/* False when the client went away or does not read its replies: never blocks, since a client
+ * that only writes would otherwise stall the device thread in send(). */
+static bool send_all(int fd, const char *s)
 {
 	size_t n = strlen(s);
 
 	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return; /* the client went away; its read side sees that next */
+			return false;
 		s += w;
 		n -= (size_t)w;
 	}
+	return true;
 }
 
 static void on_client(void *opaque, short revents)
@@ -136,11 +139,21 @@ static void on_client(void *opaque, short revents)
 	c->len += (size_t)n;
 	c->buf[c->len] = 0;
 	line = c->buf;
-	while ((nl = strchr(line, '\n'))) {
+	/* memchr, not strchr: a NUL byte inside a line must not hide the newline after it. */
+	while ((nl = memchr(line, '\n', (size_t)(c->buf + c->len - line)))) {
 		*nl = 0;
-		if (*line) {
+		if (strlen(line) != (size_t)(nl - line)) {
+			reply_error("NUL byte in request line", out, sizeof(out));
+			if (!send_all(c->fd, out)) {
+				client_close(a, c);
+				return;
+			}
+		} else if (*line) {
 			api_handle(a, line, out, sizeof(out));
-			send_all(c->fd, out);
+			if (!send_all(c->fd, out)) {
+				client_close(a, c);
+				return;
+			}
 		}
 		line = nl + 1;
 	}

@@ -59,10 +59,13 @@ void virtio_net_tx(struct virtio_net *n)
 	int r;
 
 	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
+		/* slirp may answer synchronously (ARP, ICMP to the gateway): virtio_net_receive
+		 * then reuses d->chain for the receive queue, so keep this chain's head. */
+		uint16_t head = d->chain.head;
 		uint64_t len;
 		if (r < 0) {
 			log_guest("virtio-net: bad transmit chain: %s", why);
-			vq_push(vq, d->chain.head, 0);
+			vq_push(vq, head, 0);
 			n->tx_dropped++;
 			continue;
 		}
@@ -76,7 +79,7 @@ void virtio_net_tx(struct virtio_net *n)
 			if (n->slirp)
 				net_slirp_input(n->slirp, n->frame, len);
 		}
-		vq_push(vq, d->chain.head, 0);
+		vq_push(vq, head, 0);
 	}
 	virtio_notify(d, NET_TXQ);
 }

@@ -64,6 +64,23 @@ check "unknown command: error naming the known ones" \
 	grep -q '"ok":false.*unknown command .reboot. (status, stop, shutdown, pause, resume)' <<<"$r"
 r=$(api "$T/ctl.sock" 'not json')
 check "malformed request: error" grep -q '"ok":false' <<<"$r"
+r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(6)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"status"}\0junk\n{"command":"status"}\n')
+buf = b""
+while buf.count(b"\n") < 2:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print(buf.decode().replace("\n", " "))
+PY
+)
+check "a NUL byte in a line: that line refused, the next one answered" \
+	grep -q '"ok":false,"error":"NUL byte in request line".*"state":"running"' <<<"$r"
 r=$(api "$T/ctl.sock" '{"command":"shutdown"}')
 check "shutdown: guest was listening for the power button" \
 	grep -q '"method":"acpi-power-button","guest_listening":true' <<<"$r"
@@ -77,6 +94,35 @@ start b
 pid=$(cat "$T/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"
 wait_for "$T/b.console" '^kit: waiting for power button'
+# A client that writes requests but never reads the replies must not stall the VMM's device
+# thread in send(): another client is still answered while it holds its connection open.
+python3 - "$T/ctl.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(5)
+try:
+    for _ in range(20000):
+        s.sendall(b'{"command":"status"}\n' * 10)
+except OSError:
+    pass
+time.sleep(8)
+PY
+hog=$!
+at_exit "kill $hog 2>/dev/null"
+sleep 3
+r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(6)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"status"}\n')
+print(s.recv(4096).decode().strip())
+PY
+)
+check "a client that never reads its replies does not stall the control socket" \
+	grep -q '"state":"running"' <<<"$r"
+kill $hog 2>/dev/null
 r=$(api "$T/ctl.sock" '{"command":"stop"}')
 check "stop: ok" grep -q '"ok":true' <<<"$r"
 check "stop: process ends" gone "$pid"
