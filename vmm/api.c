@@ -209,6 +209,8 @@ int api_init(struct api *a, const char *path, struct vm *vm, struct acpi_pm *pm,
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
+	mode_t old_umask;
+	int rc;
 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
@@ -235,13 +237,17 @@ int api_init(struct api *a, const char *path, struct vm *vm, struct acpi_pm *pm,
 	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->fd < 0)
 		return err_sys(e, "--api: socket");
-	if (bind(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(a->fd, 8) < 0) {
+	/* The socket is born 0600: a chmod after bind would leave a window for other users. The
+	 * umask is process-wide, and this runs before any other thread exists. */
+	old_umask = umask(0177);
+	rc = bind(a->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_umask);
+	if (rc < 0 || listen(a->fd, 8) < 0) {
 		err_sys(e, "--api %s", path);
 		close(a->fd);
 		a->fd = -1;
 		return -1;
 	}
-	chmod(path, 0600);
 	a->path = strdup(path);
 	if (!a->path)
 		return err_set(e, ERR_FAIL, "out of memory");

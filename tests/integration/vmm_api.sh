@@ -42,12 +42,14 @@ start() {
 		--cmdline "$KIT64 kit.tests=powerbutton" >"$T/$1.out" 2>&1
 }
 
-start a
+# A permissive umask must not open the control socket to other users, even for a moment.
+(umask 000 && start a)
 check "daemonize: parent exits 0 once the machine runs" [ $? -eq 0 ]
 pid=$(cat "$T/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"
 check "pidfile names a live process" kill -0 "$pid"
 check "control socket is there" [ -S "$T/ctl.sock" ]
+check "control socket is 0600 whatever the umask" [ "$(stat -c %a "$T/ctl.sock")" = 600 ]
 check "guest waits for the power button" wait_for "$T/a.console" '^kit: waiting for power button'
 
 r=$(api "$T/ctl.sock" '{"command":"status"}')
