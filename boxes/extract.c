@@ -94,14 +94,21 @@ static const char *base_of(const char *rel)
  * that escapes physically still cannot be followed out. */
 static bool link_target_contained(const char *name, const char *target)
 {
-	long depth = 0;
+	long depth = -1; /* the link's own name is not a directory it sits in */
 	const char *p;
 
 	if (!*target || target[0] == '/')
 		return false;
-	for (p = name; *p; p++)
-		if (*p == '/')
+	/* count real components: "a//b" and "a/./b" sit one level down, not two */
+	for (p = name; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n && !(n == 1 && p[0] == '.'))
 			depth++;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
 	p = target;
 	while (*p) {
 		size_t n = strcspn(p, "/");
