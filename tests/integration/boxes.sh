@@ -276,7 +276,7 @@ check "vmware_desktop box: the .vmx's first monolithicSparse VMDK becomes base.q
 	qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmware/0/vmware_desktop-unknown/base.qcow2" "$T/src/pattern.raw"
 
 # ---- hostile archives -------------------------------------------------------------------------
-for kind in traversal absolute symlink dotlink users hardlink device huge nometa; do
+for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
 	mk hostile $kind "$T/h-$kind.box"
 done
 mkdir -p "$T/deep/a/b"
@@ -296,6 +296,7 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 	expect absolute "absolute path"
 	expect symlink "points outside the box"
 	expect dotlink "link 'd/./link' -> '../../escaped-dotlink' points outside"
+	expect hardsym "link 'l2' -> '../../escaped-hardsym' points outside"
 	expect users "the box holds 'users'"
 	expect hardlink "hard link 'passwd' -> '../../../../etc/passwd' points outside"
 	expect device "device node"
