@@ -402,6 +402,20 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 	t = now();
 	if (extract_archive(d->path, work, NULL, o->extract, e) < 0)
 		goto out;
+	/* "users" holds the store's records of the machines built on the box: a box that
+	 * brought its own could claim users it does not have (and block its removal) */
+	{
+		char *users = fs_join(work, "users");
+		bool planted = !users || fs_exists(users);
+
+		free(users);
+		if (planted) {
+			err_set(e, ERR_CORRUPT,
+				"%s: the box holds 'users', a name the box store keeps for itself",
+				p->url);
+			goto out;
+		}
+	}
 	if (boxmeta_read(work, &m, e) < 0) {
 		err_wrap(e, "%s", p->url);
 		goto out;

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,14 +95,21 @@ static const char *base_of(const char *rel)
  * that escapes physically still cannot be followed out. */
 static bool link_target_contained(const char *name, const char *target)
 {
-	long depth = 0;
+	long depth = -1; /* the link's own name is not a directory it sits in */
 	const char *p;
 
 	if (!*target || target[0] == '/')
 		return false;
-	for (p = name; *p; p++)
-		if (*p == '/')
+	/* count real components: "a//b" and "a/./b" sit one level down, not two */
+	for (p = name; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n && !(n == 1 && p[0] == '.'))
 			depth++;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
 	p = target;
 	while (*p) {
 		size_t n = strcspn(p, "/");
@@ -232,9 +240,29 @@ static int make_hardlink(struct ctx *c, const char *name, char *target)
 		close(sfd);
 		return err_wrap(c->e, "%s", c->archive);
 	}
-	/* flags 0: linkat never follows a symlink in the last component. */
+	/* flags 0: linkat never follows a symlink in the last component, so a hard link to a
+	 * symlink is a second symlink, whose target now resolves from name's directory */
+	{
+		char lt[PATH_MAX];
+		struct stat st;
+		ssize_t n;
+
+		if (fstatat(sfd, base_of(target), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode)) {
+			n = readlinkat(sfd, base_of(target), lt, sizeof(lt) - 1);
+			if (n >= 0)
+				lt[n] = '\0';
+			if (n < 0 || !link_target_contained(name, lt)) {
+				rc = err_set(c->e, ERR_CORRUPT,
+					     "%s: link '%s' -> '%s' points outside the box",
+					     c->archive, name, n < 0 ? "" : lt);
+				goto out;
+			}
+		}
+	}
 	if (linkat(sfd, base_of(target), dfd, base_of(name), 0) < 0)
 		rc = err_sys(c->e, "%s: cannot link '%s' to '%s'", c->archive, name, target);
+out:
 	close(sfd);
 	close(dfd);
 	return rc;

@@ -160,7 +160,11 @@ static int list_dir(const char *dir, char ***out, size_t *n, struct err *e)
 			continue;
 		nv = realloc(v, (*n + 1) * sizeof(*v));
 		if (!nv || !(nv[*n] = strdup(de->d_name))) {
-			free(nv ? nv : v);
+			v = nv ? nv : v;
+			for (size_t i = 0; i < *n; i++)
+				free(v[i]);
+			free(v);
+			*n = 0;
 			closedir(d);
 			return err_set(e, ERR_FAIL, "out of memory");
 		}

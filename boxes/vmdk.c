@@ -305,10 +305,12 @@ static int open_sparse(struct image *img, int fd, const char *what, struct exten
 	x->grain = grain_s * SECTOR;
 	x->compressed = !!(flags & FLAG_COMPRESSED);
 	x->zero_grain = !!(flags & FLAG_ZERO_GRAIN);
-	x->gd_entries = (uint32_t)((*capacity + grain_s * x->gtes - 1) / (grain_s * x->gtes));
-	if (x->gd_entries > MAX_GD_ENTRIES)
-		return err_set(e, ERR_CORRUPT, "%s: %s: grain directory of %u entries is too large",
-			       img->name, what, x->gd_entries);
+	/* bound before narrowing: 2^32 + 8 entries must not wrap to 8 */
+	gd_bytes = (*capacity + grain_s * x->gtes - 1) / (grain_s * x->gtes);
+	if (gd_bytes > MAX_GD_ENTRIES)
+		return err_set(e, ERR_CORRUPT, "%s: %s: grain directory of %llu entries is too large",
+			       img->name, what, (unsigned long long)gd_bytes);
+	x->gd_entries = (uint32_t)gd_bytes;
 	gd_bytes = (uint64_t)x->gd_entries * 4;
 	if (gd > x->file_size / SECTOR || x->file_size - gd * SECTOR < gd_bytes)
 		return err_set(e, ERR_CORRUPT,

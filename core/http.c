@@ -324,7 +324,9 @@ static void meta_load(const char *path, const char *url, struct meta *m)
 	free(buf);
 	if (!root)
 		return;
-	if (json_object_object_get_ex(root, "url", &v) && !strcmp(json_object_get_string(v), url)) {
+	/* a damaged cache file ("url": null) must not crash: get_string gives NULL for null */
+	if (json_object_object_get_ex(root, "url", &v) && json_object_is_type(v, json_type_string) &&
+	    !strcmp(json_object_get_string(v), url)) {
 		if (json_object_object_get_ex(root, "etag", &v))
 			snprintf(m->etag, sizeof(m->etag), "%s", json_object_get_string(v));
 		if (json_object_object_get_ex(root, "last_modified", &v))

@@ -188,6 +188,10 @@ envbox add "$H/cached.box" --name cache/changed --checksum "$sum" --checksum-typ
 last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["range"], r[-1]["if_range"], r[-1]["status"], r[-1]["bytes"])' "$LOG")
 check "a partial of a changed file is replaced: If-Range mismatch gives the whole file ($last)" \
 	[ "$last" = "bytes=500000- \"stale\" 200 $size" ] && [ -d "$BOXES/cache-VAGRANTSLASH-changed/0/envup-amd64" ]
+head -c 500000 /dev/urandom >"$key.part"
+printf '{"url": null, "etag": "\\"stale\\"", "complete": false}' >"$key.json"
+check "a damaged cache record (\"url\": null) is ignored: the box is fetched again" \
+	envbox add "$H/cached.box" --name cache/nullurl --checksum "$sum" --checksum-type sha256 -q
 
 # Transient server errors are retried with backoff.
 cp "$WWW/test/envup-amd64.box" "$WWW/test/flaky.box"
@@ -276,7 +280,7 @@ check "vmware_desktop box: the .vmx's first monolithicSparse VMDK becomes base.q
 	qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmware/0/vmware_desktop-unknown/base.qcow2" "$T/src/pattern.raw"
 
 # ---- hostile archives -------------------------------------------------------------------------
-for kind in traversal absolute symlink hardlink device huge nometa; do
+for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
 	mk hostile $kind "$T/h-$kind.box"
 done
 mkdir -p "$T/deep/a/b"
@@ -295,6 +299,9 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 	expect traversal "leaves the box"
 	expect absolute "absolute path"
 	expect symlink "points outside the box"
+	expect dotlink "link 'd/./link' -> '../../escaped-dotlink' points outside"
+	expect hardsym "link 'l2' -> '../../escaped-hardsym' points outside"
+	expect users "the box holds 'users'"
 	expect hardlink "hard link 'passwd' -> '../../../../etc/passwd' points outside"
 	expect device "device node"
 	expect huge "over the limit"

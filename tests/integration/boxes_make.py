@@ -6,7 +6,7 @@
   boxes_make.py libvirt2 OUT DISK1 DISK2 [--compress ...]    (disks[] in that order)
   boxes_make.py virtualbox OUT VMDK1 VMDK2 [--compress ...]  (box.ovf attaching VMDK2 first)
   boxes_make.py vmware OUT VMDK1 VMDK2 [--compress ...]      (box.vmx naming VMDK1 first)
-  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink hardlink device huge nometa
+  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink dotlink hardsym users hardlink device huge nometa
   boxes_make.py catalog OUT NAME BASEURL V:PROVIDER:ARCH:FILE[:default] ...
       (checksum sha256 of FILE; FILE "BAD" gives a wrong checksum for the next entry's file)
 """
@@ -110,6 +110,28 @@ def hostile(kind, out):
             ti.linkname = "../../.."
             tf.addfile(ti)
             add_bytes(tf, "link/escaped.txt", b"escaped\n")
+        elif kind == "dotlink":
+            # "d/./link" sits one level down: "../../x" climbs out of the box
+            ti = tarfile.TarInfo("d")
+            ti.type = tarfile.DIRTYPE
+            tf.addfile(ti)
+            ti = tarfile.TarInfo("d/./link")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "../../escaped-dotlink"
+            tf.addfile(ti)
+        elif kind == "hardsym":
+            # contained where it lies (a/b), not once hard-linked to the top
+            ti = tarfile.TarInfo("a/b/l")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "../../escaped-hardsym"
+            tf.addfile(ti)
+            ti = tarfile.TarInfo("l2")
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = "a/b/l"
+            tf.addfile(ti)
+        elif kind == "users":
+            # the store's own record of the machines using a box: never from the archive
+            add_bytes(tf, "users/planted", b"/")
         elif kind == "hardlink":
             ti = tarfile.TarInfo("passwd")
             ti.type = tarfile.LNKTYPE

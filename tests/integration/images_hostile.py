@@ -184,6 +184,11 @@ d = case("vmdk-gtes", "numGTEsPerGT 100000")
 patch(vmdk(d), 44, struct.pack("<I", 100000))
 d = case("vmdk-capacity", "capacity")
 patch(vmdk(d), 12, struct.pack("<Q", 1 << 60))
+d = case("vmdk-gd-entries-wrap", "grain directory of 4294967304 entries is too large")
+p = vmdk(d)
+patch(p, 12, struct.pack("<Q", (1 << 32) + 8))  # capacity in sectors
+patch(p, 20, struct.pack("<Q", 1))  # one-sector grains
+patch(p, 44, struct.pack("<I", 1))  # one entry per grain table
 d = case("vmdk-gd-at-end-no-footer", "footer")
 patch(vmdk(d), 56, struct.pack("<Q", 0xFFFFFFFFFFFFFFFF))
 d = case("vmdk-extent-dotdot", "leaves its directory")
