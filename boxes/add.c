@@ -181,6 +181,10 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	p->url = resolve_url(catalog_url, ch.provider->url);
 	if (!p->url)
 		return err_set(e, ERR_FAIL, "out of memory");
+	/* A catalog from the network may not make envup read files on this machine. */
+	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
+		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
+			       "catalog may only name http(s) URLs", catalog_url, ch.provider->url);
 	p->token = same_registry(registry, p->url) ? token : NULL;
 	return 0;
 }

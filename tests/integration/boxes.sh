@@ -113,6 +113,11 @@ err=$(envbox add "$H/envup-amd64.box" --name file/md5 --checksum "$(md5sum "$WWW
 check "--checksum with md5 on a box URL" [ -d "$BOXES/file-VAGRANTSLASH-md5/0/envup-amd64" ]
 err=$(envbox add "$H/missing.box" --name x/missing 2>&1); rc=$?
 check "404: exit 1 with 'not found (HTTP 404)'" [ $rc -eq 1 ] && echo "$err" | grep -q 'not found (HTTP 404)'
+mk catalog "$WWW/test/localref" test/localref "file://$WWW/test" 1.0:envup:amd64:$WWW/test/envup-amd64.box
+err=$(envbox add test/localref 2>&1); rc=$?
+check "a remote catalog naming a local file is refused" \
+	[ $rc -eq 1 ] && echo "$err" | grep -q "is a local file" &&
+	[ ! -e "$BOXES/test-VAGRANTSLASH-localref" ]
 err=$(envbox add nosuch/box 2>&1); rc=$?
 check "unknown box name: exit 1 naming the places tried" \
 	[ $rc -eq 1 ] && echo "$err" | grep -q "nosuch/box.json"
