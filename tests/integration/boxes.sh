@@ -209,6 +209,12 @@ rules '{}'
 
 # Killed while importing: the work directory is the only trace, and the next add removes it.
 python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(5).randbytes(96<<20))' "$T/src/big.raw"
+qemu-img create -q -f qcow2 "$T/src/huge.qcow2" 100T
+mk envup "$T/huge.box" "$T/src/huge.qcow2" qcow2 amd64 --compress none
+err=$(envbox add "$T/huge.box" --name hostile/hugedisk 2>&1); rc=$?
+check "a disk claiming more than 64 TiB is refused before conversion" \
+	[ $rc -eq 1 ] && echo "$err" | grep -q "over the limit of 64 TiB" &&
+	[ ! -e "$BOXES/hostile-VAGRANTSLASH-hugedisk" ]
 mk envup "$T/big.box" "$T/src/big.raw" raw amd64 --compress none
 rm "$T/src/big.raw"
 "$ENVCTL" box add "$T/big.box" --name kill/import -q &
