@@ -17,9 +17,6 @@
 #define CHUNK (2u << 20)
 #define MAX_WORKERS 8
 
-int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
-		    const char *backing_fmt, struct err *e);
-
 struct job {
 	struct image *src;
 	struct image *dst; /* qcow2 output */
@@ -192,7 +189,7 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 	} else {
 		struct image_open_opts o = {.writable = true};
 
-		if (qcow2_create_fd(fd, tmp, j.src->size, NULL, NULL, e) < 0 ||
+		if (qcow2_create_fd(fd, tmp, j.src->size, NULL, NULL, QCOW2_LAYOUT_BASE, e) < 0 ||
 		    image_open(tmp, IMAGE_QCOW2, &o, &j.dst, e) < 0)
 			goto out;
 		j.granule = ((struct qcow2 *)j.dst->priv)->cs;

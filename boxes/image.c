@@ -177,6 +177,7 @@ int image_open(const char *path, enum image_format fmt, const struct image_open_
 		ctx.follow_refs = opts->follow_refs;
 		ctx.max_depth = opts->max_depth;
 		ctx.trusted_backing = opts->trusted_backing;
+		ctx.l2_cache_bytes = opts->l2_cache_bytes;
 	}
 	if (!ctx.max_depth)
 		ctx.max_depth = DEFAULT_MAX_DEPTH;

@@ -29,6 +29,9 @@ struct image_open_opts {
 	 * the box store): a qcow2 backing file name equal to it is followed although it lies
 	 * outside the image's directory. Anything else still has to stay inside. */
 	const char *trusted_backing;
+	/* qcow2: bytes of L2 tables cached per image in the chain; 0 means the default (1 MiB,
+	 * which maps 8 GiB of 64 KiB clusters) */
+	size_t l2_cache_bytes;
 };
 
 struct image;
@@ -48,7 +51,8 @@ int image_open(const char *path, enum image_format fmt, const struct image_open_
 /* Reads len bytes at off; reads past the virtual size are an error. */
 int image_pread(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
 
-/* Writes len bytes at off (raw and qcow2 opened writable). */
+/* Writes len bytes at off (raw and qcow2 opened writable). qcow2 metadata is cached and
+ * written back on image_flush or image_close, as a disk with a write cache behaves. */
 int image_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e);
 
 /* Makes every completed write durable (metadata and data; fdatasync). */
@@ -62,7 +66,9 @@ void image_close(struct image *img);
 
 /* Creates a qcow2 v3 image of size bytes at path; with backing (a name relative to path's
  * directory, or an absolute path that openers then pass as trusted_backing) it is an
- * overlay recording backing_fmt, and size 0 means the backing's size. */
+ * overlay recording backing_fmt, and size 0 means the backing's size. Layout: 128 KiB
+ * clusters with extended L2 entries (4 KiB subclusters), so a guest's small write into an
+ * overlay copies nothing from the backing image; QEMU reads these since 5.2. */
 int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 		       enum image_format backing_fmt, struct err *e);
 

@@ -37,6 +37,7 @@ struct image_ctx {
 	unsigned depth;
 	const struct image_chain *chain;
 	const char *trusted_backing; /* see image_open_opts; only for the top image */
+	size_t l2_cache_bytes;	     /* see image_open_opts */
 };
 
 #define IMAGE_MAX_FILES 64

@@ -264,9 +264,16 @@ static int qcow2_status(struct image *img, uint64_t off, uint64_t len, uint64_t 
 
 static int qcow2_flush(struct image *img, struct err *e)
 {
-	if (fdatasync(img->fd) < 0)
-		return err_sys(e, "%s: cannot flush", img->name);
-	return 0;
+	struct qcow2 *q = img->priv;
+	int rc = 0;
+
+	pthread_mutex_lock(&q->lock);
+	if (img->ctx.writable)
+		rc = qcow2_write_back(img, e);
+	if (rc == 0 && fdatasync(img->fd) < 0)
+		rc = err_sys(e, "%s: cannot flush", img->name);
+	pthread_mutex_unlock(&q->lock);
+	return rc;
 }
 
 static void qcow2_close(struct image *img)
@@ -275,7 +282,7 @@ static void qcow2_close(struct image *img)
 
 	if (!q)
 		return;
-	qcow2_write_free(q);
+	qcow2_write_free(img);
 	qcow2_l2cache_free(&q->l2c);
 	if (q->lock_init)
 		pthread_mutex_destroy(&q->lock);
@@ -578,7 +585,7 @@ int qcow2_open(struct image *img, struct err *e)
 		for (uint32_t i = 0; i < q->l1_size; i++)
 			q->l1[i] = get_be64(&q->l1[i]);
 	}
-	if (qcow2_l2cache_init(&q->l2c, q->cs, q->l1_size, e) < 0)
+	if (qcow2_l2cache_init(&q->l2c, q->cs, q->l1_size, img->ctx.l2_cache_bytes, e) < 0)
 		goto out;
 	snprintf(img->subformat, sizeof(img->subformat), "v%u, %llu KiB clusters%s%s", q->version,
 		 (unsigned long long)(q->cs >> 10), q->ext_l2 ? ", extended L2" : "",

@@ -56,7 +56,29 @@ struct qcow2 {
 	uint64_t rt_entries;
 	uint64_t next_free; /* next cluster index to allocate */
 	uint8_t *cbuf;	    /* one cluster of scratch (writer) */
+	/* write-back state: clusters [rc_pend, rc_pend + rc_pend_n) are allocated but their
+	 * refcounts are not written yet (allocation only appends, so they are contiguous and end
+	 * at next_free); L1 entries [l1_dirty_lo, l1_dirty_hi) changed in memory only; unsynced:
+	 * data or refcounts written since the last fdatasync */
+	uint64_t rc_pend, rc_pend_n;
+	uint64_t l1_dirty_lo, l1_dirty_hi;
+	bool unsynced;
 };
+
+/* The layout of a new image: cluster size and extended L2 entries (32 subclusters per
+ * cluster, so that a small write into an overlay does not copy a whole cluster). */
+struct qcow2_layout {
+	unsigned cluster_bits;
+	bool ext_l2;
+};
+/* Box base images: 64 KiB clusters, plain L2 (any qcow2 v3 reader opens them). */
+#define QCOW2_LAYOUT_BASE ((struct qcow2_layout){16, false})
+/* Machine disks and overlays: 128 KiB clusters of 4 KiB subclusters (QEMU 5.2 and later). */
+#define QCOW2_LAYOUT_DISK ((struct qcow2_layout){17, true})
+
+/* Writes a new qcow2 v3 image of size bytes into the empty file fd (named name in errors). */
+int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
+		    const char *backing_fmt, struct qcow2_layout layout, struct err *e);
 
 /* The mapping of the run at guest offset off (at most len bytes, within one L2 table):
  * kind, host offset of off (Q_DATA) or the raw L2 entry (Q_COMPRESSED), run length,
@@ -83,7 +105,11 @@ int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, 
 int qcow2_write_init(struct image *img, struct err *e);
 /* Writer: image_pwrite for qcow2. */
 int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e);
-/* Writer: frees what qcow2_write_init allocated. */
-void qcow2_write_free(struct qcow2 *q);
+/* Writer: writes cached metadata back (refcounts, fdatasync, L2 tables, L1); image_flush
+ * then syncs. Called with q->lock held. */
+int qcow2_write_back(struct image *img, struct err *e);
+/* Writer: writes cached metadata back (errors are lost: callers wanting them flush first) and
+ * frees what qcow2_write_init allocated. */
+void qcow2_write_free(struct image *img);
 
 #endif

@@ -1,9 +1,18 @@
 /* qcow2 v3 writer: creating standalone images and overlays, and writing into images opened
- * writable. Clusters are allocated at the end of the file and never reused. Every
- * allocating write goes refcount, then data, then L2 entry, then L1 entry, so that a process
- * killed at any point leaves at most leaked clusters (never a reference to a cluster whose
- * refcount is zero, or to data not yet written). The refcount table grows (is moved to the
- * end of the file) when the file outgrows it. */
+ * writable. Clusters are allocated at the end of the file and never reused.
+ *
+ * Metadata is written back, as a disk with a volatile write cache does: the refcounts of new
+ * clusters and L2/L1 updates stay in memory until image_flush, image_close or the reuse of a
+ * dirty L2-cache slot. Write-back goes refcounts, fdatasync (which also covers the data),
+ * L2 tables, then, when a new L2 table appeared, fdatasync and L1 entries. A process killed
+ * or a host crashed at any moment therefore leaves at most leaked clusters (never a
+ * reference to a cluster whose refcount is zero, or to data not yet written) and loses only
+ * the writes into unallocated space since the last flush, as a guest expects of a disk.
+ *
+ * With extended L2 entries (the layout of the disks envup creates) a write into an
+ * unallocated cluster writes only the subclusters it touches; the others keep reading from
+ * the backing image. Without them the rest of the cluster is copied from the backing image.
+ * The refcount table grows (is moved to the end of the file) when the file outgrows it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,11 +24,7 @@
 #include "boxes/qcow2_impl.h"
 #include "core/fsutil.h"
 
-#define CREATE_CLUSTER_BITS 16
 #define CREATE_REFCOUNT_ORDER 4
-
-int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
-		    const char *backing_fmt, struct err *e);
 
 static int write_at(struct image *img, const void *buf, size_t len, uint64_t off, const char *what,
 		    struct err *e)
@@ -105,6 +110,7 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
 	uint64_t mask = (1ull << rbb) - 1;
 	uint8_t buf[4096];
 
+	q->unsynced = true;
 	while (n) {
 		uint64_t b = start >> rbb, i0 = start & mask, cnt = (mask + 1) - i0;
 		uint64_t rboff, byte0, byte1;
@@ -234,8 +240,69 @@ out:
 	return rc;
 }
 
-/* Allocates n contiguous clusters at the end of the file, with refcount 1; creates refcount
- * blocks as needed (a new block covers itself where it can). */
+/* Writes the refcounts of the clusters allocated since they were last written. */
+static int write_pending_refcounts(struct image *img, struct qcow2 *q, struct err *e)
+{
+	if (!q->rc_pend_n)
+		return 0;
+	if (set_refcounts(img, q, q->rc_pend, q->rc_pend_n, 1, e) < 0)
+		return -1;
+	q->rc_pend_n = 0;
+	return 0;
+}
+
+/* Makes the refcounts and data written so far durable: a table written after this may point
+ * at any of those clusters. */
+static int make_durable(struct image *img, struct qcow2 *q, struct err *e)
+{
+	if (write_pending_refcounts(img, q, e) < 0)
+		return -1;
+	if (!q->unsynced)
+		return 0;
+	if (fdatasync(img->fd) < 0)
+		return err_sys(e, "%s: cannot flush", img->name);
+	q->unsynced = false;
+	return 0;
+}
+
+/* The L2 cache's writeback hook: a dirty table goes to the file only after what it maps. */
+static int write_l2_table(struct image *img, uint64_t off, const uint8_t *buf, struct err *e)
+{
+	struct qcow2 *q = img->priv;
+
+	if (make_durable(img, q, e) < 0)
+		return -1;
+	return write_at(img, buf, q->cs, off, "L2 table", e);
+}
+
+int qcow2_write_back(struct image *img, struct err *e)
+{
+	struct qcow2 *q = img->priv;
+	uint64_t lo = q->l1_dirty_lo, hi = q->l1_dirty_hi;
+	uint8_t *l1 = NULL;
+	int rc;
+
+	if (make_durable(img, q, e) < 0 || qcow2_l2cache_write_dirty(&q->l2c, img, e) < 0)
+		return -1;
+	if (lo >= hi)
+		return 0;
+	/* the new L2 tables are written; they must be durable before an L1 entry names them */
+	if (fdatasync(img->fd) < 0)
+		return err_sys(e, "%s: cannot flush", img->name);
+	l1 = malloc((hi - lo) * 8);
+	if (!l1)
+		return err_set(e, ERR_FAIL, "out of memory");
+	for (uint64_t i = lo; i < hi; i++)
+		put_be64(l1 + (i - lo) * 8, q->l1[i]);
+	rc = write_at(img, l1, (hi - lo) * 8, q->l1_offset + lo * 8, "L1 table", e);
+	free(l1);
+	if (rc == 0)
+		q->l1_dirty_lo = q->l1_dirty_hi = 0;
+	return rc;
+}
+
+/* Allocates n contiguous clusters at the end of the file; their refcounts (1) are written
+ * back later. Creates refcount blocks as needed (a new block covers itself where it can). */
 static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64_t *start,
 			  struct err *e)
 {
@@ -246,8 +313,11 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 		bool missing = false;
 
 		if (((end - 1) >> rbb) >= q->rt_entries) {
-			if (grow_reftable(img, q, ((end - 1) >> rbb) + 1, e) < 0)
+			/* growing moves next_free: the pending run must be written first */
+			if (write_pending_refcounts(img, q, e) < 0 ||
+			    grow_reftable(img, q, ((end - 1) >> rbb) + 1, e) < 0)
 				return -1;
+			q->unsynced = true;
 			continue;
 		}
 		for (b = s >> rbb; b <= (end - 1) >> rbb; b++)
@@ -257,6 +327,9 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 			}
 		if (!missing)
 			break;
+		if (write_pending_refcounts(img, q, e) < 0)
+			return -1;
+		q->unsynced = true;
 		rbc = q->next_free++;
 		if (q->file_size < q->next_free << q->cluster_bits)
 			q->file_size = q->next_free << q->cluster_bits;
@@ -274,8 +347,9 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 			return -1;
 		q->rt[b] = rbc << q->cluster_bits;
 	}
-	if (set_refcounts(img, q, q->next_free, n, 1, e) < 0)
-		return -1;
+	if (!q->rc_pend_n)
+		q->rc_pend = q->next_free;
+	q->rc_pend_n += n;
 	*start = q->next_free;
 	q->next_free += n;
 	/* reads check offsets against the file size; the file now reaches this far */
@@ -284,21 +358,99 @@ static int alloc_clusters(struct image *img, struct qcow2 *q, uint64_t n, uint64
 	return 0;
 }
 
+/* The host offset of the L2 table for L1 index l1i, creating an empty table if there is none
+ * (written back later, like the L1 entry that names it). */
+static int l2_table(struct image *img, struct qcow2 *q, uint64_t l1i, uint64_t *l2off,
+		    struct err *e)
+{
+	uint64_t c;
+
+	*l2off = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	if (*l2off) {
+		if (!(q->l1[l1i] & QCOW2_COPIED))
+			return err_set(e, ERR_UNSUPPORTED,
+				       "%s: L2 table %llu is shared (no COPIED flag)", img->name,
+				       (unsigned long long)l1i);
+		return 0;
+	}
+	if (alloc_clusters(img, q, 1, &c, e) < 0)
+		return -1;
+	*l2off = c << q->cluster_bits;
+	if (qcow2_l2cache_store(&q->l2c, img, *l2off, 0, NULL, 0, true, e) < 0)
+		return -1;
+	q->l1[l1i] = *l2off | QCOW2_COPIED;
+	if (q->l1_dirty_lo >= q->l1_dirty_hi) {
+		q->l1_dirty_lo = l1i;
+		q->l1_dirty_hi = l1i + 1;
+	} else {
+		if (l1i < q->l1_dirty_lo)
+			q->l1_dirty_lo = l1i;
+		if (l1i >= q->l1_dirty_hi)
+			q->l1_dirty_hi = l1i + 1;
+	}
+	return 0;
+}
+
+/* The L2 entry (and, with extended L2, the subcluster bitmap) of guest cluster cidx. */
+static int l2_get(struct image *img, struct qcow2 *q, uint64_t cidx, uint64_t *entry,
+		  uint64_t *bitmap, struct err *e)
+{
+	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & ((1ull << q->l2_bits) - 1), l2off;
+	unsigned esz = q->ext_l2 ? 16 : 8;
+	uint8_t b[16];
+
+	*entry = *bitmap = 0;
+	if (l1i >= q->l1_size || !(l2off = q->l1[l1i] & QCOW2_OFFSET_MASK))
+		return 0;
+	if (qcow2_l2cache_read(&q->l2c, img, l2off, (size_t)(l2i * esz), esz, b, e) < 0)
+		return -1;
+	*entry = get_be64(b);
+	if (q->ext_l2)
+		*bitmap = get_be64(b + 8);
+	return 0;
+}
+
+/* Sets the L2 entry (and subcluster bitmap) of guest cluster cidx, in the cache. */
+static int l2_set(struct image *img, struct qcow2 *q, uint64_t cidx, uint64_t entry,
+		  uint64_t bitmap, struct err *e)
+{
+	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & ((1ull << q->l2_bits) - 1), l2off;
+	unsigned esz = q->ext_l2 ? 16 : 8;
+	uint8_t b[16];
+
+	if (l2_table(img, q, l1i, &l2off, e) < 0)
+		return -1;
+	put_be64(b, entry);
+	put_be64(b + 8, bitmap);
+	return qcow2_l2cache_store(&q->l2c, img, l2off, (size_t)(l2i * esz), b, esz, false, e);
+}
+
+/* Fills buf with len guest bytes at off as they read before a write: zeros, or the backing
+ * image's bytes. */
+static int prior_bytes(struct image *img, enum qcow2_kind kind, uint8_t *buf, uint64_t len,
+		       uint64_t off, struct err *e)
+{
+	if (!len)
+		return 0;
+	if (kind == Q_ZERO) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	return image_read_backing(img, buf, len, off, e);
+}
+
 /* Writes guest [off, off+n) (kind Q_ZERO or Q_UNALLOC, within one L2 table) into new
  * clusters, filling the rest of partial clusters with what the guest saw before. */
 static int write_new(struct image *img, struct qcow2 *q, const uint8_t *buf, uint64_t n,
 		     uint64_t off, enum qcow2_kind kind, struct err *e)
 {
 	uint64_t a = off & ~(q->cs - 1), b = (off + n + q->cs - 1) & ~(q->cs - 1);
-	uint64_t nc = (b - a) >> q->cluster_bits, start, host;
-	uint64_t cidx = a >> q->cluster_bits, l2n = 1ull << q->l2_bits;
-	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & (l2n - 1), l2off;
-	uint8_t *ents;
-	int rc = -1;
+	uint64_t nc = (b - a) >> q->cluster_bits, start, host, cidx = a >> q->cluster_bits;
 
 	if (alloc_clusters(img, q, nc, &start, e) < 0)
 		return -1;
 	host = start << q->cluster_bits;
+	q->unsynced = true;
 	for (uint64_t k = 0; k < nc;) {
 		uint64_t ca = a + (k << q->cluster_bits);
 		uint64_t lo = ca > off ? ca : off, hi = ca + q->cs < off + n ? ca + q->cs : off + n;
@@ -314,84 +466,104 @@ static int write_new(struct image *img, struct qcow2 *q, const uint8_t *buf, uin
 			k = k2;
 			continue;
 		}
-		if (kind == Q_ZERO)
-			memset(q->cbuf, 0, q->cs);
-		else if (image_read_backing(img, q->cbuf, q->cs, ca, e) < 0)
+		if (prior_bytes(img, kind, q->cbuf, lo - ca, ca, e) < 0 ||
+		    prior_bytes(img, kind, q->cbuf + (hi - ca), ca + q->cs - hi, hi, e) < 0)
 			return -1;
 		memcpy(q->cbuf + (lo - ca), buf + (lo - off), hi - lo);
 		if (write_at(img, q->cbuf, q->cs, host + (k << q->cluster_bits), "data", e) < 0)
 			return -1;
 		k++;
 	}
-	l2off = q->l1[l1i] & QCOW2_OFFSET_MASK;
-	if (!l2off) {
-		uint64_t l2c;
-		uint8_t l1e[8];
-
-		if (alloc_clusters(img, q, 1, &l2c, e) < 0)
-			return -1;
-		memset(q->cbuf, 0, q->cs);
-		for (uint64_t k = 0; k < nc; k++)
-			put_be64(q->cbuf + (l2i + k) * 8,
-				 (host + (k << q->cluster_bits)) | QCOW2_COPIED);
-		rc = write_at(img, q->cbuf, q->cs, l2c << q->cluster_bits, "L2 table", e);
-		qcow2_l2cache_written(&q->l2c, l2c << q->cluster_bits, 0, q->cbuf, q->cs, rc == 0);
-		if (rc < 0)
-			return -1;
-		q->l1[l1i] = (l2c << q->cluster_bits) | QCOW2_COPIED;
-		put_be64(l1e, q->l1[l1i]);
-		return write_at(img, l1e, 8, q->l1_offset + l1i * 8, "L1 table", e);
-	}
-	if (!(q->l1[l1i] & QCOW2_COPIED))
-		return err_set(e, ERR_UNSUPPORTED, "%s: L2 table %llu is shared (no COPIED flag)",
-			       img->name, (unsigned long long)l1i);
-	ents = malloc(nc * 8);
-	if (!ents)
-		return err_set(e, ERR_FAIL, "out of memory");
 	for (uint64_t k = 0; k < nc; k++)
-		put_be64(ents + k * 8, (host + (k << q->cluster_bits)) | QCOW2_COPIED);
-	rc = write_at(img, ents, nc * 8, l2off + l2i * 8, "L2 table", e);
-	qcow2_l2cache_written(&q->l2c, l2off, l2i * 8, ents, nc * 8, rc == 0);
-	free(ents);
-	return rc;
+		if (l2_set(img, q, cidx + k, (host + (k << q->cluster_bits)) | QCOW2_COPIED, 0, e) <
+		    0)
+			return -1;
+	return 0;
+}
+
+/* Extended L2: writes guest [off, off + *n) (unallocated or zero subclusters; shortened to
+ * the cluster's end) into the cluster's host cluster, allocating it if it has none. Only the
+ * subclusters touched are written (their untouched parts take what the guest saw before)
+ * and marked allocated. */
+static int write_subclusters(struct image *img, struct qcow2 *q, const uint8_t *buf, uint64_t *n,
+			     uint64_t off, enum qcow2_kind kind, struct err *e)
+{
+	uint64_t ca = off & ~(q->cs - 1), cidx = ca >> q->cluster_bits, unit = 1ull << q->sc_bits;
+	uint64_t hi = off + *n < ca + q->cs ? off + *n : ca + q->cs;
+	uint64_t a = off & ~(unit - 1), b = (hi + unit - 1) & ~(unit - 1);
+	uint64_t entry, bitmap, host, sc_mask;
+	unsigned s0 = (unsigned)((a - ca) >> q->sc_bits), s1 = (unsigned)((b - ca) >> q->sc_bits);
+
+	*n = hi - off;
+	if (l2_get(img, q, cidx, &entry, &bitmap, e) < 0)
+		return -1;
+	host = entry & QCOW2_OFFSET_MASK;
+	if (host && !(entry & QCOW2_COPIED))
+		return err_set(e, ERR_UNSUPPORTED, "%s: cluster at %llu is shared (no COPIED flag)",
+			       img->name, (unsigned long long)host);
+	if (host && ((host & (q->cs - 1)) || host < q->cs || host >= q->file_size))
+		return err_set(e, ERR_CORRUPT,
+			       "%s: host cluster %llu of guest cluster %llu is misplaced", img->name,
+			       (unsigned long long)host, (unsigned long long)cidx);
+	if (!host) {
+		uint64_t c;
+
+		if (alloc_clusters(img, q, 1, &c, e) < 0)
+			return -1;
+		host = c << q->cluster_bits;
+	}
+	q->unsynced = true;
+	if (a == off && b == hi) {
+		if (write_at(img, buf, *n, host + (off - ca), "data", e) < 0)
+			return -1;
+	} else {
+		uint8_t *t = q->cbuf;
+
+		if (prior_bytes(img, kind, t, off - a, a, e) < 0 ||
+		    prior_bytes(img, kind, t + (hi - a), b - hi, hi, e) < 0)
+			return -1;
+		memcpy(t + (off - a), buf, *n);
+		if (write_at(img, t, b - a, host + (a - ca), "data", e) < 0)
+			return -1;
+	}
+	sc_mask = ((1ull << (s1 - s0)) - 1) << s0;
+	bitmap = (bitmap | sc_mask) & ~(sc_mask << 32);
+	return l2_set(img, q, cidx, host | QCOW2_COPIED, bitmap, e);
 }
 
 /* Writes guest [off, off+n) (inside one compressed cluster): the merged cluster goes to a new
- * cluster, the L2 entry is switched to it, then the compressed data's host clusters lose one
- * reference each (a kill before that leaks them, no worse). */
+ * cluster, the L2 entry is switched to it and written back, then the compressed data's host
+ * clusters lose one reference each (a crash before that leaks them, no worse). */
 static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *buf, uint64_t n,
 			    uint64_t off, uint64_t entry, struct err *e)
 {
 	uint64_t ca = off & ~(q->cs - 1), cidx = ca >> q->cluster_bits;
-	uint64_t l1i = cidx >> q->l2_bits, l2i = cidx & ((1ull << q->l2_bits) - 1);
 	unsigned x = 62 - (q->cluster_bits - 8);
 	uint64_t coff = entry & ((1ull << x) - 1) & ~511ull;
 	uint64_t nsec = ((entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
-	uint64_t l2off = q->l1[l1i] & QCOW2_OFFSET_MASK, c, host;
-	uint8_t *old = malloc(q->cs), ent[8];
+	uint64_t c, host;
+	uint8_t *old = malloc(q->cs);
 	int rc = -1;
 
 	if (!old)
 		return err_set(e, ERR_FAIL, "out of memory");
-	if (!(q->l1[l1i] & QCOW2_COPIED)) {
-		err_set(e, ERR_UNSUPPORTED, "%s: L2 table %llu is shared (no COPIED flag)",
-			img->name, (unsigned long long)l1i);
-		goto out;
-	}
 	if (qcow2_read_compressed(img, q, entry, old, e) < 0)
 		goto out;
 	memcpy(old + (off - ca), buf, n);
 	if (alloc_clusters(img, q, 1, &c, e) < 0)
 		goto out;
 	host = c << q->cluster_bits;
-	if (write_at(img, old, q->cs, host, "data", e) < 0)
+	q->unsynced = true;
+	if (write_at(img, old, q->cs, host, "data", e) < 0 ||
+	    l2_set(img, q, cidx, host | QCOW2_COPIED, q->ext_l2 ? 0xffffffffull : 0, e) < 0)
 		goto out;
-	put_be64(ent, host | QCOW2_COPIED);
-	rc = write_at(img, ent, 8, l2off + l2i * 8, "L2 table", e);
-	qcow2_l2cache_written(&q->l2c, l2off, l2i * 8, ent, 8, rc == 0);
-	if (rc < 0)
+	/* the old reference must be gone from the disk before the refcount drops */
+	if (qcow2_write_back(img, e) < 0)
 		goto out;
-	rc = -1;
+	if (fdatasync(img->fd) < 0) {
+		err_sys(e, "%s: cannot flush", img->name);
+		goto out;
+	}
 	for (c = coff >> q->cluster_bits; c <= (coff + nsec * 512 - 1) >> q->cluster_bits; c++) {
 		uint64_t v;
 
@@ -430,10 +602,16 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 					     img->name, (unsigned long long)m.host);
 			else
 				rc = write_at(img, p, m.len, m.host, "data", e);
+			q->unsynced = true;
 			break;
 		case Q_COMPRESSED: rc = write_compressed(img, q, p, m.len, off, m.entry, e); break;
 		case Q_ZERO:
-		case Q_UNALLOC: rc = write_new(img, q, p, m.len, off, m.kind, e); break;
+		case Q_UNALLOC:
+			if (q->ext_l2)
+				rc = write_subclusters(img, q, p, &m.len, off, m.kind, e);
+			else
+				rc = write_new(img, q, p, m.len, off, m.kind, e);
+			break;
 		}
 		p += m.len;
 		off += m.len;
@@ -446,10 +624,7 @@ int qcow2_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, s
 int qcow2_write_init(struct image *img, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	if (q->ext_l2)
-		return err_set(e, ERR_UNSUPPORTED,
-			       "%s: writing images with extended L2 entries is not supported",
-			       img->name);
+
 	if (q->nb_snapshots)
 		return err_set(e, ERR_UNSUPPORTED,
 			       "%s: writing images with internal snapshots is not supported",
@@ -473,6 +648,7 @@ int qcow2_write_init(struct image *img, struct err *e)
 				       img->name, (unsigned long long)i);
 	}
 	q->next_free = (q->file_size + q->cs - 1) >> q->cluster_bits;
+	q->l2c.writeback = write_l2_table;
 	/* autoclear features (persistent bitmaps, ...) describe the data as it was; a writer
 	 * that does not maintain them must clear them before changing anything */
 	if (q->version == 3 && q->autoclear) {
@@ -485,8 +661,13 @@ int qcow2_write_init(struct image *img, struct err *e)
 	return 0;
 }
 
-void qcow2_write_free(struct qcow2 *q)
+void qcow2_write_free(struct image *img)
 {
+	struct qcow2 *q = img->priv;
+	struct err e = {0};
+
+	if (q->rt && q->cbuf)
+		(void)qcow2_write_back(img, &e);
 	free(q->rt);
 	free(q->cbuf);
 	q->rt = NULL;
@@ -494,15 +675,19 @@ void qcow2_write_free(struct qcow2 *q)
 }
 
 int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
-		    const char *backing_fmt, struct err *e)
+		    const char *backing_fmt, struct qcow2_layout layout, struct err *e)
 {
-	const uint64_t cs = 1ull << CREATE_CLUSTER_BITS, rbe = cs * 8 / 16;
-	uint64_t l1_size = (size + cs * (cs / 8) - 1) / (cs * (cs / 8));
+	const uint64_t cs = 1ull << layout.cluster_bits, rbe = cs * 8 / 16;
+	const uint64_t per_l2 = cs / (layout.ext_l2 ? 16 : 8);
+	uint64_t l1_size = (size + cs * per_l2 - 1) / (cs * per_l2);
 	uint64_t l1c, rtc = 1, total, meta, pos;
 	size_t blen = backing ? strlen(backing) : 0, flen = backing_fmt ? strlen(backing_fmt) : 0;
 	uint8_t *buf;
 	int rc = -1;
 
+	if (layout.cluster_bits < (layout.ext_l2 ? 14 : 9) || layout.cluster_bits > 21)
+		return err_set(e, ERR_USAGE, "%s: cluster size 2^%u is not supported", name,
+			       layout.cluster_bits);
 	if (size > (1ull << 50))
 		return err_set(e, ERR_USAGE, "%s: size %llu is too large", name,
 			       (unsigned long long)size);
@@ -525,12 +710,14 @@ int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing
 		return err_set(e, ERR_FAIL, "out of memory");
 	put_be32(buf, QCOW2_MAGIC);
 	put_be32(buf + 4, 3);
-	put_be32(buf + 20, CREATE_CLUSTER_BITS);
+	put_be32(buf + 20, layout.cluster_bits);
 	put_be64(buf + 24, size);
 	put_be32(buf + 36, (uint32_t)l1_size);
 	put_be64(buf + 40, (2 + rtc) * cs);
 	put_be64(buf + 48, cs);
 	put_be32(buf + 56, (uint32_t)rtc);
+	if (layout.ext_l2)
+		put_be64(buf + 72, QCOW2_INCOMPAT_EXTL2);
 	put_be32(buf + 96, CREATE_REFCOUNT_ORDER);
 	put_be32(buf + 100, 112);
 	pos = 112;
@@ -612,7 +799,7 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 	if (fd < 0)
 		goto out;
 	if (qcow2_create_fd(fd, path, size, backing,
-			    backing ? image_format_name(backing_fmt) : NULL, e) < 0)
+			    backing ? image_format_name(backing_fmt) : NULL, QCOW2_LAYOUT_DISK, e) < 0)
 		goto out;
 	if (fdatasync(fd) < 0) {
 		err_sys(e, "cannot sync %s", tmp);

@@ -70,8 +70,8 @@ static void random_writes(struct image *img, int ref, uint64_t size, unsigned n,
 		size_t len = (size_t)(rand() % 4 == 0 ? rand() % 600000 + 1 : rand() % 9000 + 1);
 		uint64_t off;
 
-		if (rand() % 3 == 0)
-			off = (512ull << 20) - (uint64_t)(rand() % 200000); /* an L2 boundary */
+		if (rand() % 3 == 0) /* an L2 table boundary (64 KiB clusters, then 128 KiB ext-L2) */
+			off = (rand() % 2 ? 512ull << 20 : 1ull << 30) - (uint64_t)(rand() % 200000);
 		else
 			off = ((uint64_t)rand() << 16 ^ (uint64_t)rand()) % size;
 		if (off >= size)
@@ -176,10 +176,40 @@ static void test_overlay_writes(void **state)
 		fail_msg("open overlay: %s", e.msg);
 	assert_int_equal(image_size(img), 6 * 1048576 + 4608);
 	assert_non_null(image_backing(img));
+	assert_string_equal(image_subformat(img), "v3, 128 KiB clusters, extended L2");
 	random_writes(img, ref, image_size(img), 200, 2);
 	compare_with(img, path("ov.ref"));
 	image_close(img);
+	/* again after a reopen: into half-written clusters, through the metadata written back */
+	if (image_open(path("ov.qcow2"), IMAGE_QCOW2, &o, &img, &e) < 0)
+		fail_msg("reopen overlay: %s", e.msg);
+	compare_with(img, path("ov.ref"));
+	random_writes(img, ref, image_size(img), 200, 3);
+	assert_int_equal(image_flush(img, &e), 0);
+	compare_with(img, path("ov.ref"));
+	image_close(img);
 	close(ref);
+	/* a 4 KiB write into a fresh overlay cluster takes 4 KiB, not a copied cluster */
+	if (image_create_qcow2(path("ov2.qcow2"), 0, "base.qcow2", IMAGE_QCOW2, &e) < 0 ||
+	    image_open(path("ov2.qcow2"), IMAGE_QCOW2, &o, &img, &e) < 0)
+		fail_msg("second overlay: %s", e.msg);
+	{
+		uint8_t page[4096];
+
+		memset(page, 0xab, sizeof(page));
+		for (uint64_t c = 0; c < 40; c++)
+			assert_int_equal(image_pwrite(img, page, sizeof(page), c * 131072 + 8192, &e),
+					 0);
+	}
+	assert_int_equal(image_flush(img, &e), 0);
+	/* 5 metadata clusters of 128 KiB and 40 pages: well under 40 copied clusters */
+	assert_true(image_allocated(img) < 1536 * 1024);
+	image_close(img);
+	assert_int_equal(sh("qemu-img check -q %s", path("ov2.qcow2")), 0);
+	assert_int_equal(sh("out=$(qemu-io -c 'read -P 0xab 1056768 4096' %s 2>&1) && "
+			    "echo \"$out\" | grep -q '^read 4096/4096' && "
+			    "! echo \"$out\" | grep -qi fail",
+			    path("ov2.qcow2")), 0);
 	assert_int_equal(sh("qemu-img check -q %s", path("ov.qcow2")), 0);
 	assert_int_equal(
 		sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("ov.ref"), path("ov.qcow2")),
@@ -301,11 +331,7 @@ static void test_foreign_writable(void **state)
 	rc = sh("qemu-img check -q %s >/dev/null 2>&1", path("b.qcow2"));
 	assert_true(rc == 0 || rc == 3 << 8);
 	assert_int_not_equal(sh("qemu-img info %s 2>/dev/null | grep -q b0", path("b.qcow2")), 0);
-	/* images we do not write: extended L2, internal snapshots */
-	assert_int_equal(sh("qemu-img create -q -f qcow2 -o extended_l2=on %s 8M", path("x.qcow2")),
-			 0);
-	assert_int_equal(image_open(path("x.qcow2"), IMAGE_QCOW2, &o, &img, &e), -1);
-	assert_non_null(strstr(e.msg, "extended L2"));
+	/* images we do not write: internal snapshots */
 	assert_int_equal(sh("qemu-img create -q -f qcow2 %s 8M && qemu-img snapshot -c s1 %s",
 			    path("y.qcow2"), path("y.qcow2")),
 			 0);
@@ -315,6 +341,54 @@ static void test_foreign_writable(void **state)
 	assert_int_equal(sh("qemu-img create -q -f vdi %s 8M", path("z.vdi")), 0);
 	assert_int_equal(image_open(path("z.vdi"), IMAGE_VDI, &o, &img, &e), -1);
 	assert_int_equal(e.code, ERR_UNSUPPORTED);
+}
+
+/* Extended-L2 images that QEMU made, standalone and overlays, with zero subclusters both in
+ * allocated clusters and in clusters without a host cluster. */
+static void test_foreign_extended_l2(void **state)
+{
+	struct image_open_opts o = {.writable = true, .follow_refs = true};
+	const char *cluster[] = {"16k", "64k", "128k", "2M"};
+	struct image *img;
+	struct err e = {0};
+
+	if (!have_qemu_img())
+		skip();
+	assert_int_equal(sh("python3 %s/tests/integration/images_pattern.py %s %d 5",
+			    getenv("ENVUP_SRC") ? getenv("ENVUP_SRC") : ".", path("xb.raw"),
+			    24 << 20), 0);
+	for (size_t i = 0; i < 2 * sizeof(cluster) / sizeof(cluster[0]); i++) {
+		bool overlay = i % 2;
+		int ref;
+
+		if (overlay)
+			assert_int_equal(sh("qemu-img create -q -f qcow2 -F raw -b xb.raw -o "
+					    "extended_l2=on,cluster_size=%s %s",
+					    cluster[i / 2], path("x.qcow2")), 0);
+		else
+			assert_int_equal(sh("qemu-img create -q -f qcow2 -o "
+					    "extended_l2=on,cluster_size=%s %s 24M",
+					    cluster[i / 2], path("x.qcow2")), 0);
+		/* data, zero subclusters inside it, and zero subclusters with no host cluster */
+		assert_int_equal(sh("qemu-io -c 'write -P 0x33 0 1M' -c 'write -z 16k 8k' "
+				    "-c 'write -z 5M 4k' -c 'write -z 9M 64k' %s >/dev/null",
+				    path("x.qcow2")), 0);
+		assert_int_equal(sh("qemu-img convert -O raw %s %s", path("x.qcow2"), path("x.ref")),
+				 0);
+		ref = open(path("x.ref"), O_RDWR);
+		assert_true(ref >= 0);
+		if (image_open(path("x.qcow2"), IMAGE_QCOW2, &o, &img, &e) < 0)
+			fail_msg("open extended L2 %s: %s", cluster[i / 2], e.msg);
+		random_writes(img, ref, 24 << 20, 150, 30 + (unsigned)i);
+		compare_with(img, path("x.ref"));
+		image_close(img);
+		close(ref);
+		if (sh("qemu-img check -q %s", path("x.qcow2")) != 0)
+			fail_msg("qemu-img check failed for extended L2 %s%s", cluster[i / 2],
+				 overlay ? " overlay" : "");
+		assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("x.ref"),
+				    path("x.qcow2")), 0);
+	}
 }
 
 static void test_raw_and_status(void **state)
@@ -366,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_overlay_writes),
 		cmocka_unit_test(test_trusted_backing),
 		cmocka_unit_test(test_foreign_writable),
+		cmocka_unit_test(test_foreign_extended_l2),
 		cmocka_unit_test(test_raw_and_status),
 	};
 

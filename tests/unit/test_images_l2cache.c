@@ -1,6 +1,6 @@
 /* The qcow2 L2-table cache: with 512-byte clusters (an L2 table maps 32 KiB) a 64 MiB image
  * needs far more tables than the cache holds, so reads and writes evict and reload tables all
- * the time. Every read through the writing handle must see every earlier write (the cache is
+ * the time; an extended-L2 overlay does the same with a cache of two tables. Every read through the writing handle must see every earlier write (the cache is
  * never stale), qemu-img must find the file clean, and threads reading one read-only handle
  * at once must all get the right bytes. */
 #include <setjmp.h>
@@ -77,28 +77,27 @@ static void check_range(struct image *img, int ref, uint64_t off, size_t len, ui
 		fail_msg("stale or wrong data at %llu (+%zu)", (unsigned long long)off, len);
 }
 
-/* Writes interleaved with reads of the same and of random places, through one handle. */
-static void test_write_then_read(void **state)
+/* Writes interleaved with reads of the same and of random places, through one handle whose
+ * cache holds only a few of the overlay's L2 tables (made with qemu-img create -o opts). */
+static void write_then_read(const char *opts, size_t cache_bytes)
 {
-	struct image_open_opts o = {.writable = true, .follow_refs = true};
+	struct image_open_opts o = {
+		.writable = true, .follow_refs = true, .l2_cache_bytes = cache_bytes};
 	uint8_t *buf = malloc(1 << 17), *a = malloc(1 << 17), *b = malloc(1 << 17);
 	uint64_t s = 0x1234567887654321ull;
 	struct image *img;
 	struct err e = {0};
 	int ref;
 
-	(void)state;
 	assert_true(buf && a && b);
-	if (system("qemu-img --version >/dev/null 2>&1") != 0)
-		skip();
-	/* a base with data everywhere, and a 512-byte-cluster overlay on it */
+	/* a base with data everywhere, and an overlay on it */
 	assert_int_equal(sh("head -c %llu /dev/urandom >%s/base.raw", SIZE, dir), 0);
 	assert_int_equal(sh("qemu-img convert -q -O qcow2 -o cluster_size=512 %s/base.raw %s", dir,
 			    base_path),
 			 0);
-	assert_int_equal(sh("qemu-img create -q -f qcow2 -o cluster_size=512 -F qcow2 -b "
+	assert_int_equal(sh("rm -f %s && qemu-img create -q -f qcow2 -o %s -F qcow2 -b "
 			    "base.qcow2 %s",
-			    img_path),
+			    img_path, opts, img_path),
 			 0);
 	assert_int_equal(sh("cp %s/base.raw %s", dir, ref_path), 0);
 	ref = open(ref_path, O_RDWR);
@@ -128,6 +127,20 @@ static void test_write_then_read(void **state)
 	free(buf);
 	free(a);
 	free(b);
+}
+
+static void test_write_then_read(void **state)
+{
+	(void)state;
+	if (system("qemu-img --version >/dev/null 2>&1") != 0)
+		skip();
+	/* 512-byte clusters: an L2 table maps 32 KiB, the default cache 128 of them */
+	write_then_read("cluster_size=512", 0);
+	/* extended L2 with 16 KiB clusters: a table maps 16 MiB, the cache holds 2 (dirty
+	 * tables are written back when their slot is reused) */
+	write_then_read("cluster_size=16k,extended_l2=on", 32768);
+	/* the 512-byte overlay again, last, for the threads below */
+	write_then_read("cluster_size=512", 0);
 }
 
 struct reader {
