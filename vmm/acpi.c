@@ -179,7 +179,8 @@ int acpi_build(struct vm *vm, struct err *e)
 		memcpy(facs + 4, &len, 4);
 		facs[32] = 2; /* version */
 	}
-	fadt->facs = (uint32_t)a_facs;
+	/* ACPI 6: FIRMWARE_CTRL must be zero when X_FIRMWARE_CTRL is set (Linux otherwise
+	 * installs the FACS twice) */
 	fadt->x_facs = a_facs;
 	fadt->dsdt = (uint32_t)a_dsdt;
 	fadt->x_dsdt = a_dsdt;

@@ -73,8 +73,9 @@ void kit_acpi_checks(void)
 			memcpy(&dlen, (const uint8_t *)d + 4, 4);
 			dsdt_ok =
 				!memcmp((const void *)d, "DSDT", 4) && !sum((const void *)d, dlen);
-			memcpy(&d, t + 132, 8); /* X_FIRMWARE_CTRL */
-			facs_ok = d && (d & 63) == 0 && !memcmp((const void *)d, "FACS", 4);
+			memcpy(&d, t + 132, 8); /* X_FIRMWARE_CTRL; FIRMWARE_CTRL must then be 0 */
+			facs_ok = d && (d & 63) == 0 && !memcmp((const void *)d, "FACS", 4) &&
+				  !t[36] && !t[37] && !t[38] && !t[39];
 		}
 		if (!memcmp(t, "APIC", 4)) {
 			for (uint32_t o = 44; o + 2 <= tlen && t[o + 1] >= 2; o += t[o + 1]) {
