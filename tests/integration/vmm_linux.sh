@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# envvmm with a stock distribution kernel: Debian's linux-image package (fetched by
+# `make deps`, unpacked by tests/linux/prepare.sh) and an initramfs whose PID 1
+# (tests/linux/init) checks the machine through Linux's own drivers: vCPUs, virtio-pci
+# blk/net/rng, a disk write into an envup qcow2 overlay, DHCP and TCP through slirp; then it
+# powers off (ACPI S5) and envvmm must exit 0.
+#
+# With hardware KVM (vmx/svm) both entries boot to init: the bzImage (64-bit boot protocol)
+# and the ELF inside it (PVH). A KVM that runs ordinary guests through its instruction
+# emulator (PVM) stops a stock kernel at the first instruction the emulator lacks (int3 in
+# the alternatives self-test; xrstor and cmpxchg16b before it, avoided with noxsave and
+# clearcpuid): there the PVH entry is booted (no decompressor to emulate) and what the kernel
+# reports of envvmm's boot data is checked; init is reported SKIPPED unless reached.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vmm_lib.inc"
+
+vmm_require_kvm || finish
+if ! bash "$ENVUP_SRC/tests/linux/prepare.sh" build >"$T/prepare.log" 2>&1; then
+	skip "linux boot" "SKIPPED: no Debian kernel ($(tail -1 "$T/prepare.log")); make deps fetches it"
+	finish
+fi
+L=$ENVUP_BUILD/linux
+TOOL=$ENVUP_BUILD/san/tests/images_tool
+hardware=false
+grep -qwE 'vmx|svm' /proc/cpuinfo && hardware=true
+
+# The host's TCP server (127.0.0.1, reached from the guest as 10.0.2.2): one line per
+# connection.
+python3 - "$T/srv.port" <<'PY' &
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    c, _ = s.accept()
+    c.sendall(b"envup-host-token\n")
+    c.close()
+PY
+srv=$!
+at_exit "kill $srv 2>/dev/null"
+for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
+port=$(cat "$T/srv.port")
+
+# linux_boot NAME KERNEL TIMEOUT EXTRA_CMDLINE: boots with 2 vCPUs, 512 MiB, a fresh envup
+# overlay on a base whose first bytes are a pattern, the network and the initramfs.
+linux_boot() {
+	local name=$1 kernel=$2 limit=$3 extra=$4
+	python3 -c "
+f = open('$T/base.raw', 'wb'); f.truncate(64 << 20); f.write(b'envup-disk-pattern')"
+	rm -f "$T/$name.qcow2"
+	"$TOOL" create "$T/$name.qcow2" 0 base.raw raw
+	timeout "$limit" "$ENVVMM" --memory 512 --cpus 2 --kernel "$kernel" \
+		--initrd "$L/initramfs.gz" --disk "$T/$name.qcow2,format=qcow2,serial=envup-linux" \
+		--net user --log "$T/$name.log" \
+		--cmdline "console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port envup.sectors=131072 $extra" \
+		>"$T/$name.out" 2>"$T/$name.err" </dev/null
+	VMM_RC=$?
+}
+
+# init_expect NAME: every check of tests/linux/init passed, the power-off ended envvmm with
+# 0, and the guest's write is in the overlay (qemu-img as the judge).
+init_expect() {
+	local name=$1 c
+	for c in cpus virtio-devices blk-read blk-write net-dhcp net-tcp rng; do
+		if grep -q "^envup-linux: $c ok" "$T/$name.out"; then
+			ok "$name: linux init check $c"
+		else
+			not_ok "$name: linux init check $c: $(grep "^envup-linux: $c" "$T/$name.out" | head -c 300)"
+		fi
+	done
+	if grep -q "^envup-linux: .*FAIL" "$T/$name.out"; then
+		not_ok "$name: $(grep '^envup-linux: .*FAIL' "$T/$name.out" | tr '\n' ';' | head -c 400)"
+	fi
+	check "$name: guest power-off ends envvmm with 0 (rc $VMM_RC: $(tail -c 200 "$T/$name.err"))" \
+		[ "$VMM_RC" -eq 0 ]
+	check "$name: overlay written by Linux checks clean" qemu-img check -q "$T/$name.qcow2"
+	qemu-img convert -O raw "$T/$name.qcow2" "$T/$name.raw" 2>/dev/null
+	check "$name: the guest's write is in the overlay, the base's bytes beside it" python3 -c "
+import sys
+d = open('$T/$name.raw', 'rb').read(8192)
+sys.exit(d[:18] != b'envup-disk-pattern' or d[4096:4112] != b'written-by-linux')"
+}
+
+if $hardware; then
+	linux_boot bzimage "$L/vmlinuz" 180 ""
+	check "bzimage: kernel started" grep -q "Linux version" "$T/bzimage.out"
+	init_expect bzimage
+	linux_boot pvh "$L/vmlinux" 180 ""
+	init_expect pvh
+	finish
+fi
+
+# Emulated KVM: the PVH entry, as far as the emulator lets a stock kernel go.
+linux_boot pvh "$L/vmlinux" 480 \
+	"earlyprintk=serial,ttyS0,115200 acpi_force_table_verification clearcpuid=141 noxsave"
+out=$T/pvh.out
+expect_line() { # NAME REGEX
+	if grep -qE -- "$2" "$out"; then ok "pvh: linux reports $1"; else not_ok "pvh: linux reports $1 (no /$2/)"; fi
+}
+expect_line "its version" "Linux version [0-9]"
+expect_line "our command line (hvm_start_info)" "Command line: console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port"
+expect_line "e820: low RAM" "BIOS-e820: \[mem 0x0000000000000000-0x000000000009fbff\] usable"
+expect_line "e820: RAM from 1 MiB to 512 MiB" "BIOS-e820: \[mem 0x0000000000100000-0x000000001fffffff\] usable"
+expect_line "e820: the IOAPIC/LAPIC hole reserved" "BIOS-e820: \[mem 0x00000000fec00000-0x00000000ffffffff\] reserved"
+expect_line "the MP table" "found SMP MP-table at"
+expect_line "ACPI RSDP" "ACPI: RSDP 0x[0-9A-F]+ 000024 \(v02 ENVUP"
+expect_line "ACPI FADT" "ACPI: FACP 0x[0-9A-F]+ [0-9A-F]+ \(v06 ENVUP"
+expect_line "ACPI DSDT" "ACPI: DSDT 0x"
+expect_line "ACPI MADT" "ACPI: APIC 0x"
+expect_line "SMP from the MADT" "ACPI: Using ACPI \(MADT\) for SMP configuration information"
+expect_line "2 vCPUs" "smpboot: Allowing 2 CPUs, 0 hotplug CPUs"
+expect_line "the IOAPIC" "IOAPIC\[0\]: apic_id 0, version [0-9]+, address 0xfec00000, GSI 0-23"
+expect_line "the SCI override" "INT_SRC_OVR \(bus 0 bus_irq 9 global_irq 9 high level\)"
+expect_line "KVM from CPUID" "Hypervisor detected: KVM"
+expect_line "a console on our 8250" "printk: console \[ttyS0\] enabled"
+check "pvh: the FACS is listed once" [ "$(grep -c 'ACPI: FACS' "$out")" -eq 1 ]
+complaints="ACPI BIOS Error|ACPI Error|ACPI Warning|MP-BIOS bug|[Cc]hecksum error|Incorrect checksum"
+if grep -qE "$complaints" "$out"; then
+	not_ok "pvh: linux complains: $(grep -E "$complaints" "$out" | head -3 | tr '\n' ';')"
+else
+	ok "pvh: no ACPI, MP-table or checksum complaints"
+fi
+if grep -q "^envup-linux: init started" "$out"; then
+	init_expect pvh
+else
+	check "pvh: envvmm ends with a one-line reason" grep -q "envvmm: " "$T/pvh.err"
+	skip "pvh: linux init checks" "SKIPPED: this KVM's instruction emulator stopped the stock kernel after '$(grep -v '^$' "$out" | tail -1 | cut -c1-90)': $(tail -1 "$T/pvh.err" | cut -c1-160)"
+fi
+finish
