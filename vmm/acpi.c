@@ -2,7 +2,9 @@
 
 #include <string.h>
 
+#include "vmm/acpi_dsdt.h"
 #include "vmm/layout.h"
+#include "vmm/pci.h"
 #include "vmm/vm.h"
 
 #define ACPI_SCI_IRQ 9
@@ -66,10 +68,6 @@ struct acpi_fadt {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
-
-/* \_S5 = Package() {5, 5, 0, 0}: the SLP_TYP values for soft-off. */
-static const uint8_t dsdt_aml[] = {0x08, '_',  'S',  '5',  '_',	 0x12, 0x08,
-				   0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
 
 static uint8_t acpi_sum(const void *p, size_t len)
 {
@@ -140,6 +138,15 @@ static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
 		memcpy(p + off + 10, sci, 10);
 		off += 20;
 	}
+	/* The IRQs PCI INTA# lines drive (see _PRT) are level, active high, as the MP table
+	 * says and as QEMU declares them. */
+	for (unsigned s = 0; s < 4; s++) {
+		uint8_t irq = (uint8_t)pci_slot_irq(s);
+		uint8_t iso[10] = {2, 10, 0, irq, irq, 0, 0, 0, 0x0d, 0};
+
+		memcpy(p + off, iso, 10);
+		off += 10;
+	}
 	{
 		uint8_t nmi[6] = {4, 6, 0xff, 0, 0, 1}; /* LINT1 of every CPU is NMI */
 		memcpy(p + off, nmi, 6);
@@ -157,7 +164,8 @@ int acpi_build(struct vm *vm, struct err *e)
 	struct acpi_hdr *xsdt, *dsdt;
 	struct acpi_fadt *fadt;
 	uint64_t a_xsdt = LAYOUT_ACPI + 64, a_fadt = a_xsdt + 64, a_dsdt = a_fadt + 512,
-		 a_madt = a_dsdt + 256, a_facs = a_madt + 1024; /* FACS: 64-byte aligned */
+		 a_madt = a_dsdt + 4096, a_facs = a_madt + 1024; /* FACS: 64-byte aligned */
+	size_t aml_len;
 	uint64_t entries[2] = {a_fadt, a_madt};
 
 	if (!base)
@@ -165,8 +173,10 @@ int acpi_build(struct vm *vm, struct err *e)
 	memset(base, 0, LAYOUT_ACPI_SIZE);
 
 	dsdt = (struct acpi_hdr *)(base + (a_dsdt - LAYOUT_ACPI));
-	memcpy(dsdt + 1, dsdt_aml, sizeof(dsdt_aml));
-	acpi_hdr_init(dsdt, "DSDT", sizeof(*dsdt) + sizeof(dsdt_aml), 2);
+	aml_len = acpi_dsdt_aml((uint8_t *)(dsdt + 1), 4096 - sizeof(*dsdt));
+	if (!aml_len)
+		return err_set(e, ERR_FAIL, "DSDT does not fit its 4 KiB");
+	acpi_hdr_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + aml_len), 2);
 	acpi_finish(dsdt);
 
 	fadt = (struct acpi_fadt *)(base + (a_fadt - LAYOUT_ACPI));

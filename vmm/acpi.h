@@ -1,6 +1,6 @@
-/* ACPI: the tables a guest needs to find its CPUs and interrupt controllers (RSDP, XSDT,
- * FADT, DSDT with \_S5, MADT), and the PM1 register block behind the FADT (power button,
- * soft power-off). */
+/* ACPI: the tables a guest needs to find its CPUs, interrupt controllers and PCI bus (RSDP,
+ * XSDT, FADT, DSDT with \_S5 and the PCI host bridge (vmm/acpi_dsdt.c), MADT), and the PM1
+ * register block behind the FADT (power button, soft power-off). */
 #ifndef ENVUP_VMM_ACPI_H
 #define ENVUP_VMM_ACPI_H
 

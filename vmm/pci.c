@@ -12,8 +12,13 @@
 #define PCI_CAP_PTR 0x34
 #define PCI_STATUS_CAPS 0x10
 
-/* INTA# of slot n goes to one of these IOAPIC inputs (free of ISA devices). */
-static const unsigned pci_irqs[] = {10, 11, 5, 7};
+unsigned pci_slot_irq(unsigned slot)
+{
+	/* IOAPIC inputs free of ISA devices, in turn */
+	static const unsigned irqs[] = {10, 11, 5, 7};
+
+	return irqs[slot % 4];
+}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -197,7 +202,7 @@ int pci_add(struct pci *p, struct pci_dev *d, struct err *e)
 		p->next_mmio += size;
 	}
 	d->slot = s;
-	d->irq = pci_irqs[s % 4];
+	d->irq = pci_slot_irq(s);
 	d->cfg[0x3c] = (uint8_t)d->irq;
 	p->dev[s] = d;
 	return 0;

@@ -49,6 +49,9 @@ struct pci {
 /* Claims the configuration ports and the BAR window; puts the host bridge in slot 0. */
 int pci_init(struct pci *p, struct vm *vm, struct err *e);
 
+/* The IOAPIC input (= ISA IRQ) that slot's INTA# drives: level, active high. */
+unsigned pci_slot_irq(unsigned slot);
+
 /* Fills the header of a type-0 function. */
 void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device, uint32_t class_rev,
 		  uint16_t subsys_vendor, uint16_t subsys);
