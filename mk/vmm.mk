@@ -25,6 +25,13 @@ build/guest/kit.bzImage: build/guest/kit-bz.elf
 	@objcopy -O binary $< $@
 
 TEST_PREREQS += build/guest/kit.elf build/guest/kit.bzImage
+
+# The DSDT alone, for tests/integration/vmm_linux.sh (a stock Linux under QEMU reads it).
+build/san/tests/vmm_dsdt: tests/tools/vmm_dsdt.c build/san/libvmm.a build/san/libenvup.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+TEST_PREREQS += build/san/tests/vmm_dsdt
 guest: build/guest/kit.elf build/guest/kit.bzImage
 .PHONY: guest
 

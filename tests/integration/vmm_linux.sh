@@ -5,6 +5,9 @@
 # blk/net/rng, a disk write into an envup qcow2 overlay, DHCP and TCP through slirp; then it
 # powers off (ACPI S5) and envvmm must exit 0.
 #
+# Without KVM too: the same kernel and checks under QEMU (TCG) with envvmm's DSDT in place of
+# QEMU's, so that a real Linux reads our AML (PCI root bridge, _CRS, _PRT, _S5).
+#
 # With hardware KVM (vmx/svm) both entries boot to init: the bzImage (64-bit boot protocol)
 # and the ELF inside it (PVH). A KVM that runs ordinary guests through its instruction
 # emulator (PVM) stops a stock kernel at the first instruction the emulator lacks (int3 in
@@ -14,7 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vmm_lib.inc"
 
-vmm_require_kvm || finish
 if ! bash "$ENVUP_SRC/tests/linux/prepare.sh" build >"$T/prepare.log" 2>&1; then
 	skip "linux boot" "SKIPPED: no Debian kernel ($(tail -1 "$T/prepare.log")); make deps fetches it"
 	finish
@@ -43,24 +45,32 @@ at_exit "kill $srv 2>/dev/null"
 for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
 port=$(cat "$T/srv.port")
 
-# linux_boot NAME KERNEL TIMEOUT EXTRA_CMDLINE: boots with 2 vCPUs, 512 MiB, a fresh envup
-# overlay on a base whose first bytes are a pattern, the network and the initramfs.
-linux_boot() {
-	local name=$1 kernel=$2 limit=$3 extra=$4
+CMDLINE="console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port envup.sectors=131072"
+
+# new_disk NAME: a fresh envup overlay ($T/NAME.qcow2) on a base whose first bytes are a
+# pattern.
+new_disk() {
 	python3 -c "
 f = open('$T/base.raw', 'wb'); f.truncate(64 << 20); f.write(b'envup-disk-pattern')"
-	rm -f "$T/$name.qcow2"
-	"$TOOL" create "$T/$name.qcow2" 0 base.raw raw
+	rm -f "$T/$1.qcow2"
+	"$TOOL" create "$T/$1.qcow2" 0 base.raw raw
+}
+
+# linux_boot NAME KERNEL TIMEOUT EXTRA_CMDLINE: boots envvmm with 2 vCPUs, 512 MiB, a fresh
+# disk, the network and the initramfs.
+linux_boot() {
+	local name=$1 kernel=$2 limit=$3 extra=$4
+	new_disk "$name"
 	timeout "$limit" "$ENVVMM" --memory 512 --cpus 2 --kernel "$kernel" \
 		--initrd "$L/initramfs.gz" --disk "$T/$name.qcow2,format=qcow2,serial=envup-linux" \
 		--net user --log "$T/$name.log" \
-		--cmdline "console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port envup.sectors=131072 $extra" \
+		--cmdline "$CMDLINE $extra" \
 		>"$T/$name.out" 2>"$T/$name.err" </dev/null
 	VMM_RC=$?
 }
 
-# init_expect NAME: every check of tests/linux/init passed, the power-off ended envvmm with
-# 0, and the guest's write is in the overlay (qemu-img as the judge).
+# init_expect NAME: every check of tests/linux/init passed, the power-off ended the VMM with
+# 0 ($VMM_RC), and the guest's write is in the overlay (qemu-img as the judge).
 init_expect() {
 	local name=$1 c
 	for c in cpus virtio-devices blk-read blk-write net-dhcp net-tcp rng; do
@@ -73,7 +83,7 @@ init_expect() {
 	if grep -q "^envup-linux: .*FAIL" "$T/$name.out"; then
 		not_ok "$name: $(grep '^envup-linux: .*FAIL' "$T/$name.out" | tr '\n' ';' | head -c 400)"
 	fi
-	check "$name: guest power-off ends envvmm with 0 (rc $VMM_RC: $(tail -c 200 "$T/$name.err"))" \
+	check "$name: guest power-off ends the VMM with 0 (rc $VMM_RC: $(tail -c 200 "$T/$name.err"))" \
 		[ "$VMM_RC" -eq 0 ]
 	check "$name: overlay written by Linux checks clean" qemu-img check -q "$T/$name.qcow2"
 	qemu-img convert -O raw "$T/$name.qcow2" "$T/$name.raw" 2>/dev/null
@@ -83,6 +93,43 @@ d = open('$T/$name.raw', 'rb').read(8192)
 sys.exit(d[:18] != b'envup-disk-pattern' or d[4096:4112] != b'written-by-linux')"
 }
 
+# envvmm's DSDT in a stock Linux under QEMU (TCG: no KVM needed). The initrd table upgrade
+# replaces QEMU's DSDT with ours (they match by OEM IDs), so Linux must find PCI through our
+# \_SB.PCI0 and its _CRS windows, route through our _PRT and power off through our \_S5; the
+# init checks run as above, on an envup overlay that QEMU opens.
+if command -v qemu-system-x86_64 >/dev/null; then
+	mkdir -p "$T/early/kernel/firmware/acpi"
+	"$ENVUP_BUILD/san/tests/vmm_dsdt" BOCHS BXPC >"$T/early/kernel/firmware/acpi/DSDT.aml"
+	(cd "$T/early" && find kernel | cpio -o -H newc --quiet) >"$T/qemu-initrd"
+	cat "$L/initramfs.gz" >>"$T/qemu-initrd"
+	new_disk qemu-dsdt
+	timeout 300 qemu-system-x86_64 -M pc -cpu max -smp 2 -m 512 -nodefaults -display none \
+		-serial stdio -no-reboot -kernel "$L/vmlinuz" -initrd "$T/qemu-initrd" \
+		-append "$CMDLINE" \
+		-drive "file=$T/qemu-dsdt.qcow2,format=qcow2,if=none,id=d0" \
+		-device virtio-blk-pci,drive=d0,serial=envup-linux \
+		-netdev user,id=n0 -device virtio-net-pci,netdev=n0 -device virtio-rng-pci \
+		>"$T/qemu-dsdt.out" 2>"$T/qemu-dsdt.err" </dev/null
+	VMM_RC=$?
+	out=$T/qemu-dsdt.out
+	check "qemu-dsdt: linux took envvmm's DSDT" grep -q "Table Upgrade: override \[DSDT" "$out"
+	check "qemu-dsdt: linux found the root bridge PCI0" \
+		grep -q "ACPI: PCI Root Bridge \[PCI0\] (domain 0000 \[bus 00-ff\])" "$out"
+	check "qemu-dsdt: linux took the BAR window from _CRS" \
+		grep -q "root bus resource \[mem 0xe0000000-0xfebfffff window\]" "$out"
+	check "qemu-dsdt: linux routes PCI interrupts through ACPI" \
+		grep -q "PCI: Using ACPI for IRQ routing" "$out"
+	if grep -qE "ACPI BIOS Error|ACPI Error|ACPI Warning" "$out"; then
+		not_ok "qemu-dsdt: ACPICA complains: $(grep -E 'ACPI BIOS Error|ACPI Error|ACPI Warning' "$out" | head -3 | tr '\n' ';')"
+	else
+		ok "qemu-dsdt: ACPICA has no complaint about the AML"
+	fi
+	init_expect qemu-dsdt
+else
+	skip "qemu-dsdt" "SKIPPED: qemu-system-x86_64 not installed (make deps)"
+fi
+
+vmm_require_kvm || finish
 if $hardware; then
 	linux_boot bzimage "$L/vmlinuz" 180 ""
 	check "bzimage: kernel started" grep -q "Linux version" "$T/bzimage.out"
