@@ -7,23 +7,6 @@
 vmm_require_kvm || finish
 
 # api SOCKET JSON: one request, prints the reply line.
-api() {
-	python3 - "$1" "$2" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(4096)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip())
-PY
-}
-
 # wait_for FILE PATTERN: up to 20 s.
 wait_for() {
 	for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -52,38 +35,24 @@ check "control socket is there" [ -S "$T/ctl.sock" ]
 check "control socket is 0600 whatever the umask" [ "$(stat -c %a "$T/ctl.sock")" = 600 ]
 check "guest waits for the power button" wait_for "$T/a.console" '^kit: waiting for power button'
 
-r=$(api "$T/ctl.sock" '{"command":"status"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"status"}')
 check "status: running, 1 vCPU, 64 MiB" \
 	python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["ok"] and r["state"]=="running" and r["vcpus"]==1 and r["memory_mib"]==64 and r["uptime_s"]>0, r' "$r"
-r=$(api "$T/ctl.sock" '{"command":"pause"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"pause"}')
 check "pause: paused" grep -q '"state":"paused"' <<<"$r"
-r=$(api "$T/ctl.sock" '{"command":"status"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"status"}')
 check "status while paused" grep -q '"state":"paused"' <<<"$r"
-r=$(api "$T/ctl.sock" '{"command":"resume"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"resume"}')
 check "resume: running" grep -q '"state":"running"' <<<"$r"
-r=$(api "$T/ctl.sock" '{"command":"reboot"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"reboot"}')
 check "unknown command: error naming the known ones" \
 	grep -q '"ok":false.*unknown command .reboot. (status, stop, shutdown, pause, resume)' <<<"$r"
-r=$(api "$T/ctl.sock" 'not json')
+r=$(vmm_api "$T/ctl.sock" 'not json')
 check "malformed request: error" grep -q '"ok":false' <<<"$r"
-r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(6)
-s.connect(sys.argv[1])
-s.sendall(b'{"command":"status"}\0junk\n{"command":"status"}\n')
-buf = b""
-while buf.count(b"\n") < 2:
-    d = s.recv(4096)
-    if not d:
-        break
-    buf += d
-print(buf.decode().replace("\n", " "))
-PY
-)
+r=$(vmm_api "$T/ctl.sock" '{"command":"status"}\0junk\n{"command":"status"}' 2)
 check "a NUL byte in a line: that line refused, the next one answered" \
 	grep -q '"ok":false,"error":"NUL byte in request line".*"state":"running"' <<<"$r"
-r=$(api "$T/ctl.sock" '{"command":"shutdown"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"shutdown"}')
 check "shutdown: guest was listening for the power button" \
 	grep -q '"method":"acpi-power-button","guest_listening":true' <<<"$r"
 check "shutdown: process ends" gone "$pid"
@@ -113,19 +82,11 @@ PY
 hog=$!
 at_exit "kill $hog 2>/dev/null"
 sleep 3
-r=$(timeout 8 python3 - "$T/ctl.sock" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(6)
-s.connect(sys.argv[1])
-s.sendall(b'{"command":"status"}\n')
-print(s.recv(4096).decode().strip())
-PY
-)
+r=$(vmm_api "$T/ctl.sock" '{"command":"status"}')
 check "a client that never reads its replies does not stall the control socket" \
 	grep -q '"state":"running"' <<<"$r"
 kill $hog 2>/dev/null
-r=$(api "$T/ctl.sock" '{"command":"stop"}')
+r=$(vmm_api "$T/ctl.sock" '{"command":"stop"}')
 check "stop: ok" grep -q '"ok":true' <<<"$r"
 check "stop: process ends" gone "$pid"
 check "stop: logged" grep -q 'stopped through the control socket' "$T/b.log"

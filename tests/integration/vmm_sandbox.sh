@@ -51,20 +51,7 @@ pid=$(cat "$T/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"
 for _ in $(seq 1 200); do grep -q '^kit: waiting for power button' "$T/console" && break; sleep 0.1; done
 check "seccomp filter is on in the running process" grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status"
-python3 - "$T/ctl.sock" >"$T/reply" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-s.sendall(b'{"command":"status"}\n{"command":"shutdown"}\n')
-buf = b""
-while buf.count(b"\n") < 2:
-    d = s.recv(4096)
-    if not d:
-        break
-    buf += d
-print(buf.decode())
-PY
+vmm_api "$T/ctl.sock" '{"command":"status"}\n{"command":"shutdown"}' 2 >"$T/reply"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 check "control socket answers under the sandbox" grep -q '"state":"running"' "$T/reply"
 check "machine powered off" grep -q 'guest power off (ACPI S5)' "$T/log"
