@@ -25,3 +25,7 @@ check() {
 }
 # finish: exit status for the script.
 finish() { [ "$_failures" -eq 0 ]; exit $?; }
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

@@ -26,24 +26,9 @@ TOOL=$ENVUP_BUILD/san/tests/images_tool
 hardware=false
 grep -qwE 'vmx|svm' /proc/cpuinfo && hardware=true
 
-# The host's TCP server (127.0.0.1, reached from the guest as 10.0.2.2): one line per
-# connection.
-python3 - "$T/srv.port" <<'PY' &
-import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(4)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-while True:
-    c, _ = s.accept()
-    c.sendall(b"envup-host-token\n")
-    c.close()
-PY
-srv=$!
-at_exit "kill $srv 2>/dev/null"
-for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
-port=$(cat "$T/srv.port")
+# The host's server for the guest's TCP check (10.0.2.2 from inside).
+vmm_tcp_server srv token
+port=$SRV_PORT
 
 CMDLINE="console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port envup.sectors=131072"
 

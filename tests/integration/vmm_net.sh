@@ -7,31 +7,9 @@
 
 vmm_require_kvm || finish
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# The server: accepts one connection, records the line and answers it upper-cased.
-python3 - "$T/srv.port" "$T/srv.got" <<'PY' &
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-s.settimeout(60)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-import os
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-c, _ = s.accept()
-c.settimeout(10)
-d = c.recv(200)
-open(sys.argv[2], "wb").write(d)
-c.sendall(d.upper())
-c.close()
-PY
-srv=$!
-at_exit "kill $srv 2>/dev/null"
-for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
-sport=$(cat "$T/srv.port")
+# The server records the guest's line and answers it upper-cased.
+vmm_tcp_server srv upper
+sport=$SRV_PORT
 hport=$(free_port)
 
 timeout 60 "$ENVVMM" --memory 64 --kernel "$KIT_ELF" \

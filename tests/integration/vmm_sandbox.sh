@@ -12,21 +12,7 @@ if [ ! -x "$REL" ]; then
 	finish
 fi
 
-python3 - "$T/srv.port" <<'PY' &
-import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-s.settimeout(60)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-c, _ = s.accept()
-c.sendall(c.recv(100).upper())
-c.close()
-PY
-srv=$!
-at_exit "kill $srv 2>/dev/null"
-for _ in $(seq 1 50); do [ -s "$T/srv.port" ] && break; sleep 0.1; done
+vmm_tcp_server srv upper
 
 head -c 1048576 /dev/zero >"$T/base.raw"
 h=$(head -c 4096 "$T/base.raw" | python3 -c '
@@ -45,7 +31,7 @@ fi
 
 "$REL" --daemonize --memory 64 --kernel "$KIT_ELF" --api "$T/ctl.sock" --pidfile "$T/pid" \
 	--console "$T/console" --log "$T/log" --disk "$T/disk,format=$fmt" --net user \
-	--cmdline "$KIT64 kit.tests=pci,rng,blk,net,powerbutton kit.pcidevs=4 kit.disks=1 kit.blkhash0=$h kit.netsrv=$(cat "$T/srv.port")"
+	--cmdline "$KIT64 kit.tests=pci,rng,blk,net,powerbutton kit.pcidevs=4 kit.disks=1 kit.blkhash0=$h kit.netsrv=$SRV_PORT"
 check "sandboxed machine starts" [ $? -eq 0 ]
 pid=$(cat "$T/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"

@@ -15,10 +15,6 @@ sshd_require() {
 	fi
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # sshd_user: creates $SSH_USER with home $SSH_HOME, trusting the insecure Vagrant key.
 sshd_user() {
 	SSH_USER="envupt$$$RANDOM"
