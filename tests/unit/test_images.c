@@ -14,24 +14,9 @@
 
 #include "boxes/image.h"
 #include "core/fsutil.h"
+#include "tests/unit/unit.h"
 
-static char dir[256];
-
-static bool have_qemu_img(void)
-{
-	return system("qemu-img --version >/dev/null 2>&1") == 0;
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
+static char *dir;
 
 static char *path(const char *name)
 {
@@ -45,16 +30,14 @@ static char *path(const char *name)
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "%s/envup-images-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	dir = unit_tmpdir();
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct err e;
-
-	return fs_remove_tree(dir, &e);
+	unit_rmdir(dir);
+	return 0;
 }
 
 /* Random writes (sizes from 1 byte to several clusters, some crossing L2 tables) to img and
@@ -118,7 +101,7 @@ static void test_standalone_writes(void **state)
 	struct err e = {0};
 	int ref;
 
-	if (!have_qemu_img())
+	if (!unit_have("qemu-img"))
 		skip();
 	if (image_create_qcow2(path("s.qcow2"), size, NULL, IMAGE_UNKNOWN, &e) < 0)
 		fail_msg("create: %s", e.msg);
@@ -136,9 +119,9 @@ static void test_standalone_writes(void **state)
 	compare_with(img, path("s.ref"));
 	image_close(img);
 	close(ref);
-	assert_int_equal(sh("qemu-img check -q %s", path("s.qcow2")), 0);
+	assert_int_equal(unit_sh("qemu-img check -q %s", path("s.qcow2")), 0);
 	assert_int_equal(
-		sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("s.ref"), path("s.qcow2")), 0);
+		unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("s.ref"), path("s.qcow2")), 0);
 	/* reopen: what was written is there */
 	if (image_open(path("s.qcow2"), IMAGE_QCOW2, NULL, &img, &e) < 0)
 		fail_msg("reopen: %s", e.msg);
@@ -153,18 +136,18 @@ static void test_overlay_writes(void **state)
 	struct err e = {0};
 	int ref;
 
-	if (!have_qemu_img())
+	if (!unit_have("qemu-img"))
 		skip();
-	assert_int_equal(sh("python3 %s/tests/integration/images_pattern.py %s %d 3",
+	assert_int_equal(unit_sh("python3 %s/tests/integration/images_pattern.py %s %d 3",
 			    getenv("ENVUP_SRC") ? getenv("ENVUP_SRC") : ".", path("base.raw"),
 			    6 * 1048576 + 4608),
 			 0);
 	assert_int_equal(
-		sh("qemu-img convert -O qcow2 %s %s", path("base.raw"), path("base.qcow2")), 0);
+		unit_sh("qemu-img convert -O qcow2 %s %s", path("base.raw"), path("base.qcow2")), 0);
 	/* size 0: the backing's size */
 	if (image_create_qcow2(path("ov.qcow2"), 0, "base.qcow2", IMAGE_QCOW2, &e) < 0)
 		fail_msg("create overlay: %s", e.msg);
-	assert_int_equal(sh("cp %s %s", path("base.raw"), path("ov.ref")), 0);
+	assert_int_equal(unit_sh("cp %s %s", path("base.raw"), path("ov.ref")), 0);
 	ref = open(path("ov.ref"), O_RDWR);
 	assert_true(ref >= 0);
 	o.writable = false;
@@ -205,17 +188,17 @@ static void test_overlay_writes(void **state)
 	/* 5 metadata clusters of 128 KiB and 40 pages: well under 40 copied clusters */
 	assert_true(image_allocated(img) < 1536 * 1024);
 	image_close(img);
-	assert_int_equal(sh("qemu-img check -q %s", path("ov2.qcow2")), 0);
-	assert_int_equal(sh("out=$(qemu-io -c 'read -P 0xab 1056768 4096' %s 2>&1) && "
+	assert_int_equal(unit_sh("qemu-img check -q %s", path("ov2.qcow2")), 0);
+	assert_int_equal(unit_sh("out=$(qemu-io -c 'read -P 0xab 1056768 4096' %s 2>&1) && "
 			    "echo \"$out\" | grep -q '^read 4096/4096' && "
 			    "! echo \"$out\" | grep -qi fail",
 			    path("ov2.qcow2")), 0);
-	assert_int_equal(sh("qemu-img check -q %s", path("ov.qcow2")), 0);
+	assert_int_equal(unit_sh("qemu-img check -q %s", path("ov.qcow2")), 0);
 	assert_int_equal(
-		sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("ov.ref"), path("ov.qcow2")),
+		unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("ov.ref"), path("ov.qcow2")),
 		0);
 	/* the backing stays untouched */
-	assert_int_equal(sh("qemu-img compare -q %s %s", path("base.raw"), path("base.qcow2")), 0);
+	assert_int_equal(unit_sh("qemu-img compare -q %s %s", path("base.raw"), path("base.qcow2")), 0);
 	/* without permission to follow references the overlay does not open */
 	assert_int_equal(image_open(path("ov.qcow2"), IMAGE_QCOW2, NULL, &img, &e), -1);
 	assert_non_null(strstr(e.msg, "not allowed"));
@@ -235,9 +218,9 @@ static void test_trusted_backing(void **state)
 	struct err e = {0};
 	uint8_t buf[512];
 
-	if (!have_qemu_img())
+	if (!unit_have("qemu-img"))
 		skip();
-	assert_int_equal(sh("mkdir -p %s %s && qemu-img create -q -f qcow2 %s/base.qcow2 4M && "
+	assert_int_equal(unit_sh("mkdir -p %s %s && qemu-img create -q -f qcow2 %s/base.qcow2 4M && "
 			    "qemu-io -c 'write -P 0x5a 0 64k' %s/base.qcow2 >/dev/null",
 			    path("store"), path("machine"), path("store"), path("store")), 0);
 	snprintf(base, sizeof(base), "%s/base.qcow2", path("store"));
@@ -258,12 +241,12 @@ static void test_trusted_backing(void **state)
 	memset(buf, 0x11, sizeof(buf));
 	assert_int_equal(image_pwrite(img, buf, sizeof(buf), 512, &e), 0);
 	image_close(img);
-	assert_int_equal(sh("qemu-img check -q %s", path("machine/disk.qcow2")), 0);
+	assert_int_equal(unit_sh("qemu-img check -q %s", path("machine/disk.qcow2")), 0);
 	/* qemu sees our write over the base's data */
-	assert_int_not_equal(sh("qemu-io -c 'read -P 0x11 512 512' -c 'read -P 0x5a 1024 1024' "
+	assert_int_not_equal(unit_sh("qemu-io -c 'read -P 0x11 512 512' -c 'read -P 0x5a 1024 1024' "
 				"%s 2>&1 | grep -q 'verification failed'",
 				path("machine/disk.qcow2")), 0);
-	assert_int_equal(sh("qemu-io -c 'read -P 0x11 1024 512' %s 2>&1 | "
+	assert_int_equal(unit_sh("qemu-io -c 'read -P 0x11 1024 512' %s 2>&1 | "
 			    "grep -q 'verification failed'",
 			    path("machine/disk.qcow2")), 0);
 }
@@ -277,13 +260,13 @@ static void test_foreign_writable(void **state)
 	struct err e = {0};
 	int rc;
 
-	if (!have_qemu_img())
+	if (!unit_have("qemu-img"))
 		skip();
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		int ref;
 
 		assert_int_equal(
-			sh("qemu-img create -q -f qcow2 -o %s %s 64M", opts[i], path("f.qcow2")),
+			unit_sh("qemu-img create -q -f qcow2 -o %s %s 64M", opts[i], path("f.qcow2")),
 			0);
 		ref = open(path("f.ref"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 		assert_int_equal(ftruncate(ref, 64 << 20), 0);
@@ -293,9 +276,9 @@ static void test_foreign_writable(void **state)
 		compare_with(img, path("f.ref"));
 		image_close(img);
 		close(ref);
-		if (sh("qemu-img check -q %s", path("f.qcow2")) != 0)
+		if (unit_sh("qemu-img check -q %s", path("f.qcow2")) != 0)
 			fail_msg("qemu-img check failed for %s", opts[i]);
-		assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("f.ref"),
+		assert_int_equal(unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("f.ref"),
 				    path("f.qcow2")),
 				 0);
 	}
@@ -303,10 +286,10 @@ static void test_foreign_writable(void **state)
 	for (int z = 0; z < 2; z++) {
 		int ref;
 
-		assert_int_equal(sh("python3 %s/tests/integration/images_pattern.py %s %d 9",
+		assert_int_equal(unit_sh("python3 %s/tests/integration/images_pattern.py %s %d 9",
 				    getenv("ENVUP_SRC") ? getenv("ENVUP_SRC") : ".", path("c.ref"),
 				    8 << 20), 0);
-		assert_int_equal(sh("qemu-img convert -c -O qcow2 -o compression_type=%s,"
+		assert_int_equal(unit_sh("qemu-img convert -c -O qcow2 -o compression_type=%s,"
 				    "cluster_size=4k %s %s",
 				    z ? "zstd" : "zlib", path("c.ref"), path("c.qcow2")), 0);
 		ref = open(path("c.ref"), O_RDWR);
@@ -316,29 +299,29 @@ static void test_foreign_writable(void **state)
 		compare_with(img, path("c.ref"));
 		image_close(img);
 		close(ref);
-		if (sh("qemu-img check -q %s", path("c.qcow2")) != 0)
+		if (unit_sh("qemu-img check -q %s", path("c.qcow2")) != 0)
 			fail_msg("qemu-img check failed after writes into compressed clusters");
-		assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("c.ref"),
+		assert_int_equal(unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("c.ref"),
 				    path("c.qcow2")), 0);
 	}
 	/* a persistent bitmap's autoclear bit is dropped by our first write access */
-	assert_int_equal(sh("qemu-img create -q -f qcow2 %s 8M && qemu-img bitmap --add %s b0",
+	assert_int_equal(unit_sh("qemu-img create -q -f qcow2 %s 8M && qemu-img bitmap --add %s b0",
 			    path("b.qcow2"), path("b.qcow2")), 0);
 	assert_int_equal(image_open(path("b.qcow2"), IMAGE_QCOW2, &o, &img, &e), 0);
 	assert_int_equal(image_pwrite(img, "data", 4, 4096, &e), 0);
 	image_close(img);
 	/* the bitmap's clusters are now unreferenced: leaks (exit 3), not errors */
-	rc = sh("qemu-img check -q %s >/dev/null 2>&1", path("b.qcow2"));
+	rc = unit_sh("qemu-img check -q %s >/dev/null 2>&1", path("b.qcow2"));
 	assert_true(rc == 0 || rc == 3 << 8);
-	assert_int_not_equal(sh("qemu-img info %s 2>/dev/null | grep -q b0", path("b.qcow2")), 0);
+	assert_int_not_equal(unit_sh("qemu-img info %s 2>/dev/null | grep -q b0", path("b.qcow2")), 0);
 	/* images we do not write: internal snapshots */
-	assert_int_equal(sh("qemu-img create -q -f qcow2 %s 8M && qemu-img snapshot -c s1 %s",
+	assert_int_equal(unit_sh("qemu-img create -q -f qcow2 %s 8M && qemu-img snapshot -c s1 %s",
 			    path("y.qcow2"), path("y.qcow2")),
 			 0);
 	assert_int_equal(image_open(path("y.qcow2"), IMAGE_QCOW2, &o, &img, &e), -1);
 	assert_non_null(strstr(e.msg, "snapshots"));
 	/* other formats are read-only */
-	assert_int_equal(sh("qemu-img create -q -f vdi %s 8M", path("z.vdi")), 0);
+	assert_int_equal(unit_sh("qemu-img create -q -f vdi %s 8M", path("z.vdi")), 0);
 	assert_int_equal(image_open(path("z.vdi"), IMAGE_VDI, &o, &img, &e), -1);
 	assert_int_equal(e.code, ERR_UNSUPPORTED);
 }
@@ -352,9 +335,9 @@ static void test_foreign_extended_l2(void **state)
 	struct image *img;
 	struct err e = {0};
 
-	if (!have_qemu_img())
+	if (!unit_have("qemu-img"))
 		skip();
-	assert_int_equal(sh("python3 %s/tests/integration/images_pattern.py %s %d 5",
+	assert_int_equal(unit_sh("python3 %s/tests/integration/images_pattern.py %s %d 5",
 			    getenv("ENVUP_SRC") ? getenv("ENVUP_SRC") : ".", path("xb.raw"),
 			    24 << 20), 0);
 	for (size_t i = 0; i < 2 * sizeof(cluster) / sizeof(cluster[0]); i++) {
@@ -362,18 +345,18 @@ static void test_foreign_extended_l2(void **state)
 		int ref;
 
 		if (overlay)
-			assert_int_equal(sh("qemu-img create -q -f qcow2 -F raw -b xb.raw -o "
+			assert_int_equal(unit_sh("qemu-img create -q -f qcow2 -F raw -b xb.raw -o "
 					    "extended_l2=on,cluster_size=%s %s",
 					    cluster[i / 2], path("x.qcow2")), 0);
 		else
-			assert_int_equal(sh("qemu-img create -q -f qcow2 -o "
+			assert_int_equal(unit_sh("qemu-img create -q -f qcow2 -o "
 					    "extended_l2=on,cluster_size=%s %s 24M",
 					    cluster[i / 2], path("x.qcow2")), 0);
 		/* data, zero subclusters inside it, and zero subclusters with no host cluster */
-		assert_int_equal(sh("qemu-io -c 'write -P 0x33 0 1M' -c 'write -z 16k 8k' "
+		assert_int_equal(unit_sh("qemu-io -c 'write -P 0x33 0 1M' -c 'write -z 16k 8k' "
 				    "-c 'write -z 5M 4k' -c 'write -z 9M 64k' %s >/dev/null",
 				    path("x.qcow2")), 0);
-		assert_int_equal(sh("qemu-img convert -O raw %s %s", path("x.qcow2"), path("x.ref")),
+		assert_int_equal(unit_sh("qemu-img convert -O raw %s %s", path("x.qcow2"), path("x.ref")),
 				 0);
 		ref = open(path("x.ref"), O_RDWR);
 		assert_true(ref >= 0);
@@ -383,10 +366,10 @@ static void test_foreign_extended_l2(void **state)
 		compare_with(img, path("x.ref"));
 		image_close(img);
 		close(ref);
-		if (sh("qemu-img check -q %s", path("x.qcow2")) != 0)
+		if (unit_sh("qemu-img check -q %s", path("x.qcow2")) != 0)
 			fail_msg("qemu-img check failed for extended L2 %s%s", cluster[i / 2],
 				 overlay ? " overlay" : "");
-		assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("x.ref"),
+		assert_int_equal(unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", path("x.ref"),
 				    path("x.qcow2")), 0);
 	}
 }

@@ -1,8 +1,8 @@
 /* The qcow2 L2-table cache: with 512-byte clusters (an L2 table maps 32 KiB) a 64 MiB image
  * needs far more tables than the cache holds, so reads and writes evict and reload tables all
- * the time; an extended-L2 overlay does the same with a cache of two tables. Every read through the writing handle must see every earlier write (the cache is
- * never stale), qemu-img must find the file clean, and threads reading one read-only handle
- * at once must all get the right bytes. */
+ * the time; an extended-L2 overlay does the same with a cache of two tables. Every read through the
+ * writing handle must see every earlier write (the cache is never stale), qemu-img must find the
+ * file clean, and threads reading one read-only handle at once must all get the right bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,31 +18,18 @@
 
 #include "boxes/image.h"
 #include "core/fsutil.h"
+#include "tests/unit/unit.h"
 
 #define SIZE (64ull << 20)
 #define THREADS 4
 
-static char dir[256];
+static char *dir;
 static char img_path[512], ref_path[512], base_path[512];
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/envup-l2cache-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(dir))
-		return -1;
+	dir = unit_tmpdir();
 	snprintf(img_path, sizeof(img_path), "%s/ov.qcow2", dir);
 	snprintf(ref_path, sizeof(ref_path), "%s/ov.ref", dir);
 	snprintf(base_path, sizeof(base_path), "%s/base.qcow2", dir);
@@ -51,10 +38,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct err e;
-
 	(void)state;
-	return fs_remove_tree(dir, &e);
+	unit_rmdir(dir);
+	return 0;
 }
 
 static uint64_t rnd(uint64_t *s)
@@ -91,15 +77,15 @@ static void write_then_read(const char *opts, size_t cache_bytes)
 
 	assert_true(buf && a && b);
 	/* a base with data everywhere, and an overlay on it */
-	assert_int_equal(sh("head -c %llu /dev/urandom >%s/base.raw", SIZE, dir), 0);
-	assert_int_equal(sh("qemu-img convert -q -O qcow2 -o cluster_size=512 %s/base.raw %s", dir,
-			    base_path),
+	assert_int_equal(unit_sh("head -c %llu /dev/urandom >%s/base.raw", SIZE, dir), 0);
+	assert_int_equal(unit_sh("qemu-img convert -q -O qcow2 -o cluster_size=512 %s/base.raw %s",
+				 dir, base_path),
 			 0);
-	assert_int_equal(sh("rm -f %s && qemu-img create -q -f qcow2 -o %s -F qcow2 -b "
-			    "base.qcow2 %s",
-			    img_path, opts, img_path),
+	assert_int_equal(unit_sh("rm -f %s && qemu-img create -q -f qcow2 -o %s -F qcow2 -b "
+				 "base.qcow2 %s",
+				 img_path, opts, img_path),
 			 0);
-	assert_int_equal(sh("cp %s/base.raw %s", dir, ref_path), 0);
+	assert_int_equal(unit_sh("cp %s/base.raw %s", dir, ref_path), 0);
 	ref = open(ref_path, O_RDWR);
 	assert_true(ref >= 0);
 	if (image_open(img_path, IMAGE_QCOW2, &o, &img, &e) < 0)
@@ -122,8 +108,9 @@ static void write_then_read(const char *opts, size_t cache_bytes)
 	assert_int_equal(image_flush(img, &e), 0);
 	image_close(img);
 	close(ref);
-	assert_int_equal(sh("qemu-img check -q %s", img_path), 0);
-	assert_int_equal(sh("qemu-img compare -q -f raw -F qcow2 %s %s", ref_path, img_path), 0);
+	assert_int_equal(unit_sh("qemu-img check -q %s", img_path), 0);
+	assert_int_equal(unit_sh("qemu-img compare -q -f raw -F qcow2 %s %s", ref_path, img_path),
+			 0);
 	free(buf);
 	free(a);
 	free(b);
@@ -132,7 +119,7 @@ static void write_then_read(const char *opts, size_t cache_bytes)
 static void test_write_then_read(void **state)
 {
 	(void)state;
-	if (system("qemu-img --version >/dev/null 2>&1") != 0)
+	if (!unit_have("qemu-img"))
 		skip();
 	/* 512-byte clusters: an L2 table maps 32 KiB, the default cache 128 of them */
 	write_then_read("cluster_size=512", 0);

@@ -89,12 +89,9 @@ static char *squeezed(const char *path)
 /* Fails with iasl's listing when the squeezed disassembly lacks want. */
 static void expect(char *dsl, const char *want, const char *path)
 {
-	char cmd[700];
-
 	if (strstr(dsl, want))
 		return;
-	snprintf(cmd, sizeof(cmd), "cat %s >&2", path);
-	(void)system(cmd);
+	(void)unit_sh("cat %s >&2", path);
 	free(dsl);
 	fail_msg("the disassembled DSDT lacks %s", want);
 }
@@ -104,7 +101,7 @@ static void test_tables(void **state)
 	static struct vm vm;
 	struct err e = {0};
 	const uint8_t *rsdp, *xsdt, *fadt = NULL, *madt = NULL, *dsdt;
-	char path[600], cmd[1400], *dsl;
+	char path[600], *dsl;
 	FILE *f;
 
 	(void)state;
@@ -134,17 +131,15 @@ static void test_tables(void **state)
 	assert_int_equal(le(fadt + 132, 8) % 64, 0);
 	dsdt = table(&vm, le(fadt + 140, 8), "DSDT");
 
-	if (system("iasl -v >/dev/null 2>&1") != 0)
+	if (!unit_have("iasl"))
 		skip(); /* the disassembler comes with acpica-tools (make deps) */
 	snprintf(path, sizeof(path), "%s/dsdt.dat", unit_dir);
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(dsdt, 1, le(dsdt + 4, 4), f), le(dsdt + 4, 4));
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat >iasl.log 2>&1", unit_dir);
-	if (system(cmd) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat %s/iasl.log >&2", unit_dir);
-		(void)system(cmd);
+	if (unit_sh("cd %s && iasl -d dsdt.dat >iasl.log 2>&1", unit_dir) != 0) {
+		(void)unit_sh("cat %s/iasl.log >&2", unit_dir);
 		fail_msg("iasl -d refused the DSDT");
 	}
 	snprintf(path, sizeof(path), "%s/dsdt.dsl", unit_dir);

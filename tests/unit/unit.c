@@ -1,6 +1,7 @@
 #include "tests/unit/unit.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +57,25 @@ void unit_write(const char *dir, const char *name, const char *text)
 		abort();
 	}
 	free(path);
+}
+
+int unit_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd)) {
+		print_error("shell command too long\n");
+		abort();
+	}
+	return system(cmd);
+}
+
+bool unit_have(const char *command)
+{
+	return unit_sh("command -v %s >/dev/null 2>&1", command) == 0;
 }

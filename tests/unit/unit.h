@@ -3,6 +3,7 @@
 #define ENVUP_TESTS_UNIT_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,11 @@ void unit_rmdir(char *dir);
 extern char *unit_dir;
 int unit_setup_dir(void **state);
 int unit_teardown_dir(void **state);
+
+/* Runs a printf-formatted shell command; its system() status. */
+int unit_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether command is on PATH. */
+bool unit_have(const char *command);
 
 /* Writes text to dir/name. */
 void unit_write(const char *dir, const char *name, const char *text);
