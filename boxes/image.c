@@ -527,6 +527,11 @@ int image_flush(struct image *img, struct err *e)
 		return 0;
 	if (img->ops->flush)
 		return img->ops->flush(img, e);
+	return image_sync(img, e);
+}
+
+int image_sync(const struct image *img, struct err *e)
+{
 	if (fdatasync(img->fd) < 0)
 		return err_sys(e, "%s: cannot flush", img->name);
 	return 0;

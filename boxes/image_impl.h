@@ -102,6 +102,9 @@ int image_read_blocks(struct image *img, void *buf, size_t len, uint64_t off,
 /* Size of fd's file in bytes. */
 int image_file_size(const struct image *img, int fd, uint64_t *size, struct err *e);
 
+/* fdatasync of the image's own file. */
+int image_sync(const struct image *img, struct err *e);
+
 /* Reads [off, off+len) of the backing image (zeros past its end, or without one). */
 int image_read_backing(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
 

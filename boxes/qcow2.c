@@ -265,13 +265,13 @@ static int qcow2_status(struct image *img, uint64_t off, uint64_t len, uint64_t 
 static int qcow2_flush(struct image *img, struct err *e)
 {
 	struct qcow2 *q = img->priv;
-	int rc = 0;
+	int rc;
 
+	/* image_flush calls this for writable images only */
 	pthread_mutex_lock(&q->lock);
-	if (img->ctx.writable)
-		rc = qcow2_write_back(img, e);
-	if (rc == 0 && fdatasync(img->fd) < 0)
-		rc = err_sys(e, "%s: cannot flush", img->name);
+	rc = qcow2_write_back(img, e);
+	if (rc == 0)
+		rc = image_sync(img, e);
 	pthread_mutex_unlock(&q->lock);
 	return rc;
 }

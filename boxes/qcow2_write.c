@@ -259,8 +259,8 @@ static int make_durable(struct image *img, struct qcow2 *q, struct err *e)
 		return -1;
 	if (!q->unsynced)
 		return 0;
-	if (fdatasync(img->fd) < 0)
-		return err_sys(e, "%s: cannot flush", img->name);
+	if (image_sync(img, e) < 0)
+		return -1;
 	q->unsynced = false;
 	return 0;
 }
@@ -287,8 +287,8 @@ int qcow2_write_back(struct image *img, struct err *e)
 	if (lo >= hi)
 		return 0;
 	/* the new L2 tables are written; they must be durable before an L1 entry names them */
-	if (fdatasync(img->fd) < 0)
-		return err_sys(e, "%s: cannot flush", img->name);
+	if (image_sync(img, e) < 0)
+		return -1;
 	l1 = malloc((hi - lo) * 8);
 	if (!l1)
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -558,12 +558,8 @@ static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *b
 	    l2_set(img, q, cidx, host | QCOW2_COPIED, q->ext_l2 ? 0xffffffffull : 0, e) < 0)
 		goto out;
 	/* the old reference must be gone from the disk before the refcount drops */
-	if (qcow2_write_back(img, e) < 0)
+	if (qcow2_write_back(img, e) < 0 || image_sync(img, e) < 0)
 		goto out;
-	if (fdatasync(img->fd) < 0) {
-		err_sys(e, "%s: cannot flush", img->name);
-		goto out;
-	}
 	for (c = coff >> q->cluster_bits; c <= (coff + nsec * 512 - 1) >> q->cluster_bits; c++) {
 		uint64_t v;
 
