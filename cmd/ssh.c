@@ -166,11 +166,15 @@ int cmd_ssh(int argc, char **argv)
 }
 
 /* An ssh_config argument, double-quoted when it has spaces. */
+/* s as one ssh_config argument (quoted when it has blanks), or NULL when it cannot be one: a
+ * quote or a control character would end the argument or the line. */
 static const char *cfg_arg(const char *s, char *buf, size_t len)
 {
-	if (!strpbrk(s, " \t")) {
+	for (const char *p = s; *p; p++)
+		if (*p == '"' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return NULL;
+	if (!strpbrk(s, " \t"))
 		return s;
-	}
 	snprintf(buf, len, "\"%s\"", s);
 	return buf;
 }
@@ -222,6 +226,11 @@ static int config_block(const struct env *env, const struct project *p, const st
 	}
 	if (pinned_type(kh, type, sizeof(type), e) < 0)
 		goto out;
+	if (!cfg_arg(key, b1, sizeof(b1)) || !cfg_arg(kh, b2, sizeof(b2))) {
+		err_set(e, ERR_USAGE, "machine '%s': the project path has a quote or a control "
+			"character, which ssh_config cannot hold", m->name);
+		goto out;
+	}
 	ui_out("Host %s", m->name);
 	ui_out("  HostName %s", si.host);
 	ui_out("  Port %d", si.port);

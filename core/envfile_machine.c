@@ -414,9 +414,26 @@ static void k_synced_folders(struct loader *ld, void *t, const yaml_node_t *v, c
 }
 
 /* ssh and static */
+
+/* A login name: letters, digits, '.', '_', '-' and '@' (not first), at most 64 bytes. It is
+ * written into ssh_config by envssh-config, so nothing that could end or extend a line. */
+static bool valid_user(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '-' || s[0] == '@')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-@", s[i]))
+			return false;
+	return true;
+}
+
 static void ssh_user(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	SET_STR(((struct ssh_settings *)t)->user);
+	ld_checked_string(ld, v, path, valid_user,
+			  "is not a user name (letters, digits, '.', '_', '-', '@')",
+			  &((struct ssh_settings *)t)->user);
 }
 
 static void ssh_port(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
@@ -447,9 +464,15 @@ static void k_ssh(struct loader *ld, void *t, const yaml_node_t *v, const char *
 	ld_mapping(ld, v, path, ssh_keys, &((struct machine *)t)->ssh);
 }
 
+static bool valid_host(const char *s)
+{
+	return valid_hostname(s) || valid_ip(s);
+}
+
 static void static_host(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	SET_STR(((struct static_host *)t)->host);
+	ld_checked_string(ld, v, path, valid_host, "is not a host name or an IP address",
+			  &((struct static_host *)t)->host);
 }
 
 static void static_port(struct loader *ld, void *t, const yaml_node_t *v, const char *path)

@@ -190,6 +190,15 @@ static void test_errors_with_positions(void **state)
 		     "'qemu'?)");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n    hostname: -bad-\n",
 		     "Envfile:5:15: machines.web.hostname: '-bad-' is not a valid host name");
+	/* both end up in envssh-config's output: nothing that could start another line */
+	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
+		     "    static: {host: \"h\\n  ProxyCommand id\"}\n",
+		     "Envfile:5:20: machines.web.static.host: 'h\n  ProxyCommand id' is not a "
+		     "host name or an IP address");
+	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
+		     "    ssh: {user: \"vagrant\\nMatch all\"}\n",
+		     "Envfile:5:17: machines.web.ssh.user: 'vagrant\nMatch all' is not a user name "
+		     "(letters, digits, '.', '_', '-', '@')");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n    primary: maybe\n",
 		     "Envfile:5:14: machines.web.primary: 'maybe' is not true or false");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
