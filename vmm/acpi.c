@@ -140,8 +140,8 @@ static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
 	}
 	/* The IRQs PCI INTA# lines drive (see _PRT) are level, active high, as the MP table
 	 * says and as QEMU declares them. */
-	for (unsigned s = 0; s < 4; s++) {
-		uint8_t irq = (uint8_t)pci_slot_irq(s);
+	for (unsigned i = 0; i < PCI_NINTX; i++) {
+		uint8_t irq = (uint8_t)pci_intx_irqs[i];
 		uint8_t iso[10] = {2, 10, 0, irq, irq, 0, 0, 0, 0x0d, 0};
 
 		memcpy(p + off, iso, 10);

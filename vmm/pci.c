@@ -12,12 +12,11 @@
 #define PCI_CAP_PTR 0x34
 #define PCI_STATUS_CAPS 0x10
 
+const unsigned pci_intx_irqs[PCI_NINTX] = {10, 11, 5, 7};
+
 unsigned pci_slot_irq(unsigned slot)
 {
-	/* IOAPIC inputs free of ISA devices, in turn */
-	static const unsigned irqs[] = {10, 11, 5, 7};
-
-	return irqs[slot % 4];
+	return pci_intx_irqs[slot % PCI_NINTX];
 }
 
 static void put16(uint8_t *p, uint16_t v)

@@ -49,7 +49,11 @@ struct pci {
 /* Claims the configuration ports and the BAR window; puts the host bridge in slot 0. */
 int pci_init(struct pci *p, struct vm *vm, struct err *e);
 
-/* The IOAPIC input (= ISA IRQ) that slot's INTA# drives: level, active high. */
+/* The IOAPIC inputs (= ISA IRQs, free of ISA devices) that INTA# lines drive, in turn by
+ * slot: level, active high. */
+#define PCI_NINTX 4
+extern const unsigned pci_intx_irqs[PCI_NINTX];
+/* The one slot's INTA# drives. */
 unsigned pci_slot_irq(unsigned slot);
 
 /* Fills the header of a type-0 function. */
