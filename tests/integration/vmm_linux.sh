@@ -156,8 +156,10 @@ else
 fi
 if grep -q "^envup-linux: init started" "$out"; then
 	init_expect pvh
-else
-	check "pvh: envvmm ends with a one-line reason" grep -q "envvmm: " "$T/pvh.err"
+elif grep -q "KVM internal error.*instruction emulation failed" "$T/pvh.err"; then
+	# the emulator's limit, not ours: anything else (a hang, a triple fault) fails below
 	skip "pvh: linux init checks" "SKIPPED: this KVM's instruction emulator stopped the stock kernel after '$(grep -v '^$' "$out" | tail -1 | cut -c1-90)': $(tail -1 "$T/pvh.err" | cut -c1-160)"
+else
+	not_ok "pvh: the kernel stopped before init, not in the emulator (rc $VMM_RC): $(tail -1 "$T/pvh.err" | cut -c1-200)"
 fi
 finish
