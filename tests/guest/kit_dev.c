@@ -119,6 +119,7 @@ static void blk_one(unsigned i, unsigned slot)
 	}
 	ro = v.features & (1 << 5);
 	cap = (uint64_t)mmio_r32(v.device) | (uint64_t)mmio_r32(v.device + 4) << 32;
+	/* a report: the host test checks the values */
 	kit_result(true, "blk-capacity", "%u sectors=%lu ro=%u", i, cap, ro);
 	st = blk_req(&v, 8, 0, id, 20, true, false);
 	kit_result(st == 0, "blk-id", "%u id=%s", i, id);

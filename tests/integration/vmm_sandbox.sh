@@ -15,12 +15,8 @@ fi
 vmm_tcp_server srv upper
 
 head -c 1048576 /dev/zero >"$T/base.raw"
-h=$(head -c 4096 "$T/base.raw" | python3 -c '
-import sys
-h = 2166136261
-for b in sys.stdin.buffer.read():
-    h = ((h ^ b) * 16777619) & 0xffffffff
-print(hex(h))')
+head -c 4096 "$T/base.raw" >"$T/first4k"
+h=$(kit_fnv1a "$T/first4k")
 if command -v qemu-img >/dev/null; then
 	qemu-img create -q -f qcow2 -F raw -b base.raw "$T/disk"
 	fmt=qcow2
