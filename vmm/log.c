@@ -15,6 +15,8 @@ void log_setup(int fd, enum log_level max)
 {
 	log_fd = fd;
 	log_max = max;
+	/* a new log starts a new guest-message budget */
+	__atomic_store_n(&log_guest_count, 0, __ATOMIC_RELAXED);
 }
 
 static __attribute__((format(printf, 2, 0))) void log_vmsg(enum log_level lvl,

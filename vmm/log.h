@@ -6,7 +6,8 @@
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Sends later lines to fd (the caller keeps it open) and drops lines above max. */
+/* Sends later lines to fd (the caller keeps it open) and drops lines above max; the guest
+ * message budget (log_guest) starts again. */
 void log_setup(int fd, enum log_level max);
 
 /* Writes one timestamped line "envvmm: LEVEL: message". */
