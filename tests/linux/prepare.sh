@@ -38,6 +38,7 @@ build)
 	[ -x /bin/busybox ] && command -v cpio >/dev/null ||
 		{ echo "busybox-static and cpio are needed (make deps)" >&2; exit 1; }
 	if [ "$out/initramfs.gz" -nt "$deb" ] && [ "$out/initramfs.gz" -nt tests/linux/init ] &&
+		[ "$out/initramfs.gz" -nt tests/linux/prepare.sh ] &&
 		[ -s "$out/vmlinux" ]; then
 		exit 0
 	fi
@@ -50,8 +51,11 @@ build)
 	cp /bin/busybox "$root/bin/busybox"
 	cp tests/linux/init "$root/init"
 	chmod 755 "$root/init"
-	for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-		virtio_blk failover net_failover virtio_net virtio-rng; do
+	# in load order (each after what it depends on); init reads this list
+	modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+		virtio_blk failover net_failover virtio_net virtio-rng"
+	echo $modules >"$root/lib/modules/order"
+	for m in $modules; do
 		f=$(find "$out/pkg/lib/modules" -name "$m.ko*" | head -1)
 		[ -n "$f" ] || { echo "module $m not in $deb" >&2; exit 1; }
 		case $f in
