@@ -9,6 +9,7 @@
 
 #include "core/envfile.h"
 #include "core/fsutil.h"
+#include "core/yamlwalk.h"
 
 
 /* Loads text as unit_dir/Envfile; returns the env (NULL on failure) and the report. */
@@ -355,25 +356,37 @@ static void test_defaults_errors_once(void **state)
 	yaml_report_free(&rep);
 }
 
+/* Many machines alias one machine whose synced folder excludes 1000 paths: small to read,
+ * but the schema walk meets every exclude once per machine, over YAML_MAX_VISITS. */
 static void test_alias_bomb(void **state)
 {
 	struct yaml_report rep;
 	struct env *env;
-	char text[4096];
-	int n;
+	size_t cap = 16384, n;
+	char *text = malloc(cap);
 
 	(void)state;
-	n = snprintf(text, sizeof(text), "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-	for (int i = 1; i < 9; i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-			      "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
-			      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
-	snprintf(text + n, sizeof(text) - (size_t)n,
-		 "machines:\n  web:\n    box: a\n    depends_on: *a8\n");
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n  m0: &m\n    box: a\n"
+				       "    synced_folders:\n      - host: .\n        guest: /src\n"
+				       "        exclude: [a");
+	for (int i = 1; i < 1000; i++)
+		n += (size_t)snprintf(text + n, cap - n, ", a");
+	n += (size_t)snprintf(text + n, cap - n, "]\n");
+	for (int i = 1; i < 250; i++)
+		n += (size_t)snprintf(text + n, cap - n, "  m%d: *m\n", i);
+	assert_true(n < cap);
+	assert_true(250 * 1000 > YAML_MAX_VISITS);
 	env = load(text, &rep);
 	assert_null(env);
-	assert_true(rep.n >= 1);
+	for (size_t i = 0; rep.n != 1 && i < rep.n; i++)
+		print_error("got: %s\n", rep.msgs[i]);
+	assert_int_equal(rep.n, 1);
+	assert_true(!strncmp(rep.msgs[0], "Envfile:", 8));
+	assert_non_null(strstr(rep.msgs[0], ": document too large to walk (more than 200000 "
+					    "values; are aliases expanding without bound?)"));
 	yaml_report_free(&rep);
+	free(text);
 }
 
 /* Bounds that keep a hostile Envfile from costing quadratic time or more. */
