@@ -40,25 +40,21 @@ static void mark(const struct env *env, size_t i, bool deps, bool *want)
 	if (want[i])
 		return;
 	want[i] = true;
-	for (size_t d = 0; deps && d < m->ndepends; d++) {
-		size_t j = index_of(env, m->depends_on[d]);
-
-		if (j < env->nmachines)
-			mark(env, j, deps, want);
-	}
+	for (size_t d = 0; deps && d < m->ndepends; d++)
+		mark(env, m->dep_index[d], deps, want);
 }
 
 int cmd_machines_select(const struct env *env, char **names, int n, unsigned flags,
 			const struct machine ***out, size_t *nout, struct err *e)
 {
 	size_t nm = env->nmachines, k = 0;
-	bool *want = calloc(nm + 1, sizeof(bool)), *placed = calloc(nm + 1, sizeof(bool));
+	bool *want = calloc(nm + 1, sizeof(bool));
 	const struct machine **list = calloc(nm + 1, sizeof(*list));
 	int rc = -1;
 
 	*out = NULL;
 	*nout = 0;
-	if (!want || !placed || !list) {
+	if (!want || !list) {
 		err_set(e, ERR_FAIL, "out of memory");
 		goto fail;
 	}
@@ -76,27 +72,10 @@ int cmd_machines_select(const struct env *env, char **names, int n, unsigned fla
 	for (size_t i = 0; n == 0 && i < nm; i++)
 		if (!(flags & SELECT_AUTOSTART) || env->machines[i].autostart)
 			mark(env, i, flags & SELECT_DEPS, want);
-	/* Envfile order, except that a machine comes after what it depends on (the loader has
-	 * refused cycles). */
-	for (bool progress = true; progress;) {
-		progress = false;
-		for (size_t i = 0; i < nm; i++) {
-			const struct machine *m = &env->machines[i];
-			bool ready = !placed[i];
-
-			for (size_t d = 0; ready && d < m->ndepends; d++) {
-				size_t j = index_of(env, m->depends_on[d]);
-
-				ready = j == nm || placed[j];
-			}
-			if (!ready)
-				continue;
-			placed[i] = progress = true;
-			if (want[i])
-				list[k++] = m;
-			break;
-		}
-	}
+	/* The loader's order: Envfile order, dependencies first. */
+	for (size_t i = 0; i < nm; i++)
+		if (want[env->order[i]])
+			list[k++] = &env->machines[env->order[i]];
 	if (flags & SELECT_REVERSE)
 		for (size_t i = 0; i < k / 2; i++) {
 			const struct machine *t = list[i];
@@ -111,7 +90,6 @@ int cmd_machines_select(const struct env *env, char **names, int n, unsigned fla
 fail:
 	free(list);
 	free(want);
-	free(placed);
 	return rc;
 }
 

@@ -283,6 +283,56 @@ static void test_cycle(void **state)
 	yaml_report_free(&rep);
 }
 
+/* env->order: Envfile order, except that each machine comes after what it depends on. */
+static void test_dependency_order(void **state)
+{
+	static const char *const want[] = {"b", "d", "c", "a", "e"};
+	struct yaml_report rep;
+	struct env *env;
+	size_t cap = 65536, n, pos[60];
+	char *text = malloc(cap);
+
+	(void)state;
+	env = load("version: 1\nmachines:\n  a: {box: x, depends_on: [c]}\n  b: {box: x}\n"
+		   "  c: {box: x, depends_on: [d]}\n  d: {box: x}\n  e: {box: x}\n",
+		   &rep);
+	assert_non_null(env);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(env->machines[env->order[i]].name, want[i]);
+	assert_int_equal(env->machines[0].dep_index[0], 2);
+	assert_int_equal(env->machines[2].dep_index[0], 3);
+	yaml_report_free(&rep);
+	envfile_free(env);
+
+	/* Each machine depends on every later one, the nearest last. */
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n");
+	for (int i = 0; i < 60; i++) {
+		n += (size_t)snprintf(text + n, cap - n, "  m%d: {box: x, depends_on: [", i);
+		for (int j = 59; j > i; j--)
+			n += (size_t)snprintf(text + n, cap - n, "m%d%s", j, j > i + 1 ? ", " : "");
+		n += (size_t)snprintf(text + n, cap - n, "]}\n");
+	}
+	assert_true(n < cap);
+	env = load(text, &rep);
+	assert_non_null(env);
+	assert_int_equal(env->nmachines, 60);
+	for (size_t i = 0; i < 60; i++)
+		pos[env->order[i]] = i;
+	for (size_t i = 0; i < 60; i++) {
+		const struct machine *m = &env->machines[i];
+
+		assert_int_equal(pos[i], 59 - i);
+		for (size_t d = 0; d < m->ndepends; d++) {
+			assert_string_equal(env->machines[m->dep_index[d]].name, m->depends_on[d]);
+			assert_true(pos[m->dep_index[d]] < pos[i]);
+		}
+	}
+	yaml_report_free(&rep);
+	envfile_free(env);
+	free(text);
+}
+
 static void test_yaml_syntax(void **state)
 {
 	(void)state;
@@ -461,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_example, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_errors_with_positions, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_dependency_order, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cycle, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_yaml_syntax, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_every_problem_reported, unit_setup_dir, unit_teardown_dir),
