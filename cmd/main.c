@@ -192,18 +192,12 @@ int main(int argc, char **argv)
 			list_commands(stdout);
 			return EXIT_OK;
 		}
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-			cli.verbosity++;
-		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
-			cli.verbosity = UI_QUIET;
-		else if (!strcmp(argv[i], "--json"))
-			cli.json = true;
-		else {
+		/* The same options as after a command (cmd_common_option's --help needs one). */
+		if (!cmd_common_option(NULL, argv[i])) {
 			ui_error("unknown option '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	ui_init(cli.verbosity, cli.json);
 	if (i >= argc) {
 		list_commands(stderr);
 		return EXIT_USAGE;

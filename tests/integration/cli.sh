@@ -42,6 +42,15 @@ m = d["machines"][0]
 assert d["envfile"].endswith("/Envfile"), d
 assert m == {"name": "default", "state": "not_created", "provider": "auto", "box": "org/demo"}, m
 ' "$out"
+for opt in --no-wait -vv -v -q --json; do
+	"$ENVCTL" $opt status >/dev/null 2>"$T/err"; rc=$?
+	check "envctl $opt status: common options work before the command too" \
+		test "$rc" -eq 0 -a ! -s "$T/err"
+done
+"$ENVCTL" --bogus status 2>"$T/err"; rc=$?
+check "an unknown option before the command exits 2" \
+	bash -c "test $rc -eq 2 && grep -q \"unknown option '--bogus'\" '$T/err'"
+out=$("$ENVCTL" -v --help); check "envctl --help lists the commands" grep -q "^commands:" <<<"$out"
 "$BIN/envstatus" nosuch 2>/dev/null; rc=$?
 check "envstatus of an unknown machine fails" test "$rc" -eq 1
 check "envstatus did not create .envup" test ! -e "$T/.envup"
