@@ -188,6 +188,15 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--version"))
 			return cmd_version(1, argv);
+		/* Hidden: the envNAME links the build and make install create (help and version
+		 * are about envctl itself). */
+		if (!strcmp(argv[i], "--list-commands")) {
+			for (size_t j = 0; j < NCOMMANDS; j++)
+				if (strcmp(commands[j].name, "help") &&
+				    strcmp(commands[j].name, "version"))
+					printf("%s\n", commands[j].name);
+			return EXIT_OK;
+		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			list_commands(stdout);
 			return EXIT_OK;

@@ -82,8 +82,13 @@ check "ENVUP_ENVFILE overrides the search; Envfile.example is valid" test "$rc" 
 make -s -C "$ENVUP_SRC" install PREFIX="$T/prefix" >/dev/null 2>&1
 check "make install puts every command link in place" bash -c '
 for c in envctl envvmm envup envdestroy envssh envssh-config envhalt envstatus envprovision \
-	envreload envbox envvalidate envinit; do test -x "$1/bin/$c" || exit 1; done
+	envbox envvalidate envinit; do test -x "$1/bin/$c" || exit 1; done
 test -x "$1/libexec/envup/envctl-full"' _ "$T/prefix"
+check "every installed command link names a command" bash -c '
+for l in "$1"/bin/env*; do
+	[ -L "$l" ] || continue
+	"$l" --help 2>&1 | grep -q "^usage: $(basename "$l") " || { echo "$l" >&2; exit 1; }
+done' _ "$T/prefix"
 out=$("$T/prefix/bin/envup" --help)
 check "the installed envup runs" grep -q "usage: envup" <<<"$out"
 finish
