@@ -73,8 +73,14 @@ out=$("$BIN/envvalidate" --json); rc=$?
 check "envvalidate --json reports problems" python3 -c '
 import json, sys
 d = json.loads(sys.argv[1]); assert d["valid"] is False and len(d["problems"]) == 2, d' "$out"
-NO_COLOR=1 "$BIN/envstatus" 2>"$T/err" >/dev/null
+env -u NO_COLOR "$BIN/envstatus" 2>"$T/err" >/dev/null
 check "errors carry no colour codes off a terminal" bash -c "! grep -q $'\033' '$T/err'"
+# On a terminal (script(1) gives it one) errors are coloured unless NO_COLOR is set.
+env -u NO_COLOR script -qec "$(printf %q "$BIN/envstatus")" /dev/null </dev/null >"$T/tty"
+check "errors are coloured on a terminal" grep -q $'\033\\[31merror:' "$T/tty"
+NO_COLOR=1 script -qec "$(printf %q "$BIN/envstatus")" /dev/null </dev/null >"$T/tty"
+check "NO_COLOR turns colour off on a terminal" \
+	bash -c "grep -q 'error:' '$T/tty' && ! grep -q $'\033' '$T/tty'"
 
 ENVUP_ENVFILE="$ENVUP_SRC/Envfile.example" "$BIN/envvalidate" -q; rc=$?
 check "ENVUP_ENVFILE overrides the search; Envfile.example is valid" test "$rc" -eq 0
