@@ -212,6 +212,32 @@ static void test_record_state(void **state)
 	json_object_put(js);
 }
 
+/* The one reader of the pinned host key file (envssh, envup and envssh-config use it). */
+static void test_pinned_read(void **state)
+{
+	char *path = fs_join(unit_dir, "known_host"), type[64], *b64 = NULL;
+	struct err e;
+	bool found = true;
+
+	(void)state;
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_false(found);
+	assert_null(b64);
+	unit_write(unit_dir, "known_host", "# pinned by envup\n\n  \nweb ssh-ed25519 AAAAC3Nz\r\n");
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_true(found);
+	assert_string_equal(type, "ssh-ed25519");
+	assert_string_equal(b64, "AAAAC3Nz");
+	free(b64);
+	unit_write(unit_dir, "known_host", "# only a comment ssh-rsa AAAA\n");
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "no host key line"));
+	assert_string_equal(comm_hostkey_algorithms("ssh-rsa"), "rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	assert_string_equal(comm_hostkey_algorithms("ssh-ed25519"), "ssh-ed25519");
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_keys, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_run_policy, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_record_state, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pinned_read, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("provisioners", tests, NULL, NULL);
 }
