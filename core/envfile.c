@@ -308,6 +308,22 @@ const struct machine *env_machine(const struct env *env, const char *name)
 	return NULL;
 }
 
+const struct machine *env_machine_named(const struct env *env, const char *name, struct err *e)
+{
+	const struct machine *m = env_machine(env, name);
+	const char *cand[256], *s;
+	size_t n = env->nmachines < 256 ? env->nmachines : 256;
+
+	if (m)
+		return m;
+	for (size_t i = 0; i < n; i++)
+		cand[i] = env->machines[i].name;
+	s = str_suggest(name, cand, n);
+	err_set(e, ERR_USAGE, "no machine named '%s' in %s%s%s%s", name, env->path,
+		s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+	return NULL;
+}
+
 static int set_paths(struct env *env, const char *path, struct err *e)
 {
 	char *abs = realpath(path, NULL);

@@ -136,6 +136,10 @@ void envfile_free(struct env *env);
 /* The machine called name, or NULL. */
 const struct machine *env_machine(const struct env *env, const char *name);
 
+/* The machine called name, or NULL with a usage error naming the Envfile and suggesting the
+ * nearest name (for a machine named on the command line). */
+const struct machine *env_machine_named(const struct env *env, const char *name, struct err *e);
+
 /* Finds the Envfile for a command run in cwd: $ENVUP_ENVFILE, else "Envfile" in cwd or the
  * nearest parent. Returns a heap path. */
 int envfile_find(const char *cwd, char **path, struct err *e);

@@ -52,7 +52,10 @@ check "an unknown option before the command exits 2" \
 	bash -c "test $rc -eq 2 && grep -q \"unknown option '--bogus'\" '$T/err'"
 out=$("$ENVCTL" -v --help); check "envctl --help lists the commands" grep -q "^commands:" <<<"$out"
 "$BIN/envstatus" nosuch 2>/dev/null; rc=$?
-check "envstatus of an unknown machine fails" test "$rc" -eq 1
+check "envstatus of an unknown machine is a usage error (2)" test "$rc" -eq 2
+"$BIN/envstatus" defualt 2>"$T/err"; rc=$?
+check "envstatus of a misspelt machine suggests the nearest, as envup does" \
+	bash -c "test $rc -eq 2 && grep -q \"no machine named 'defualt' in .*(did you mean 'default'?)\" '$T/err'"
 check "envstatus did not create .envup" test ! -e "$T/.envup"
 cd "$T"
 
