@@ -30,6 +30,19 @@ cp Envfile Envfile.orig
 check "envinit refuses to overwrite" test "$rc" -eq 1
 check "envinit left the Envfile alone" cmp -s Envfile Envfile.orig
 check "the written Envfile is valid" "$BIN/envvalidate" -q
+# --box takes URLs and paths too: whatever YAML or ${VAR} would change is quoted.
+for box in https://example.com/boxes/a.box "/srv/it's #1: \${HOME} [x].box"; do
+	mkdir "$T/init" && (cd "$T/init" && "$BIN/envinit" --box "$box" >/dev/null &&
+		"$BIN/envstatus" --json) >"$T/out" 2>&1
+	check "envinit --box '$box' loads back as itself" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); assert d["machines"][0]["box"] == sys.argv[2], d' "$T/out" "$box"
+	rm -rf "$T/init"
+done
+(mkdir "$T/init" && cd "$T/init" && "$BIN/envinit" --box $'a\nb: c' 2>/dev/null); rc=$?
+check "envinit refuses a --box with a newline (2), writing nothing" \
+	test "$rc" -eq 2 -a ! -e "$T/init/Envfile"
+rm -rf "$T/init"
 
 mkdir -p sub/deeper && cd sub/deeper
 out=$("$BIN/envstatus")
