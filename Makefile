@@ -28,8 +28,6 @@ VMM_SRCS  := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/*/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
-COMMANDS := up destroy ssh ssh-config halt status provision reload box validate init
-
 # $(1): build dir, $(2): extra cflags
 define variant
 $(1)/%.o: %.c
@@ -44,7 +42,9 @@ $(1)/bin/envctl: $(LIGHT_CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a $(1)/libexec/env
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	@$$(CC) $(2) -Wl,--as-needed -o $$@ $$(filter %.o %.a,$$^) $$(LIBS)
-	@for c in $(COMMANDS); do ln -sf envctl $(1)/bin/env$$$$c; done
+	@# The envNAME links come from the command table (stale ones removed), so they cannot drift.
+	@find $(1)/bin -maxdepth 1 -type l -name 'env*' -lname envctl -delete
+	@for c in $$$$($$@ --list-commands); do ln -sf envctl $(1)/bin/env$$$$c; done
 $(1)/libexec/envup/envctl-full: $(CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
@@ -97,7 +97,8 @@ install: all
 	install -m 0755 build/rel/bin/envctl build/rel/bin/envvmm $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/libexec/envup
 	install -m 0755 build/rel/libexec/envup/envctl-full $(DESTDIR)$(PREFIX)/libexec/envup/
-	@for c in $(COMMANDS); do ln -sf envctl $(DESTDIR)$(PREFIX)/bin/env$$c; done
+	@for c in $$(build/rel/bin/envctl --list-commands); do \
+		ln -sf envctl $(DESTDIR)$(PREFIX)/bin/env$$c; done
 
 clean:
 	rm -rf build

@@ -103,22 +103,6 @@ int cmd_box_convert(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static void human(uint64_t v, char *buf, size_t len)
-{
-	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 5) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%llu B", (unsigned long long)v);
-	else
-		snprintf(buf, len, "%.1f %s", d, units[u]);
-}
-
 static json_object *image_json(struct image *img)
 {
 	json_object *o = json_object_new_object();
@@ -178,8 +162,8 @@ int cmd_box_info(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN));
 		json_object_put(top);
 	} else {
-		human(image_size(img), a, sizeof(a));
-		human(image_allocated(img), b, sizeof(b));
+		ui_format_bytes(image_size(img), a, sizeof(a));
+		ui_format_bytes(image_allocated(img), b, sizeof(b));
 		ui_out("image: %s", image_name(img));
 		ui_out("format: %s (%s)", image_format_name(image_get_format(img)),
 		       image_subformat(img));

@@ -143,19 +143,6 @@ static void print_json(struct json_object *o)
 	json_object_put(o);
 }
 
-static void human(uint64_t n, char *buf, size_t len)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)n;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 {
 	struct add_bars bars;
@@ -301,7 +288,7 @@ int cmd_box_list(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			char sz[32];
 
-			human(v[i].size, sz, sizeof(sz));
+			ui_format_bytes(v[i].size, sz, sizeof(sz));
 			ui_out("%-32s %-12s %-14s %-8s %10s", v[i].name, v[i].version,
 			       v[i].provider, v[i].arch, sz);
 		}

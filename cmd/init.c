@@ -31,11 +31,40 @@ static const char template_text[] =
 	"    provision:\n"
 	"      - shell: \"echo provisioned $(hostname)\"\n";
 
+/* box as a YAML value that loads back as itself: plain when that is safe, else single-quoted
+ * ('' for ') with "$" doubled against the loader's ${VAR} expansion. NULL when it holds a
+ * control character. Heap string. */
+static char *yaml_value(const char *box)
+{
+	size_t n = strlen(box);
+	char *out, *o;
+
+	if (n && box[0] != '-' &&
+	    strspn(box, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789._/-") == n)
+		return strdup(box);
+	for (const char *p = box; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return NULL;
+	out = o = malloc(2 * n + 3);
+	if (!out)
+		return NULL;
+	*o++ = '\'';
+	for (const char *p = box; *p; p++) {
+		if (*p == '\'' || *p == '$')
+			*o++ = *p;
+		*o++ = *p;
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
 int cmd_init(int argc, char **argv)
 {
 	const struct command *self = cmd_lookup("init");
 	const char *box = "debian/bookworm64";
-	char *text;
+	char *text, *value;
 	int fd, n;
 
 	for (int i = 1; i < argc; i++) {
@@ -62,11 +91,13 @@ int cmd_init(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!*box || strpbrk(box, "\n\r\"'#:{}[]")) {
+	value = *box ? yaml_value(box) : NULL;
+	if (!value) {
 		ui_error("--box: '%s' is not a box name, URL or path", box);
 		return EXIT_USAGE;
 	}
-	n = asprintf(&text, template_text, box);
+	n = asprintf(&text, template_text, value);
+	free(value);
 	if (n < 0)
 		return EXIT_FAIL;
 	/* O_EXCL: an existing Envfile is never replaced, even in a race. */

@@ -5,32 +5,11 @@
 
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
-#include "core/strutil.h"
 #include "core/ui.h"
 #include "provisioners/login.h"
 
 /* A running machine answers SSH quickly; envup alone waits the whole boot_timeout. */
 #define SSH_READY_TIMEOUT 30
-
-static size_t index_of(const struct env *env, const char *name)
-{
-	for (size_t i = 0; i < env->nmachines; i++)
-		if (!strcmp(env->machines[i].name, name))
-			return i;
-	return env->nmachines;
-}
-
-static int unknown_machine(const struct env *env, const char *name, struct err *e)
-{
-	const char *cand[256], *s;
-	size_t n = env->nmachines < 256 ? env->nmachines : 256;
-
-	for (size_t i = 0; i < n; i++)
-		cand[i] = env->machines[i].name;
-	s = str_suggest(name, cand, n);
-	return err_set(e, ERR_USAGE, "no machine named '%s' in %s%s%s%s", name, env->path,
-		       s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
-}
 
 /* Marks i and, with deps, everything it depends on. */
 static void mark(const struct env *env, size_t i, bool deps, bool *want)
@@ -40,63 +19,40 @@ static void mark(const struct env *env, size_t i, bool deps, bool *want)
 	if (want[i])
 		return;
 	want[i] = true;
-	for (size_t d = 0; deps && d < m->ndepends; d++) {
-		size_t j = index_of(env, m->depends_on[d]);
-
-		if (j < env->nmachines)
-			mark(env, j, deps, want);
-	}
+	for (size_t d = 0; deps && d < m->ndepends; d++)
+		mark(env, m->dep_index[d], deps, want);
 }
 
 int cmd_machines_select(const struct env *env, char **names, int n, unsigned flags,
 			const struct machine ***out, size_t *nout, struct err *e)
 {
 	size_t nm = env->nmachines, k = 0;
-	bool *want = calloc(nm + 1, sizeof(bool)), *placed = calloc(nm + 1, sizeof(bool));
+	bool *want = calloc(nm + 1, sizeof(bool));
 	const struct machine **list = calloc(nm + 1, sizeof(*list));
 	int rc = -1;
 
 	*out = NULL;
 	*nout = 0;
-	if (!want || !placed || !list) {
+	if (!want || !list) {
 		err_set(e, ERR_FAIL, "out of memory");
 		goto fail;
 	}
 	for (int a = 0; a < n; a++) {
-		size_t i = index_of(env, names[a]);
+		const struct machine *m = env_machine_named(env, names[a], e);
 
-		if (i == nm) {
-			unknown_machine(env, names[a], e);
+		if (!m)
 			goto fail;
-		}
-		mark(env, i, flags & SELECT_DEPS, want);
+		mark(env, (size_t)(m - env->machines), flags & SELECT_DEPS, want);
 	}
 	/* With no names: every machine (autostart ones for up), and for up what they need even
 	 * when that has autostart: false. */
 	for (size_t i = 0; n == 0 && i < nm; i++)
 		if (!(flags & SELECT_AUTOSTART) || env->machines[i].autostart)
 			mark(env, i, flags & SELECT_DEPS, want);
-	/* Envfile order, except that a machine comes after what it depends on (the loader has
-	 * refused cycles). */
-	for (bool progress = true; progress;) {
-		progress = false;
-		for (size_t i = 0; i < nm; i++) {
-			const struct machine *m = &env->machines[i];
-			bool ready = !placed[i];
-
-			for (size_t d = 0; ready && d < m->ndepends; d++) {
-				size_t j = index_of(env, m->depends_on[d]);
-
-				ready = j == nm || placed[j];
-			}
-			if (!ready)
-				continue;
-			placed[i] = progress = true;
-			if (want[i])
-				list[k++] = m;
-			break;
-		}
-	}
+	/* The loader's order: Envfile order, dependencies first. */
+	for (size_t i = 0; i < nm; i++)
+		if (want[env->order[i]])
+			list[k++] = &env->machines[env->order[i]];
 	if (flags & SELECT_REVERSE)
 		for (size_t i = 0; i < k / 2; i++) {
 			const struct machine *t = list[i];
@@ -111,7 +67,6 @@ int cmd_machines_select(const struct env *env, char **names, int n, unsigned fla
 fail:
 	free(list);
 	free(want);
-	free(placed);
 	return rc;
 }
 
@@ -119,8 +74,8 @@ int cmd_machines_one(const struct env *env, const char *name, const struct machi
 		     struct err *e)
 {
 	if (name) {
-		*out = env_machine(env, name);
-		return *out ? 0 : unknown_machine(env, name, e);
+		*out = env_machine_named(env, name, e);
+		return *out ? 0 : -1;
 	}
 	for (size_t i = 0; i < env->nmachines; i++)
 		if (env->machines[i].primary) {

@@ -188,22 +188,25 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--version"))
 			return cmd_version(1, argv);
+		/* Hidden: the envNAME links the build and make install create (help and version
+		 * are about envctl itself). */
+		if (!strcmp(argv[i], "--list-commands")) {
+			for (size_t j = 0; j < NCOMMANDS; j++)
+				if (strcmp(commands[j].name, "help") &&
+				    strcmp(commands[j].name, "version"))
+					printf("%s\n", commands[j].name);
+			return EXIT_OK;
+		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			list_commands(stdout);
 			return EXIT_OK;
 		}
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-			cli.verbosity++;
-		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
-			cli.verbosity = UI_QUIET;
-		else if (!strcmp(argv[i], "--json"))
-			cli.json = true;
-		else {
+		/* The same options as after a command (cmd_common_option's --help needs one). */
+		if (!cmd_common_option(NULL, argv[i])) {
 			ui_error("unknown option '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	ui_init(cli.verbosity, cli.json);
 	if (i >= argc) {
 		list_commands(stderr);
 		return EXIT_USAGE;

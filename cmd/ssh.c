@@ -11,8 +11,8 @@
 
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
-#include "core/fsutil.h"
 #include "core/ui.h"
+#include "provisioners/communicator.h"
 #include "provisioners/login.h"
 
 static volatile sig_atomic_t window_changed;
@@ -179,22 +179,6 @@ static const char *cfg_arg(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* The host key type pinned in known_host (its second word). */
-static int pinned_type(const char *path, char *type, size_t len, struct err *e)
-{
-	char *text, *save = NULL, *t;
-	size_t n;
-
-	if (fs_read_file(path, 64 * 1024, &text, &n, e) < 0)
-		return -1;
-	t = strtok_r(text, " \t\n", &save);
-	t = t ? strtok_r(NULL, " \t\n", &save) : NULL;
-	if (t)
-		snprintf(type, len, "%s", t);
-	free(text);
-	return t ? 0 : err_set(e, ERR_CORRUPT, "%s: no host key in it", path);
-}
-
 static int config_block(const struct env *env, const struct project *p, const struct machine *m,
 			struct err *e)
 {
@@ -202,7 +186,8 @@ static int config_block(const struct env *env, const struct project *p, const st
 	const struct provider *pv;
 	struct provider_ssh_info si;
 	enum machine_status s;
-	char *key = NULL, *kh = NULL, type[64], b1[PATH_MAX + 3], b2[PATH_MAX + 3];
+	char *key = NULL, *kh = NULL, *b64 = NULL, type[64], b1[PATH_MAX + 3], b2[PATH_MAX + 3];
+	bool found;
 	int rc = -1;
 
 	if (cmd_machines_reach(&c, env, m, p, &s, &pv, e) < 0)
@@ -219,13 +204,13 @@ static int config_block(const struct env *env, const struct project *p, const st
 	}
 	if (pv->ssh_info(&c, &si, e) < 0 || login_identity_file(m, c.machine_dir, &key, e) < 0)
 		goto out;
-	if (!fs_exists(kh)) {
+	if (comm_pinned_read(kh, type, sizeof(type), &b64, &found, e) < 0)
+		goto out;
+	if (!found) {
 		err_set(e, ERR_FAIL, "machine '%s' has no pinned host key yet: 'envup %s' first",
 			m->name, m->name);
 		goto out;
 	}
-	if (pinned_type(kh, type, sizeof(type), e) < 0)
-		goto out;
 	if (!cfg_arg(key, b1, sizeof(b1)) || !cfg_arg(kh, b2, sizeof(b2))) {
 		err_set(e, ERR_USAGE, "machine '%s': the project path has a quote or a control "
 			"character, which ssh_config cannot hold", m->name);
@@ -241,8 +226,7 @@ static int config_block(const struct env *env, const struct project *p, const st
 	ui_out("  StrictHostKeyChecking yes");
 	/* known_host names the machine, not HOST:PORT, so a new forwarded port still matches. */
 	ui_out("  HostKeyAlias %s", m->name);
-	ui_out("  HostKeyAlgorithms %s",
-	       !strcmp(type, "ssh-rsa") ? "rsa-sha2-512,rsa-sha2-256" : type);
+	ui_out("  HostKeyAlgorithms %s", comm_hostkey_algorithms(type));
 	ui_out("  PasswordAuthentication no");
 	ui_out("  LogLevel ERROR");
 	ui_out("%s", "");
@@ -250,6 +234,7 @@ static int config_block(const struct env *env, const struct project *p, const st
 out:
 	free(key);
 	free(kh);
+	free(b64);
 	provider_ctx_free(&c);
 	return rc;
 }

@@ -57,10 +57,9 @@ int cmd_status(int argc, char **argv)
 	if (cmd_load_env(&env, &e) < 0)
 		return cmd_fail(&e);
 	for (int i = 1; i <= nargs; i++) {
-		if (!env_machine(env, argv[i])) {
-			ui_error("no machine named '%s' in %s", argv[i], env->path);
+		if (!env_machine_named(env, argv[i], &e)) {
 			envfile_free(env);
-			return EXIT_FAIL;
+			return cmd_fail(&e);
 		}
 	}
 	if (project_peek(env, &proj, &e) < 0) {

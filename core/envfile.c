@@ -132,6 +132,10 @@ static void load_machines(struct loader *ld, struct top *top, const yaml_node_t 
 			continue;
 		}
 		m->name = strdup(name);
+		if (!m->name) {
+			ld_error(ld, NULL, NULL, "out of memory");
+			return;
+		}
 		m->pos.line = (int)key->start_mark.line + 1;
 		m->pos.col = (int)key->start_mark.column + 1;
 		m->autostart = true;
@@ -148,29 +152,62 @@ static void load_machines(struct loader *ld, struct top *top, const yaml_node_t 
 	}
 }
 
-/* depends_on names machines that exist and forms no cycle; at most one primary. */
-/* Kahn's algorithm over the depends_on edges (dep -> machine); whatever cannot be placed is on
- * a cycle or behind one. Linear in machines plus edges: names are resolved once. */
-static void check_cycles(struct loader *ld, struct env *env, const size_t *dep_of,
-			 const size_t *first, size_t nedges)
+/* A binary min-heap of machine indices: of the machines ready to go, the first in the
+ * Envfile. */
+static void heap_push(size_t *h, size_t *n, size_t v)
 {
-	size_t n = env->nmachines, head = 0, tail = 0;
-	size_t *indeg = calloc(n, sizeof(size_t)), *queue = calloc(n, sizeof(size_t));
-	size_t *rfirst = calloc(n + 1, sizeof(size_t)), *rev = calloc(nedges ? nedges : 1,
-								 sizeof(size_t));
-	size_t *fill = calloc(n + 1, sizeof(size_t));
+	size_t i = (*n)++;
 
-	if (!indeg || !queue || !rfirst || !rev || !fill)
+	for (; i && h[(i - 1) / 2] > v; i = (i - 1) / 2)
+		h[i] = h[(i - 1) / 2];
+	h[i] = v;
+}
+
+static size_t heap_pop(size_t *h, size_t *n)
+{
+	size_t top = h[0], v = h[--*n], i = 0;
+
+	for (size_t c; (c = 2 * i + 1) < *n; i = c) {
+		if (c + 1 < *n && h[c + 1] < h[c])
+			c++;
+		if (v <= h[c])
+			break;
+		h[i] = h[c];
+	}
+	if (*n)
+		h[i] = v;
+	return top;
+}
+
+/* Kahn's algorithm over the depends_on edges (dep -> machine), taking the earliest ready
+ * machine each time: env->order is Envfile order except that a machine comes after what it
+ * depends on. Whatever cannot be placed is on a cycle or behind one. O((machines + edges) log
+ * machines). */
+static void order_machines(struct loader *ld, struct env *env)
+{
+	size_t n = env->nmachines, nedges = 0, nheap = 0, placed = 0;
+	size_t *indeg = calloc(n + 1, sizeof(size_t)), *heap = calloc(n + 1, sizeof(size_t));
+	size_t *rfirst = calloc(n + 1, sizeof(size_t)), *fill = calloc(n + 1, sizeof(size_t));
+	size_t *rev = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		nedges += env->machines[i].ndepends;
+	rev = calloc(nedges + 1, sizeof(size_t));
+	env->order = calloc(n + 1, sizeof(size_t));
+	if (!indeg || !heap || !rfirst || !fill || !rev || !env->order) {
+		ld_error(ld, NULL, NULL, "out of memory");
 		goto out;
+	}
 	/* Dependents of each machine, grouped by counting. */
-	for (size_t k = 0; k < nedges; k++)
-		if (dep_of[k] != SIZE_MAX)
-			rfirst[dep_of[k] + 1]++;
+	for (size_t i = 0; i < n; i++)
+		for (size_t d = 0; d < env->machines[i].ndepends; d++)
+			if (env->machines[i].dep_index[d] != SIZE_MAX)
+				rfirst[env->machines[i].dep_index[d] + 1]++;
 	for (size_t j = 0; j < n; j++)
 		rfirst[j + 1] += rfirst[j];
 	for (size_t i = 0; i < n; i++) {
-		for (size_t k = first[i]; k < first[i + 1]; k++) {
-			size_t j = dep_of[k];
+		for (size_t d = 0; d < env->machines[i].ndepends; d++) {
+			size_t j = env->machines[i].dep_index[d];
 
 			if (j == SIZE_MAX)
 				continue;
@@ -180,15 +217,16 @@ static void check_cycles(struct loader *ld, struct env *env, const size_t *dep_o
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!indeg[i])
-			queue[tail++] = i;
-	while (head < tail) {
-		size_t j = queue[head++];
+			heap_push(heap, &nheap, i);
+	while (nheap) {
+		size_t j = heap_pop(heap, &nheap);
 
+		env->order[placed++] = j;
 		for (size_t k = rfirst[j]; k < rfirst[j + 1]; k++)
 			if (--indeg[rev[k]] == 0)
-				queue[tail++] = rev[k];
+				heap_push(heap, &nheap, rev[k]);
 	}
-	for (size_t i = 0; i < n && tail < n; i++) {
+	for (size_t i = 0; i < n && placed < n; i++) {
 		if (indeg[i]) {
 			ld_error_at(ld, env->machines[i].pos, NULL, "machines.%s.depends_on: "
 				    "dependency cycle", env->machines[i].name);
@@ -197,39 +235,55 @@ static void check_cycles(struct loader *ld, struct env *env, const size_t *dep_o
 	}
 out:
 	free(indeg);
-	free(queue);
+	free(heap);
 	free(rfirst);
-	free(rev);
 	free(fill);
+	free(rev);
 }
 
-/* depends_on names machines that exist and forms no cycle; at most one primary. */
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct machine *const *)a)->name,
+		      (*(const struct machine *const *)b)->name);
+}
+
+static int name_cmp(const void *key, const void *m)
+{
+	return strcmp(key, (*(const struct machine *const *)m)->name);
+}
+
+/* depends_on names machines that exist and forms no cycle; at most one primary. Resolves
+ * each machine's dep_index (by binary search: depends_on may hold 10^5 names in all) and
+ * the env's order. */
 static void check_relations(struct loader *ld, struct env *env)
 {
-	size_t n = env->nmachines, nedges = 0, primaries = 0;
-	size_t *first = calloc(n + 1, sizeof(size_t)), *dep_of;
+	size_t n = env->nmachines, primaries = 0;
+	const struct machine **sorted = calloc(n + 1, sizeof(*sorted));
 
-	if (!first)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		first[i] = nedges;
-		nedges += env->machines[i].ndepends;
-	}
-	first[n] = nedges;
-	dep_of = calloc(nedges ? nedges : 1, sizeof(size_t));
-	if (!dep_of) {
-		free(first);
+	if (!sorted) {
+		ld_error(ld, NULL, NULL, "out of memory");
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &env->machines[i];
+	qsort(sorted, n, sizeof(*sorted), by_name);
 	for (size_t i = 0; i < n; i++) {
 		struct machine *m = &env->machines[i];
 
 		primaries += m->primary;
+		m->dep_index = calloc(m->ndepends + 1, sizeof(size_t));
+		if (!m->dep_index) {
+			ld_error(ld, NULL, NULL, "out of memory");
+			free(sorted);
+			return;
+		}
 		for (size_t d = 0; d < m->ndepends; d++) {
-			const struct machine *dep = env_machine(env, m->depends_on[d]);
+			const struct machine *const *found =
+				bsearch(m->depends_on[d], sorted, n, sizeof(*sorted), name_cmp);
+			const struct machine *dep = found ? *found : NULL;
 
 			/* SIZE_MAX: an edge already reported, left out of the cycle check. */
-			dep_of[first[i] + d] = SIZE_MAX;
+			m->dep_index[d] = SIZE_MAX;
 			if (!dep)
 				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: no machine "
 					    "named '%s'", m->name, m->depends_on[d]);
@@ -237,14 +291,13 @@ static void check_relations(struct loader *ld, struct env *env)
 				ld_error_at(ld, m->pos, NULL, "machines.%s.depends_on: a machine "
 					    "cannot depend on itself", m->name);
 			else
-				dep_of[first[i] + d] = (size_t)(dep - env->machines);
+				m->dep_index[d] = (size_t)(dep - env->machines);
 		}
 	}
+	free(sorted);
 	if (primaries > 1)
 		ld_error(ld, NULL, NULL, "more than one machine is marked primary");
-	check_cycles(ld, env, dep_of, first, nedges);
-	free(dep_of);
-	free(first);
+	order_machines(ld, env);
 }
 
 const struct machine *env_machine(const struct env *env, const char *name)
@@ -252,6 +305,22 @@ const struct machine *env_machine(const struct env *env, const char *name)
 	for (size_t i = 0; i < env->nmachines; i++)
 		if (env->machines[i].name && !strcmp(env->machines[i].name, name))
 			return &env->machines[i];
+	return NULL;
+}
+
+const struct machine *env_machine_named(const struct env *env, const char *name, struct err *e)
+{
+	const struct machine *m = env_machine(env, name);
+	const char *cand[256], *s;
+	size_t n = env->nmachines < 256 ? env->nmachines : 256;
+
+	if (m)
+		return m;
+	for (size_t i = 0; i < n; i++)
+		cand[i] = env->machines[i].name;
+	s = str_suggest(name, cand, n);
+	err_set(e, ERR_USAGE, "no machine named '%s' in %s%s%s%s", name, env->path,
+		s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
 	return NULL;
 }
 
@@ -327,6 +396,7 @@ void envfile_free(struct env *env)
 	for (size_t i = 0; i < env->nmachines; i++)
 		machine_free(&env->machines[i]);
 	free(env->machines);
+	free(env->order);
 	ld_free_strv(env->registries, env->nregistries);
 	free(env->path);
 	free(env->dir);

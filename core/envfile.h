@@ -86,6 +86,7 @@ struct machine {
 	bool primary;
 	bool autostart;      /* default true */
 	char **depends_on;
+	size_t *dep_index;   /* depends_on resolved: indices into env->machines */
 	size_t ndepends;
 	struct forwarded_port *ports;
 	size_t nports;
@@ -108,6 +109,9 @@ struct env {
 	size_t nregistries;
 	struct machine *machines; /* in Envfile order */
 	size_t nmachines;
+	/* Indices into machines: Envfile order, except that each machine comes after those it
+	 * depends on. */
+	size_t *order;
 };
 
 /* Loads and validates the Envfile at path. On error, e->msg is "FILE:LINE:COL: key.path: why"
@@ -131,6 +135,10 @@ void envfile_free(struct env *env);
 
 /* The machine called name, or NULL. */
 const struct machine *env_machine(const struct env *env, const char *name);
+
+/* The machine called name, or NULL with a usage error naming the Envfile and suggesting the
+ * nearest name (for a machine named on the command line). */
+const struct machine *env_machine_named(const struct env *env, const char *name, struct err *e);
 
 /* Finds the Envfile for a command run in cwd: $ENVUP_ENVFILE, else "Envfile" in cwd or the
  * nearest parent. Returns a heap path. */

@@ -569,6 +569,7 @@ void machine_free(struct machine *m)
 	free(m->provider);
 	free(m->hostname);
 	ld_free_strv(m->depends_on, m->ndepends);
+	free(m->dep_index);
 	free_ports(m->ports, m->nports);
 	free_networks(m->networks, m->nnetworks);
 	free_folders(m->folders, m->nfolders);

@@ -134,16 +134,20 @@ void ui_progress_start(struct ui_progress *p, const char *label)
 	p->drawn = false;
 }
 
-static void human(double bytes, char *buf, size_t len)
+void ui_format_bytes(uint64_t n, char *buf, size_t len)
 {
-	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
 	int u = 0;
 
-	while (bytes >= 1024 && u < 4) {
-		bytes /= 1024;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
 		u++;
 	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
 void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
@@ -159,8 +163,8 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 	p->drawn = true;
 	secs = (double)(now - p->start_ns) / 1e9;
 	rate = secs > 0 ? (double)done / secs : 0;
-	human((double)done, d, sizeof(d));
-	human(rate, r, sizeof(r));
+	ui_format_bytes(done, d, sizeof(d));
+	ui_format_bytes((uint64_t)rate, r, sizeof(r));
 	if (total) {
 		int width = 30, fill = (int)((double)done / (double)total * width);
 		double eta = rate > 0 ? (double)(total - (done < total ? done : total)) / rate : 0;

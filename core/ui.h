@@ -4,6 +4,7 @@
 #define ENVUP_CORE_UI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum ui_level { UI_QUIET = -1, UI_NORMAL = 0, UI_VERBOSE = 1, UI_DEBUG = 2 };
@@ -24,6 +25,9 @@ void ui_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ui_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* stdout text that is the command's result (status tables, ssh-config); not silenced by -q. */
 void ui_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* n bytes for people: "512 B", "1.5 MiB" (binary units up to PiB). */
+void ui_format_bytes(uint64_t n, char *buf, size_t len);
 
 /* A progress bar on stderr (label, bytes done of total, rate, ETA); drawn at most ~10 times
  * a second, only on terminals. ui_progress_done clears the line. */

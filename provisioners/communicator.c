@@ -24,18 +24,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The host key algorithms that offer a key of this type, so that a pinned key's type is the
- * one negotiated again (a server with several host keys could otherwise offer another). */
-static const char *hostkey_algorithms(const char *type)
+const char *comm_hostkey_algorithms(const char *type)
 {
 	if (!strcmp(type, "ssh-rsa"))
 		return "rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 	return type;
 }
 
-/* Reads the pinned "ALIAS TYPE BASE64" line. *found false when the file does not exist. */
-static int pinned_read(const char *path, char *type, size_t tlen, char **b64, bool *found,
-		       struct err *e)
+int comm_pinned_read(const char *path, char *type, size_t tlen, char **b64, bool *found,
+		     struct err *e)
 {
 	char *text, *line, *save = NULL;
 	size_t len;
@@ -116,7 +113,7 @@ static int host_key_check(struct comm *c, const struct comm_target *t, char **pi
 		err_set(e, ERR_FAIL, "%s: cannot encode the host key", c->where);
 		goto out;
 	}
-	if (pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
+	if (comm_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
 		goto out;
 	if (!found) {
 		if (asprintf(pin_line, "%s %s %s\n", t->host_alias, type, b64) < 0) {
@@ -293,11 +290,11 @@ int comm_connect(const struct comm_target *t, struct comm **out, size_t *used, s
 	bool found;
 
 	*out = NULL;
-	if (pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
+	if (comm_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
 		return -1;
 	free(pb64);
 	if (found)
-		algs = hostkey_algorithms(ptype);
+		algs = comm_hostkey_algorithms(ptype);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return err_set(e, ERR_FAIL, "out of memory");

@@ -71,8 +71,8 @@ bool provision_wanted(const struct machine *m, const char *machine_dir,
 	return false;
 }
 
-static int record(const char *machine_dir, const struct provision_step *st, int status,
-		  struct err *e)
+int provision_record(const char *machine_dir, const struct provision_step *st, int status,
+		     struct err *e)
 {
 	struct json_object *state = NULL, *all, *one, *v;
 	char when[32];
@@ -85,10 +85,26 @@ static int record(const char *machine_dir, const struct provision_step *st, int 
 	if (!json_object_object_get_ex(state, "provisioners", &all)) {
 		all = json_object_new_object();
 		json_object_object_add(state, "provisioners", all);
+	} else if (!json_object_is_type(all, json_type_object)) {
+		/* json_object_object_add would abort on it. */
+		json_object_put(state);
+		return err_set(
+			e, ERR_CORRUPT,
+			"%s/state.json: \"provisioners\" is not a JSON object; move the file "
+			"away and run the command again",
+			machine_dir);
 	}
-	if (json_object_object_get_ex(all, st->name, &one) &&
-	    json_object_object_get_ex(one, "runs", &v))
-		runs = json_object_get_int(v);
+	if (json_object_object_get_ex(all, st->name, &one)) {
+		if (!json_object_is_type(one, json_type_object)) {
+			json_object_put(state);
+			return err_set(e, ERR_CORRUPT,
+				       "%s/state.json: \"provisioners\".\"%s\" is not a JSON "
+				       "object; move the file away and run the command again",
+				       machine_dir, st->name);
+		}
+		if (json_object_object_get_ex(one, "runs", &v))
+			runs = json_object_get_int(v);
+	}
 	one = json_object_new_object();
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -123,12 +139,12 @@ int provision_run(struct comm *c, const struct machine *m, const char *machine_d
 		else
 			r = file_step_run(c, st, NULL, e);
 		if (r < 0) {
-			record(machine_dir, st, -1, &(struct err){0});
+			provision_record(machine_dir, st, -1, &(struct err){0});
 			return err_wrap(e, "machine '%s': provision step '%s'", m->name, st->name);
 		}
 		if (nran)
 			(*nran)++;
-		if (record(machine_dir, st, status, e) < 0)
+		if (provision_record(machine_dir, st, status, e) < 0)
 			return -1;
 		if (status)
 			return err_set(

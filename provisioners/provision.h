@@ -30,6 +30,11 @@ int provision_check_names(const struct machine *m, char **names, size_t n, struc
 bool provision_wanted(const struct machine *m, const char *machine_dir,
 		      const struct provision_step *st, const struct provision_opts *o);
 
+/* Records in machine_dir's state.json that st ran with exit status (-1: did not complete).
+ * Fails (ERR_CORRUPT) on a state whose "provisioners" or its entry for st is no object. */
+int provision_record(const char *machine_dir, const struct provision_step *st, int status,
+		     struct err *e);
+
 /* Runs the wanted steps; stops at the first failure with an error naming the machine, the
  * step and its exit status. *nran (may be NULL) counts the steps that ran. */
 int provision_run(struct comm *c, const struct machine *m, const char *machine_dir,

@@ -5,6 +5,7 @@
 
 #include "core/fsutil.h"
 #include "core/strutil.h"
+#include "core/ui.h"
 #include "core/version.h"
 
 static bool matches(const char *constraint, const char *version)
@@ -75,6 +76,23 @@ static void test_sizes(void **state)
 	assert_false(str_to_size("1Gx", 1, &v));
 }
 
+static void test_format_bytes(void **state)
+{
+	char b[32];
+
+	(void)state;
+	ui_format_bytes(0, b, sizeof(b));
+	assert_string_equal(b, "0 B");
+	ui_format_bytes(1023, b, sizeof(b));
+	assert_string_equal(b, "1023 B");
+	ui_format_bytes(3ULL << 19, b, sizeof(b));
+	assert_string_equal(b, "1.5 MiB");
+	ui_format_bytes(64ULL << 40, b, sizeof(b));
+	assert_string_equal(b, "64.0 TiB");
+	ui_format_bytes(UINT64_MAX, b, sizeof(b));
+	assert_string_equal(b, "16384.0 PiB");
+}
+
 static void test_suggest_and_paths(void **state)
 {
 	const char *const keys[] = {"memory", "cpus", "provision", "provider"};
@@ -101,6 +119,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_format_bytes),
 		cmocka_unit_test(test_suggest_and_paths),
 	};
 	return cmocka_run_group_tests_name("core_util", tests, NULL, NULL);

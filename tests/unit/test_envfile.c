@@ -9,6 +9,7 @@
 
 #include "core/envfile.h"
 #include "core/fsutil.h"
+#include "core/yamlwalk.h"
 
 
 /* Loads text as unit_dir/Envfile; returns the env (NULL on failure) and the report. */
@@ -282,6 +283,56 @@ static void test_cycle(void **state)
 	yaml_report_free(&rep);
 }
 
+/* env->order: Envfile order, except that each machine comes after what it depends on. */
+static void test_dependency_order(void **state)
+{
+	static const char *const want[] = {"b", "d", "c", "a", "e"};
+	struct yaml_report rep;
+	struct env *env;
+	size_t cap = 65536, n, pos[60];
+	char *text = malloc(cap);
+
+	(void)state;
+	env = load("version: 1\nmachines:\n  a: {box: x, depends_on: [c]}\n  b: {box: x}\n"
+		   "  c: {box: x, depends_on: [d]}\n  d: {box: x}\n  e: {box: x}\n",
+		   &rep);
+	assert_non_null(env);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(env->machines[env->order[i]].name, want[i]);
+	assert_int_equal(env->machines[0].dep_index[0], 2);
+	assert_int_equal(env->machines[2].dep_index[0], 3);
+	yaml_report_free(&rep);
+	envfile_free(env);
+
+	/* Each machine depends on every later one, the nearest last. */
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n");
+	for (int i = 0; i < 60; i++) {
+		n += (size_t)snprintf(text + n, cap - n, "  m%d: {box: x, depends_on: [", i);
+		for (int j = 59; j > i; j--)
+			n += (size_t)snprintf(text + n, cap - n, "m%d%s", j, j > i + 1 ? ", " : "");
+		n += (size_t)snprintf(text + n, cap - n, "]}\n");
+	}
+	assert_true(n < cap);
+	env = load(text, &rep);
+	assert_non_null(env);
+	assert_int_equal(env->nmachines, 60);
+	for (size_t i = 0; i < 60; i++)
+		pos[env->order[i]] = i;
+	for (size_t i = 0; i < 60; i++) {
+		const struct machine *m = &env->machines[i];
+
+		assert_int_equal(pos[i], 59 - i);
+		for (size_t d = 0; d < m->ndepends; d++) {
+			assert_string_equal(env->machines[m->dep_index[d]].name, m->depends_on[d]);
+			assert_true(pos[m->dep_index[d]] < pos[i]);
+		}
+	}
+	yaml_report_free(&rep);
+	envfile_free(env);
+	free(text);
+}
+
 static void test_yaml_syntax(void **state)
 {
 	(void)state;
@@ -355,25 +406,37 @@ static void test_defaults_errors_once(void **state)
 	yaml_report_free(&rep);
 }
 
+/* Many machines alias one machine whose synced folder excludes 1000 paths: small to read,
+ * but the schema walk meets every exclude once per machine, over YAML_MAX_VISITS. */
 static void test_alias_bomb(void **state)
 {
 	struct yaml_report rep;
 	struct env *env;
-	char text[4096];
-	int n;
+	size_t cap = 16384, n;
+	char *text = malloc(cap);
 
 	(void)state;
-	n = snprintf(text, sizeof(text), "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-	for (int i = 1; i < 9; i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-			      "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
-			      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
-	snprintf(text + n, sizeof(text) - (size_t)n,
-		 "machines:\n  web:\n    box: a\n    depends_on: *a8\n");
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, "version: 1\nmachines:\n  m0: &m\n    box: a\n"
+				       "    synced_folders:\n      - host: .\n        guest: /src\n"
+				       "        exclude: [a");
+	for (int i = 1; i < 1000; i++)
+		n += (size_t)snprintf(text + n, cap - n, ", a");
+	n += (size_t)snprintf(text + n, cap - n, "]\n");
+	for (int i = 1; i < 250; i++)
+		n += (size_t)snprintf(text + n, cap - n, "  m%d: *m\n", i);
+	assert_true(n < cap);
+	assert_true(250 * 1000 > YAML_MAX_VISITS);
 	env = load(text, &rep);
 	assert_null(env);
-	assert_true(rep.n >= 1);
+	for (size_t i = 0; rep.n != 1 && i < rep.n; i++)
+		print_error("got: %s\n", rep.msgs[i]);
+	assert_int_equal(rep.n, 1);
+	assert_true(!strncmp(rep.msgs[0], "Envfile:", 8));
+	assert_non_null(strstr(rep.msgs[0], ": document too large to walk (more than 200000 "
+					    "values; are aliases expanding without bound?)"));
 	yaml_report_free(&rep);
+	free(text);
 }
 
 /* Bounds that keep a hostile Envfile from costing quadratic time or more. */
@@ -448,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_example, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_errors_with_positions, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_dependency_order, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cycle, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_yaml_syntax, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_every_problem_reported, unit_setup_dir, unit_teardown_dir),

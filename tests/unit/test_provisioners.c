@@ -178,6 +178,66 @@ static void test_run_policy(void **state)
 				      "(did you mean 'always'?)"));
 }
 
+/* state.json is outside input: a "provisioners" member or step entry that is no object is
+ * refused (json-c aborts when asked to add to it), a good one counts runs. */
+static void test_record_state(void **state)
+{
+	struct provision_step st = {.kind = PROVISION_SHELL, .name = "setup", .run = RUN_ONCE};
+	const char *bad[] = {
+		"{\"provisioners\":[]}",
+		"{\"provisioners\":\"x\"}",
+		"{\"provisioners\":{\"setup\":7}}",
+	};
+	struct json_object *js, *all, *one, *v;
+	struct err e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unit_write(unit_dir, "state.json", bad[i]);
+		assert_int_equal(provision_record(unit_dir, &st, 0, &e), -1);
+		assert_int_equal(e.code, ERR_CORRUPT);
+		assert_non_null(strstr(e.msg, "/state.json: \"provisioners\""));
+		assert_non_null(strstr(e.msg, i < 2 ? "\" is not a JSON object"
+						    : "\"provisioners\".\"setup\" is not"));
+	}
+	unit_write(unit_dir, "state.json", "{\"provisioners\":{\"setup\":{\"runs\":2}}}");
+	assert_int_equal(provision_record(unit_dir, &st, 3, &e), 0);
+	assert_int_equal(machine_state_load(unit_dir, &js, &e), 0);
+	assert_true(json_object_object_get_ex(js, "provisioners", &all));
+	assert_true(json_object_object_get_ex(all, "setup", &one));
+	assert_true(json_object_object_get_ex(one, "runs", &v));
+	assert_int_equal(json_object_get_int(v), 3);
+	assert_true(json_object_object_get_ex(one, "exit_status", &v));
+	assert_int_equal(json_object_get_int(v), 3);
+	json_object_put(js);
+}
+
+/* The one reader of the pinned host key file (envssh, envup and envssh-config use it). */
+static void test_pinned_read(void **state)
+{
+	char *path = fs_join(unit_dir, "known_host"), type[64], *b64 = NULL;
+	struct err e;
+	bool found = true;
+
+	(void)state;
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_false(found);
+	assert_null(b64);
+	unit_write(unit_dir, "known_host", "# pinned by envup\n\n  \nweb ssh-ed25519 AAAAC3Nz\r\n");
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_true(found);
+	assert_string_equal(type, "ssh-ed25519");
+	assert_string_equal(b64, "AAAAC3Nz");
+	free(b64);
+	unit_write(unit_dir, "known_host", "# only a comment ssh-rsa AAAA\n");
+	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "no host key line"));
+	assert_string_equal(comm_hostkey_algorithms("ssh-rsa"), "rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	assert_string_equal(comm_hostkey_algorithms("ssh-ed25519"), "ssh-ed25519");
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +245,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shell_command_runs, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_keys, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_run_policy, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_record_state, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pinned_read, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("provisioners", tests, NULL, NULL);
 }
