@@ -185,20 +185,3 @@ int machine_state_save(const char *machine_dir, struct json_object *state, struc
 	free(path);
 	return rc;
 }
-
-char *machine_state_name(const struct project *p, const char *machine)
-{
-	char *dir = project_machine_dir(p, machine), *name = NULL;
-	struct json_object *state = NULL, *field;
-	struct err e;
-
-	if (dir && machine_state_load(dir, &state, &e) == 0 &&
-	    json_object_object_get_ex(state, "state", &field) &&
-	    json_object_is_type(field, json_type_string))
-		name = strdup(json_object_get_string(field));
-	else if (dir && !state)
-		name = strdup("unknown");
-	json_object_put(state);
-	free(dir);
-	return name ? name : strdup("not_created");
-}

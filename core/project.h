@@ -42,7 +42,4 @@ int machine_state_load(const char *machine_dir, struct json_object **out, struct
 /* Writes state to machine_dir/state.json atomically (temp file, fsync, rename, fsync dir). */
 int machine_state_save(const char *machine_dir, struct json_object *state, struct err *e);
 
-/* The "state" string of a machine ("not_created" when it has no state file). Heap string. */
-char *machine_state_name(const struct project *p, const char *machine);
-
 #endif

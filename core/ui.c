@@ -22,29 +22,11 @@ bool ui_json(void)
 	return json_mode;
 }
 
-int ui_verbosity(void)
-{
-	return verbosity;
-}
-
 static bool color_on(FILE *f)
 {
 	const char *nc = getenv("NO_COLOR");
 
 	return !(nc && *nc) && isatty(fileno(f)) && !json_mode;
-}
-
-const char *ui_color(const char *code, const char *s)
-{
-	static char ring[4][512];
-	static unsigned next;
-	char *buf;
-
-	if (!color_on(stdout))
-		return s;
-	buf = ring[next++ % 4];
-	snprintf(buf, sizeof(ring[0]), "\033[%sm%s\033[0m", code, s);
-	return buf;
 }
 
 static __attribute__((format(printf, 4, 0))) void vprint(FILE *f, const char *color,

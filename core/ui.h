@@ -13,7 +13,6 @@ enum ui_level { UI_QUIET = -1, UI_NORMAL = 0, UI_VERBOSE = 1, UI_DEBUG = 2 };
 void ui_init(int verbosity, bool json);
 
 bool ui_json(void);
-int ui_verbosity(void);
 
 /* stdout: normal progress messages ("==> web: Booting"); silent with -q or --json. */
 void ui_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -40,8 +39,5 @@ struct ui_progress {
 void ui_progress_start(struct ui_progress *p, const char *label);
 void ui_progress_update(void *p, uint64_t done, uint64_t total);
 void ui_progress_done(struct ui_progress *p);
-
-/* Wraps s in the ANSI colour code when colour is on ("1;32" bold green). Static buffer ring. */
-const char *ui_color(const char *code, const char *s);
 
 #endif

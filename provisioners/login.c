@@ -42,19 +42,6 @@ static void say(const struct login_params *p, const char *msg)
 		p->info(p->ctx, msg);
 }
 
-/* The second word of an OpenSSH public key line: what identifies the key. */
-static char *key_blob(const char *line)
-{
-	const char *b = strchr(line, ' ');
-	size_t n;
-
-	if (!b)
-		return NULL;
-	b++;
-	n = strcspn(b, " \n");
-	return strndup(b, n);
-}
-
 /* Runs a small maintenance script; fails with its stderr when it exits non-zero. */
 static int run_script(struct comm *c, const char *what, const char *script, struct err *e)
 {
@@ -134,7 +121,7 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 	struct comm_identity id = {keypath, keypath, NULL};
 	struct comm_target t;
 	struct comm *fresh = NULL;
-	char *line = NULL, *blob = NULL, *script = NULL, comment[300], ib[1024];
+	char *line = NULL, *blob = NULL, *insecure = NULL, *script = NULL, comment[300];
 	int rc = -1;
 
 	snprintf(comment, sizeof(comment), "envup-%s", p->m->name);
@@ -142,7 +129,7 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 		return err_wrap(e, "machine '%s'", p->m->name);
 	if (sshkey_public_line(keypath, comment, &line, e) < 0)
 		return -1;
-	blob = key_blob(line);
+	blob = sshkey_blob(line);
 	if (!blob || add_key_script(&script, line, blob) < 0) {
 		script = NULL;
 		err_set(e, ERR_FAIL, "out of memory");
@@ -158,7 +145,8 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 		err_wrap(e, "logging in with the new key");
 		goto out;
 	}
-	if (remove_key_script(&script, sshkey_insecure_blob(ib, sizeof(ib)), blob) < 0) {
+	insecure = sshkey_blob(sshkey_insecure_public());
+	if (!insecure || remove_key_script(&script, insecure, blob) < 0) {
 		script = NULL;
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
@@ -173,6 +161,7 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 out:
 	comm_close(fresh);
 	free(script);
+	free(insecure);
 	free(blob);
 	free(line);
 	return rc;

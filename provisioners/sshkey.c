@@ -20,18 +20,11 @@ const char *sshkey_insecure_public(void)
 	return insecure_public_line;
 }
 
-const char *sshkey_insecure_blob(char *buf, unsigned long len)
+char *sshkey_blob(const char *line)
 {
-	const char *b = strchr(insecure_public_line, ' ');
-	size_t n;
+	const char *b = strchr(line, ' ');
 
-	b = b ? b + 1 : insecure_public_line;
-	n = strcspn(b, " \n");
-	if (n >= len)
-		n = len - 1;
-	memcpy(buf, b, n);
-	buf[n] = 0;
-	return buf;
+	return b ? strndup(b + 1, strcspn(b + 1, " \n")) : NULL;
 }
 
 static int public_line(ssh_key key, const char *comment, char **out, struct err *e)

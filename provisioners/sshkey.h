@@ -10,8 +10,9 @@ const char *sshkey_insecure_private(void);
 /* The insecure public key line "ssh-rsa BASE64 comment" from data/keys/vagrant.pub. */
 const char *sshkey_insecure_public(void);
 
-/* The base64 part of the insecure public key (what identifies it in authorized_keys). */
-const char *sshkey_insecure_blob(char *buf, unsigned long len);
+/* The second word of an OpenSSH public key line "TYPE BASE64 comment": what identifies the
+ * key in authorized_keys. Heap string; NULL when the line has no second word (or no memory). */
+char *sshkey_blob(const char *line);
 
 /* Creates a new ed25519 key: path (mode 0600, OpenSSH format) and path.pub (0644, with
  * comment), both written atomically. */
