@@ -15,17 +15,25 @@ struct box_subcommand {
 };
 
 static const struct box_subcommand subcommands[] = {
-	{"add", cmd_box_add, "NAME|URL|FILE [--box-version C] [--provider P] [--arch A] [--checksum X --checksum-type T] [--name N] [--cacert FILE] [--insecure] [--force]"},
+	{"add", cmd_box_add, "NAME|URL|FILE [--box-version CONSTRAINT] [--provider P] [--arch A] [--checksum X --checksum-type T] [--name N] [--cacert FILE] [--insecure] [--force] [--json]"},
 	{"list", cmd_box_list, "[--json]"},
 	{"remove", cmd_box_remove, "NAME [--box-version V] [--provider P] [--arch A] [--all] [--force]"},
-	{"outdated", cmd_box_outdated, "[NAME] [--json]"},
-	{"update", cmd_box_update, "[NAME]"},
+	{"outdated", cmd_box_outdated, "[NAME] [--cacert FILE] [--insecure] [--json]"},
+	{"update", cmd_box_update, "[NAME] [--cacert FILE] [--insecure]"},
 	{"prune", cmd_box_prune, "[--dry-run] [--json]"},
 	{"convert", cmd_box_convert, "SRC DST [--from FORMAT] [--to qcow2|raw]"},
 	{"info", cmd_box_info, "IMAGE [--format FORMAT] [--json]"},
 	{NULL, NULL, NULL},
 };
 #define NSUB_MAX (sizeof(subcommands) / sizeof(subcommands[0]))
+
+const char *cmd_box_usage(const char *name)
+{
+	for (const struct box_subcommand *b = subcommands; b->name; b++)
+		if (!strcmp(b->name, name))
+			return b->usage;
+	return "";
+}
 
 static void box_usage(FILE *f)
 {

@@ -8,9 +8,6 @@
 #include "cmd/cmd.h"
 #include "core/ui.h"
 
-static const char convert_usage[] = "SRC DST [--from FORMAT] [--to qcow2|raw]";
-static const char info_usage[] = "IMAGE [--format FORMAT] [--json]";
-
 static int box_image_usage(const char *name, const char *usage, bool err)
 {
 	fprintf(err ? stderr : stdout, "usage: envbox %s %s\n", name, usage);
@@ -56,7 +53,7 @@ int cmd_box_convert(int argc, char **argv)
 	int npos = 0;
 
 	for (int i = 1; i < argc; i++) {
-		int r = common("convert", convert_usage, argv[i]);
+		int r = common("convert", cmd_box_usage("convert"), argv[i]);
 
 		if (r < 0)
 			return EXIT_OK;
@@ -70,16 +67,16 @@ int cmd_box_convert(int argc, char **argv)
 			i++;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			ui_error("convert: unknown option '%s'", argv[i]);
-			return box_image_usage("convert", convert_usage, true);
+			return box_image_usage("convert", cmd_box_usage("convert"), true);
 		} else if (npos < 2) {
 			pos[npos++] = argv[i];
 		} else {
 			ui_error("convert: too many arguments");
-			return box_image_usage("convert", convert_usage, true);
+			return box_image_usage("convert", cmd_box_usage("convert"), true);
 		}
 	}
 	if (npos != 2)
-		return box_image_usage("convert", convert_usage, true);
+		return box_image_usage("convert", cmd_box_usage("convert"), true);
 	if (to != IMAGE_QCOW2 && to != IMAGE_RAW) {
 		ui_error("--to: can only convert to qcow2 or raw");
 		return EXIT_USAGE;
@@ -127,7 +124,7 @@ int cmd_box_info(int argc, char **argv)
 	char a[32], b[32];
 
 	for (int i = 1; i < argc; i++) {
-		int r = common("info", info_usage, argv[i]);
+		int r = common("info", cmd_box_usage("info"), argv[i]);
 
 		if (r < 0)
 			return EXIT_OK;
@@ -139,16 +136,16 @@ int cmd_box_info(int argc, char **argv)
 			i++;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			ui_error("info: unknown option '%s'", argv[i]);
-			return box_image_usage("info", info_usage, true);
+			return box_image_usage("info", cmd_box_usage("info"), true);
 		} else if (!path) {
 			path = argv[i];
 		} else {
 			ui_error("info: too many arguments");
-			return box_image_usage("info", info_usage, true);
+			return box_image_usage("info", cmd_box_usage("info"), true);
 		}
 	}
 	if (!path)
-		return box_image_usage("info", info_usage, true);
+		return box_image_usage("info", cmd_box_usage("info"), true);
 	if (fmt == IMAGE_UNKNOWN && image_detect(path, &fmt, &e) < 0)
 		return cmd_fail(&e);
 	if (image_open(path, fmt, &o, &img, &e) < 0)

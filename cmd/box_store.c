@@ -15,18 +15,9 @@
 #include "core/ui.h"
 #include "core/userconf.h"
 
-#define ADD_USAGE                                                                           \
-	"NAME|URL|FILE [--box-version CONSTRAINT] [--provider P] [--arch A] [--checksum X " \
-	"--checksum-type T] [--name N] [--cacert FILE] [--insecure] [--force] [--json]"
-#define LIST_USAGE "[--json]"
-#define REMOVE_USAGE "NAME [--box-version V] [--provider P] [--arch A] [--all] [--force]"
-#define OUTDATED_USAGE "[NAME] [--cacert FILE] [--insecure] [--json]"
-#define UPDATE_USAGE "[NAME] [--cacert FILE] [--insecure]"
-#define PRUNE_USAGE "[--dry-run] [--json]"
-
 /* One option table for every subcommand: each says which options it takes. */
 struct opts {
-	const char *name, *usage;
+	const char *name;
 	const char *pos;
 	const char *version, *provider, *arch, *checksum, *checksum_type, *as_name, *cacert;
 	bool insecure, force, all, dry_run;
@@ -34,7 +25,7 @@ struct opts {
 
 static int usage(const struct opts *o, bool err)
 {
-	fprintf(err ? stderr : stdout, "usage: envbox %s %s\n", o->name, o->usage);
+	fprintf(err ? stderr : stdout, "usage: envbox %s %s\n", o->name, cmd_box_usage(o->name));
 	return err ? EXIT_USAGE : EXIT_OK;
 }
 
@@ -204,7 +195,7 @@ int cmd_box_add(int argc, char **argv)
 	static const char *const allowed[] = {
 		"--box-version", "--provider", "--arch",     "--checksum", "--checksum-type",
 		"--name",	 "--cacert",   "--insecure", "--force",	   NULL};
-	struct opts o = {.name = "add", .usage = ADD_USAGE};
+	struct opts o = {.name = "add"};
 	struct env *env = NULL;
 	struct box_store s;
 	struct userconf uc;
@@ -257,7 +248,7 @@ int cmd_box_add(int argc, char **argv)
 int cmd_box_list(int argc, char **argv)
 {
 	static const char *const allowed[] = {NULL};
-	struct opts o = {.name = "list", .usage = LIST_USAGE};
+	struct opts o = {.name = "list"};
 	struct box_store s;
 	struct box_entry *v;
 	size_t n;
@@ -309,7 +300,7 @@ int cmd_box_remove(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--box-version", "--provider", "--arch",
 					      "--all",	       "--force",    NULL};
-	struct opts o = {.name = "remove", .usage = REMOVE_USAGE};
+	struct opts o = {.name = "remove"};
 	struct box_store s;
 	struct box_entry *v;
 	size_t n, matches = 0;
@@ -494,7 +485,7 @@ static int print_outdated(void *ctx, const struct box_entry *b, const char *newe
 int cmd_box_outdated(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--cacert", "--insecure", NULL};
-	struct opts o = {.name = "outdated", .usage = OUTDATED_USAGE};
+	struct opts o = {.name = "outdated"};
 	struct outdated_ctx c = {0};
 	struct box_store s;
 	struct userconf uc;
@@ -558,7 +549,7 @@ static int update_one(void *ctx, const struct box_entry *b, const char *newest,
 int cmd_box_update(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--cacert", "--insecure", NULL};
-	struct opts o = {.name = "update", .usage = UPDATE_USAGE};
+	struct opts o = {.name = "update"};
 	struct box_store s;
 	struct userconf uc;
 	struct err e = {0};
@@ -593,7 +584,7 @@ static void pruned(void *ctx, const struct box_entry *b)
 int cmd_box_prune(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--dry-run", NULL};
-	struct opts o = {.name = "prune", .usage = PRUNE_USAGE};
+	struct opts o = {.name = "prune"};
 	struct json_object *arr = NULL;
 	struct box_store s;
 	struct err e = {0};

@@ -65,6 +65,8 @@ CMD_FUNCTION(cmd_status);
 CMD_FUNCTION(cmd_version);
 CMD_FUNCTION(cmd_help);
 CMD_FUNCTION(cmd_box);
+/* The usage line of box subcommand name (its one place is cmd/box.c's table). */
+const char *cmd_box_usage(const char *name);
 CMD_FUNCTION(cmd_up);
 CMD_FUNCTION(cmd_provision);
 CMD_FUNCTION(cmd_destroy);
