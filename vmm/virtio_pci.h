@@ -73,8 +73,10 @@ struct virtio_dev {
 		struct virtio_dev *dev;
 		unsigned q;
 		int fd;
+		uint64_t addr; /* where KVM signals fd; 0: not registered */
 	} kick[VIRTIO_MAX_QUEUES];
-	uint64_t kick_addr; /* where the eventfds are registered; 0: nowhere */
+	uint64_t kick_base; /* the notify registers' address at the last sync; 0: off */
+	bool kick_warned;   /* a failed registration was logged */
 	unsigned cfg_cap;   /* offset of the VIRTIO_PCI_CAP_PCI_CFG window in config space */
 };
 
