@@ -140,17 +140,18 @@ static void blk_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_blk *b = d->priv;
 	struct virtqueue *vq = &d->vq[q];
+	struct vq_chain *c = &d->chain[q];
 	const char *why;
 	int r;
 
-	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
+	while ((r = vq_pop(vq, c, &why)) != 0) {
 		if (r < 0) {
 			log_guest("virtio-blk %s: bad descriptor chain: %s", b->serial, why);
 			b->errors++;
-			vq_push(vq, d->chain.head, 0);
+			vq_push(vq, c->head, 0);
 			continue;
 		}
-		vq_push(vq, d->chain.head, virtio_blk_request(b, &d->chain));
+		vq_push(vq, c->head, virtio_blk_request(b, c));
 	}
 	virtio_notify(d, q);
 }

@@ -58,13 +58,15 @@ struct virtio_dev {
 	int intx_level;
 	struct virtqueue vq[VIRTIO_MAX_QUEUES];
 	uint16_t vq_vector[VIRTIO_MAX_QUEUES];
+	/* Each queue's chain in handling: one queue's handler may run inside another's (slirp
+	 * answers a transmitted frame on the receive queue from inside slirp_input). */
+	struct vq_chain chain[VIRTIO_MAX_QUEUES];
 
 	bool msix_enabled, msix_masked;
 	uint32_t msix_table[VIRTIO_MSIX_VECTORS][4];
 	uint32_t msix_pba;
-	bool has_msi;	       /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
-	uint64_t signals;      /* interrupts raised (for tests and status) */
-	struct vq_chain chain; /* scratch for the device's request handling (under vm->lock) */
+	bool has_msi;	  /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
+	uint64_t signals; /* interrupts raised (for tests and status) */
 
 	/* Queue kicks through ioeventfd, handled on the device thread (see virtio_use_ioeventfd).
 	 */
