@@ -34,7 +34,8 @@ struct virtio_ops {
 	uint32_t class_code; /* PCI class << 8 */
 	unsigned nqueues;
 	uint64_t features; /* device-specific feature bits */
-	/* The driver made buffers available on queue q (called with vm->lock held). */
+	/* The driver made buffers available on queue q (called with vm->lock held; may release
+	 * and retake it). */
 	void (*notify)(struct virtio_dev *d, unsigned q);
 	/* The driver reset the device. */
 	void (*reset)(struct virtio_dev *d);

@@ -2,6 +2,9 @@
  * only registrations KVM accepted are recorded, and a guest that makes registration fail
  * (two BARs at one address) gets one log line, however often it toggles decoding. */
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "vmm/eventloop.h"
 #include "vmm/log.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/virtio_pci.h"
 #include "vmm/vm.h"
 
@@ -164,11 +170,144 @@ static void test_kicks_same_bar_kvm(void **state)
 	vm_destroy(&vm);
 }
 
+struct fault_watch {
+	int uffd;
+	struct vm *vm;
+	void *page;
+	int trylock; /* pthread_mutex_trylock's answer while the device was stuck in I/O */
+	bool faulted;
+	struct virtio_dev *reset; /* the driver resets this device and sets its queue up again */
+};
+
+/* Queue 0 of d: size 8, rings in guest RAM at 0x10000, 0x11000, 0x12000; driver ready. */
+static void blk_queue(struct virtio_dev *d)
+{
+	struct virtqueue *vq = &d->vq[0];
+
+	d->status = VIRTIO_STATUS_DRIVER_OK;
+	vq->size = 8;
+	vq->desc = 0x10000;
+	vq->avail = 0x11000;
+	vq->used = 0x12000;
+	assert_true(vq_enable(vq, &d->vm->mem));
+}
+
+/* Waits for the device's read to fault on the watched page, tries vm->lock while the read
+ * is stuck there, then lets the read go on (the page reads as zeros). */
+static void *fault_thread(void *arg)
+{
+	struct fault_watch *w = arg;
+	struct pollfd p = {.fd = w->uffd, .events = POLLIN};
+	struct uffd_msg msg;
+	struct uffdio_zeropage z = {.range = {(uint64_t)(uintptr_t)w->page, 4096}};
+
+	if (poll(&p, 1, 10000) != 1 || read(w->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT)
+		return NULL;
+	w->faulted = true;
+	w->trylock = pthread_mutex_trylock(&w->vm->lock);
+	if (w->trylock == 0) {
+		if (w->reset) {
+			uint8_t zero[2] = {0};
+			uint16_t idx = 0;
+			virtio_bar(w->reset, 0x14, zero, 1, true);
+			gm_write(&w->vm->mem, 0x11000 + 2, &idx, 2);
+			blk_queue(w->reset);
+		}
+		pthread_mutex_unlock(&w->vm->lock);
+	}
+	ioctl(w->uffd, UFFDIO_ZEROPAGE, &z);
+	return NULL;
+}
+
+/* The request's image read (pread into guest RAM) runs with vm->lock released: the read is
+ * made to stop on a userfaultfd page, and another thread takes vm->lock meanwhile (and, with
+ * reset, resets the device and sets its queue up anew, so the completion must be dropped). */
+static void blk_io_without_vm_lock(bool reset)
+{
+	static struct vm vm;
+	static struct virtio_blk b;
+	static struct fault_watch w;
+	struct virtio_dev *d = &b.vdev;
+	struct virtqueue *vq = &d->vq[0];
+	struct err e = {0};
+	char path[] = "/tmp/test-vmm-blk.XXXXXX";
+	struct desc {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags, next;
+	} desc[3] = {{0x1000, 16, 1, 1}, {0x300000, 4096, 1 | 2, 2}, {0x2000, 1, 2, 0}};
+	uint32_t hdr[4] = {0, 0, 0, 0}; /* IN, sector 0 */
+	uint16_t avail[3] = {0, 1, 0};	/* flags, idx, ring[0] = head 0 */
+	uint8_t kick[2] = {0}, st = 0xff;
+	uint16_t used_idx = 0xffff;
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg = {.mode = UFFDIO_REGISTER_MODE_MISSING};
+	pthread_t t;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	w.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (w.uffd < 0 || ioctl(w.uffd, UFFDIO_API, &api) < 0) {
+		close(fd);
+		unlink(path);
+		skip(); /* no userfaultfd here (unprivileged and not allowed) */
+	}
+	vm_init(&vm);
+	assert_int_equal(gm_init(&vm.mem, 4ULL << 20, &e), 0);
+	assert_int_equal(virtio_blk_init(&b, &vm, path, IMAGE_RAW, false, NULL, "unit", false, &e),
+			 0);
+	blk_queue(d);
+	gm_write(&vm.mem, 0x10000, desc, sizeof(desc));
+	gm_write(&vm.mem, 0x11000, avail, sizeof(avail));
+	gm_write(&vm.mem, 0x1000, hdr, sizeof(hdr));
+	w.vm = &vm;
+	w.page = gm_ptr(&vm.mem, 0x300000, 4096); /* never touched yet: missing */
+	reg.range = (struct uffdio_range){(uint64_t)(uintptr_t)w.page, 4096};
+	assert_int_equal(ioctl(w.uffd, UFFDIO_REGISTER, &reg), 0);
+	w.trylock = -1;
+	w.faulted = false;
+	w.reset = reset ? d : NULL;
+	assert_int_equal(pthread_create(&t, NULL, fault_thread, &w), 0);
+
+	pthread_mutex_lock(&vm.lock); /* as the vCPU that exits on the notify write */
+	virtio_bar(d, 0x3000, kick, 2, true);
+	pthread_mutex_unlock(&vm.lock);
+	pthread_join(t, NULL);
+	assert_true(w.faulted);
+	assert_int_equal(w.trylock, 0);
+	gm_read(&vm.mem, 0x2000, &st, 1);
+	assert_int_equal(st, 0); /* the request completed */
+	assert_int_equal(b.reads, 1);
+	/* Returned on the used ring, unless the device was reset meanwhile. */
+	gm_read(&vm.mem, 0x12000 + 2, &used_idx, 2);
+	assert_int_equal(used_idx, reset ? 0 : 1);
+	assert_int_equal(vq->used_idx, reset ? 0 : 1);
+	virtio_blk_close(&b);
+	vm_destroy(&vm);
+	close(w.uffd);
+	close(fd);
+	unlink(path);
+}
+
+static void test_blk_io_without_vm_lock(void **state)
+{
+	blk_io_without_vm_lock(false);
+}
+
+static void test_blk_reset_during_io(void **state)
+{
+	blk_io_without_vm_lock(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kicks_failing_logged_once),
 		cmocka_unit_test(test_kicks_same_bar_kvm),
+		cmocka_unit_test(test_blk_io_without_vm_lock),
+		cmocka_unit_test(test_blk_reset_during_io),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
