@@ -224,6 +224,7 @@ int vm_create(struct vm *vm, uint64_t mem_bytes, unsigned ncpus, struct err *e)
 		log_msg(LOG_WARN,
 			"this KVM cannot inject MSIs (KVM_CAP_SIGNAL_MSI); virtio devices "
 			"offer INTx only");
+	vm->has_ioeventfd = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
 	if (vm_load_cpuid(vm, e) < 0 || vm_create_cpus(vm, e) < 0)
 		return -1;
 	sigemptyset(&sa.sa_mask);
@@ -569,8 +570,10 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 
-	if (vm->vm_fd < 0 || ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0)
+	if (vm->vm_fd < 0 || !vm->has_ioeventfd) {
+		errno = ENOTSUP;
 		return -1;
+	}
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -1 : 0;
 }
 

@@ -560,6 +560,7 @@ int main(int argc, char **argv)
 		virtio_close(&m->net->vdev);
 		free(m->net);
 	}
+	el_free(&m->el);
 	free_options(&m->opt);
 	if (m->console_fd > STDERR_FILENO)
 		close(m->console_fd);

@@ -16,6 +16,9 @@
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
+/* How long sockets that sat a round out wait at most for their turn. */
+#define NET_TURN_MS 10
+
 struct slirp_timer {
 	SlirpTimerId id;
 	void *cb_opaque;
@@ -31,10 +34,13 @@ struct net_slirp {
 	net_deliver_fn deliver;
 	void *opaque;
 	struct slirp_timer *timers;
-	/* Filled while the event loop prepares a poll. */
+	/* Set while the event loop prepares a poll or dispatches its results. */
+	struct eventloop *round;
 	struct pollfd *pfd;
-	unsigned *n, max, base;
-	bool overflow;
+	/* When slirp has more sockets than the poll set takes, they take turns: a round skips
+	 * the first `skip` that slirp lists and polls the next ones that fit. */
+	unsigned listed, taken, skip;
+	bool overflow, crowded; /* crowded: sockets are taking turns (logged once per episode) */
 };
 
 int net_parse(const char *arg, struct net_opts *o, struct err *e)
@@ -158,19 +164,22 @@ static int add_poll(int fd, int events, void *opaque)
 {
 	struct net_slirp *ns = opaque;
 	short ev = 0;
+	int idx;
 
-	if (*ns->n >= ns->max) {
-		ns->overflow = true;
-		return -1;
-	}
+	if (ns->listed++ < ns->skip)
+		return -1; /* had its turn in an earlier round; the later ones go first */
 	if (events & SLIRP_POLL_IN)
 		ev |= POLLIN;
 	if (events & SLIRP_POLL_OUT)
 		ev |= POLLOUT;
 	if (events & SLIRP_POLL_PRI)
 		ev |= POLLPRI;
-	ns->pfd[*ns->n] = (struct pollfd){.fd = fd, .events = ev};
-	return (int)((*ns->n)++ - ns->base);
+	idx = el_poll_add(ns->round, fd, ev);
+	if (idx < 0)
+		ns->overflow = true;
+	else
+		ns->taken++;
+	return idx;
 }
 
 static int get_revents(int idx, void *opaque)
@@ -195,18 +204,17 @@ static int get_revents(int idx, void *opaque)
 	return ev;
 }
 
-static void net_prepare(void *opaque, struct pollfd *pfd, unsigned *n, unsigned max,
-			int *timeout_ms)
+static void net_prepare(void *opaque, struct eventloop *el, int *timeout_ms)
 {
 	struct net_slirp *ns = opaque;
 	uint32_t t = UINT32_MAX;
 	int64_t now = cb_clock_ns(NULL) / 1000000;
+	unsigned room = el_poll_room(el);
 
 	pthread_mutex_lock(&ns->vm->lock);
-	ns->pfd = pfd;
-	ns->n = n;
-	ns->max = max;
-	ns->base = *n;
+	ns->round = el;
+	ns->listed = ns->taken = 0;
+	ns->overflow = false;
 	slirp_pollfds_fill(ns->slirp, &t, add_poll, ns);
 	for (struct slirp_timer *tm = ns->timers; tm; tm = tm->next) {
 		if (tm->expire_ms >= 0) {
@@ -218,9 +226,19 @@ static void net_prepare(void *opaque, struct pollfd *pfd, unsigned *n, unsigned 
 		}
 	}
 	pthread_mutex_unlock(&ns->vm->lock);
-	if (ns->overflow) {
-		log_msg(LOG_WARN, "net: too many sockets to poll; some wait a round");
-		ns->overflow = false;
+	if (ns->overflow || ns->skip) {
+		/* Some sockets sat this round out: their turn comes in a short while, whatever
+		 * happens on the others. Past the end of slirp's list, turns start over. */
+		if (!ns->crowded)
+			log_guest("net: the guest has more sockets open than the %u that fit the "
+				  "poll set; they take turns",
+				  room);
+		ns->crowded = true;
+		ns->skip = ns->overflow ? ns->skip + ns->taken : 0;
+		if (t > NET_TURN_MS)
+			t = NET_TURN_MS;
+	} else {
+		ns->crowded = false;
 	}
 	if (t != UINT32_MAX && (*timeout_ms < 0 || t < (uint32_t)*timeout_ms))
 		*timeout_ms = (int)(t > 1000 ? 1000 : t);

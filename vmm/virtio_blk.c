@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vmm/log.h"
+#include "vmm/vm.h"
 
 #define BLK_T_IN 0
 #define BLK_T_OUT 1
@@ -136,23 +137,52 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct vq_chain *c)
 	return (uint32_t)(data_in + 1);
 }
 
+/* Called with vm->lock held. The image I/O (fdatasync included) runs with vm->lock released,
+ * so that the other vCPUs' exits, slirp and the API go on meanwhile. Rings and the chain are
+ * touched only with the lock held; b->busy keeps one thread at a time in the queue and a kick
+ * meanwhile only sets b->kicked for that thread to see. A reset during the I/O drops the
+ * completion: its ring is gone. */
 static void blk_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_blk *b = d->priv;
 	struct virtqueue *vq = &d->vq[q];
+	struct vq_chain *c = &d->chain[q];
 	const char *why;
 	int r;
 
-	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
-		if (r < 0) {
-			log_guest("virtio-blk %s: bad descriptor chain: %s", b->serial, why);
-			b->errors++;
-			vq_push(vq, d->chain.head, 0);
-			continue;
+	b->kicked = true;
+	if (b->busy)
+		return;
+	b->busy = true;
+	while (b->kicked) {
+		b->kicked = false;
+		while ((r = vq_pop(vq, c, &why)) != 0) {
+			unsigned resets = b->resets;
+			uint32_t len;
+			if (r < 0) {
+				log_guest("virtio-blk %s: bad descriptor chain: %s", b->serial,
+					  why);
+				b->errors++;
+				vq_push(vq, c->head, 0);
+				continue;
+			}
+			pthread_mutex_unlock(&d->vm->lock);
+			len = virtio_blk_request(b, c);
+			pthread_mutex_lock(&d->vm->lock);
+			if (resets != b->resets)
+				break;
+			vq_push(vq, c->head, len);
 		}
-		vq_push(vq, d->chain.head, virtio_blk_request(b, &d->chain));
+		virtio_notify(d, q);
 	}
-	virtio_notify(d, q);
+	b->busy = false;
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	struct virtio_blk *b = d->priv;
+
+	b->resets++;
 }
 
 static const struct virtio_ops blk_ops_rw = {
@@ -161,6 +191,7 @@ static const struct virtio_ops blk_ops_rw = {
 	.nqueues = 1,
 	.features = BLK_F_SEG_MAX | BLK_F_BLK_SIZE | BLK_F_FLUSH,
 	.notify = blk_notify,
+	.reset = blk_reset,
 };
 
 static const struct virtio_ops blk_ops_ro = {
@@ -169,6 +200,7 @@ static const struct virtio_ops blk_ops_ro = {
 	.nqueues = 1,
 	.features = BLK_F_SEG_MAX | BLK_F_BLK_SIZE | BLK_F_FLUSH | BLK_F_RO,
 	.notify = blk_notify,
+	.reset = blk_reset,
 };
 
 int virtio_blk_init(struct virtio_blk *b, struct vm *vm, const char *path, enum image_format fmt,

@@ -16,6 +16,10 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	uint8_t config[24];
 	uint64_t reads, writes, flushes, errors;
+	/* Queue processing (see blk_notify), under vm->lock. */
+	bool busy;	 /* a thread is handling the queue (with vm->lock released for I/O) */
+	bool kicked;	 /* the driver notified since that thread last looked */
+	unsigned resets; /* device resets so far */
 };
 
 /* Opens path as fmt (read-only when readonly) and prepares the device; backing (or NULL) is

@@ -15,6 +15,7 @@ void virtio_net_receive(void *opaque, const uint8_t *frame, size_t len)
 	struct virtio_net *n = opaque;
 	struct virtio_dev *d = &n->vdev;
 	struct virtqueue *vq = &d->vq[NET_RXQ];
+	struct vq_chain *c = &d->chain[NET_RXQ];
 	uint8_t hdr[VIRTIO_NET_HDR] = {0};
 	const char *why;
 	int r;
@@ -23,30 +24,30 @@ void virtio_net_receive(void *opaque, const uint8_t *frame, size_t len)
 		n->rx_dropped++;
 		return;
 	}
-	r = vq_pop(vq, &d->chain, &why);
+	r = vq_pop(vq, c, &why);
 	if (r == 0) {
 		n->rx_dropped++; /* no buffer: TCP retransmits, UDP is lossy anyway */
 		return;
 	}
 	if (r < 0) {
 		log_guest("virtio-net: bad receive chain: %s", why);
-		vq_push(vq, d->chain.head, 0);
+		vq_push(vq, c->head, 0);
 		virtio_notify(d, NET_RXQ);
 		n->rx_dropped++;
 		return;
 	}
-	if (d->chain.in_len < VIRTIO_NET_HDR + len) {
+	if (c->in_len < VIRTIO_NET_HDR + len) {
 		log_msg(LOG_DEBUG, "virtio-net: receive buffer of %llu bytes too small for %zu",
-			(unsigned long long)d->chain.in_len, len);
-		vq_push(vq, d->chain.head, 0);
+			(unsigned long long)c->in_len, len);
+		vq_push(vq, c->head, 0);
 		virtio_notify(d, NET_RXQ);
 		n->rx_dropped++;
 		return;
 	}
 	hdr[10] = 1; /* num_buffers */
-	vq_chain_write(&d->chain, 0, hdr, sizeof(hdr));
-	vq_chain_write(&d->chain, sizeof(hdr), frame, len);
-	vq_push(vq, d->chain.head, (uint32_t)(sizeof(hdr) + len));
+	vq_chain_write(c, 0, hdr, sizeof(hdr));
+	vq_chain_write(c, sizeof(hdr), frame, len);
+	vq_push(vq, c->head, (uint32_t)(sizeof(hdr) + len));
 	virtio_notify(d, NET_RXQ);
 	n->rx_frames++;
 }
@@ -55,31 +56,29 @@ void virtio_net_tx(struct virtio_net *n)
 {
 	struct virtio_dev *d = &n->vdev;
 	struct virtqueue *vq = &d->vq[NET_TXQ];
+	struct vq_chain *c = &d->chain[NET_TXQ];
 	const char *why;
 	int r;
 
-	while ((r = vq_pop(vq, &d->chain, &why)) != 0) {
-		/* slirp may answer synchronously (ARP, ICMP to the gateway): virtio_net_receive
-		 * then reuses d->chain for the receive queue, so keep this chain's head. */
-		uint16_t head = d->chain.head;
+	while ((r = vq_pop(vq, c, &why)) != 0) {
 		uint64_t len;
 		if (r < 0) {
 			log_guest("virtio-net: bad transmit chain: %s", why);
-			vq_push(vq, head, 0);
+			vq_push(vq, c->head, 0);
 			n->tx_dropped++;
 			continue;
 		}
-		len = d->chain.out_len;
+		len = c->out_len;
 		if (len <= VIRTIO_NET_HDR || len - VIRTIO_NET_HDR > sizeof(n->frame)) {
 			n->tx_dropped++;
 		} else {
 			len -= VIRTIO_NET_HDR;
-			vq_chain_read(&d->chain, VIRTIO_NET_HDR, n->frame, len);
+			vq_chain_read(c, VIRTIO_NET_HDR, n->frame, len);
 			n->tx_frames++;
 			if (n->slirp)
 				net_slirp_input(n->slirp, n->frame, len);
 		}
-		vq_push(vq, head, 0);
+		vq_push(vq, c->head, 0);
 	}
 	virtio_notify(d, NET_TXQ);
 }

@@ -328,24 +328,38 @@ static uint64_t kick_base(const struct virtio_dev *d)
 	return (uint64_t)d->pci.bar[0].addr + BAR_NOTIFY;
 }
 
-/* Moves the ioeventfd registrations after the guest moved BAR0 or toggled decoding. */
+/* Moves the ioeventfd registrations after the guest moved BAR0 or toggled decoding. Only
+ * registrations KVM accepted are recorded (and later undone); where it refuses one (another
+ * device's BAR at the same address: EEXIST), that queue's kicks stay trapped MMIO writes. The
+ * guest can cause that at will, so it is logged once per device. */
 static void kicks_sync(struct virtio_dev *d)
 {
 	uint64_t base = kick_base(d);
 
-	if (!d->el || base == d->kick_addr)
+	if (!d->el || base == d->kick_base)
 		return;
+	d->kick_base = base;
 	for (unsigned q = 0; q < d->ops->nqueues; q++) {
-		if (d->kick[q].fd < 0)
+		struct virtio_kick *k = &d->kick[q];
+		if (k->fd < 0)
 			continue;
-		if (d->kick_addr)
-			vm_ioeventfd(d->vm, d->kick_addr + q * NOTIFY_MULT, 2, d->kick[q].fd,
-				     false);
-		if (base && vm_ioeventfd(d->vm, base + q * NOTIFY_MULT, 2, d->kick[q].fd, true) < 0)
-			log_msg(LOG_WARN, "virtio %u: KVM_IOEVENTFD failed; kicks stay trapped",
-				d->ops->device_id);
+		if (k->addr && vm_ioeventfd(d->vm, k->addr, 2, k->fd, false) < 0)
+			log_guest("virtio %u: KVM_IOEVENTFD deassign: %s", d->ops->device_id,
+				  strerror(errno));
+		k->addr = 0;
+		if (!base)
+			continue;
+		if (vm_ioeventfd(d->vm, base + q * NOTIFY_MULT, 2, k->fd, true) == 0) {
+			k->addr = base + q * NOTIFY_MULT;
+		} else if (!d->kick_warned) {
+			d->kick_warned = true;
+			log_msg(LOG_WARN,
+				"virtio %u: KVM_IOEVENTFD at %#llx: %s; kicks stay trapped "
+				"(logged once)",
+				d->ops->device_id, (unsigned long long)(base + q * NOTIFY_MULT),
+				strerror(errno));
+		}
 	}
-	d->kick_addr = base;
 }
 
 static void on_kick(void *opaque, short revents)

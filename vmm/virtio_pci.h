@@ -34,7 +34,8 @@ struct virtio_ops {
 	uint32_t class_code; /* PCI class << 8 */
 	unsigned nqueues;
 	uint64_t features; /* device-specific feature bits */
-	/* The driver made buffers available on queue q (called with vm->lock held). */
+	/* The driver made buffers available on queue q (called with vm->lock held; may release
+	 * and retake it). */
 	void (*notify)(struct virtio_dev *d, unsigned q);
 	/* The driver reset the device. */
 	void (*reset)(struct virtio_dev *d);
@@ -58,13 +59,15 @@ struct virtio_dev {
 	int intx_level;
 	struct virtqueue vq[VIRTIO_MAX_QUEUES];
 	uint16_t vq_vector[VIRTIO_MAX_QUEUES];
+	/* Each queue's chain in handling: one queue's handler may run inside another's (slirp
+	 * answers a transmitted frame on the receive queue from inside slirp_input). */
+	struct vq_chain chain[VIRTIO_MAX_QUEUES];
 
 	bool msix_enabled, msix_masked;
 	uint32_t msix_table[VIRTIO_MSIX_VECTORS][4];
 	uint32_t msix_pba;
-	bool has_msi;	       /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
-	uint64_t signals;      /* interrupts raised (for tests and status) */
-	struct vq_chain chain; /* scratch for the device's request handling (under vm->lock) */
+	bool has_msi;	  /* KVM can deliver MSIs (KVM_CAP_SIGNAL_MSI) */
+	uint64_t signals; /* interrupts raised (for tests and status) */
 
 	/* Queue kicks through ioeventfd, handled on the device thread (see virtio_use_ioeventfd).
 	 */
@@ -73,8 +76,10 @@ struct virtio_dev {
 		struct virtio_dev *dev;
 		unsigned q;
 		int fd;
+		uint64_t addr; /* where KVM signals fd; 0: not registered */
 	} kick[VIRTIO_MAX_QUEUES];
-	uint64_t kick_addr; /* where the eventfds are registered; 0: nowhere */
+	uint64_t kick_base; /* the notify registers' address at the last sync; 0: off */
+	bool kick_warned;   /* a failed registration was logged */
 	unsigned cfg_cap;   /* offset of the VIRTIO_PCI_CAP_PCI_CFG window in config space */
 };
 

@@ -11,7 +11,7 @@ static void rng_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_rng *rng = d->priv;
 	struct virtqueue *vq = &d->vq[q];
-	struct vq_chain *c = &d->chain;
+	struct vq_chain *c = &d->chain[q];
 	const char *why;
 	int r;
 

@@ -35,8 +35,9 @@ struct vm {
 	struct guest_mem mem;
 	unsigned ncpus;
 	struct vcpu cpus[VM_MAX_CPUS];
-	void *cpuid;  /* struct kvm_cpuid2 */
-	bool has_msi; /* KVM_CAP_SIGNAL_MSI: devices may offer MSI-X */
+	void *cpuid;	    /* struct kvm_cpuid2 */
+	bool has_msi;	    /* KVM_CAP_SIGNAL_MSI: devices may offer MSI-X */
+	bool has_ioeventfd; /* KVM_CAP_IOEVENTFD: queue kicks may skip the vCPU exit */
 
 	pthread_mutex_t lock; /* held around every device access */
 	struct bus pio, mmio;
@@ -85,7 +86,8 @@ void vm_destroy(struct vm *vm);
 /* Drives a legacy interrupt line (IOAPIC/PIC input gsi) to level. */
 void vm_irq_line(struct vm *vm, unsigned gsi, int level);
 
-/* Makes KVM signal fd on a len-byte write to MMIO address addr (assign) or stops it. */
+/* Makes KVM signal fd on a len-byte write to MMIO address addr (assign) or stops it; -1 with
+ * errno set when KVM refuses (ENOTSUP: this KVM has no ioeventfds). */
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign);
 
 /* Delivers one MSI (address/data as programmed by the guest). */

@@ -141,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!disk_path[0])
 		disk_setup();
 	rig = rig_new();
+	pthread_mutex_lock(&rig->vm.lock); /* as a vCPU holds it around device accesses */
 	while (take(&p, &left, &op, 1)) {
 		struct virtio_dev *d = rig->dev[(op >> 4) % 3];
 		uint16_t off, gpa16;
@@ -194,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	out:
+	pthread_mutex_unlock(&rig->vm.lock);
 	rig_free(rig);
 	return 0;
 }

@@ -352,6 +352,7 @@ static void test_net_tx_reentrant_rx(void **state)
 	gm_read(&r->m, 0x32000 + 4, used, 8);
 	assert_int_equal(used[0], 3);
 	virtio_net_close(&n);
+	el_free(&el);
 	memset(&vm.mem, 0, sizeof(vm.mem)); /* the rig owns the RAM */
 	vm_destroy(&vm);
 }
