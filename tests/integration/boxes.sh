@@ -287,6 +287,17 @@ mk vmware "$T/vmware.box" "$T/src/sparse.vmdk" "$T/src/d2.vmdk"
 envbox add "$T/vmware.box" --name flavour/vmware -q
 check "vmware_desktop box: the .vmx's first monolithicSparse VMDK becomes base.qcow2" \
 	qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmware/0/vmware_desktop-unknown/base.qcow2" "$T/src/pattern.raw"
+# A split VMDK (descriptor + extent files) past 4 GiB, with data in its second extent.
+cp --sparse=always "$T/src/pattern.raw" "$T/src/split.raw"
+truncate -s 4608M "$T/src/split.raw"
+printf 'in the second extent' | dd of="$T/src/split.raw" bs=1M seek=3072 conv=notrunc 2>/dev/null
+qemu-img convert -f raw -O vmdk -o subformat=twoGbMaxExtentSparse "$T/src/split.raw" "$T/src/split.vmdk"
+mk vmware "$T/vmsplit.box" "$T/src/split.vmdk" "$T/src/d2.vmdk" "$T"/src/split-s00?.vmdk
+err=$(envbox add "$T/vmsplit.box" --name flavour/vmsplit 2>&1); rc=$?
+[ $rc -eq 0 ] || echo "# $err"
+check_sh "vmware_desktop box with a split VMDK (3 extent files) is imported (qemu-img compare)" \
+	'[ $rc -eq 0 ] && qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/base.qcow2" "$T/src/split.raw"'
+rm -f "$T"/src/split*
 
 # ---- hostile archives -------------------------------------------------------------------------
 for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
