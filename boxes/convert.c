@@ -34,16 +34,8 @@ static int write_out(struct job *j, const uint8_t *buf, size_t len, uint64_t off
 {
 	if (j->dst)
 		return image_pwrite(j->dst, buf, len, off, e);
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(j->dst_fd, buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, "cannot write the output");
-		}
-		done += (size_t)n;
-	}
+	if (fs_pwrite_all(j->dst_fd, buf, len, (off_t)off) < 0)
+		return err_sys(e, "cannot write the output");
 	return 0;
 }
 

@@ -29,18 +29,9 @@
 static int write_at(struct image *img, const void *buf, size_t len, uint64_t off, const char *what,
 		    struct err *e)
 {
-	for (size_t done = 0; done < len;) {
-		ssize_t n =
-			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, "%s: cannot write %s at %llu", img->name, what,
-				       (unsigned long long)(off + done));
-		}
-		done += (size_t)n;
-	}
+	if (fs_pwrite_all(img->fd, buf, len, (off_t)off) < 0)
+		return err_sys(e, "%s: cannot write %s at %llu", img->name, what,
+			       (unsigned long long)off);
 	return 0;
 }
 
@@ -733,16 +724,16 @@ int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing
 		err_sys(e, "%s: cannot size the file", name);
 		goto out;
 	}
-	if (pwrite(fd, buf, cs, 0) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, 0) < 0)
 		goto io;
 	memset(buf, 0, cs);
 	put_be64(buf, (1 + rtc) * cs);
-	if (pwrite(fd, buf, cs, (off_t)cs) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, (off_t)cs) < 0)
 		goto io;
 	memset(buf, 0, cs);
 	for (uint64_t i = 0; i < meta; i++)
 		put_be16(buf + i * 2, 1);
-	if (pwrite(fd, buf, cs, (off_t)((1 + rtc) * cs)) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, (off_t)((1 + rtc) * cs)) < 0)
 		goto io;
 	rc = 0;
 	goto out;

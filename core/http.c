@@ -416,15 +416,12 @@ static int xfer_flush(struct xfer *x)
 
 	while (done < x->fill) {
 		size_t n = x->fill - done < HTTP_WRITE_PIECE ? x->fill - done : HTTP_WRITE_PIECE;
-		ssize_t w = pwrite(x->fd, x->buf + done, n, (off_t)(at + done));
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
+		if (fs_pwrite_all(x->fd, x->buf + done, n, (off_t)(at + done)) < 0) {
 			x->failed = true;
 			return err_sys(x->e, "cannot write the download of %s", x->url);
 		}
-		done += (size_t)w;
+		done += n;
 	}
 	if (x->pipe) {
 		hashpipe_put(x->pipe, x->fill);
