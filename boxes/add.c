@@ -366,6 +366,8 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 		return -1;
 	bo.bearer = p->token;
 	bo.progress = o->download;
+	/* a box larger than what extraction accepts could never be installed */
+	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;
 	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {

@@ -120,6 +120,14 @@ check_sh "a remote catalog naming a local file is refused" \
 err=$(envbox add nosuch/box 2>&1); rc=$?
 check_sh "unknown box name: exit 1 naming the places tried" \
 	'[ $rc -eq 1 ] && grep -q "nosuch/box.json" <<<"$err"'
+# A server announcing more than any box may hold (2 TiB, what extraction accepts) is refused.
+cp "$WWW/test/envup-amd64.box" "$WWW/test/huge.box"
+rules '{"/test/huge.box": {"content_length": 3298534883328}}'
+err=$(envbox add "$H/huge.box" --name huge/box 2>&1); rc=$?
+key=$XDG_CACHE_HOME/envup/downloads/$(printf %s "$H/huge.box" | sha256sum | cut -c1-32)
+check_sh "a download announced as 3 TiB is refused naming the 2 TiB limit, nothing kept" \
+	'[ $rc -eq 1 ] && grep -q "$H/huge.box: the file is larger (3298534883328 bytes) than the download limit of 2199023255552 bytes" <<<"$err" &&
+	[ ! -e "$key.part" ] && [ ! -e "$key.json" ] && [ ! -e "$BOXES/huge-VAGRANTSLASH-box" ]'
 rules '{"/old/location.box": {"redirect": "/test/envup-amd64.box"}}'
 envbox add "$HTTP/old/location.box" --name redir/box -q
 check "redirects are followed" [ -d "$BOXES/redir-VAGRANTSLASH-box/0/envup-amd64" ]
