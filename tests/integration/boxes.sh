@@ -65,6 +65,9 @@ accept=$(python3 -c 'import json,sys; print(set(json.loads(l)["accept"] for l in
 check "catalogs are asked for as application/json, as Vagrant does ($accept)" [ "$accept" = "{'application/json'}" ]
 check "catalog checksum verified while streaming (record keeps it)" \
 	grep -q '"checksum_type": *"sha256"' "$dir/envup-box.json"
+blocks=$(python3 -c 'import os,sys; print(sum(os.lstat(os.path.join(r,f)).st_blocks*512 for r,_,fs in os.walk(sys.argv[1]) for f in fs))' "$dir")
+check_sh "add and list report the bytes the box takes on disk ($blocks)" \
+	'[ "$(jget "[\"size\"]" <<<"$out")" = "$blocks" ] && [ "$(envbox list --json | jget "[0][\"size\"]")" = "$blocks" ]'
 envbox add test/multi --box-version '< 1.10' -q
 envbox add test/multi --box-version '~> 1.2.0' -q
 check "constraints '< 1.10' and '~> 1.2.0' pick 1.9.0 and 1.2.0" \
