@@ -135,7 +135,6 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
 	return 0;
 }
 
-#define MAX_RT_BYTES (8u << 20) /* as the reader accepts */
 
 /* Replaces the refcount table with one of at least min_entries entries, placed at the end
  * of the file together with the refcount blocks that cover it. Order: refcounts of the new
@@ -170,9 +169,9 @@ static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entrie
 			break;
 		entries *= 2;
 	}
-	if (entries * 8 > MAX_RT_BYTES)
+	if (entries * 8 > QCOW2_MAX_RT_BYTES)
 		return err_set(e, ERR_UNSUPPORTED, "%s: refcount table would exceed %u bytes",
-			       img->name, MAX_RT_BYTES);
+			       img->name, QCOW2_MAX_RT_BYTES);
 	nrt = calloc(entries, 8);
 	if (!nrt)
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -529,15 +528,14 @@ static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *b
 			    uint64_t off, uint64_t entry, struct err *e)
 {
 	uint64_t ca = off & ~(q->cs - 1), cidx = ca >> q->cluster_bits;
-	unsigned x = 62 - (q->cluster_bits - 8);
-	uint64_t coff = entry & ((1ull << x) - 1) & ~511ull;
-	uint64_t nsec = ((entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
-	uint64_t c, host;
+	uint64_t coff, nsec, c, host;
 	uint8_t *old = malloc(q->cs);
 	int rc = -1;
 
 	if (!old)
 		return err_set(e, ERR_FAIL, "out of memory");
+	qcow2_compressed_extent(q, entry, &coff, &nsec);
+	coff &= ~511ull; /* nsec counts from the sector holding the offset */
 	if (qcow2_read_compressed(img, q, entry, old, e) < 0)
 		goto out;
 	memcpy(old + (off - ca), buf, n);
