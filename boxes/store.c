@@ -486,18 +486,10 @@ out:
 
 static char *users_file(const struct box_entry *b, const char *machine_dir, struct err *e)
 {
-	struct hash *h;
-	char hex[HASH_HEX_MAX], *out;
+	char hex[33], *out;
 
-	if (hash_new(HASH_SHA256, &h, e) < 0)
+	if (hash_key_hex(machine_dir, hex, e) < 0)
 		return NULL;
-	if (hash_update(h, machine_dir, strlen(machine_dir), e) < 0 ||
-	    hash_final_hex(h, hex, e) < 0) {
-		hash_free(h);
-		return NULL;
-	}
-	hash_free(h);
-	hex[32] = '\0';
 	if (asprintf(&out, "%s/users/%s", b->dir, hex) < 0) {
 		err_set(e, ERR_FAIL, "out of memory");
 		return NULL;

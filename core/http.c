@@ -281,17 +281,10 @@ struct cache_files {
 static int cache_files_of(const char *url, const char *cache_dir, struct cache_files *cf,
 			  struct err *e)
 {
-	struct hash *h;
-	char hex[HASH_HEX_MAX];
+	char hex[33];
 
-	if (hash_new(HASH_SHA256, &h, e) < 0)
+	if (hash_key_hex(url, hex, e) < 0)
 		return -1;
-	if (hash_update(h, url, strlen(url), e) < 0 || hash_final_hex(h, hex, e) < 0) {
-		hash_free(h);
-		return -1;
-	}
-	hash_free(h);
-	hex[32] = '\0';
 	if (asprintf(&cf->part, "%s/downloads/%s.part", cache_dir, hex) < 0) {
 		cf->part = NULL;
 		return err_set(e, ERR_FAIL, "out of memory");
