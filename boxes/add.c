@@ -308,23 +308,6 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
  * envbox add busy for days. The bound is the largest disk an Envfile may ask for. */
 #define BOX_DISK_MAX (64ULL << 40)
 
-static int check_disk_size(const char *src, enum image_format fmt, const char *name,
-			   struct err *e)
-{
-	struct image_open_opts opts = {0};
-	struct image *img;
-	uint64_t size;
-
-	if (image_open(src, fmt, &opts, &img, e) < 0)
-		return err_wrap(e, "box disk %s", name);
-	size = image_size(img);
-	image_close(img);
-	if (size > BOX_DISK_MAX)
-		return err_set(e, ERR_CORRUPT, "box disk %s: virtual size %llu bytes is over the "
-			       "limit of 64 TiB", name, (unsigned long long)size);
-	return 0;
-}
-
 /* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
  * data file of the box's survives), and the original removed. */
 static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
@@ -343,9 +326,7 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 		err_wrap(e, "box disk %s", m->disks[0].path);
 		goto out;
 	}
-	if (check_disk_size(src, fmt, m->disks[0].path, e) < 0)
-		goto out;
-	if (image_convert(src, fmt, dst, IMAGE_QCOW2, prog, e) < 0) {
+	if (image_convert(src, fmt, dst, IMAGE_QCOW2, BOX_DISK_MAX, prog, e) < 0) {
 		err_wrap(e, "converting box disk %s (%s) to qcow2", m->disks[0].path,
 			 image_format_name(fmt));
 		goto out;
@@ -385,6 +366,8 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 		return -1;
 	bo.bearer = p->token;
 	bo.progress = o->download;
+	/* a box larger than what extraction accepts could never be installed */
+	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;
 	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {

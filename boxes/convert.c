@@ -34,16 +34,8 @@ static int write_out(struct job *j, const uint8_t *buf, size_t len, uint64_t off
 {
 	if (j->dst)
 		return image_pwrite(j->dst, buf, len, off, e);
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(j->dst_fd, buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, "cannot write the output");
-		}
-		done += (size_t)n;
-	}
+	if (fs_pwrite_all(j->dst_fd, buf, len, (off_t)off) < 0)
+		return err_sys(e, "cannot write the output");
 	return 0;
 }
 
@@ -163,8 +155,22 @@ static int run_workers(struct job *j, struct err *e)
 	return 0;
 }
 
+/* "64 TiB": the largest binary unit that divides v exactly. */
+static void limit_text(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	unsigned u = 0;
+
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && v && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu %s", (unsigned long long)v, units[u]);
+}
+
 int image_convert(const char *src, enum image_format src_fmt, const char *dst,
-		  enum image_format dst_fmt, const struct progress *p, struct err *e)
+		  enum image_format dst_fmt, uint64_t max_size, const struct progress *p,
+		  struct err *e)
 {
 	struct image_ctx ctx = {.follow_refs = true, .max_depth = 16};
 	struct job j = {.dst_fd = -1, .p = p};
@@ -176,6 +182,14 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 			       image_format_name(dst_fmt));
 	if (image_open_ctx(src, src_fmt, &ctx, &j.src, e) < 0)
 		return -1;
+	if (max_size && j.src->size > max_size) {
+		char lim[32];
+
+		limit_text(max_size, lim, sizeof(lim));
+		err_set(e, ERR_CORRUPT, "%s: virtual size %llu bytes is over the limit of %s", src,
+			(unsigned long long)j.src->size, lim);
+		goto out;
+	}
 	fd = fs_create_temp_beside(dst, 0644, &tmp, e);
 	if (fd < 0)
 		goto out;

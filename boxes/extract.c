@@ -153,8 +153,6 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 		return err_sys(c->e, "cannot create %s", name);
 	}
 	while ((r = archive_read_data_block(c->a, &buf, &size, &off)) == ARCHIVE_OK) {
-		size_t done = 0;
-
 		if (off < 0 || (uint64_t)off + size > c->max_entry ||
 		    c->total + size > c->max_total) {
 			err_set(c->e, ERR_CORRUPT,
@@ -165,17 +163,9 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 							     : c->max_total));
 			goto fail;
 		}
-		while (done < size) {
-			ssize_t w = pwrite(fd, (const char *)buf + done, size - done,
-					   (off_t)((uint64_t)off + done));
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				err_sys(c->e, "cannot write %s", name);
-				goto fail;
-			}
-			done += (size_t)w;
+		if (fs_pwrite_all(fd, buf, size, (off_t)off) < 0) {
+			err_sys(c->e, "cannot write %s", name);
+			goto fail;
 		}
 		c->total += size;
 		if ((uint64_t)off + size > end)

@@ -73,9 +73,11 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 		       enum image_format backing_fmt, struct err *e);
 
 /* Converts src (format src_fmt; IMAGE_UNKNOWN: detect) to dst in dst_fmt (IMAGE_QCOW2 or
- * IMAGE_RAW), with bounded memory; dst appears only when complete. */
+ * IMAGE_RAW), with bounded memory; dst appears only when complete. A source whose virtual
+ * size is over max_size (0: no bound) is refused before anything is written. */
 int image_convert(const char *src, enum image_format src_fmt, const char *dst,
-		  enum image_format dst_fmt, const struct progress *p, struct err *e);
+		  enum image_format dst_fmt, uint64_t max_size, const struct progress *p,
+		  struct err *e);
 
 /* Facts for `envbox info` and the importer. */
 /* The path the image was opened with (references: joined to their parent's directory). */

@@ -10,7 +10,6 @@
 #include "boxes/qcow2_impl.h"
 
 #define MAX_L1_ENTRIES (4u << 20) /* 32 MiB of L1, as QEMU */
-#define MAX_RT_BYTES (8u << 20)
 #define MAX_SNAPSHOTS 65536
 #define MAX_SIZE (1ull << 60)
 #define MAP_BATCH 512
@@ -164,12 +163,12 @@ int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m
 int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
 			  struct err *e)
 {
-	unsigned x = 62 - (q->cluster_bits - 8);
-	uint64_t coff = entry & ((1ull << x) - 1);
-	uint64_t nsec = (entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1);
-	uint64_t csize = (nsec + 1) * 512 - (coff & 511);
+	uint64_t coff, nsec, csize;
 	uint8_t *in;
 	int rc;
+
+	qcow2_compressed_extent(q, entry, &coff, &nsec);
+	csize = nsec * 512 - (coff & 511);
 
 	if (coff >= q->file_size)
 		return err_set(e, ERR_CORRUPT,
@@ -194,7 +193,9 @@ int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, ui
 	return rc;
 }
 
-int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, struct err *e)
+/* Reads [off, off+len) through the map without taking the writer's lock. */
+static int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off,
+			       struct err *e)
 {
 	struct qcow2 *q = img->priv;
 	uint8_t *p = buf, *tmp = NULL;
@@ -488,7 +489,7 @@ static int check_header(struct image *img, struct qcow2 *q, const uint8_t *h, si
 	    q->rt_offset < q->l1_offset + (uint64_t)q->l1_size * 8)
 		return err_set(e, ERR_CORRUPT, "%s: L1 table overlaps the refcount table",
 			       img->name);
-	if (rt_bytes > MAX_RT_BYTES || (q->rt_offset & (q->cs - 1)) ||
+	if (rt_bytes > QCOW2_MAX_RT_BYTES || (q->rt_offset & (q->cs - 1)) ||
 	    q->rt_offset > q->file_size || q->file_size - q->rt_offset < rt_bytes)
 		return err_set(e, ERR_CORRUPT,
 			       "%s: refcount table at %llu (%u clusters) is misplaced or too large",

@@ -20,6 +20,9 @@
 #define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
 #define QCOW2_INCOMPAT_KNOWN 0x1full
 
+/* Largest refcount table the reader accepts and the writer grows to. */
+#define QCOW2_MAX_RT_BYTES (8u << 20)
+
 #define QCOW2_EXT_END 0
 #define QCOW2_EXT_BACKING_FMT 0xe2792acau
 #define QCOW2_EXT_FEATURES 0x6803f857u
@@ -94,12 +97,21 @@ struct qcow2_map {
 };
 int qcow2_map(struct image *img, uint64_t off, uint64_t len, struct qcow2_map *m, struct err *e);
 
+/* Where a compressed L2 entry's data lies: host byte offset and the number of 512-byte
+ * sectors it spans (the first counted from the sector holding the offset). */
+static inline void qcow2_compressed_extent(const struct qcow2 *q, uint64_t entry, uint64_t *off,
+					   uint64_t *nsec)
+{
+	unsigned x = 62 - (q->cluster_bits - 8);
+
+	*off = entry & ((1ull << x) - 1);
+	*nsec = ((entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
+}
+
 /* Decompresses the cluster the compressed L2 entry describes into out (one cluster). */
 int qcow2_read_compressed(struct image *img, struct qcow2 *q, uint64_t entry, uint8_t *out,
 			  struct err *e);
 
-/* Reads [off, off+len) through the map without taking the writer's lock. */
-int qcow2_read_unlocked(struct image *img, void *buf, size_t len, uint64_t off, struct err *e);
 
 /* Writer: prepares an image opened writable (checks, loads the refcount table). */
 int qcow2_write_init(struct image *img, struct err *e);

@@ -70,13 +70,11 @@ static int lookup(struct qcow2_l2cache *c, struct image *img, uint64_t l2off, bo
 	struct qcow2_l2slot *s = find(c, l2off);
 
 	if (s) {
-		c->hits++;
 		if (fresh)
 			memset(s->buf, 0, c->table_bytes);
 		*out = s;
 		return 0;
 	}
-	c->misses++;
 	s = victim(c);
 	if (s->dirty) {
 		if (c->writeback(img, s->off, s->buf, e) < 0)

@@ -40,7 +40,6 @@ struct qcow2_l2cache {
 	unsigned nslots;
 	unsigned last; /* slot of the last hit: sequential access checks it first */
 	uint64_t tick;
-	uint64_t hits, misses;
 	unsigned ndirty;
 	qcow2_l2_writeback_fn writeback; /* set by the writer; NULL: never dirty */
 	struct qcow2_l2slot *slot;

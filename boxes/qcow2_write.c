@@ -29,18 +29,9 @@
 static int write_at(struct image *img, const void *buf, size_t len, uint64_t off, const char *what,
 		    struct err *e)
 {
-	for (size_t done = 0; done < len;) {
-		ssize_t n =
-			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, "%s: cannot write %s at %llu", img->name, what,
-				       (unsigned long long)(off + done));
-		}
-		done += (size_t)n;
-	}
+	if (fs_pwrite_all(img->fd, buf, len, (off_t)off) < 0)
+		return err_sys(e, "%s: cannot write %s at %llu", img->name, what,
+			       (unsigned long long)off);
 	return 0;
 }
 
@@ -144,7 +135,6 @@ static int set_refcounts(struct image *img, struct qcow2 *q, uint64_t start, uin
 	return 0;
 }
 
-#define MAX_RT_BYTES (8u << 20) /* as the reader accepts */
 
 /* Replaces the refcount table with one of at least min_entries entries, placed at the end
  * of the file together with the refcount blocks that cover it. Order: refcounts of the new
@@ -179,9 +169,9 @@ static int grow_reftable(struct image *img, struct qcow2 *q, uint64_t min_entrie
 			break;
 		entries *= 2;
 	}
-	if (entries * 8 > MAX_RT_BYTES)
+	if (entries * 8 > QCOW2_MAX_RT_BYTES)
 		return err_set(e, ERR_UNSUPPORTED, "%s: refcount table would exceed %u bytes",
-			       img->name, MAX_RT_BYTES);
+			       img->name, QCOW2_MAX_RT_BYTES);
 	nrt = calloc(entries, 8);
 	if (!nrt)
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -538,15 +528,14 @@ static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *b
 			    uint64_t off, uint64_t entry, struct err *e)
 {
 	uint64_t ca = off & ~(q->cs - 1), cidx = ca >> q->cluster_bits;
-	unsigned x = 62 - (q->cluster_bits - 8);
-	uint64_t coff = entry & ((1ull << x) - 1) & ~511ull;
-	uint64_t nsec = ((entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
-	uint64_t c, host;
+	uint64_t coff, nsec, c, host;
 	uint8_t *old = malloc(q->cs);
 	int rc = -1;
 
 	if (!old)
 		return err_set(e, ERR_FAIL, "out of memory");
+	qcow2_compressed_extent(q, entry, &coff, &nsec);
+	coff &= ~511ull; /* nsec counts from the sector holding the offset */
 	if (qcow2_read_compressed(img, q, entry, old, e) < 0)
 		goto out;
 	memcpy(old + (off - ca), buf, n);
@@ -733,16 +722,16 @@ int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing
 		err_sys(e, "%s: cannot size the file", name);
 		goto out;
 	}
-	if (pwrite(fd, buf, cs, 0) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, 0) < 0)
 		goto io;
 	memset(buf, 0, cs);
 	put_be64(buf, (1 + rtc) * cs);
-	if (pwrite(fd, buf, cs, (off_t)cs) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, (off_t)cs) < 0)
 		goto io;
 	memset(buf, 0, cs);
 	for (uint64_t i = 0; i < meta; i++)
 		put_be16(buf + i * 2, 1);
-	if (pwrite(fd, buf, cs, (off_t)((1 + rtc) * cs)) != (ssize_t)cs)
+	if (fs_pwrite_all(fd, buf, cs, (off_t)((1 + rtc) * cs)) < 0)
 		goto io;
 	rc = 0;
 	goto out;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "boxes/image_impl.h"
+#include "core/fsutil.h"
 
 static int raw_pread(struct image *img, void *buf, size_t len, uint64_t off, struct err *e)
 {
@@ -14,20 +15,8 @@ static int raw_pread(struct image *img, void *buf, size_t len, uint64_t off, str
 
 static int raw_pwrite(struct image *img, const void *buf, size_t len, uint64_t off, struct err *e)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n =
-			pwrite(img->fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, "%s: cannot write at %llu", img->name,
-				       (unsigned long long)(off + done));
-		}
-		done += (size_t)n;
-	}
+	if (fs_pwrite_all(img->fd, buf, len, (off_t)off) < 0)
+		return err_sys(e, "%s: cannot write at %llu", img->name, (unsigned long long)off);
 	return 0;
 }
 

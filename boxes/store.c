@@ -136,9 +136,9 @@ static uint64_t du_at(int dirfd, unsigned depth)
 	return sum;
 }
 
-static uint64_t du(const char *dir)
+uint64_t box_entry_size(const struct box_entry *b)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	return fd < 0 ? 0 : du_at(fd, 0);
 }
@@ -222,7 +222,6 @@ static int push_entry(struct box_entry **v, size_t *n, const char *root, const c
 	(*n)++;
 	if (!b->name || !b->version || !b->provider || !b->arch || !b->dir)
 		return err_set(e, ERR_FAIL, "out of memory");
-	b->size = du(b->dir);
 	return 0;
 }
 
@@ -279,7 +278,6 @@ static int entry_dup(const struct box_entry *src, struct box_entry *dst, struct 
 	dst->provider = strdup(src->provider);
 	dst->arch = strdup(src->arch);
 	dst->dir = strdup(src->dir);
-	dst->size = src->size;
 	if (!dst->name || !dst->version || !dst->provider || !dst->arch || !dst->dir) {
 		box_entry_free(dst);
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -488,18 +486,10 @@ out:
 
 static char *users_file(const struct box_entry *b, const char *machine_dir, struct err *e)
 {
-	struct hash *h;
-	char hex[HASH_HEX_MAX], *out;
+	char hex[33], *out;
 
-	if (hash_new(HASH_SHA256, &h, e) < 0)
+	if (hash_key_hex(machine_dir, hex, e) < 0)
 		return NULL;
-	if (hash_update(h, machine_dir, strlen(machine_dir), e) < 0 ||
-	    hash_final_hex(h, hex, e) < 0) {
-		hash_free(h);
-		return NULL;
-	}
-	hash_free(h);
-	hex[32] = '\0';
 	if (asprintf(&out, "%s/users/%s", b->dir, hex) < 0) {
 		err_set(e, ERR_FAIL, "out of memory");
 		return NULL;

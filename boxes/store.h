@@ -23,8 +23,7 @@ struct box_store {
 
 struct box_entry {
 	char *name, *version, *provider, *arch;
-	char *dir;     /* the installed directory */
-	uint64_t size; /* bytes on disk */
+	char *dir; /* the installed directory */
 };
 
 /* True for names the store can hold: ORG/BOX or one word of letters, digits, '.', '_', '-'
@@ -45,6 +44,9 @@ void box_entries_free(struct box_entry *v, size_t n);
 
 /* Frees one entry's strings. */
 void box_entry_free(struct box_entry *b);
+
+/* Bytes the box takes on disk. It walks the directory: only for where it is shown. */
+uint64_t box_entry_size(const struct box_entry *b);
 
 /* The newest installed version of name satisfying constraint (NULL: any), with provider and
  * arch when given (NULL: any; then the preferred box provider and the host's architecture

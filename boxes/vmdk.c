@@ -443,16 +443,12 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 					e, ERR_CORRUPT,
 					"%s: grain directories of all extents exceed %u entries",
 					img->name, MAX_GD_ENTRIES);
-			if (cap * SECTOR < x->len)
-				x->len =
-					cap * SECTOR; /* past the extent's capacity reads as zero */
-			if (x->len != sectors * SECTOR) {
-				return err_set(
-					e, ERR_CORRUPT,
-					"%s: extent %s holds %llu sectors, the descriptor says "
-					"%llu",
-					img->name, file, (unsigned long long)cap, sectors);
-			}
+			/* a larger extent is read only as far as the descriptor says */
+			if (cap < sectors)
+				return err_set(e, ERR_CORRUPT,
+					       "%s: extent %s holds %llu sectors, the descriptor "
+					       "says %llu",
+					       img->name, file, (unsigned long long)cap, sectors);
 		}
 	} else {
 		return err_set(e, ERR_UNSUPPORTED, "%s: extent type %s is not supported", img->name,

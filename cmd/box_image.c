@@ -82,7 +82,7 @@ int cmd_box_convert(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ui_progress_start(&bar, "Converting");
-	if (image_convert(pos[0], from, pos[1], to, &p, &e) < 0) {
+	if (image_convert(pos[0], from, pos[1], to, 0, &p, &e) < 0) {
 		ui_progress_done(&bar);
 		return cmd_fail(&e);
 	}

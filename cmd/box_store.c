@@ -122,7 +122,7 @@ static struct json_object *entry_json(const struct box_entry *b)
 	json_object_object_add(o, "version", json_object_new_string(b->version));
 	json_object_object_add(o, "provider", json_object_new_string(b->provider));
 	json_object_object_add(o, "architecture", json_object_new_string(b->arch));
-	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->size));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)box_entry_size(b)));
 	json_object_object_add(o, "dir", json_object_new_string(b->dir));
 	return o;
 }
@@ -279,7 +279,7 @@ int cmd_box_list(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			char sz[32];
 
-			ui_format_bytes(v[i].size, sz, sizeof(sz));
+			ui_format_bytes(box_entry_size(&v[i]), sz, sizeof(sz));
 			ui_out("%-32s %-12s %-14s %-8s %10s", v[i].name, v[i].version,
 			       v[i].provider, v[i].arch, sz);
 		}

@@ -75,19 +75,23 @@ int fs_fsync_parent(const char *path, struct err *e)
 	return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = data;
+	const char *p = buf;
 
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = pwrite(fd, p, len, off);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = ENOSPC;
 			return -1;
 		}
 		p += n;
+		off += n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -106,7 +110,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		free(tmp);
 		return -1;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_pwrite_all(fd, data, len, 0) < 0 || fsync(fd) < 0) {
 		err_sys(e, "cannot write %s", tmp);
 		goto fail;
 	}

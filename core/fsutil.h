@@ -15,6 +15,10 @@ int fs_mkdir_p(const char *dir, mode_t mode, struct err *e);
  * temporary file in the same directory, fsync, rename, fsync of the directory. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
 
+/* Writes all len bytes at off, going on after short writes and EINTR: 0, or -1 with errno
+ * (ENOSPC when the kernel accepts no byte without saying why). */
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
 /* Creates a new file "PATH.part-XXXXXX" next to path (same directory, so a rename can put it in
  * place; a unique name, so concurrent or crashed runs never collide) with mode; returns its fd
  * and its name in *tmp (heap). */

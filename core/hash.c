@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -145,4 +146,21 @@ out:
 bool hash_hex_equal(const char *a, const char *b)
 {
 	return a && b && !strcasecmp(a, b);
+}
+
+int hash_key_hex(const char *s, char key[33], struct err *e)
+{
+	struct hash *h;
+	char hex[HASH_HEX_MAX];
+	int rc;
+
+	if (hash_new(HASH_SHA256, &h, e) < 0)
+		return -1;
+	rc = hash_update(h, s, strlen(s), e) < 0 || hash_final_hex(h, hex, e) < 0 ? -1 : 0;
+	hash_free(h);
+	if (rc == 0) {
+		memcpy(key, hex, 32);
+		key[32] = '\0';
+	}
+	return rc;
 }

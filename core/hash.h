@@ -32,6 +32,10 @@ int hash_reset(struct hash *h, struct err *e);
 /* Writes the lower-case hex digest of everything fed so far into hex (HASH_HEX_MAX bytes). */
 int hash_final_hex(struct hash *h, char *hex, struct err *e);
 
+/* A file-name key for the string s: the first 32 hex digits (128 bits) of its SHA-256,
+ * written into key (33 bytes). */
+int hash_key_hex(const char *s, char key[33], struct err *e);
+
 /* Frees h. NULL is fine. */
 void hash_free(struct hash *h);
 

@@ -50,6 +50,7 @@ struct response {
 	char etag[HTTP_VALIDATOR_MAX];
 	char last_modified[HTTP_VALIDATOR_MAX];
 	long long range_start; /* from Content-Range, -1 when absent */
+	long long length;      /* from Content-Length, -1 when absent */
 };
 
 static void copy_value(char *dst, size_t size, const char *v, size_t n)
@@ -75,7 +76,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		const char *sp = memchr(buf, ' ', n);
 
 		memset(r, 0, sizeof(*r));
-		r->range_start = -1;
+		r->range_start = r->length = -1;
 		if (sp)
 			r->status = strtol(sp + 1, NULL, 10);
 	} else if (n > 5 && !strncasecmp(buf, "ETag:", 5)) {
@@ -88,6 +89,11 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		copy_value(v, sizeof(v), buf + 14, n - 14);
 		if (!strncasecmp(v, "bytes ", 6))
 			r->range_start = strtoll(v + 6, NULL, 10);
+	} else if (n > 15 && !strncasecmp(buf, "Content-Length:", 15)) {
+		char v[32];
+
+		copy_value(v, sizeof(v), buf + 15, n - 15);
+		r->length = v[0] >= '0' && v[0] <= '9' ? strtoll(v, NULL, 10) : -1;
 	}
 	return n;
 }
@@ -225,7 +231,7 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 		return fs_read_file(p, max, body, len, e);
 	}
 	for (int attempt = 0;; attempt++) {
-		struct response r = {.range_start = -1};
+		struct response r = {.range_start = -1, .length = -1};
 		struct membuf m = {.max = max, .r = &r};
 		struct curl_slist *hdrs = NULL;
 		char errbuf[CURL_ERROR_SIZE] = "";
@@ -275,17 +281,10 @@ struct cache_files {
 static int cache_files_of(const char *url, const char *cache_dir, struct cache_files *cf,
 			  struct err *e)
 {
-	struct hash *h;
-	char hex[HASH_HEX_MAX];
+	char hex[33];
 
-	if (hash_new(HASH_SHA256, &h, e) < 0)
+	if (hash_key_hex(url, hex, e) < 0)
 		return -1;
-	if (hash_update(h, url, strlen(url), e) < 0 || hash_final_hex(h, hex, e) < 0) {
-		hash_free(h);
-		return -1;
-	}
-	hash_free(h);
-	hex[32] = '\0';
 	if (asprintf(&cf->part, "%s/downloads/%s.part", cache_dir, hex) < 0) {
 		cf->part = NULL;
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -376,13 +375,30 @@ struct xfer {
 	struct http_download *d;
 	const struct progress *progress;
 	struct err *e;
-	bool failed; /* a local failure (disk, hash) stopped the transfer */
+	bool failed;	    /* a local failure (disk, hash) stopped the transfer */
+	uint64_t max_bytes; /* the file may not grow past this */
+	bool too_big;	    /* ... and it would have */
 };
+
+static int xfer_too_big(struct xfer *x, uint64_t size)
+{
+	x->too_big = true;
+	return err_set(x->e, ERR_CORRUPT,
+		       "%s: the file is larger (%s%llu bytes) than the download limit of %llu "
+		       "bytes; nothing was kept",
+		       x->url, x->r.length >= 0 ? "" : "at least ", (unsigned long long)size,
+		       (unsigned long long)x->max_bytes);
+}
 
 /* The first body bytes decide what the response means for the partial file. */
 static int xfer_begin(struct xfer *x)
 {
+	uint64_t base = x->r.status == 206 ? x->offset : 0;
+
 	x->started = true;
+	if (x->r.length >= 0 &&
+	    (base > x->max_bytes || (uint64_t)x->r.length > x->max_bytes - base))
+		return xfer_too_big(x, base + (uint64_t)x->r.length);
 	if (x->r.status == 206) {
 		if (x->r.range_start != (long long)x->offset) {
 			err_set(x->e, ERR_NET, "%s: server resumed at byte %lld, not %llu", x->url,
@@ -416,15 +432,12 @@ static int xfer_flush(struct xfer *x)
 
 	while (done < x->fill) {
 		size_t n = x->fill - done < HTTP_WRITE_PIECE ? x->fill - done : HTTP_WRITE_PIECE;
-		ssize_t w = pwrite(x->fd, x->buf + done, n, (off_t)(at + done));
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
+		if (fs_pwrite_all(x->fd, x->buf + done, n, (off_t)(at + done)) < 0) {
 			x->failed = true;
 			return err_sys(x->e, "cannot write the download of %s", x->url);
 		}
-		done += (size_t)w;
+		done += n;
 	}
 	if (x->pipe) {
 		hashpipe_put(x->pipe, x->fill);
@@ -449,6 +462,11 @@ static size_t file_write(char *p, size_t size, size_t n, void *ud)
 	if (x->r.status != 200 && x->r.status != 206)
 		return len; /* an error page or a 304: not part of the file */
 	if (!x->started && xfer_begin(x) < 0) {
+		x->failed = true;
+		return 0;
+	}
+	if (x->offset > x->max_bytes || len > x->max_bytes - x->offset) {
+		xfer_too_big(x, x->offset + len);
 		x->failed = true;
 		return 0;
 	}
@@ -565,7 +583,8 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 			 .meta = &meta,
 			 .d = d,
 			 .progress = o ? o->progress : NULL,
-			 .e = e};
+			 .e = e,
+			 .max_bytes = o && o->max_bytes ? o->max_bytes : HTTP_DEFAULT_MAX_BYTES};
 	struct stat st;
 	bool restarted = false;
 
@@ -643,8 +662,9 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 fail:
 	hashpipe_finish(x.pipe);
 	free(x.own);
-	/* Nothing worth resuming (a 404, a refused TLS handshake): leave no litter. */
-	if (fstat(x.fd, &st) == 0 && st.st_size == 0) {
+	/* Nothing worth resuming (a 404, a refused TLS handshake, a file over the limit): leave
+	 * no litter. */
+	if (x.too_big || (fstat(x.fd, &st) == 0 && st.st_size == 0)) {
 		unlink(cf->part);
 		unlink(cf->meta);
 	}

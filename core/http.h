@@ -21,7 +21,12 @@ struct http_opts {
 	int retries;	    /* extra attempts after a transient failure; <0: the default (5) */
 	const char *accept; /* Accept header for http_get (catalogs: application/json) */
 	const struct progress *progress;
+	/* http_download: a file larger than this is refused, as soon as the server announces
+	 * it or sends the byte past it, and its partial removed; 0: HTTP_DEFAULT_MAX_BYTES */
+	uint64_t max_bytes;
 };
+
+#define HTTP_DEFAULT_MAX_BYTES (2ULL << 40) /* 2 TiB */
 
 struct http_download {
 	char *path;	       /* the complete file: in the cache, or the local file itself */

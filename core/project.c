@@ -94,7 +94,7 @@ int project_lock(struct project *p, bool wait, struct err *e)
 		}
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+	if (ftruncate(fd, 0) < 0 || fs_pwrite_all(fd, pid, (size_t)n, 0) < 0) {
 		close(fd);
 		return err_sys(e, "cannot write the project lock");
 	}

@@ -65,14 +65,17 @@ accept=$(python3 -c 'import json,sys; print(set(json.loads(l)["accept"] for l in
 check "catalogs are asked for as application/json, as Vagrant does ($accept)" [ "$accept" = "{'application/json'}" ]
 check "catalog checksum verified while streaming (record keeps it)" \
 	grep -q '"checksum_type": *"sha256"' "$dir/envup-box.json"
+blocks=$(python3 -c 'import os,sys; print(sum(os.lstat(os.path.join(r,f)).st_blocks*512 for r,_,fs in os.walk(sys.argv[1]) for f in fs))' "$dir")
+check_sh "add and list report the bytes the box takes on disk ($blocks)" \
+	'[ "$(jget "[\"size\"]" <<<"$out")" = "$blocks" ] && [ "$(envbox list --json | jget "[0][\"size\"]")" = "$blocks" ]'
 envbox add test/multi --box-version '< 1.10' -q
 envbox add test/multi --box-version '~> 1.2.0' -q
 check "constraints '< 1.10' and '~> 1.2.0' pick 1.9.0 and 1.2.0" \
 	[ "$(installed)" = "test/multi@1.10.0:envup:amd64 test/multi@1.2.0:envup:amd64 test/multi@1.9.0:envup:amd64" ]
 envbox list | grep -q '^test/multi *1.2.0 .*envup *amd64' && ok "envbox list shows name, version, provider, arch" || not_ok "envbox list"
 err=$(envbox add test/multi --box-version '>= 3, != 3.1' 2>&1); rc=$?
-check "no matching version: exit 1 and the versions offered" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q "no version matching '>= 3, != 3.1'.*1.10.0"
+want="no version matching '>= 3, != 3.1'.*1.10.0"
+check_sh "no matching version: exit 1 and the versions offered" '[ $rc -eq 1 ] && grep -q "$want" <<<"$err"'
 err=$(envbox add test/multi --box-version '>> 1' 2>&1); rc=$?
 check "a malformed constraint is a usage error (exit 2)" [ $rc -eq 2 ]
 envbox add test/suffixed -q
@@ -94,8 +97,8 @@ check "--provider libvirt installs the libvirt box (box.img v1) of 1.10.0" \
 envbox add test/multi --arch arm64 -q
 check "--arch arm64 picks 2.0.0" [ -d "$BOXES/test-VAGRANTSLASH-multi/2.0.0/envup-arm64" ]
 err=$(envbox add test/multi --provider vmware_desktop 2>&1); rc=$?
-check "a provider the catalog lacks: exit 1 listing what is offered" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q 'offered:.*libvirt/amd64'
+check_sh "a provider the catalog lacks: exit 1 listing what is offered" \
+	'[ $rc -eq 1 ] && grep -q "offered:.*libvirt/amd64" <<<"$err"'
 mk catalog "$WWW/test/defarch" test/defarch "$H" \
 	1.0:envup:arm64:$WWW/test/envup-arm64.box:default 1.0:envup:s390x:$WWW/test/envup-arm64.box
 envbox add test/defarch -q
@@ -106,21 +109,28 @@ check "without a host-arch build, default_architecture wins" \
 mk catalog "$WWW/test/badsum" test/badsum "$H" 1.0:envup:amd64:$WWW/test/envup-amd64.box:badsum
 err=$(envbox add test/badsum 2>&1); rc=$?
 sum=$(sha256sum "$WWW/test/envup-amd64.box" | cut -d' ' -f1)
-check "checksum mismatch: exit 1, names expected and actual, installs nothing" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q "expected sha256 0000000000000000.*got $sum" &&
-	[ ! -e "$BOXES/test-VAGRANTSLASH-badsum" ] && [ -z "$(ls "$XDG_CACHE_HOME/envup/downloads/" | grep part)" ]
+check_sh "checksum mismatch: exit 1, names expected and actual, installs nothing" \
+	'[ $rc -eq 1 ] && grep -q "expected sha256 0000000000000000.*got $sum" <<<"$err" &&
+	[ ! -e "$BOXES/test-VAGRANTSLASH-badsum" ] && [ -z "$(ls "$XDG_CACHE_HOME/envup/downloads/" | grep part)" ]'
 err=$(envbox add "$H/envup-amd64.box" --name file/md5 --checksum "$(md5sum "$WWW/test/envup-amd64.box" | cut -d' ' -f1)" --checksum-type md5 -q 2>&1)
 check "--checksum with md5 on a box URL" [ -d "$BOXES/file-VAGRANTSLASH-md5/0/envup-amd64" ]
 err=$(envbox add "$H/missing.box" --name x/missing 2>&1); rc=$?
-check "404: exit 1 with 'not found (HTTP 404)'" [ $rc -eq 1 ] && echo "$err" | grep -q 'not found (HTTP 404)'
+check_sh "404: exit 1 with 'not found (HTTP 404)'" '[ $rc -eq 1 ] && grep -q "not found (HTTP 404)" <<<"$err"'
 mk catalog "$WWW/test/localref" test/localref "file://$WWW/test" 1.0:envup:amd64:$WWW/test/envup-amd64.box
 err=$(envbox add test/localref 2>&1); rc=$?
-check "a remote catalog naming a local file is refused" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q "is a local file" &&
-	[ ! -e "$BOXES/test-VAGRANTSLASH-localref" ]
+check_sh "a remote catalog naming a local file is refused" \
+	'[ $rc -eq 1 ] && grep -q "is a local file" <<<"$err" && [ ! -e "$BOXES/test-VAGRANTSLASH-localref" ]'
 err=$(envbox add nosuch/box 2>&1); rc=$?
-check "unknown box name: exit 1 naming the places tried" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q "nosuch/box.json"
+check_sh "unknown box name: exit 1 naming the places tried" \
+	'[ $rc -eq 1 ] && grep -q "nosuch/box.json" <<<"$err"'
+# A server announcing more than any box may hold (2 TiB, what extraction accepts) is refused.
+cp "$WWW/test/envup-amd64.box" "$WWW/test/huge.box"
+rules '{"/test/huge.box": {"content_length": 3298534883328}}'
+err=$(envbox add "$H/huge.box" --name huge/box 2>&1); rc=$?
+key=$XDG_CACHE_HOME/envup/downloads/$(printf %s "$H/huge.box" | sha256sum | cut -c1-32)
+check_sh "a download announced as 3 TiB is refused naming the 2 TiB limit, nothing kept" \
+	'[ $rc -eq 1 ] && grep -q "$H/huge.box: the file is larger (3298534883328 bytes) than the download limit of 2199023255552 bytes" <<<"$err" &&
+	[ ! -e "$key.part" ] && [ ! -e "$key.json" ] && [ ! -e "$BOXES/huge-VAGRANTSLASH-box" ]'
 rules '{"/old/location.box": {"redirect": "/test/envup-amd64.box"}}'
 envbox add "$HTTP/old/location.box" --name redir/box -q
 check "redirects are followed" [ -d "$BOXES/redir-VAGRANTSLASH-box/0/envup-amd64" ]
@@ -131,7 +141,7 @@ cp "$WWW/test/envup-amd64.box" "$WWW/private/team/"
 mk catalog "$WWW/private/team/box" team/box "$HTTP/private/team" 1.0:envup:amd64:$WWW/private/team/envup-amd64.box
 rules '{"/private/team/box": {"bearer": "s3cret"}, "/private/team/envup-amd64.box": {"bearer": "s3cret"}}'
 err=$(ENVUP_REGISTRY=$HTTP/private envbox add team/box 2>&1); rc=$?
-check "private registry without a token: refused with a hint" [ $rc -eq 1 ] && echo "$err" | grep -q 'token'
+check_sh "private registry without a token: refused with a hint" '[ $rc -eq 1 ] && grep -q token <<<"$err"'
 printf 'registries:\n  - url: %s/private/\n    token: s3cret\n' "$HTTP" >"$XDG_CONFIG_HOME/envup/config.yaml"
 ENVUP_REGISTRY= envbox add team/box -q
 check "config.yaml registry token sent as Bearer to the catalog and the box" \
@@ -166,14 +176,14 @@ for _ in $(seq 100); do
 done
 kill -9 $pid; wait $pid 2>/dev/null
 have=$(stat -c %s "$part")
-check "a killed add leaves nothing in the store" \
-	[ ! -e "$BOXES/slow-VAGRANTSLASH-box" ] && ! installed | grep -q slow/box
+check_sh "a killed add leaves nothing in the store" \
+	'[ ! -e "$BOXES/slow-VAGRANTSLASH-box" ] && ! installed | grep -q slow/box'
 rules '{}'
 before=$(served /test/slow.box "$LOG")
 out=$(envbox add "$H/slow.box" --name slow/box --json)
 after=$(served /test/slow.box "$LOG")
-check "the next add resumes from the partial ($have bytes) and fetches only the rest" \
-	[ "$(echo "$out" | jget '["resumed_from"]')" = "$have" ] && [ $((after - before)) -eq $((size - have)) ]
+check_sh "the next add resumes from the partial ($have bytes) and fetches only the rest" \
+	'[ "$(jget "[\"resumed_from\"]" <<<"$out")" = "$have" ] && [ $((after - before)) -eq $((size - have)) ]'
 check "no download is left in the cache once installed or failed" [ -z "$(ls -A "$XDG_CACHE_HOME/envup/downloads/")" ]
 
 # Cache states left by earlier runs (docs/boxes.md: KEY.part + KEY.json): a complete copy is
@@ -185,14 +195,14 @@ cp "$WWW/test/cached.box" "$key.part"
 python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":sys.argv[2],"last_modified":"","complete":True}, open(sys.argv[3],"w"))' "$H/cached.box" "$etag" "$key.json"
 out=$(envbox add "$H/cached.box" --name cache/complete --checksum "$sum" --checksum-type sha256 --json)
 last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["status"], r[-1]["bytes"], len(r))' "$LOG")
-check "a complete cached copy is revalidated: 304, 0 bytes fetched, checksum still verified" \
-	[ "$last" = "304 0 1" ] && [ "$(echo "$out" | jget '["fetched"]')" = 0 ]
+check_sh "a complete cached copy is revalidated: 304, 0 bytes fetched, checksum still verified" \
+	'[ "$last" = "304 0 1" ] && [ "$(jget "[\"fetched\"]" <<<"$out")" = 0 ]'
 head -c 500000 /dev/urandom >"$key.part"
 python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":"\"stale\"","last_modified":"","complete":False}, open(sys.argv[2],"w"))' "$H/cached.box" "$key.json"
 envbox add "$H/cached.box" --name cache/changed --checksum "$sum" --checksum-type sha256 -q
 last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["range"], r[-1]["if_range"], r[-1]["status"], r[-1]["bytes"])' "$LOG")
-check "a partial of a changed file is replaced: If-Range mismatch gives the whole file ($last)" \
-	[ "$last" = "bytes=500000- \"stale\" 200 $size" ] && [ -d "$BOXES/cache-VAGRANTSLASH-changed/0/envup-amd64" ]
+check_sh "a partial of a changed file is replaced: If-Range mismatch gives the whole file ($last)" \
+	'[ "$last" = "bytes=500000- \"stale\" 200 $size" ] && [ -d "$BOXES/cache-VAGRANTSLASH-changed/0/envup-amd64" ]'
 head -c 500000 /dev/urandom >"$key.part"
 printf '{"url": null, "etag": "\\"stale\\"", "complete": false}' >"$key.json"
 check "a damaged cache record (\"url\": null) is ignored: the box is fetched again" \
@@ -203,8 +213,8 @@ cp "$WWW/test/envup-amd64.box" "$WWW/test/flaky.box"
 rules '{"/test/flaky.box": {"status": 503, "status_times": 2}}'
 envbox add "$H/flaky.box" --name flaky/box -q
 codes=$(python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["status"]) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/flaky.box"))' "$LOG")
-check "HTTP 503 twice, then served: retried and installed ($codes)" \
-	[ "$codes" = "503 503 200" ] && [ -d "$BOXES/flaky-VAGRANTSLASH-box/0/envup-amd64" ]
+check_sh "HTTP 503 twice, then served: retried and installed ($codes)" \
+	'[ "$codes" = "503 503 200" ] && [ -d "$BOXES/flaky-VAGRANTSLASH-box/0/envup-amd64" ]'
 rules '{}'
 
 # Killed while importing: the work directory is the only trace, and the next add removes it.
@@ -212,9 +222,8 @@ python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(5).ran
 qemu-img create -q -f qcow2 "$T/src/huge.qcow2" 100T
 mk envup "$T/huge.box" "$T/src/huge.qcow2" qcow2 amd64 --compress none
 err=$(envbox add "$T/huge.box" --name hostile/hugedisk 2>&1); rc=$?
-check "a disk claiming more than 64 TiB is refused before conversion" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q "over the limit of 64 TiB" &&
-	[ ! -e "$BOXES/hostile-VAGRANTSLASH-hugedisk" ]
+check_sh "a disk claiming more than 64 TiB is refused before conversion" \
+	'[ $rc -eq 1 ] && grep -q "over the limit of 64 TiB" <<<"$err" && [ ! -e "$BOXES/hostile-VAGRANTSLASH-hugedisk" ]'
 mk envup "$T/big.box" "$T/src/big.raw" raw amd64 --compress none
 rm "$T/src/big.raw"
 "$ENVCTL" box add "$T/big.box" --name kill/import -q &
@@ -223,8 +232,8 @@ work=$BOXES/.tmp/kill-VAGRANTSLASH-import.work
 for _ in $(seq 2000); do [ -e "$work/metadata.json" ] && break; sleep 0.005; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 if [ -d "$work" ]; then
-	check "killed during import: nothing in the store, only the work directory" \
-		[ ! -e "$BOXES/kill-VAGRANTSLASH-import" ] && ! installed | grep -q kill/import
+	check_sh "killed during import: nothing in the store, only the work directory" \
+		'[ ! -e "$BOXES/kill-VAGRANTSLASH-import" ] && ! installed | grep -q kill/import'
 	envbox add "$WWW/test/envup-amd64.box" --name other/box -q
 	check "the next add sweeps the killed add's work directory" [ ! -e "$work" ]
 else
@@ -238,8 +247,8 @@ rules '{"/test/conc.box": {"rate": 3000000}}'
 envbox add "$H/conc.box" --name conc/box --json >"$T/c1" 2>&1 & p1=$!
 envbox add "$H/conc.box" --name conc/box --json >"$T/c2" 2>&1 & p2=$!
 wait $p1; r1=$?; wait $p2; r2=$?
-check "two concurrent adds both succeed, one finds it installed" \
-	[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(cat "$T/c1" "$T/c2" | grep -c '"already_installed":true')" = 1 ]
+check_sh "two concurrent adds both succeed, one finds it installed" \
+	'[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(cat "$T/c1" "$T/c2" | grep -c "\"already_installed\":true")" = 1 ]'
 check "and the box was downloaded once" [ "$(served /test/conc.box "$LOG")" = "$size" ]
 rules '{}'
 
@@ -253,8 +262,8 @@ openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreates
 start_server tls --cert "$T/srv.pem" --key "$T/srv.key"
 HTTPS=https://127.0.0.1:$(cat "$T/tls.port")
 err=$(envbox add "$HTTPS/test/envup-amd64.box" --name tls/box 2>&1); rc=$?
-check "TLS from an unknown CA is refused, with a --cacert hint" \
-	[ $rc -eq 1 ] && echo "$err" | grep -q -- '--cacert'
+check_sh "TLS from an unknown CA is refused, with a --cacert hint" \
+	'[ $rc -eq 1 ] && grep -q -- --cacert <<<"$err"'
 envbox add "$HTTPS/test/envup-amd64.box" --name tls/box --cacert "$T/ca.pem" -q
 check "TLS with --cacert" [ -d "$BOXES/tls-VAGRANTSLASH-box/0/envup-amd64" ]
 envbox add "$HTTPS/test/envup-amd64.box" --name tls/insecure --insecure -q
@@ -264,13 +273,13 @@ check "TLS with --insecure" [ -d "$BOXES/tls-VAGRANTSLASH-insecure/0/envup-amd64
 mk libvirt2 "$T/lv2.box" "$T/src/disk.qcow2" "$T/src/extra.qcow2" --compress zst
 envbox add "$T/lv2.box" --name flavour/libvirt2 -q
 d=$BOXES/flavour-VAGRANTSLASH-libvirt2/0/libvirt-unknown
-check "libvirt v2 (tar.zst): disks[0] becomes base.qcow2, the others stay" \
-	qemu-img compare -q "$d/base.qcow2" "$T/src/pattern.raw" && [ -f "$d/extra.qcow2" ]
+check_sh "libvirt v2 (tar.zst): disks[0] becomes base.qcow2, the others stay" \
+	'qemu-img compare -q "$d/base.qcow2" "$T/src/pattern.raw" && [ -f "$d/extra.qcow2" ]'
 mk envup "$T/zip.box" "$T/src/disk.qcow2" qcow2 amd64 --compress zip --kernel
 envbox add "file://$T/zip.box" --name flavour/zip -q
 d=$BOXES/flavour-VAGRANTSLASH-zip/0/envup-amd64
-check "envup box as zip with kernel, initrd and cmdline recorded" \
-	grep -q '"kernel": *"boot/vmlinuz"' "$d/envup-box.json" && grep -q '"cmdline": *"console=ttyS0"' "$d/envup-box.json"
+check_sh "envup box as zip with kernel, initrd and cmdline recorded" \
+	'grep -q "\"kernel\": *\"boot/vmlinuz\"" "$d/envup-box.json" && grep -q "\"cmdline\": *\"console=ttyS0\"" "$d/envup-box.json"'
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/src/pattern.raw" "$T/src/d1.vmdk"
 qemu-img create -q -f raw "$T/src/small.raw" 2M
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/src/small.raw" "$T/src/d2.vmdk"
@@ -289,6 +298,17 @@ mk vmware "$T/vmware.box" "$T/src/sparse.vmdk" "$T/src/d2.vmdk"
 envbox add "$T/vmware.box" --name flavour/vmware -q
 check "vmware_desktop box: the .vmx's first monolithicSparse VMDK becomes base.qcow2" \
 	qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmware/0/vmware_desktop-unknown/base.qcow2" "$T/src/pattern.raw"
+# A split VMDK (descriptor + extent files) past 4 GiB, with data in its second extent.
+cp --sparse=always "$T/src/pattern.raw" "$T/src/split.raw"
+truncate -s 4608M "$T/src/split.raw"
+printf 'in the second extent' | dd of="$T/src/split.raw" bs=1M seek=3072 conv=notrunc 2>/dev/null
+qemu-img convert -f raw -O vmdk -o subformat=twoGbMaxExtentSparse "$T/src/split.raw" "$T/src/split.vmdk"
+mk vmware "$T/vmsplit.box" "$T/src/split.vmdk" "$T/src/d2.vmdk" "$T"/src/split-s00?.vmdk
+err=$(envbox add "$T/vmsplit.box" --name flavour/vmsplit 2>&1); rc=$?
+[ $rc -eq 0 ] || echo "# $err"
+check_sh "vmware_desktop box with a split VMDK (3 extent files) is imported (qemu-img compare)" \
+	'[ $rc -eq 0 ] && qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/base.qcow2" "$T/src/split.raw"'
+rm -f "$T"/src/split*
 
 # ---- hostile archives -------------------------------------------------------------------------
 for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
@@ -335,7 +355,7 @@ envbox add test/multi --box-version 1.9.0 -q
 mkdir -p "$T/project/.envup/machines/web" "$BOXES/test-VAGRANTSLASH-multi/1.2.0/envup-amd64/users"
 echo -n "$T/project/.envup/machines/web" >"$BOXES/test-VAGRANTSLASH-multi/1.2.0/envup-amd64/users/web"
 err=$(envbox remove test/multi --box-version 1.2.0 2>&1); rc=$?
-check "remove refuses a version a machine uses" [ $rc -eq 1 ] && echo "$err" | grep -q 'used by 1 machine'
+check_sh "remove refuses a version a machine uses" '[ $rc -eq 1 ] && grep -q "used by 1 machine" <<<"$err"'
 err=$(envbox remove test/multi 2>&1); rc=$?
 check "remove with several versions asks which (exit 2)" [ $rc -eq 2 ]
 envbox prune -q

@@ -5,7 +5,8 @@
   boxes_make.py libvirt1 OUT DISK [--compress ...]           (box.img + "format")
   boxes_make.py libvirt2 OUT DISK1 DISK2 [--compress ...]    (disks[] in that order)
   boxes_make.py virtualbox OUT VMDK1 VMDK2 [--compress ...]  (box.ovf attaching VMDK2 first)
-  boxes_make.py vmware OUT VMDK1 VMDK2 [--compress ...]      (box.vmx naming VMDK1 first)
+  boxes_make.py vmware OUT VMDK1 VMDK2 [EXTENT...] [--compress ...]
+      (box.vmx naming VMDK1 first; EXTENTs, the files of a split VMDK1, keep their names)
   boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink dotlink hardsym users hardlink device huge nometa
   boxes_make.py catalog OUT NAME BASEURL V:PROVIDER:ARCH:FILE[:default] ...
       (checksum sha256 of FILE; FILE "BAD" gives a wrong checksum for the next entry's file)
@@ -205,7 +206,8 @@ def main():
                'scsi0:0.fileName = "disk-main.vmdk"\nscsi0:1.fileName = "disk-data.vmdk"\n')
         write_box(a[1], [("metadata.json", meta({"provider": "vmware_desktop"})),
                          ("box.vmx", vmx.encode()), ("disk-main.vmdk", a[2]),
-                         ("disk-data.vmdk", a[3])], compress)
+                         ("disk-data.vmdk", a[3])] +
+                  [(os.path.basename(f), f) for f in a[4:]], compress)
     elif kind == "hostile":
         hostile(a[1], a[2])
     elif kind == "catalog":

@@ -7,6 +7,8 @@ Per-path behaviour comes from the JSON file --rules (re-read on every request), 
    "/b.box": {"status": 404},                         # "status_times": N: only N times
    "/old":   {"redirect": "/new"},
    "/slow.box": {"rate": 200000},                     # bytes per second
+   "/big.box": {"content_length": 5000000000},        # announce that, send the file, close
+   "/chunk.box": {"chunked": true},                   # no Content-Length
    "/org/x": {"bearer": "SECRET"}}                    # 401 without that token
 Every request is logged as one JSON line in --log: path, range, status, bytes sent, auth."""
 import argparse
@@ -97,11 +99,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.simple(416, b"", [("Content-Range", "bytes */%d" % size)])
             status = 206
         length = end - start + 1
+        chunked = rule.get("chunked", False)
         self.send_response(status)
         for k, v in validators:
             self.send_header(k, v)
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(length))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(rule.get("content_length", length)))
         if status == 206:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()
@@ -118,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(full, "rb") as f:
             f.seek(start)
             try:
-                if drop is None and not rate and length > 0:
+                if drop is None and not rate and not chunked and length > 0:
                     # Plain transfers go through sendfile(2): the server then costs little CPU
                     # and a benchmark on two cores measures the client, not this script.
                     sent = self.connection.sendfile(f, start, length)
@@ -133,14 +139,16 @@ class Handler(BaseHTTPRequestHandler):
                     buf = f.read(n)
                     if not buf:
                         break
-                    self.wfile.write(buf)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(buf), buf) if chunked else buf)
                     sent += len(buf)
                     if rate:
                         time.sleep(len(buf) / rate)
+                if chunked and sent == length:
+                    self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass
         self.finish_log(status, sent)
-        if sent < length:
+        if sent < length or "content_length" in rule:
             self.wfile.flush()
             self.close_connection = True
             try:

@@ -191,6 +191,12 @@ patch(p, 20, struct.pack("<Q", 1))  # one-sector grains
 patch(p, 44, struct.pack("<I", 1))  # one entry per grain table
 d = case("vmdk-gd-at-end-no-footer", "footer")
 patch(vmdk(d), 56, struct.pack("<Q", 0xFFFFFFFFFFFFFFFF))
+d = case("vmdk-extent-short", "extent img-s001 holds 8192 sectors, the descriptor says 16384")
+p = vmdk(d, "twoGbMaxExtentSparse")
+with open(p) as f:
+    desc = f.read()
+with open(p, "w") as f:
+    f.write(desc.replace('RW 8192 SPARSE', 'RW 16384 SPARSE'))
 d = case("vmdk-extent-dotdot", "leaves its directory")
 with open(os.path.join(d, "img"), "w") as f:
     f.write('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\n'

@@ -23,6 +23,11 @@ check() {
 	local name=$1; shift
 	if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
+# check_sh NAME 'CONDITION': ok when the shell condition holds. CONDITION is evaluated here,
+# whole, so it may join tests with && and || (check would run only the part before them).
+check_sh() {
+	if eval "$2"; then ok "$1"; else not_ok "$1"; fi
+}
 # finish: exit status for the script.
 finish() { [ "$_failures" -eq 0 ]; exit $?; }
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now.

@@ -86,7 +86,7 @@ static void test_store(void **state)
 	assert_string_equal(v[0].version, "1.2.0");
 	assert_string_equal(v[3].version, "1.10.0"); /* sorted as versions */
 	assert_string_equal(v[4].name, "plain");
-	assert_true(v[0].size > 0);
+	assert_true(box_entry_size(&v[0]) > 0);
 	box_entries_free(v, n);
 
 	assert_string_equal(found(&s, "org/b", NULL, NULL), "1.10.0 envup amd64");

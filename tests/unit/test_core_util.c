@@ -1,5 +1,12 @@
-/* Small core helpers: versions and constraints, sizes, suggestions, contained paths. */
+/* Small core helpers: versions and constraints, sizes, suggestions, contained paths, writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "tests/unit/unit.h"
 
@@ -114,6 +121,40 @@ static void test_suggest_and_paths(void **state)
 	assert_false(fs_path_is_contained(""));
 }
 
+/* fs_pwrite_all writes everything at the offset; when the kernel stops part-way (a file size
+ * limit makes the first pwrite short and the next one fail), it says why. */
+static void test_pwrite_all(void **state)
+{
+	char *dir = unit_tmpdir(), path[4096], *buf = malloc(20000), back[100];
+	struct rlimit old, lim = {.rlim_cur = 16384, .rlim_max = RLIM_INFINITY};
+	void (*oldsig)(int);
+	int fd;
+
+	(void)state;
+	assert_non_null(buf);
+	memset(buf, 'x', 20000);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_pwrite_all(fd, "hello", 5, 4096), 0);
+	assert_int_equal(pread(fd, back, sizeof(back), 4094), 7);
+	assert_memory_equal(back, "\0\0hello", 7);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim.rlim_max = old.rlim_max;
+	oldsig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	errno = 0;
+	assert_int_equal(fs_pwrite_all(fd, buf, 20000, 0), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, oldsig);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 16384);
+	close(fd);
+	free(buf);
+	unit_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_format_bytes),
 		cmocka_unit_test(test_suggest_and_paths),
+		cmocka_unit_test(test_pwrite_all),
 	};
 	return cmocka_run_group_tests_name("core_util", tests, NULL, NULL);
 }

@@ -202,10 +202,18 @@ static void test_overlay_writes(void **state)
 	/* without permission to follow references the overlay does not open */
 	assert_int_equal(image_open(path("ov.qcow2"), IMAGE_QCOW2, NULL, &img, &e), -1);
 	assert_non_null(strstr(e.msg, "not allowed"));
-	/* a backing that is not inside the overlay's directory is refused at creation */
-	assert_int_equal(image_create_qcow2(path("bad.qcow2"), 0, "../x.raw", IMAGE_RAW, &e), -1);
+	/* a backing that exists but is not inside the overlay's directory is refused at
+	 * creation, and so is one without a format */
+	assert_int_equal(unit_sh("mkdir -p %s", path("sub")), 0);
+	assert_int_equal(
+		image_create_qcow2(path("sub/bad.qcow2"), 0, "../base.raw", IMAGE_RAW, &e), -1);
+	assert_non_null(strstr(e.msg, "leaves its directory"));
 	assert_int_equal(image_create_qcow2(path("bad.qcow2"), 0, "base.raw", IMAGE_UNKNOWN, &e),
 			 -1);
+	assert_int_equal(e.code, ERR_USAGE);
+	assert_int_equal(unit_sh("test ! -e %s && test ! -e %s", path("sub/bad.qcow2"),
+				 path("bad.qcow2")),
+			 0);
 }
 
 /* A machine overlay whose base lives in the box store, outside the overlay's directory: only
