@@ -82,7 +82,11 @@ static int vm_load_cpuid(struct vm *vm, struct err *e)
 	return err_set(e, ERR_FAIL, "KVM_GET_SUPPORTED_CPUID: too many entries");
 }
 
-/* Gives each vCPU its own APIC ID in the leaves that report one, and says "hypervisor". */
+/* Gives each vCPU its own APIC ID in the leaves that report one, says "hypervisor", and offers
+ * the LAPIC's TSC-deadline mode, which KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID.
+ * Without it Linux calibrates the LAPIC timer against the PIT; on a busy or nested host that
+ * calibration fails ("APIC timer disabled due to verification failure"), the PIT becomes
+ * every CPU's broadcast tick and the guest's timers stop once both vCPUs idle. */
 static int vcpu_set_cpuid(struct vcpu *c, struct err *e)
 {
 	const struct kvm_cpuid2 *src = c->vm->cpuid;
@@ -99,6 +103,8 @@ static int vcpu_set_cpuid(struct vcpu *c, struct err *e)
 		case 1:
 			x->ebx = (x->ebx & 0x0000ffffu) | (c->vm->ncpus << 16) | (c->id << 24);
 			x->ecx |= 1u << 31;
+			if (c->vm->has_tsc_deadline)
+				x->ecx |= 1u << 24;
 			if (c->vm->ncpus > 1)
 				x->edx |= 1u << 28; /* HTT: the logical count in EBX is valid */
 			break;
@@ -225,6 +231,8 @@ int vm_create(struct vm *vm, uint64_t mem_bytes, unsigned ncpus, struct err *e)
 			"this KVM cannot inject MSIs (KVM_CAP_SIGNAL_MSI); virtio devices "
 			"offer INTx only");
 	vm->has_ioeventfd = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
+	vm->has_tsc_deadline =
+		ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	if (vm_load_cpuid(vm, e) < 0 || vm_create_cpus(vm, e) < 0)
 		return -1;
 	sigemptyset(&sa.sa_mask);

@@ -38,6 +38,7 @@ struct vm {
 	void *cpuid;	    /* struct kvm_cpuid2 */
 	bool has_msi;	    /* KVM_CAP_SIGNAL_MSI: devices may offer MSI-X */
 	bool has_ioeventfd; /* KVM_CAP_IOEVENTFD: queue kicks may skip the vCPU exit */
+	bool has_tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER: CPUID may offer it */
 
 	pthread_mutex_t lock; /* held around every device access */
 	struct bus pio, mmio;
