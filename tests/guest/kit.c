@@ -343,6 +343,8 @@ void kit_main(int mode, uint64_t info)
 		kit_mptable_checks();
 	if (kit_wants("smp"))
 		kit_smp_checks();
+	if (kit_wants("timer"))
+		kit_timer_checks();
 	if (kit_wants("pci"))
 		kit_pci_checks();
 	if (kit_wants("rng"))

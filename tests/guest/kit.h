@@ -110,6 +110,7 @@ void kit_acpi_checks(void);
 void kit_acpi_reset(void);
 void kit_mptable_checks(void);
 void kit_smp_checks(void);
+void kit_timer_checks(void);
 void kit_pci_checks(void);
 void kit_power_button_wait(void);
 

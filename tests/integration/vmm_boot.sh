@@ -29,17 +29,19 @@ ihash=$(kit_fnv1a "$T/initrd")
 base="kit.mem=64 kit.magic=cmdline-delivered kit.initrd=$ilen:$ihash"
 
 vmm_boot bz --memory 64 --cpus 1 --kernel "$KIT_BZ" --initrd "$T/initrd" \
-	--cmdline "$base kit.cpus=1 kit.tests=acpi,mptable,smp"
+	--cmdline "$base kit.cpus=1 kit.tests=acpi,mptable,smp,timer"
 check "bzImage: exits 0 on reset" [ "$VMM_RC" -eq 0 ]
 kit_expect bz boot e820-sane e820-covers e820-total cmdline initrd initrd-placed initrd-max \
-	acpi-rsdp acpi-xsdt acpi-ioapic-id acpi-checksums acpi-fadt acpi-madt mptable smp
+	acpi-rsdp acpi-xsdt acpi-ioapic-id acpi-checksums acpi-fadt acpi-madt mptable smp \
+	tsc-deadline-cpuid tsc-deadline-fires
 check "bzImage: mode reported" grep -q '^kit: ok boot mode=bzimage' "$T/bz.out"
 check "bzImage: reset logged" grep -q 'guest reset (i8042)' "$T/bz.err"
 
 vmm_boot pvh --memory 96 --cpus 3 --kernel "$KIT_ELF" --initrd "$T/initrd" \
-	--cmdline "kit.mem=96 kit.magic=cmdline-delivered kit.initrd=$ilen:$ihash kit.cpus=3 kit.tests=acpi,mptable,smp"
+	--cmdline "kit.mem=96 kit.magic=cmdline-delivered kit.initrd=$ilen:$ihash kit.cpus=3 kit.tests=acpi,mptable,smp,timer"
 check "PVH: exits 0 on reset" [ "$VMM_RC" -eq 0 ]
-kit_expect pvh boot e820-sane e820-covers e820-total cmdline initrd initrd-placed acpi-madt mptable smp
+kit_expect pvh boot e820-sane e820-covers e820-total cmdline initrd initrd-placed acpi-madt mptable smp \
+	tsc-deadline-cpuid tsc-deadline-fires
 check "PVH: mode reported" grep -q '^kit: ok boot mode=pvh' "$T/pvh.out"
 check "PVH: all 3 vCPUs came up" grep -q '^kit: ok smp cpus=3/3 apic-ids=7' "$T/pvh.out"
 
