@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The nested KVM lab: runs a command inside a Linux that has a real /dev/kvm, on hosts that
+# have none (or only PVM). Debian's own kernel boots under QEMU's TCG with AMD SVM and nested
+# paging emulated (-cpu EPYC,+svm,+npt), loads kvm-amd, sees the host's root read-only and the
+# checkout (and every --rw folder) read-write over virtio-9p, so the project's binaries and
+# the host's tools run there unchanged.
+#
+#   tests/kvmlab/run.sh [--rw DIR]... [--timeout SECS] [--memory MiB] [--cpus N] CMD [ARG...]
+#
+# CMD runs in the current directory with the current environment (less what names the host
+# only); its output is this script's output and its exit status is this script's. The lab's
+# start-up time goes to stderr as "kvmlab: ready in N.NN s". Status 125: the lab itself failed
+# (its kernel console is kept in build/kvmlab/last-console.log).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${ENVUP_BUILD:-$src/build}
+rw=("$src")
+limit=1800 memory=3072 cpus=2
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rw) rw+=("$(cd "$2" && pwd)"); shift 2 ;;
+	--timeout) limit=$2; shift 2 ;;
+	--memory) memory=$2; shift 2 ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--) shift; break ;;
+	-*) echo "kvmlab: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "usage: tests/kvmlab/run.sh [--rw DIR]... [--timeout S] CMD [ARG...]" >&2; exit 2; }
+command -v qemu-system-x86_64 >/dev/null || { echo "kvmlab: qemu-system-x86_64 is missing (make deps)" >&2; exit 125; }
+for p in "${rw[@]}" "$PWD"; do
+	case $p in *[\ ,=]*) echo "kvmlab: path '$p' has a space, comma or '=' (not shareable)" >&2; exit 125 ;; esac
+done
+
+bash "$src/tests/kvmlab/prepare.sh" || exit 125
+mkdir -p "$build/kvmlab/runs"
+dir=$(mktemp -d "$build/kvmlab/runs/run.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+
+# The command file: the caller's environment (less the shell's own and host-only names),
+# its directory, then the command.
+{
+	export -p | grep -vE '^declare -x (BASH_[A-Z_]*|SHLVL|OLDPWD|PWD|_|TMPDIR|DISPLAY|SSH_[A-Z_]*|XDG_RUNTIME_DIR|TERM)='
+	echo "export ENVUP_KVMLAB=1 TMPDIR=/tmp HOME=\${HOME:-/root}"
+	printf 'cd %q || exit 125\n' "$PWD"
+	printf 'exec'
+	printf ' %q' "$@"
+	echo
+} >"$dir/cmd.sh"
+
+rwlist=$(IFS=,; echo "${rw[*]}")
+args=(-accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp "$cpus" -m "$memory"
+	-machine q35 -display none -monitor none -no-reboot -nodefaults
+	-kernel "$build/linux/vmlinuz" -initrd "$build/kvmlab/initramfs.gz"
+	-append "console=ttyS0 panic=-1 quiet printk.time=1 kvmlab.dir=$dir kvmlab.rw=$rwlist"
+	-serial "file:$dir/console.log" -serial stdio
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
+i=0
+for p in "${rw[@]}"; do
+	args+=(-virtfs "local,path=$p,mount_tag=rw$i,security_model=none,multidevs=remap")
+	i=$((i + 1))
+done
+
+start=$EPOCHREALTIME
+set +e
+timeout "$limit" qemu-system-x86_64 "${args[@]}" </dev/null | {
+	ready=false
+	while IFS= read -r line || [ -n "$line" ]; do
+		if ! $ready && [ "$line" = kvmlab-ready ]; then
+			ready=true
+			printf 'kvmlab: ready in %.2f s\n' "$(echo "$EPOCHREALTIME - $start" | bc)" >&2
+			continue
+		fi
+		printf '%s\n' "$line"
+	done
+}
+qrc=${PIPESTATUS[0]}
+set -e
+cp "$dir/console.log" "$build/kvmlab/last-console.log" 2>/dev/null || true
+if [ -f "$dir/rc" ]; then
+	exit "$(cat "$dir/rc")"
+fi
+if [ "$qrc" -eq 124 ]; then
+	echo "kvmlab: the command did not finish within $limit s" >&2
+else
+	echo "kvmlab: the lab stopped without the command's status (qemu exited $qrc); console: $build/kvmlab/last-console.log" >&2
+	tail -n 20 "$dir/console.log" >&2 || true
+fi
+exit 125
