@@ -22,8 +22,6 @@ static void warn_unsupported(const struct machine *m, const struct provider *pv)
 		ui_warn("%s: provider '%s' ignores forwarded_ports", m->name, pv->name);
 	if (m->nnetworks && !(pv->caps & PROVIDER_CAP_NETWORKS))
 		ui_warn("%s: provider '%s' ignores networks", m->name, pv->name);
-	if (m->nfolders && !(pv->caps & PROVIDER_CAP_FOLDERS))
-		ui_warn("%s: provider '%s' ignores synced_folders", m->name, pv->name);
 }
 
 static void step_started(void *ctx, const struct provision_step *st)
@@ -93,6 +91,9 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 		goto out;
 	ui_info("==> %s: SSH ready (%s, host key %s)", m->name, m->ssh.user,
 		comm_host_key_fingerprint(comm));
+	/* Folders before provisioning: steps may use what they hold. */
+	if (cmd_folders_sync(&c, pv, comm, e) < 0)
+		goto out;
 	if (!o->no_provision) {
 		rc = provision_run(comm, m, c.machine_dir, &o->prov, &h, &nran, e);
 		cmd_output_flush(&out);
