@@ -357,13 +357,18 @@ int rsync_run(const struct rsync_job *j, struct rsync_result *r, struct err *e)
 		return 0;
 	if (strstr(tail, NO_RSYNC_MARK))
 		return no_rsync(j->m, e);
-	error_lines(tail, why, sizeof(why));
-	if (strstr(tail, "Host key verification failed"))
+	if (strstr(tail, "Host key verification failed")) {
+		/* OpenSSH's warning is a page long: its fingerprint is what matters. */
+		const char *fp = strstr(tail, "SHA256:");
+
 		return err_set(e, ERR_CORRUPT,
-			       "machine '%s': its SSH host key is not the one pinned in %s; rsync "
-			       "refused to connect ('envdestroy %s', or remove that file if the "
-			       "machine was rebuilt on purpose): %s",
-			       j->m->name, j->ssh->known_hosts, j->m->name, why);
+			       "machine '%s': its SSH host key%s%.*s is not the one pinned in %s; "
+			       "rsync refused to connect ('envdestroy %s', or remove that file if "
+			       "the machine was rebuilt on purpose)",
+			       j->m->name, fp ? " " : "", fp ? (int)strcspn(fp, ". \n") : 0,
+			       fp ? fp : "", j->ssh->known_hosts, j->m->name);
+	}
+	error_lines(tail, why, sizeof(why));
 	return err_set(e, ERR_FAIL, "machine '%s': rsync of %s to %s failed (exit status %d)%s%s",
 		       j->m->name, f->host, f->guest, code, *why ? ": " : "", why);
 }
