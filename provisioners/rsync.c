@@ -331,7 +331,7 @@ int rsync_run(const struct rsync_job *j, struct rsync_result *r, struct err *e)
 	char **argv = NULL, tail[OUT_TAIL], why[ERR_MSG_MAX / 2];
 	size_t tlen = 0;
 	double t0 = now();
-	pid_t pid;
+	pid_t pid = -1;
 	int fd, status, code;
 
 	memset(r, 0, sizeof(*r));
