@@ -7,8 +7,8 @@
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/helpers/sshd.sh"
 ENVCTL=${ENVCTL_REL:-$ENVUP_BUILD/rel/bin/envctl}
-FULL_RUNS=${FULL_RUNS:-3}
-TOUCH_RUNS=${TOUCH_RUNS:-7}
+FULL_RUNS=${FULL_RUNS:-4}
+TOUCH_RUNS=${TOUCH_RUNS:-8}
 sshd_require "rsync bench"
 command -v rsync >/dev/null || { echo "rsync bench: no rsync"; exit 1; }
 sshd_user && sshd_config && sshd_start || exit 1
@@ -44,21 +44,27 @@ hand() { rsync -a -e "ssh -F $T/ssh_config" tree/ "web:$SSH_HOME/hand/"; }
 diff -rq tree "$SSH_HOME/env" >/dev/null || { echo "envup's copy differs"; exit 1; }
 
 full_env=() full_hand=()
-for _ in $(seq "$FULL_RUNS"); do
+# Which goes first alternates: the second of a pair runs while the first's writes are still
+# going to disk.
+timed_env() { local t0 t1; t0=$(now); "$ENVCTL" rsync -q web >/dev/null || exit 1; t1=$(now); echo "$t1 - $t0" | bc; }
+timed_hand() { local t0 t1; t0=$(now); hand || exit 1; t1=$(now); echo "$t1 - $t0" | bc; }
+for i in $(seq "$FULL_RUNS"); do
 	wipe
-	t0=$(now); "$ENVCTL" rsync -q web >/dev/null || exit 1; t1=$(now)
-	full_env+=("$(echo "$t1 - $t0" | bc)")
-	t0=$(now); hand || exit 1; t1=$(now)
-	full_hand+=("$(echo "$t1 - $t0" | bc)")
+	if [ $((i % 2)) = 1 ]; then
+		full_env+=("$(timed_env)"); full_hand+=("$(timed_hand)")
+	else
+		full_hand+=("$(timed_hand)"); full_env+=("$(timed_env)")
+	fi
 done
 diff -rq tree "$SSH_HOME/hand" >/dev/null || { echo "the hand copy differs"; exit 1; }
 touch_env=() touch_hand=()
 for i in $(seq "$TOUCH_RUNS"); do
 	for f in $(seq 10); do echo "$i" >>"tree/d$(printf %03d $((f * 17)))/f0$((10 + f)).bin"; done
-	t0=$(now); "$ENVCTL" rsync -q web >/dev/null || exit 1; t1=$(now)
-	touch_env+=("$(echo "$t1 - $t0" | bc)")
-	t0=$(now); hand || exit 1; t1=$(now)
-	touch_hand+=("$(echo "$t1 - $t0" | bc)")
+	if [ $((i % 2)) = 1 ]; then
+		touch_env+=("$(timed_env)"); touch_hand+=("$(timed_hand)")
+	else
+		touch_hand+=("$(timed_hand)"); touch_env+=("$(timed_env)")
+	fi
 done
 diff -rq tree "$SSH_HOME/env" >/dev/null || { echo "envrsync's copy differs"; exit 1; }
 
