@@ -1,5 +1,5 @@
-/* inotify watches one directory each: a tree is one watch per directory, added as directories
- * appear. Events only say where to look; the caller's rsync finds what actually changed, so a
+/* inotify watches one directory each: a tree is one watch per directory (symlinks are not
+ * followed, so no loops), added as directories appear. Events only say where to look; the caller's rsync finds what actually changed, so a
  * lost event (queue overflow) costs a full sync, never a missed one. */
 #include <dirent.h>
 #include <errno.h>
@@ -118,7 +118,7 @@ int watch_add_tree(struct watch *w, const char *root, struct err *e)
 			rc = err_set(e, ERR_FAIL, "out of memory");
 			break;
 		}
-		if (de->d_type == DT_DIR || (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)))
+		if (de->d_type == DT_DIR || (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)))
 			rc = watch_add_tree(w, sub, e);
 		free(sub);
 	}
