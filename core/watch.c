@@ -1,6 +1,7 @@
 /* inotify watches one directory each: a tree is one watch per directory (symlinks are not
- * followed, so no loops), added as directories appear. Events only say where to look; the caller's rsync finds what actually changed, so a
- * lost event (queue overflow) costs a full sync, never a missed one. */
+ * followed, so no loops), added as directories appear. Events only say where to look; the
+ * caller's rsync finds what actually changed, so a lost event (queue overflow) costs a full
+ * sync, never a missed one. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
