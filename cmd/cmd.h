@@ -73,6 +73,8 @@ CMD_FUNCTION(cmd_destroy);
 CMD_FUNCTION(cmd_halt);
 CMD_FUNCTION(cmd_ssh);
 CMD_FUNCTION(cmd_ssh_config);
+CMD_FUNCTION(cmd_rsync);
+CMD_FUNCTION(cmd_rsync_auto);
 
 /* Runs the same command line in envctl-full (installed as ../libexec/envup/envctl-full
  * relative to envctl); returns only on failure, with an exit code. */

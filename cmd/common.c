@@ -16,6 +16,8 @@ char *cmd_display_path(const char *path)
 		n = strlen(cwd);
 		if (!strncmp(path, cwd, n) && path[n] == '/')
 			return strdup(path + n + 1);
+		if (!strcmp(path, cwd))
+			return strdup(".");
 	}
 	return strdup(path);
 }

@@ -83,6 +83,11 @@ void cmd_output_write(void *ctx, int stream, const char *buf, size_t len);
 /* Ends a started line so later messages begin on their own. */
 void cmd_output_flush(struct cmd_output *o);
 
+/* Syncs machine c->m's synced folders that go by rsync (cmd/rsync.c), over the connection
+ * comm to check for (or install) rsync in the guest first. */
+int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
+		     struct err *e);
+
 struct provision_opts;
 
 /* Parses "--provision-with A,B" or "--provision-with=A,B" at argv[*i] into o (adding to

@@ -13,7 +13,7 @@
 #include "cmd/machines.h"
 #include "core/ui.h"
 #include "provisioners/communicator.h"
-#include "provisioners/login.h"
+#include "provisioners/openssh.h"
 
 static volatile sig_atomic_t window_changed;
 
@@ -165,7 +165,6 @@ int cmd_ssh(int argc, char **argv)
 	return rc;
 }
 
-/* An ssh_config argument, double-quoted when it has spaces. */
 /* s as one ssh_config argument (quoted when it has blanks), or NULL when it cannot be one: a
  * quote or a control character would end the argument or the line. */
 static const char *cfg_arg(const char *s, char *buf, size_t len)
@@ -185,9 +184,9 @@ static int config_block(const struct env *env, const struct project *p, const st
 	struct provider_ctx c;
 	const struct provider *pv;
 	struct provider_ssh_info si;
+	struct openssh_opts o = {0};
 	enum machine_status s;
-	char *key = NULL, *kh = NULL, *b64 = NULL, type[64], b1[PATH_MAX + 3], b2[PATH_MAX + 3];
-	bool found;
+	char buf[PATH_MAX + 3];
 	int rc = -1;
 
 	if (cmd_machines_reach(&c, env, m, p, &s, &pv, e) < 0)
@@ -197,44 +196,23 @@ static int config_block(const struct env *env, const struct project *p, const st
 			m->name);
 		goto out;
 	}
-	kh = login_known_host_path(c.machine_dir);
-	if (!kh) {
-		err_set(e, ERR_FAIL, "out of memory");
+	if (pv->ssh_info(&c, &si, e) < 0 ||
+	    openssh_opts_init(&o, m, c.machine_dir, si.host, si.port, e) < 0)
 		goto out;
-	}
-	if (pv->ssh_info(&c, &si, e) < 0 || login_identity_file(m, c.machine_dir, &key, e) < 0)
-		goto out;
-	if (comm_pinned_read(kh, type, sizeof(type), &b64, &found, e) < 0)
-		goto out;
-	if (!found) {
-		err_set(e, ERR_FAIL, "machine '%s' has no pinned host key yet: 'envup %s' first",
-			m->name, m->name);
-		goto out;
-	}
-	if (!cfg_arg(key, b1, sizeof(b1)) || !cfg_arg(kh, b2, sizeof(b2))) {
-		err_set(e, ERR_USAGE, "machine '%s': the project path has a quote or a control "
-			"character, which ssh_config cannot hold", m->name);
-		goto out;
+	for (size_t i = 0; i < o.n; i++) {
+		if (!cfg_arg(o.opt[i].value, buf, sizeof(buf))) {
+			err_set(e, ERR_USAGE, "machine '%s': the project path has a quote or a "
+				"control character, which ssh_config cannot hold", m->name);
+			goto out;
+		}
 	}
 	ui_out("Host %s", m->name);
-	ui_out("  HostName %s", si.host);
-	ui_out("  Port %d", si.port);
-	ui_out("  User %s", m->ssh.user);
-	ui_out("  IdentityFile %s", cfg_arg(key, b1, sizeof(b1)));
-	ui_out("  IdentitiesOnly yes");
-	ui_out("  UserKnownHostsFile %s", cfg_arg(kh, b2, sizeof(b2)));
-	ui_out("  StrictHostKeyChecking yes");
-	/* known_host names the machine, not HOST:PORT, so a new forwarded port still matches. */
-	ui_out("  HostKeyAlias %s", m->name);
-	ui_out("  HostKeyAlgorithms %s", comm_hostkey_algorithms(type));
-	ui_out("  PasswordAuthentication no");
-	ui_out("  LogLevel ERROR");
+	for (size_t i = 0; i < o.n; i++)
+		ui_out("  %s %s", o.opt[i].key, cfg_arg(o.opt[i].value, buf, sizeof(buf)));
 	ui_out("%s", "");
 	rc = 0;
 out:
-	free(key);
-	free(kh);
-	free(b64);
+	openssh_opts_free(&o);
 	provider_ctx_free(&c);
 	return rc;
 }

@@ -22,8 +22,20 @@ static void warn_unsupported(const struct machine *m, const struct provider *pv)
 		ui_warn("%s: provider '%s' ignores forwarded_ports", m->name, pv->name);
 	if (m->nnetworks && !(pv->caps & PROVIDER_CAP_NETWORKS))
 		ui_warn("%s: provider '%s' ignores networks", m->name, pv->name);
-	if (m->nfolders && !(pv->caps & PROVIDER_CAP_FOLDERS))
-		ui_warn("%s: provider '%s' ignores synced_folders", m->name, pv->name);
+}
+
+/* A folder the provider cannot serve (type 9p without a live share) stops envup before the
+ * machine is started, not after. */
+static int folders_possible(const struct machine *m, const struct provider *pv, struct err *e)
+{
+	for (size_t i = 0; i < m->nfolders; i++) {
+		enum folder_how how;
+		const char *why;
+
+		if (provider_folder_how(pv, m, &m->folders[i], &how, &why, e) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static void step_started(void *ctx, const struct provision_step *st)
@@ -79,7 +91,7 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 
 	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
 		return -1;
-	if (pick_provider(&c, o->provider, &pv, e) < 0)
+	if (pick_provider(&c, o->provider, &pv, e) < 0 || folders_possible(m, pv, e) < 0)
 		goto out;
 	warn_unsupported(m, pv);
 	if (project_machine_dir_create(p, m->name, &dir, e) < 0)
@@ -93,6 +105,9 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 		goto out;
 	ui_info("==> %s: SSH ready (%s, host key %s)", m->name, m->ssh.user,
 		comm_host_key_fingerprint(comm));
+	/* Folders before provisioning: steps may use what they hold. */
+	if (cmd_folders_sync(&c, pv, comm, e) < 0)
+		goto out;
 	if (!o->no_provision) {
 		rc = provision_run(comm, m, c.machine_dir, &o->prov, &h, &nran, e);
 		cmd_output_flush(&out);

@@ -5,6 +5,89 @@
 
 #include "cmd/cmd.h"
 #include "core/ui.h"
+#include "providers/provider.h"
+
+/* How one synced folder reaches machine m's guest, in words (heap). */
+static char *folder_explained(const struct machine *m, const struct synced_folder *f)
+{
+	const struct provider *pv;
+	enum folder_how how;
+	const char *why;
+	struct err e = {0};
+	char *s = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&s, &len);
+
+	if (!o)
+		return NULL;
+	if (f->disabled) {
+		fputs("disabled", o);
+	} else if (provider_for_machine(m, NULL, &pv, NULL, &e) < 0) {
+		fprintf(o, "%s; %s", f->type == FOLDER_9P ? "9p" : f->type == FOLDER_RSYNC ? "rsync"
+				: "auto (9p where the provider shares live, else rsync)", e.msg);
+	} else if (provider_folder_how(pv, m, f, &how, &why, &e) < 0) {
+		fprintf(o, "refused: %s", e.msg);
+	} else {
+		fprintf(o, "%s (provider '%s')", why, pv->name);
+	}
+	if (!f->disabled && (f->type != FOLDER_9P)) {
+		for (size_t i = 0; i < f->nexclude; i++)
+			fprintf(o, "%s%s", i ? ", " : "; rsync skips ", f->exclude[i]);
+		if (f->owner || f->group)
+			fprintf(o, "; files owned by %s:%s", f->owner ? f->owner : m->ssh.user,
+				f->group ? f->group : f->owner ? f->owner : m->ssh.user);
+		else
+			fprintf(o, "; files owned by the SSH user %s and its group", m->ssh.user);
+		if (f->rsync_install)
+			fputs("; envup may install rsync in the guest", o);
+	}
+	if (f->create)
+		fputs("; the host folder is made when missing", o);
+	if (f->nmount_options)
+		fputs(f->type == FOLDER_RSYNC ? "; mount_options ignored (rsync)"
+					      : "; mount_options for 9p", o);
+	if (fclose(o) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void explain_folders(const struct env *env, struct json_object *js)
+{
+	for (size_t i = 0; i < env->nmachines; i++) {
+		const struct machine *m = &env->machines[i];
+		struct json_object *list = json_object_new_array();
+
+		if (!js)
+			ui_info("%s: synced folders", m->name);
+		for (size_t k = 0; k < m->nfolders; k++) {
+			const struct synced_folder *f = &m->folders[k];
+			char *how = folder_explained(m, f), *host = cmd_display_path(f->host);
+			const char *h = host && *host ? host : f->host;
+
+			if (js) {
+				struct json_object *o = json_object_new_object();
+
+				json_object_object_add(o, "host", json_object_new_string(f->host));
+				json_object_object_add(o, "guest", json_object_new_string(f->guest));
+				json_object_object_add(o, "default", json_object_new_boolean(f->implicit));
+				json_object_object_add(o, "explained",
+						       json_object_new_string(how ? how : ""));
+				json_object_array_add(list, o);
+			} else {
+				ui_info("  %s -> %s%s: %s", h, f->guest,
+					f->implicit ? " (the default)" : "", how ? how : "");
+			}
+			free(how);
+			free(host);
+		}
+		if (js)
+			json_object_object_add(js, m->name, list);
+		else
+			json_object_put(list);
+	}
+}
 
 int cmd_validate(int argc, char **argv)
 {
@@ -33,6 +116,9 @@ int cmd_validate(int argc, char **argv)
 				json_object_array_add(ms,
 					json_object_new_string(env->machines[i].name));
 			json_object_object_add(o, "machines", ms);
+			ms = json_object_new_object();
+			explain_folders(env, ms);
+			json_object_object_add(o, "synced_folders", ms);
 		}
 		for (size_t i = 0; i < rep.n; i++)
 			json_object_array_add(probs, json_object_new_string(rep.msgs[i]));
@@ -54,6 +140,7 @@ int cmd_validate(int argc, char **argv)
 		ui_info("%s is valid: %zu machine%s", display ? display : env->path,
 			env->nmachines, env->nmachines == 1 ? "" : "s");
 		free(display);
+		explain_folders(env, NULL);
 	}
 	yaml_report_free(&rep);
 	envfile_free(env);

@@ -53,12 +53,25 @@ struct network {
 	char *ip;            /* may be NULL (dhcp) */
 };
 
+/* How a synced folder reaches the guest: auto is the provider's live share where it has one
+ * (PROVIDER_CAP_LIVE_SHARE), else rsync. */
+enum folder_type { FOLDER_AUTO, FOLDER_RSYNC, FOLDER_9P };
+
 struct synced_folder {
-	char *host;          /* resolved against the project directory */
-	char *guest;
-	char *type;          /* "rsync" */
-	char **exclude;
+	char *host;          /* absolute; canonical when it exists */
+	char *guest;         /* absolute, normalised (no trailing '/', no '..'), never "/" */
+	enum folder_type type; /* default auto */
+	char **exclude;      /* rsync patterns */
 	size_t nexclude;
+	char *owner;         /* NULL: the SSH user */
+	char *group;         /* NULL: the SSH user's primary group, or the owner's name */
+	char **mount_options; /* 9p only */
+	size_t nmount_options;
+	bool create;         /* make host when it is missing */
+	bool disabled;
+	bool rsync_install;  /* rsync__install: envup may install rsync in the guest */
+	bool implicit;       /* the default entry: the project directory on /vagrant */
+	struct src_pos pos;
 };
 
 struct ssh_settings {

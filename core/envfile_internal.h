@@ -27,5 +27,19 @@ char *ld_project_path(struct loader *ld, const yaml_node_t *v, const char *path,
 void ld_provision(struct loader *ld, void *target, const yaml_node_t *v, const char *path);
 void ld_step_free(struct provision_step *st);
 
+/* Parses a list of mappings into a new array of n elements of size elem, each filled through
+ * keys; an item lacking one of the required keys gets the error missing_msg. Returns NULL
+ * (and nothing changed) when v is not a list. */
+void *ld_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path, size_t elem,
+		      const struct ld_key *keys, const char *const *required,
+		      const char *missing_msg, size_t *n);
 
+/* The synced_folders: key (envfile_folders.c); the machine's own list replaces defaults'. */
+void ld_synced_folders(struct loader *ld, void *target, const yaml_node_t *v, const char *path);
+/* Adds the default project-directory entry on /vagrant unless an entry has that guest path,
+ * and checks the entries against each other. */
+void ld_folders_finish(struct loader *ld, struct machine *m, const char *path);
+/* A login or group name: letters, digits, '.', '_', '-', '@' (not first), at most 64 bytes. */
+bool ld_valid_user(const char *s);
+void ld_folders_free(struct synced_folder *f, size_t n);
 #endif

@@ -16,10 +16,7 @@ static size_t seq_len(const yaml_node_t *n)
 	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
-/* Parses a list of mappings into a new array of n elements of size elem, each filled through
- * keys; an item lacking one of the required keys gets the error missing_msg. Returns NULL
- * (and nothing changed) when v is not a list. */
-static void *parse_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path,
+void *ld_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path,
 				size_t elem, const struct ld_key *keys,
 				const char *const *required, const char *missing_msg, size_t *n)
 {
@@ -277,7 +274,7 @@ static void k_forwarded_ports(struct loader *ld, void *t, const yaml_node_t *v, 
 	struct forwarded_port *ports;
 	size_t n;
 
-	ports = parse_mapping_list(ld, v, path, sizeof(*ports), port_keys, required,
+	ports = ld_mapping_list(ld, v, path, sizeof(*ports), port_keys, required,
 				   "'guest' and 'host' are both required", &n);
 	if (!ports)
 		return;
@@ -328,7 +325,7 @@ static void k_networks(struct loader *ld, void *t, const yaml_node_t *v, const c
 	struct network *nws;
 	size_t n;
 
-	nws = parse_mapping_list(ld, v, path, sizeof(*nws), net_keys, required,
+	nws = ld_mapping_list(ld, v, path, sizeof(*nws), net_keys, required,
 				 "'type' is required (private or public)", &n);
 	if (!nws)
 		return;
@@ -337,87 +334,11 @@ static void k_networks(struct loader *ld, void *t, const yaml_node_t *v, const c
 	m->nnetworks = n;
 }
 
-/* synced_folders[i] */
-static void sf_host(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct synced_folder *f = t;
-	char *s = ld_project_path(ld, v, path, true);
-
-	if (s) {
-		free(f->host);
-		f->host = s;
-	}
-}
-
-static bool absolute_path(const char *s)
-{
-	return s[0] == '/';
-}
-
-static void sf_guest(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	ld_checked_string(ld, v, path, absolute_path, "must be an absolute path in the guest",
-			  &((struct synced_folder *)t)->guest);
-}
-
-static bool is_rsync(const char *s)
-{
-	return !strcmp(s, "rsync");
-}
-
-static void sf_type(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	ld_checked_string(ld, v, path, is_rsync, "is not a supported synced folder type (rsync)",
-			  &((struct synced_folder *)t)->type);
-}
-
-static void sf_exclude(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	struct synced_folder *f = t;
-
-	ld_string_list(ld, v, path, &f->exclude, &f->nexclude);
-}
-
-static const struct ld_key folder_keys[] = {
-	{"host", sf_host}, {"guest", sf_guest}, {"type", sf_type}, {"exclude", sf_exclude},
-	{NULL, NULL},
-};
-
-static void free_folders(struct synced_folder *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(f[i].host);
-		free(f[i].guest);
-		free(f[i].type);
-		ld_free_strv(f[i].exclude, f[i].nexclude);
-	}
-	free(f);
-}
-
-static void k_synced_folders(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
-{
-	static const char *const required[] = {"host", "guest", NULL};
-	struct machine *m = t;
-	struct synced_folder *fs;
-	size_t n;
-
-	fs = parse_mapping_list(ld, v, path, sizeof(*fs), folder_keys, required,
-				"'host' and 'guest' are both required", &n);
-	if (!fs)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (!fs[i].type)
-			fs[i].type = strdup("rsync");
-	free_folders(m->folders, m->nfolders);
-	m->folders = fs;
-	m->nfolders = n;
-}
-
 /* ssh and static */
 
 /* A login name: letters, digits, '.', '_', '-' and '@' (not first), at most 64 bytes. It is
  * written into ssh_config by envssh-config, so nothing that could end or extend a line. */
-static bool valid_user(const char *s)
+bool ld_valid_user(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -431,7 +352,7 @@ static bool valid_user(const char *s)
 
 static void ssh_user(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	ld_checked_string(ld, v, path, valid_user,
+	ld_checked_string(ld, v, path, ld_valid_user,
 			  "is not a user name (letters, digits, '.', '_', '-', '@')",
 			  &((struct ssh_settings *)t)->user);
 }
@@ -507,7 +428,7 @@ static const struct ld_key machine_keys[] = {
 	{"depends_on", k_depends_on},
 	{"forwarded_ports", k_forwarded_ports},
 	{"networks", k_networks},
-	{"synced_folders", k_synced_folders},
+	{"synced_folders", ld_synced_folders},
 	{"ssh", k_ssh},
 	{"static", k_static},
 	{"provision", ld_provision},
@@ -542,6 +463,7 @@ int ld_machine_finish(struct loader *ld, struct machine *m, bool box_given, cons
 		m->ssh.port = 22;
 	if (!m->static_host.port)
 		m->static_host.port = 22;
+	ld_folders_finish(ld, m, path);
 	for (size_t i = 0; i < m->nsteps; i++) {
 		struct provision_step *st = &m->steps[i];
 		int nth = st->kind == PROVISION_SHELL ? ++shell_n : ++file_n;
@@ -572,7 +494,7 @@ void machine_free(struct machine *m)
 	free(m->dep_index);
 	free_ports(m->ports, m->nports);
 	free_networks(m->networks, m->nnetworks);
-	free_folders(m->folders, m->nfolders);
+	ld_folders_free(m->folders, m->nfolders);
 	free(m->ssh.user);
 	free(m->ssh.private_key);
 	free(m->static_host.host);

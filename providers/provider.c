@@ -97,6 +97,39 @@ int provider_for_machine(const struct machine *m, const char *override, const st
 	}
 }
 
+int provider_folder_how(const struct provider *pv, const struct machine *m,
+			const struct synced_folder *f, enum folder_how *out, const char **why,
+			struct err *e)
+{
+	bool live = pv->caps & PROVIDER_CAP_LIVE_SHARE;
+
+	*out = FOLDER_SKIP;
+	*why = "disabled";
+	if (f->disabled)
+		return 0;
+	switch (f->type) {
+	case FOLDER_RSYNC:
+		*out = FOLDER_BY_RSYNC;
+		*why = "rsync";
+		return 0;
+	case FOLDER_9P:
+		if (!live)
+			return err_set(e, ERR_UNSUPPORTED,
+				       "machine '%s': synced folder %s has type 9p, but provider "
+				       "'%s' cannot share folders live; use type rsync (or auto)",
+				       m->name, f->guest, pv->name);
+		*out = FOLDER_BY_PROVIDER;
+		*why = "9p, shared live by the provider";
+		return 0;
+	case FOLDER_AUTO:
+		break;
+	}
+	*out = live ? FOLDER_BY_PROVIDER : FOLDER_BY_RSYNC;
+	*why = live ? "auto: 9p, the provider shares live"
+		    : "auto: rsync, the provider cannot share live";
+	return 0;
+}
+
 int provider_ctx_init(struct provider_ctx *c, const struct env *env, const struct machine *m,
 		      const struct project *p, struct err *e)
 {

@@ -27,7 +27,10 @@ enum provider_cap {
 	PROVIDER_CAP_NETWORKS = 1u << 3,      /* private/public networks are honoured */
 	PROVIDER_CAP_BOX = 1u << 4,	      /* the machine is made from its box */
 	PROVIDER_CAP_GRACEFUL_HALT = 1u << 5, /* halt asks the guest before forcing */
-	PROVIDER_CAP_FOLDERS = 1u << 6,	      /* synced_folders are honoured */
+	/* The provider shares host folders live (virtio-9p): synced folders of type 9p, and of
+	 * type auto, are its to mount; without it, auto means rsync and 9p is refused. rsync
+	 * needs nothing from a provider but SSH. */
+	PROVIDER_CAP_LIVE_SHARE = 1u << 6,
 };
 
 /* Messages a provider wants the person to see (cmd/ prints them, nothing below does). */
@@ -73,6 +76,20 @@ struct provider {
 	/* names: heap array of heap strings. */
 	int (*snapshot_list)(const struct provider_ctx *c, char ***names, size_t *n, struct err *e);
 };
+
+/* How a synced folder reaches the guest on a provider. */
+enum folder_how {
+	FOLDER_SKIP,	     /* disabled: true */
+	FOLDER_BY_RSYNC,     /* envup runs rsync over SSH */
+	FOLDER_BY_PROVIDER,  /* the provider's live share */
+};
+
+/* How folder f reaches the guest of provider pv; *why (static) says why in a few words, for
+ * envvalidate and messages. Fails naming the machine, the guest path and the provider when f
+ * asks for 9p from a provider that cannot share live. */
+int provider_folder_how(const struct provider *pv, const struct machine *m,
+			const struct synced_folder *f, enum folder_how *out, const char **why,
+			struct err *e);
 
 /* The provider registered under name, or NULL when this build has none by that name. */
 const struct provider *provider_lookup(const char *name);

@@ -34,7 +34,11 @@ machines:
     static: {host: 127.0.0.1, port: $SSH_PORT}
     ssh: {user: $SSH_USER}
     boot_timeout: 30
+    synced_folders:             # the "machine" is this host: not its /vagrant, but a home dir
+      - {host: ., guest: /vagrant, disabled: true}
+      - {host: ., guest: $SSH_HOME/project, exclude: ["*.tmp"]}
     provision:
+      - shell: {name: synced, inline: "ls ~/project", privileged: false}
       - file: {source: motd.txt, destination: /tmp/envup-demo-motd.txt}
       - shell:
           name: hello
@@ -51,6 +55,11 @@ echo "(0: the shared insecure key is gone; envup put a per-machine key in its pl
 run "$BIN/envssh" -c 'cat /tmp/envup-demo-motd.txt; uname -sr'
 run "$BIN/envup"
 echo "(a second envup runs only the 'run: always' step)"
+say "echo news >news.txt; echo scratch >scratch.tmp"
+echo news >news.txt; echo scratch >scratch.tmp
+run "$BIN/envrsync"
+run "$BIN/envssh" -c 'ls ~/project'
+echo "(news.txt arrived; scratch.tmp is excluded)"
 run "$BIN/envssh-config"
 run "$BIN/envdestroy" -f
 run "$BIN/envstatus"

@@ -12,6 +12,9 @@ mkdir -p "$P" && cd "$P" || exit 1
 head -c $((64 << 20)) /dev/urandom >big.bin
 cat >Envfile <<EOT
 version: 1
+# The "guest" is this host: no project copy on its /vagrant (tests/integration/rsync.sh).
+defaults:
+  synced_folders: [{host: ., guest: /vagrant, disabled: true}]
 machines:
   web:
     provider: static

@@ -19,6 +19,8 @@ machines:
     static: {host: 127.0.0.1, port: $SSH_PORT}
     ssh: {user: $SSH_USER}
     boot_timeout: 30
+    # The "guest" is this host: no project copy on its /vagrant (tests/integration/rsync.sh).
+    synced_folders: [{host: ., guest: /vagrant, disabled: true}]
 EOT
 M="$P/.envup/machines/web"
 BLOB=$(awk '{print $2}' "$ENVUP_SRC/data/keys/vagrant.pub")

@@ -30,6 +30,9 @@ chmod 777 "$C"
 
 cat >Envfile <<EOT
 version: 1
+# The "guest" is this host: no project copy on its /vagrant (tests/integration/rsync.sh).
+defaults:
+  synced_folders: [{host: ., guest: /vagrant, disabled: true}]
 machines:
   web:
     provider: static

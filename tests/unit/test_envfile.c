@@ -136,11 +136,13 @@ static void test_full_example(void **state)
 	assert_string_equal(web->ports[0].protocol, "tcp");
 	assert_string_equal(web->ports[1].host_ip, "::1");
 	assert_string_equal(web->ports[1].protocol, "udp");
-	assert_int_equal(web->nfolders, 1);
-	assert_string_equal(web->folders[0].host, unit_dir);
-	assert_string_equal(web->folders[0].guest, "/srv");
-	assert_string_equal(web->folders[0].type, "rsync");
-	assert_string_equal(web->folders[0].exclude[0], ".git");
+	/* The default /vagrant entry first, then the machine's own. */
+	assert_int_equal(web->nfolders, 2);
+	assert_string_equal(web->folders[0].guest, "/vagrant");
+	assert_string_equal(web->folders[1].host, unit_dir);
+	assert_string_equal(web->folders[1].guest, "/srv");
+	assert_int_equal(web->folders[1].type, FOLDER_AUTO);
+	assert_string_equal(web->folders[1].exclude[0], ".git");
 	assert_string_equal(web->ssh.user, "admin");
 	assert_int_equal(web->ssh.port, 2222);
 	assert_int_equal(web->nsteps, 4);
@@ -208,7 +210,7 @@ static void test_errors_with_positions(void **state)
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
 		     "    synced_folders: [{host: ., guest: srv}]\n",
 		     "Envfile:5:39: machines.web.synced_folders[0].guest: 'srv' must be an absolute "
-		     "path in the guest");
+		     "path in the guest, other than '/' and without '.' or '..'");
 	expect_error("version: 1\nmachines:\n  web:\n    box: a/b\n"
 		     "    provision: [{shel: x}]\n",
 		     "Envfile:5:18: machines.web.provision[0]: unknown provisioner 'shel' (did you "
