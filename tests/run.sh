@@ -3,6 +3,14 @@
 # summary line. Integration scripts print TAP-style lines through tests/integration/lib.sh:
 #   ok - NAME | not ok - NAME | ok - NAME # SKIP reason
 # A script that exits non-zero without reporting a failure counts as one failure.
+#
+# Suites that need a real KVM (integration scripts with a "# needs: kvm" line, unit tests whose
+# source has "needs: kvm") run directly where the host has hardware KVM (/dev/kvm and vmx/svm);
+# elsewhere they all run in one boot of the nested KVM lab (tests/kvmlab/run.sh), whose
+# start-up time goes into the report.
+#   tests/run.sh [PATTERN...]     everything, or the suites whose name contains a PATTERN
+#   tests/run.sh --kvm-only DIR [PATTERN...]   (inside the lab) only the KVM suites, each one's log and
+#                                 "STATUS SECONDS" into DIR/NAME.log and DIR/NAME.status
 set -u
 cd "$(dirname "$0")/.."
 export ENVUP_SRC=$PWD
@@ -15,7 +23,7 @@ pass=0 fail=0 skip=0
 failed=()
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/envup-tests.XXXXXX")
 
-# $1: name, rest: command. Counts its TAP lines.
+# $1: name, rest: command. Runs it, then counts its TAP lines.
 run_one() {
 	local name=$1; shift
 	local log="$logdir/$(echo "$name" | tr '/' '_').log" rc start end
@@ -23,6 +31,12 @@ run_one() {
 	"$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	end=$(date +%s)
+	account "$name" "$log" "$rc" "$((end - start))"
+}
+
+# account NAME LOG STATUS SECONDS: adds a finished suite's TAP lines to the totals and reports.
+account() {
+	local name=$1 log=$2 rc=$3 secs=$4
 	local p f s
 	s=$(grep -cE '^(not )?ok .*# SKIP' "$log")
 	p=$(grep -E '^ok ' "$log" | grep -vc '# SKIP')
@@ -32,7 +46,7 @@ run_one() {
 		echo "not ok - $name exited $rc" >>"$log"
 	fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-	printf '%-44s %3d passed %3d failed %3d skipped  (%ss)\n' "$name" "$p" "$f" "$s" "$((end - start))"
+	printf '%-44s %3d passed %3d failed %3d skipped  (%ss)\n' "$name" "$p" "$f" "$s" "$secs"
 	grep -E '^(not )?ok .*# SKIP' "$log" | sed -E 's/^(not )?ok [0-9]* ?-? ?/    SKIPPED: /'
 	if [ "$f" -ne 0 ]; then
 		failed+=("$name")
@@ -40,19 +54,108 @@ run_one() {
 	fi
 }
 
+# needs_kvm FILE: the suite needs /dev/kvm (its source says so).
+needs_kvm() { grep -q 'needs: kvm' "$1"; }
+
+# wanted NAME: no PATTERN was given, or NAME contains one.
+patterns=()
+if [ "${1:-}" = --kvm-only ]; then
+	patterns=("${@:3}")
+else
+	patterns=("$@")
+fi
+wanted() {
+	local p
+	[ ${#patterns[@]} -eq 0 ] && return 0
+	for p in "${patterns[@]}"; do
+		case $1 in *"$p"*) return 0 ;; esac
+	done
+	return 1
+}
+
+# The suites as "NAME|COMMAND": unit binaries, then integration scripts.
+unit_suites=() kvm_suites=() other_suites=()
 for t in build/san/tests/unit/test_*; do
 	case "$t" in *.o | *.d) continue ;; esac
 	[ -x "$t" ] || continue
-	run_one "unit/${t##*/}" "$t"
+	wanted "unit/${t##*/}" || continue
+	if [ -f "tests/unit/${t##*/}.c" ] && needs_kvm "tests/unit/${t##*/}.c"; then
+		kvm_suites+=("unit/${t##*/}|$t")
+	else
+		unit_suites+=("unit/${t##*/}|$t")
+	fi
 done
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	case "${t##*/}" in lib.sh) continue ;; esac
+	wanted "integration/${t##*/}" || continue
 	if grep -q '^# slow' "$t" && [ -z "${ENVUP_SLOW:-}" ]; then
 		continue
 	fi
-	run_one "integration/${t##*/}" bash "$t"
+	if needs_kvm "$t"; then
+		kvm_suites+=("integration/${t##*/}|bash $t")
+	else
+		other_suites+=("integration/${t##*/}|bash $t")
+	fi
 done
+
+# Inside the lab: only the KVM suites, results into the shared folder.
+if [ "${1:-}" = --kvm-only ]; then
+	out=$2
+	mkdir -p "$out"
+	for entry in "${kvm_suites[@]}"; do
+		name=${entry%%|*} file="$out/$(echo "${entry%%|*}" | tr '/' '_')"
+		start=$(date +%s)
+		${entry#*|} >"$file.log" 2>&1 </dev/null
+		echo "$? $(($(date +%s) - start))" >"$file.status"
+	done
+	exit 0
+fi
+
+for entry in "${unit_suites[@]}" "${other_suites[@]}"; do
+	run_one "${entry%%|*}" ${entry#*|}
+done
+
+# hardware_kvm: /dev/kvm opens and the CPU has VT-x or SVM (not PVM, which stops stock kernels).
+hardware_kvm() {
+	[ -c /dev/kvm ] && (exec 9<>/dev/kvm) 2>/dev/null && grep -qwE 'vmx|svm' /proc/cpuinfo
+}
+if [ ${#kvm_suites[@]} -eq 0 ]; then
+	:
+elif hardware_kvm; then
+	for entry in "${kvm_suites[@]}"; do
+		run_one "${entry%%|*}" ${entry#*|}
+	done
+elif ! command -v qemu-system-x86_64 >/dev/null; then
+	for entry in "${kvm_suites[@]}"; do
+		echo "ok - ${entry%%|*} # SKIP no hardware KVM here and no qemu-system-x86_64 for the nested KVM lab (make deps)" \
+			>"$logdir/kvm-skip.log"
+		account "${entry%%|*}" "$logdir/kvm-skip.log" 0 0
+	done
+else
+	# One lab boot for all of them; its console and start-up time go into the report.
+	labout="$logdir/kvmlab"
+	mkdir -p "$labout"
+	start=$(date +%s)
+	tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-2400}" \
+		bash tests/run.sh --kvm-only "$labout" ${patterns[@]+"${patterns[@]}"} >"$labout/lab.log" 2>&1
+	lab_rc=$?
+	end=$(date +%s)
+	ready=$(sed -n 's/^kvmlab: ready in \([0-9.]*\) s$/\1/p' "$labout/lab.log")
+	echo "kvmlab: nested KVM lab (QEMU TCG, SVM): ready in ${ready:-?} s, all KVM suites in $((end - start)) s (lab status $lab_rc)"
+	for entry in "${kvm_suites[@]}"; do
+		name=${entry%%|*} file="$labout/$(echo "${entry%%|*}" | tr '/' '_')"
+		if [ -f "$file.status" ]; then
+			read -r rc secs <"$file.status"
+			account "$name [lab]" "$file.log" "$rc" "$secs"
+		else
+			{ [ -f "$file.log" ] && cat "$file.log"
+			  echo "not ok - $name did not finish in the lab (lab status $lab_rc)"
+			  grep -v 'warning: TCG' "$labout/lab.log" | tail -20; } >"$file.unfinished"
+			account "$name [lab]" "$file.unfinished" 1 0
+		fi
+	done
+fi
 
 echo
 [ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"

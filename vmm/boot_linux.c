@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vmm/layout.h"
+#include "vmm/log.h"
 #include "vmm/vm.h"
 
 /* Offsets in the zero page (struct boot_params) and its setup header. */
@@ -205,5 +206,6 @@ int boot_bzimage(struct vm *vm, const struct boot_input *in, struct err *e)
 	zp = boot_zero_page(vm, in, k, hdr_end, kernel_end, e);
 	if (!zp)
 		return -1;
+	log_msg(LOG_INFO, "boot: bzImage through the 64-bit boot protocol");
 	return vm_setup_boot_cpu(vm, VM_BOOT_64, LAYOUT_HIGH + 0x200, zp, e);
 }

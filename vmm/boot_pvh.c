@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmm/layout.h"
+#include "vmm/log.h"
 #include "vmm/vm.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
@@ -164,6 +165,8 @@ int boot_elf(struct vm *vm, const struct boot_input *in, struct err *e)
 	if (pvh) {
 		if (pvh_start_info(vm, in, end, e) < 0)
 			return -1;
+		log_msg(LOG_INFO, "boot: ELF kernel through its PVH entry at %#llx",
+			(unsigned long long)pvh);
 		return vm_setup_boot_cpu(vm, VM_BOOT_32, pvh, LAYOUT_BOOT_INFO, e);
 	}
 	if (!gm_ptr(&vm->mem, eh.e_entry, 1))
@@ -173,5 +176,7 @@ int boot_elf(struct vm *vm, const struct boot_input *in, struct err *e)
 	zp = boot_zero_page(vm, in, NULL, 0, end, e);
 	if (!zp)
 		return -1;
+	log_msg(LOG_INFO, "boot: ELF kernel through its 64-bit entry at %#llx",
+		(unsigned long long)eh.e_entry);
 	return vm_setup_boot_cpu(vm, VM_BOOT_64, eh.e_entry, zp, e);
 }

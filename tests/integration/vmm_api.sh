@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # envvmm: --daemonize, --pidfile, --log and the --api control socket (status, pause, resume,
 # shutdown through the ACPI power button, stop), with the test-kit guest waiting for the button.
 . "$(dirname "$0")/lib.sh"

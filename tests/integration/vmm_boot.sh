@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # envvmm: direct boot of the test-kit guest (bzImage and PVH ELF), boot parameters, ACPI,
 # SMP, reset, triple fault and argument errors. Each boot is a few million guest instructions.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # envvmm: PCI enumeration, virtio-rng and virtio-blk (raw, read-only, qcow2 overlay) checked
 # from inside the test-kit guest, then the disk files checked from the host.
 . "$(dirname "$0")/lib.sh"

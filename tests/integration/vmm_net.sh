@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # envvmm: virtio-net on libslirp, from inside the test-kit guest: DHCP, a TCP connection out
 # to a server this test runs on 127.0.0.1 (reached as 10.0.2.2), and one in through a
 # 127.0.0.1 host forward. Ports are picked free at run time.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # envvmm's seccomp sandbox, with the release build (the sanitizer build runs without it): a
 # machine using every device and the control socket must work with the filter on and never
 # hit a blocked system call.

@@ -1,3 +1,5 @@
+/* needs: kvm (one test opens /dev/kvm: tests/run.sh runs this binary in the nested KVM lab where
+ * the host has no hardware KVM) */
 /* envvmm's virtio PCI transport: queue-kick ioeventfds follow BAR0 and the memory-decode bit,
  * only registrations KVM accepted are recorded, and a guest that makes registration fail
  * (two BARs at one address) gets one log line, however often it toggles decoding. */
