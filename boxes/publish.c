@@ -271,7 +271,7 @@ static int check_args(const struct box_publish_opts *o, struct box_publish_resul
 	return box_identity(o, r, e);
 }
 
-int box_publish(const struct box_publish_opts *o, struct box_publish_result *r, struct err *e)
+static int publish(const struct box_publish_opts *o, struct box_publish_result *r, struct err *e)
 {
 	bool remote = http_is_remote(o->registry);
 	size_t n = strlen(o->registry);
@@ -322,6 +322,14 @@ int box_publish(const struct box_publish_opts *o, struct box_publish_result *r, 
 		r->catalog_tries = 1;
 	r->secs_catalog = now() - t;
 	return 0;
+}
+
+int box_publish(const struct box_publish_opts *o, struct box_publish_result *r, struct err *e)
+{
+	if (publish(o, r, e) == 0)
+		return 0;
+	box_publish_result_free(r);
+	return -1;
 }
 
 void box_publish_result_free(struct box_publish_result *r)
