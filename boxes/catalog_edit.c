@@ -115,7 +115,7 @@ bool catalog_has_release(const char *json, size_t len, const struct catalog_rele
 int catalog_edit_add(const char *json, size_t len, const char *source,
 		     const struct catalog_release *r, bool replace, char **out, struct err *e)
 {
-	struct json_object *root, *versions, *v, *providers, *p;
+	struct json_object *root = NULL, *versions = NULL, *v, *providers, *p;
 	int idx;
 	const char *s;
 
