@@ -336,6 +336,9 @@ int cmd_box_publish(int argc, char **argv)
 		ui_verbose("  %s, sha256 %s; upload %.2f s, catalog %.2f s (%u write%s)",
 			   r.box_url, r.sha256, r.secs_upload, r.secs_catalog, r.catalog_tries,
 			   r.catalog_tries == 1 ? "" : "s");
+		if (http_is_remote(po.registry) && !r.locked)
+			ui_verbose("  the registry offers no WebDAV MKCOL lock: concurrent publishers "
+				   "rely on its If-Match, which some servers (nginx) ignore");
 	}
 	box_publish_result_free(&r);
 	return EXIT_OK;
