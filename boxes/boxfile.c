@@ -41,8 +41,7 @@ static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_
 	return (la_ssize_t)len;
 }
 
-static int add_member(struct archive *a, const struct boxfile_member *m, char *buf,
-		      struct err *e)
+static int add_member(struct archive *a, const struct boxfile_member *m, char *buf, struct err *e)
 {
 	struct archive_entry *ent = archive_entry_new();
 	int fd = -1, rc = -1;
@@ -160,8 +159,8 @@ out:
 	return rc;
 }
 
-int boxfile_read_member(const char *archive, const char *name, size_t max, char **out,
-			size_t *len, struct err *e)
+int boxfile_read_member(const char *archive, const char *name, size_t max, char **out, size_t *len,
+			struct err *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
@@ -189,7 +188,8 @@ int boxfile_read_member(const char *archive, const char *name, size_t max, char 
 		if (!p || strcmp(p, name) || archive_entry_filetype(ent) != AE_IFREG)
 			continue;
 		if (sz < 0 || (uint64_t)sz > max) {
-			err_set(e, ERR_CORRUPT, "%s: %s is larger than %zu bytes", archive, name, max);
+			err_set(e, ERR_CORRUPT, "%s: %s is larger than %zu bytes", archive, name,
+				max);
 			goto out;
 		}
 		*out = malloc((size_t)sz + 1);

@@ -23,7 +23,7 @@ int boxfile_write(const char *out, const struct boxfile_member *m, size_t n, cha
 
 /* Reads member name (at most max bytes) of the box at archive into a NUL-terminated heap
  * buffer; ERR_NOTFOUND when the box has none. */
-int boxfile_read_member(const char *archive, const char *name, size_t max, char **out,
-			size_t *len, struct err *e);
+int boxfile_read_member(const char *archive, const char *name, size_t max, char **out, size_t *len,
+			struct err *e);
 
 #endif

@@ -151,8 +151,7 @@ int catalog_edit_add(const char *json, size_t len, const char *source,
 		json_object_array_put_idx(providers, (size_t)idx, p);
 	else
 		json_object_array_add(providers, p);
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_SPACED |
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
 	*out = s ? malloc(strlen(s) + 2) : NULL;
 	if (*out) {

@@ -46,7 +46,7 @@ static char *envup_metadata(const struct box_package_opts *o, const char *arch)
 	if (o->cmdline)
 		json_object_object_add(m, "cmdline", json_object_new_string(o->cmdline));
 	s = strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(m);
 	return s;
 }
@@ -64,12 +64,11 @@ static char *libvirt_metadata(uint64_t vsize, const char *arch)
 	return s;
 }
 
-static const char libvirt_vagrantfile[] =
-	"Vagrant.configure(\"2\") do |config|\n"
-	"  config.vm.provider :libvirt do |libvirt|\n"
-	"    libvirt.driver = \"kvm\"\n"
-	"  end\n"
-	"end\n";
+static const char libvirt_vagrantfile[] = "Vagrant.configure(\"2\") do |config|\n"
+					  "  config.vm.provider :libvirt do |libvirt|\n"
+					  "    libvirt.driver = \"kvm\"\n"
+					  "  end\n"
+					  "end\n";
 
 static uint64_t image_vsize(const char *path, struct err *e)
 {
@@ -150,7 +149,8 @@ int box_package(const struct box_package_opts *o, struct box_package_result *r, 
 		meta = libvirt_metadata(vsize, arch);
 		m[n++] = (struct boxfile_member){.name = "metadata.json", .data = meta};
 		m[n++] = (struct boxfile_member){.name = "box.img", .path = disk};
-		m[n++] = (struct boxfile_member){.name = "Vagrantfile", .data = libvirt_vagrantfile};
+		m[n++] =
+			(struct boxfile_member){.name = "Vagrantfile", .data = libvirt_vagrantfile};
 		break;
 	case BOX_FLAVOUR_VIRTUALBOX: {
 		char *vmdk = fs_join(work, "box-disk001.vmdk");

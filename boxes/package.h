@@ -19,14 +19,14 @@
 enum box_flavour { BOX_FLAVOUR_ENVUP, BOX_FLAVOUR_LIBVIRT, BOX_FLAVOUR_VIRTUALBOX };
 
 struct box_package_opts {
-	const char *image;	/* the disk */
-	enum image_format fmt;	/* IMAGE_UNKNOWN: detected */
+	const char *image;	     /* the disk */
+	enum image_format fmt;	     /* IMAGE_UNKNOWN: detected */
 	const char *trusted_backing; /* a machine overlay's base image (image.h) or NULL */
 	enum box_flavour flavour;
-	const char *arch;		 /* Vagrant's name; NULL: the host's */
+	const char *arch;		       /* Vagrant's name; NULL: the host's */
 	const char *kernel, *initrd, *cmdline; /* envup flavour only; NULL when none */
-	const char *output;		 /* the .box to write */
-	const struct progress *progress; /* converting the disk */
+	const char *output;		       /* the .box to write */
+	const struct progress *progress;       /* converting the disk */
 };
 
 struct box_package_result {

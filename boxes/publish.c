@@ -253,8 +253,7 @@ out:
 	return rc;
 }
 
-static int check_args(const struct box_publish_opts *o, struct box_publish_result *r,
-		      struct err *e)
+static int check_args(const struct box_publish_opts *o, struct box_publish_result *r, struct err *e)
 {
 	struct version v;
 	struct stat st;
@@ -288,8 +287,8 @@ static int publish(const struct box_publish_opts *o, struct box_publish_result *
 	snprintf(rel_url, sizeof(rel_url), "%s/%s/%s-%s.box", base, o->version, r->provider,
 		 r->arch);
 	if (asprintf(&r->catalog_url, "%.*s/%s.json", (int)n, o->registry, o->name) < 0 ||
-	    asprintf(&r->box_url, "%.*s/%.*s/%s", (int)n, o->registry,
-		     (int)(base - 1 - o->name), o->name, rel_url) < 0)
+	    asprintf(&r->box_url, "%.*s/%.*s/%s", (int)n, o->registry, (int)(base - 1 - o->name),
+		     o->name, rel_url) < 0)
 		return err_set(e, ERR_FAIL, "out of memory");
 	rel = (struct catalog_release){
 		.name = o->name,

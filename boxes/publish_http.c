@@ -77,8 +77,8 @@ int publish_http_upload(const struct box_publish_opts *o, struct box_publish_res
 }
 
 /* GET of the catalog: 0 with the body (NULL when there is none yet) and its ETag. */
-static int get_catalog(const struct box_publish_opts *o, const char *url, char **body,
-		       size_t *len, char *etag, size_t etag_size, struct err *e)
+static int get_catalog(const struct box_publish_opts *o, const char *url, char **body, size_t *len,
+		       char *etag, size_t etag_size, struct err *e)
 {
 	struct http_request rq = {.method = "GET", .url = url, .max_response = CATALOG_MAX_BYTES};
 	struct http_response rs;
@@ -166,8 +166,8 @@ static int lock_take(const struct box_publish_opts *o, struct lock *l, unsigned 
 	char owner[OWNER_MAX];
 
 	for (;;) {
-		struct http_request get = {.method = "GET", .url = l->owner_url,
-					   .max_response = OWNER_MAX};
+		struct http_request get = {
+			.method = "GET", .url = l->owner_url, .max_response = OWNER_MAX};
 		struct http_response rs;
 		long st;
 
@@ -176,7 +176,8 @@ static int lock_take(const struct box_publish_opts *o, struct lock *l, unsigned 
 		st = rs.status;
 		http_response_free(&rs);
 		if (st == 201) {
-			struct http_request put = {.method = "PUT", .url = l->owner_url,
+			struct http_request put = {.method = "PUT",
+						   .url = l->owner_url,
 						   .body = owner,
 						   .content_type = "text/plain"};
 
@@ -248,8 +249,7 @@ static void lock_drop(const struct box_publish_opts *o, struct lock *l)
 static int catalog_round(const struct box_publish_opts *o, const struct catalog_release *rel,
 			 const char *url, struct err *e)
 {
-	struct http_request put = {.method = "PUT", .url = url,
-				   .content_type = "application/json"};
+	struct http_request put = {.method = "PUT", .url = url, .content_type = "application/json"};
 	struct http_response rs;
 	char etag[512], *body, *out;
 	size_t len;

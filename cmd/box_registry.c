@@ -19,9 +19,18 @@
 #include "core/userconf.h"
 
 #define MAX_POS 3
-#define V(n, p) {n, p, NULL}
-#define F(n, p) {n, NULL, p}
-#define END {NULL, NULL, NULL}
+#define V(n, p)            \
+	{                  \
+		n, p, NULL \
+	}
+#define F(n, p)            \
+	{                  \
+		n, NULL, p \
+	}
+#define END                      \
+	{                        \
+		NULL, NULL, NULL \
+	}
 
 /* The options of one subcommand: NULL-terminated tables of valued options and flags. */
 struct opt {
@@ -100,8 +109,8 @@ static int package_report(const char *output, const struct box_package_result *r
 		json_object_object_add(j, "size", json_object_new_int64((int64_t)r->size));
 		json_object_object_add(j, "checksum_type", json_object_new_string("sha256"));
 		json_object_object_add(j, "checksum", json_object_new_string(r->sha256));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-								       JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				       j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
 		ui_info("packaged %s (%s box, %llu bytes)", output, r->provider,
@@ -141,10 +150,12 @@ int cmd_box_package(int argc, char **argv)
 	const char *machine = NULL, *image = NULL, *format = NULL, *arch = NULL;
 	struct box_package_opts po = {0};
 	const struct opt opts[] = {
-		V("--output", &output),	  V("--name", &name),	      V("--box-version", &version),
-		V("--flavour", &flavour), V("--machine", &machine),   V("--image", &image),
-		V("--format", &format),	  V("--kernel", &po.kernel), V("--initrd", &po.initrd),
-		V("--cmdline", &po.cmdline), V("--arch", &arch),      END,
+		V("--output", &output),	      V("--name", &name),
+		V("--box-version", &version), V("--flavour", &flavour),
+		V("--machine", &machine),     V("--image", &image),
+		V("--format", &format),	      V("--kernel", &po.kernel),
+		V("--initrd", &po.initrd),    V("--cmdline", &po.cmdline),
+		V("--arch", &arch),	      END,
 	};
 	struct args a = {.cmd = "package"};
 	int rc = parse(argc, argv, &a, opts);
@@ -195,8 +206,8 @@ int cmd_box_package(int argc, char **argv)
 }
 
 /* Reads the kernel, initrd and cmdline an installed envup box was recorded with. */
-static void record_boot(const struct box_entry *b, struct box_package_opts *po, char **k,
-			char **i, char **c)
+static void record_boot(const struct box_entry *b, struct box_package_opts *po, char **k, char **i,
+			char **c)
 {
 	char *path = fs_join(b->dir, BOX_RECORD_FILE), *buf;
 	struct json_object *j = NULL, *v;
@@ -225,7 +236,10 @@ int cmd_box_repackage(int argc, char **argv)
 {
 	const char *output = "package.box", *flavour = NULL, *arch = NULL;
 	const struct opt opts[] = {
-		V("--output", &output), V("--flavour", &flavour), V("--arch", &arch), END,
+		V("--output", &output),
+		V("--flavour", &flavour),
+		V("--arch", &arch),
+		END,
 	};
 	struct args a = {.cmd = "repackage", .want_pos = 3};
 	struct box_package_opts po = {0};
@@ -273,16 +287,11 @@ int cmd_box_publish(int argc, char **argv)
 	const char *cacert = NULL;
 	bool insecure = false;
 	const struct opt opts[] = {
-		V("--registry", &po.registry),
-		V("--name", &po.name),
-		V("--box-version", &po.version),
-		V("--provider", &po.provider),
-		V("--arch", &po.arch),
-		V("--description", &po.description),
-		V("--cacert", &cacert),
-		F("--insecure", &insecure),
-		F("--force", &po.force),
-		END,
+		V("--registry", &po.registry),	 V("--name", &po.name),
+		V("--box-version", &po.version), V("--provider", &po.provider),
+		V("--arch", &po.arch),		 V("--description", &po.description),
+		V("--cacert", &cacert),		 F("--insecure", &insecure),
+		F("--force", &po.force),	 END,
 	};
 	struct args a = {.cmd = "publish", .want_pos = 1};
 	struct ui_progress bar;
@@ -322,23 +331,25 @@ int cmd_box_publish(int argc, char **argv)
 		json_object_object_add(j, "architecture", json_object_new_string(r.arch));
 		json_object_object_add(j, "size", json_object_new_int64((int64_t)r.size));
 		json_object_object_add(j, "checksum", json_object_new_string(r.sha256));
-		json_object_object_add(j, "catalog_tries", json_object_new_int((int)r.catalog_tries));
+		json_object_object_add(j, "catalog_tries",
+				       json_object_new_int((int)r.catalog_tries));
 		json_object_object_add(j, "locked", json_object_new_boolean(r.locked));
 		json_object_object_add(j, "upload_seconds", json_object_new_double(r.secs_upload));
 		json_object_object_add(j, "catalog_seconds",
 				       json_object_new_double(r.secs_catalog));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-								       JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				       j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
-		ui_info("published '%s' version %s (%s, %s) to %s", po.name, po.version,
-			r.provider, r.arch, r.catalog_url);
-		ui_verbose("  %s, sha256 %s; upload %.2f s, catalog %.2f s (%u write%s)",
-			   r.box_url, r.sha256, r.secs_upload, r.secs_catalog, r.catalog_tries,
+		ui_info("published '%s' version %s (%s, %s) to %s", po.name, po.version, r.provider,
+			r.arch, r.catalog_url);
+		ui_verbose("  %s, sha256 %s; upload %.2f s, catalog %.2f s (%u write%s)", r.box_url,
+			   r.sha256, r.secs_upload, r.secs_catalog, r.catalog_tries,
 			   r.catalog_tries == 1 ? "" : "s");
 		if (http_is_remote(po.registry) && !r.locked)
-			ui_verbose("  the registry offers no WebDAV MKCOL lock: concurrent publishers "
-				   "rely on its If-Match, which some servers (nginx) ignore");
+			ui_verbose(
+				"  the registry offers no WebDAV MKCOL lock: concurrent publishers "
+				"rely on its If-Match, which some servers (nginx) ignore");
 	}
 	box_publish_result_free(&r);
 	return EXIT_OK;

@@ -44,7 +44,6 @@ static const char *local_path(const char *url)
 	return url;
 }
 
-
 static void copy_value(char *dst, size_t size, const char *v, size_t n)
 {
 	while (n && (*v == ' ' || *v == '\t')) {

@@ -21,8 +21,7 @@ struct response {
 };
 
 /* A handle for url with o's TLS, token, tracing and redirect rules; headers go to r. */
-CURL *http_easy_new(const char *url, const struct http_opts *o, struct response *r,
-		    struct err *e);
+CURL *http_easy_new(const char *url, const struct http_opts *o, struct response *r, struct err *e);
 
 /* Failures worth another attempt. */
 bool http_transient_curl(CURLcode rc);

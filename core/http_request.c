@@ -96,7 +96,8 @@ static CURLcode perform(const struct http_request *rq, const struct http_opts *o
 	if (!c)
 		return CURLE_FAILED_INIT;
 	if (!get)
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* a PUT is not replayed elsewhere */
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION,
+				 0L); /* a PUT is not replayed elsewhere */
 	if (upload) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUF);
@@ -139,8 +140,8 @@ static CURLcode perform(const struct http_request *rq, const struct http_opts *o
 	return rc;
 }
 
-int http_request(const struct http_request *rq, const struct http_opts *o,
-		 struct http_response *rs, struct err *e)
+int http_request(const struct http_request *rq, const struct http_opts *o, struct http_response *rs,
+		 struct err *e)
 {
 	int retries = o && o->retries >= 0 ? o->retries : 5;
 

@@ -10,9 +10,9 @@
 #define URL_HOST_MAX 256
 
 struct url_origin {
-	char scheme[8];		  /* "http" or "https", lower case */
-	char host[URL_HOST_MAX];  /* lower case, no brackets, no trailing dot */
-	unsigned port;		  /* explicit, or the scheme's default */
+	char scheme[8];		 /* "http" or "https", lower case */
+	char host[URL_HOST_MAX]; /* lower case, no brackets, no trailing dot */
+	unsigned port;		 /* explicit, or the scheme's default */
 };
 
 /* Parses the origin of an http(s) URL; false for anything else or a malformed authority
