@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/http.h"
+#include "core/url.h"
 
 /* What resolution decided to install. */
 struct plan {
@@ -185,7 +186,8 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
 		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
 			       "catalog may only name http(s) URLs", catalog_url, ch.provider->url);
-	p->token = same_registry(registry, p->url) ? token : NULL;
+	/* the token goes to the registry's server only (scheme, host, port), never elsewhere */
+	p->token = registry && url_same_origin(registry, p->url) ? token : NULL;
 	return 0;
 }
 
@@ -474,7 +476,11 @@ out:
 int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_add_result *r,
 	    struct err *e)
 {
-	struct http_opts ho = {.cacert = o->cacert, .insecure = o->insecure, .retries = -1};
+	struct http_opts ho = {.cacert = o->cacert,
+			       .insecure = o->insecure,
+			       .retries = -1,
+			       .trace = o->trace,
+			       .trace_ctx = o->trace_ctx};
 	struct http_download d = {0};
 	struct plan p;
 	double t = now();

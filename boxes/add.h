@@ -34,6 +34,9 @@ struct box_add_opts {
 	/* Called with a one-line description before each step ("downloading URL"). */
 	void (*step)(void *ctx, const char *what);
 	void *step_ctx;
+	/* -v: each HTTP request and response line, credentials masked (core/http.h) */
+	void (*trace)(void *ctx, const char *line);
+	void *trace_ctx;
 };
 
 struct box_add_result {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/box_image.h"
+#include "cmd/box_registry.h"
 #include "cmd/box_store.h"
 #include "cmd/cmd.h"
 #include "core/strutil.h"
@@ -23,6 +24,10 @@ static const struct box_subcommand subcommands[] = {
 	{"prune", cmd_box_prune, "[--dry-run] [--json]"},
 	{"convert", cmd_box_convert, "SRC DST [--from FORMAT] [--to qcow2|raw]"},
 	{"info", cmd_box_info, "IMAGE [--format FORMAT] [--json]"},
+	{"package", cmd_box_package, "(--image DISK [--format FMT] [--kernel K [--initrd I] [--cmdline C]] | --machine NAME) [--flavour envup|libvirt|virtualbox] [--arch A] [--output FILE] [--json]"},
+	{"repackage", cmd_box_repackage, "NAME VERSION PROVIDER [--arch A] [--flavour envup|libvirt|virtualbox] [--output FILE] [--json]"},
+	{"publish", cmd_box_publish, "FILE.box --registry URL|DIR --name ORG/NAME --box-version V [--provider P] [--arch A] [--description TEXT] [--cacert FILE] [--insecure] [--force] [--json]"},
+	{"index", cmd_box_index, "DIR [--base-url URL] [--json]"},
 	{NULL, NULL, NULL},
 };
 #define NSUB_MAX (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -114,6 +114,12 @@ static void on_step(void *ctx, const char *what)
 	ui_info("==> box: %s", what);
 }
 
+void cmd_box_trace(void *ctx, const char *line)
+{
+	(void)ctx;
+	ui_verbose("    %s", line);
+}
+
 static struct json_object *entry_json(const struct box_entry *b)
 {
 	struct json_object *o = json_object_new_object();
@@ -153,6 +159,8 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 	o.convert = &pc;
 	o.step = on_step;
 	o.step_ctx = &bars;
+	if (cli.verbosity >= UI_VERBOSE && !cli.json)
+		o.trace = cmd_box_trace;
 	rc = box_add(s, &o, &r, &e);
 	on_step_clear(&bars);
 	if (rc < 0)
@@ -399,6 +407,8 @@ static char *newest_in_catalog(const struct box_entry *b, struct json_object *re
 		return NULL;
 	}
 	ho.bearer = reg ? userconf_token_for(uc, reg) : NULL;
+	if (cli.verbosity >= UI_VERBOSE && !cli.json)
+		ho.trace = cmd_box_trace;
 	if (http_get(url, &ho, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 		return NULL;
 	if (catalog_parse(body, len, url, &c, e) == 0) {

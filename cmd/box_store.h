@@ -13,4 +13,7 @@ CMD_FUNCTION(cmd_box_outdated);
 CMD_FUNCTION(cmd_box_update);
 CMD_FUNCTION(cmd_box_prune);
 
+/* -v tracing of HTTP requests (struct http_opts.trace): one indented line each. */
+void cmd_box_trace(void *ctx, const char *line);
+
 #endif

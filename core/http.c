@@ -15,10 +15,10 @@
 
 #include "core/fsutil.h"
 #include "core/hashpipe.h"
+#include "core/http_impl.h"
 #include "core/strutil.h"
 
 #define HTTP_DEFAULT_RETRIES 5
-#define HTTP_VALIDATOR_MAX 512
 #define HTTP_META_MAX 8192
 #define HTTP_WRITEBACK_CHUNK (8u << 20)
 /* libcurl hands the body over in pieces of at most 16 KiB; they are gathered into buffers of
@@ -43,15 +43,6 @@ static const char *local_path(const char *url)
 		return url + 7;
 	return url;
 }
-
-/* What one transfer saw in the headers of its final response (redirects reset it). */
-struct response {
-	long status;
-	char etag[HTTP_VALIDATOR_MAX];
-	char last_modified[HTTP_VALIDATOR_MAX];
-	long long range_start; /* from Content-Range, -1 when absent */
-	long long length;      /* from Content-Length, -1 when absent */
-};
 
 static void copy_value(char *dst, size_t size, const char *v, size_t n)
 {
@@ -89,6 +80,8 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		copy_value(v, sizeof(v), buf + 14, n - 14);
 		if (!strncasecmp(v, "bytes ", 6))
 			r->range_start = strtoll(v + 6, NULL, 10);
+	} else if (n > 13 && !strncasecmp(buf, "Content-Type:", 13)) {
+		copy_value(r->content_type, sizeof(r->content_type), buf + 13, n - 13);
 	} else if (n > 15 && !strncasecmp(buf, "Content-Length:", 15)) {
 		char v[32];
 
@@ -98,7 +91,43 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
-static CURL *easy_new(const char *url, const struct http_opts *o, struct response *r, struct err *e)
+/* -v: request and status lines, with credentials masked. */
+static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size, void *ud)
+{
+	const struct http_opts *o = ud;
+	char line[1024];
+
+	(void)c;
+	if (type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN)
+		return 0;
+	while (size) {
+		size_t n = 0, k;
+
+		while (n < size && data[n] != '\n')
+			n++;
+		k = n && data[n - 1] == '\r' ? n - 1 : n;
+		if (k >= sizeof(line))
+			k = sizeof(line) - 1;
+		memcpy(line, data, k);
+		line[k] = '\0';
+		if (type == CURLINFO_HEADER_IN && strncmp(line, "HTTP/", 5))
+			line[0] = '\0'; /* of what comes back, the status lines say enough */
+		if (!strncasecmp(line, "Authorization:", 14)) {
+			char *sp = strchr(line + 15, ' ');
+
+			/* "Authorization: Bearer ****": the scheme shows, the secret never */
+			snprintf(sp ? sp : line + 14, sizeof(line) - (size_t)((sp ? sp : line + 14) - line),
+				 " ****");
+		}
+		if (line[0])
+			o->trace(o->trace_ctx, line);
+		data += n < size ? n + 1 : n;
+		size -= n < size ? n + 1 : n;
+	}
+	return 0;
+}
+
+CURL *http_easy_new(const char *url, const struct http_opts *o, struct response *r, struct err *e)
 {
 	CURL *c = curl_easy_init();
 
@@ -129,11 +158,20 @@ static CURL *easy_new(const char *url, const struct http_opts *o, struct respons
 	if (o && o->bearer && *o->bearer) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
 		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, o->bearer);
+		/* The token is for the first URL's scheme, host and port: libcurl drops it on a
+		 * redirect anywhere else (CVE-2018-1000007, CVE-2022-27776) unless told otherwise,
+		 * and it is never told otherwise. */
+		curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	}
+	if (o && o->trace) {
+		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
+		curl_easy_setopt(c, CURLOPT_DEBUGDATA, o);
 	}
 	return c;
 }
 
-static bool transient_curl(CURLcode rc)
+bool http_transient_curl(CURLcode rc)
 {
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
@@ -149,25 +187,28 @@ static bool transient_curl(CURLcode rc)
 	}
 }
 
-static bool transient_status(long s)
+bool http_transient_status(long s)
 {
 	return s == 408 || s == 429 || (s >= 500 && s <= 599);
 }
 
-static int status_error(const char *url, long status, struct err *e)
+int http_status_error(const char *url, long status, bool bearer, struct err *e)
 {
 	if (status == 404 || status == 410)
 		return err_set(e, ERR_NOTFOUND, "%s: not found (HTTP %ld)", url, status);
+	if ((status == 401 || status == 403) && bearer)
+		return err_set(e, ERR_NET, "%s: access denied (HTTP %ld): the token was refused",
+			       url, status);
 	if (status == 401 || status == 403)
-		return err_set(
-			e, ERR_NET,
-			"%s: access denied (HTTP %ld); a private registry needs its token in "
-			"config.yaml",
-			url, status);
+		return err_set(e, ERR_NET,
+			       "%s: access denied (HTTP %ld) and no token was sent; a private "
+			       "registry's token goes in config.yaml (registries: - url: ... "
+			       "token_env: VAR or token_file: FILE) or in $ENVUP_REGISTRY_TOKEN",
+			       url, status);
 	return err_set(e, ERR_NET, "%s: HTTP %ld", url, status);
 }
 
-static int curl_error(const char *url, CURLcode rc, const char *detail, struct err *e)
+int http_curl_error(const char *url, CURLcode rc, const char *detail, struct err *e)
 {
 	const char *hint = "";
 
@@ -178,7 +219,7 @@ static int curl_error(const char *url, CURLcode rc, const char *detail, struct e
 }
 
 /* Sleeps before attempt n (1-based retry): 0.25 s, 0.5 s, 1 s, ... capped at 8 s. */
-static void backoff(unsigned n)
+void http_backoff(unsigned n)
 {
 	unsigned ms = 250u << (n > 5 ? 5 : n - 1);
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -235,7 +276,7 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 		struct membuf m = {.max = max, .r = &r};
 		struct curl_slist *hdrs = NULL;
 		char errbuf[CURL_ERROR_SIZE] = "";
-		CURL *c = easy_new(url, o, &r, e);
+		CURL *c = http_easy_new(url, o, &r, e);
 		CURLcode rc;
 
 		if (!c)
@@ -266,10 +307,10 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 			return err_set(e, ERR_CORRUPT, "%s: response is larger than %zu bytes", url,
 				       max);
 		if (attempt >= retries ||
-		    !(rc == CURLE_OK ? transient_status(r.status) : transient_curl(rc)))
-			return rc == CURLE_OK ? status_error(url, r.status, e)
-					      : curl_error(url, rc, errbuf, e);
-		backoff((unsigned)attempt + 1);
+		    !(rc == CURLE_OK ? http_transient_status(r.status) : http_transient_curl(rc)))
+			return rc == CURLE_OK ? http_status_error(url, r.status, o && o->bearer, e)
+					      : http_curl_error(url, rc, errbuf, e);
+		http_backoff((unsigned)attempt + 1);
 	}
 }
 
@@ -514,7 +555,7 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 	x->started = false;
 	x->not_modified = false;
 	x->start_offset = x->offset;
-	c = easy_new(x->url, o, &x->r, x->e);
+	c = http_easy_new(x->url, o, &x->r, x->e);
 	if (!c)
 		return CURLE_FAILED_INIT;
 	if (x->offset > 0 && x->meta->complete) {
@@ -633,14 +674,14 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 			continue;
 		}
 		if ((int)attempt >= retries ||
-		    !(rc == CURLE_OK ? transient_status(x.r.status) : transient_curl(rc))) {
+		    !(rc == CURLE_OK ? http_transient_status(x.r.status) : http_transient_curl(rc))) {
 			if (rc == CURLE_OK)
-				status_error(url, x.r.status, e);
+				http_status_error(url, x.r.status, o && o->bearer, e);
 			else
-				curl_error(url, rc, errbuf, e);
+				http_curl_error(url, rc, errbuf, e);
 			goto fail;
 		}
-		backoff(attempt + 1);
+		http_backoff(attempt + 1);
 	}
 	if (fsync(x.fd) < 0) {
 		err_sys(e, "cannot write %s", cf->part);

@@ -24,6 +24,10 @@ struct http_opts {
 	/* http_download: a file larger than this is refused, as soon as the server announces
 	 * it or sends the byte past it, and its partial removed; 0: HTTP_DEFAULT_MAX_BYTES */
 	uint64_t max_bytes;
+	/* -v: called with each request line and header sent and each status line received,
+	 * Authorization values masked; NULL: quiet */
+	void (*trace)(void *ctx, const char *line);
+	void *trace_ctx;
 };
 
 #define HTTP_DEFAULT_MAX_BYTES (2ULL << 40) /* 2 TiB */
@@ -44,6 +48,43 @@ bool http_is_remote(const char *s);
  * fails with ERR_NOTFOUND. */
 int http_get(const char *url, const struct http_opts *o, size_t max, char **body, size_t *len,
 	     struct err *e);
+
+/* One request of any method (publishing: GET with its ETag, conditional PUT, MKCOL, DELETE). */
+struct http_request {
+	const char *method; /* "GET", "PUT", "DELETE", "MKCOL", ... */
+	const char *url;
+	const char *if_match;	   /* If-Match value (an ETag as received), or NULL */
+	const char *if_none_match; /* If-None-Match value ("*": only when absent), or NULL */
+	const char *content_type;  /* of the body sent */
+	const void *body;	   /* PUT from memory (body_len bytes) ... */
+	size_t body_len;
+	bool from_fd;		/* ... or from upload_fd (upload_size bytes from offset 0) */
+	int upload_fd;
+	uint64_t upload_size;
+	size_t max_response;	/* a 2xx body longer than this fails; 0: body discarded */
+};
+
+struct http_response {
+	long status;		 /* the final response's */
+	char etag[512];		 /* "" when none */
+	char content_type[128];	 /* "" when none */
+	char *effective_url;	 /* after redirects (heap) */
+	char *body;		 /* 2xx only, NUL-terminated (heap), NULL when discarded */
+	size_t len;
+	uint64_t sent;		 /* body bytes uploaded */
+};
+
+/* Performs rq; 0 when a response arrived (any status: the caller reads it), -1 when none did
+ * after the retries that transient failures get. Redirects are followed for GET only. */
+int http_request(const struct http_request *rq, const struct http_opts *o,
+		 struct http_response *rs, struct err *e);
+
+/* Frees rs's strings. */
+void http_response_free(struct http_response *rs);
+
+/* The error for a final status that is not success: ERR_NOTFOUND for 404/410, ERR_NET with a
+ * hint about tokens for 401/403 (worded by whether bearer was sent). Returns -1. */
+int http_status_error(const char *url, long status, bool bearer, struct err *e);
 
 /* Downloads url into cache_dir (resuming an earlier partial of the same URL when the server
  * still has the same file) while feeding every byte of the result to h (may be NULL). For a

@@ -8,6 +8,7 @@
 
 #include "boxes/ovf.h"
 #include "boxes/catalog.h"
+#include "boxes/catalog_edit.h"
 #include "boxes/registry.h"
 #include "boxes/store.h"
 
@@ -194,6 +195,53 @@ static void test_names(void **state)
 	assert_true(catalog_version_cmp("1.0-beta", "0.1") < 0);
 }
 
+/* Publishing edits catalogs: releases are added, existing ones refused unless replaced,
+ * another box's catalog refused, and what envup does not know kept. */
+static void test_catalog_edit(void **state)
+{
+	struct catalog_release r = {.name = "t/b", .version = "1.0", .provider = "envup",
+				    .arch = "amd64", .url = "b/1.0/envup-amd64.box",
+				    .checksum_type = "sha256", .checksum = "ab", .size = 7};
+	const char *old = "{\"name\":\"t/b\",\"x-team\":1,\"versions\":[{\"version\":\"1.0.0\","
+			  "\"providers\":[{\"name\":\"envup\",\"url\":\"u\"}]}]}";
+	struct catalog *c;
+	struct err e;
+	char *out, *out2;
+
+	(void)state;
+	assert_int_equal(catalog_edit_add(NULL, 0, "new", &r, false, &out, &e), 0);
+	assert_int_equal(catalog_parse(out, strlen(out), "new", &c, &e), 0);
+	assert_string_equal(c->name, "t/b");
+	assert_int_equal(c->nversions, 1);
+	assert_string_equal(c->versions[0].providers[0].checksum, "ab");
+	catalog_free(c);
+	assert_true(catalog_has_release(out, strlen(out), &r));
+	assert_int_equal(catalog_edit_add(out, strlen(out), "cat", &r, false, &out2, &e), -1);
+	assert_int_equal(e.code, ERR_EXISTS);
+	r.checksum = "cd";
+	assert_int_equal(catalog_edit_add(out, strlen(out), "cat", &r, true, &out2, &e), 0);
+	assert_non_null(strstr(out2, "\"cd\""));
+	assert_null(strstr(out2, "\"ab\""));
+	free(out2);
+	free(out);
+	/* "1.0" is "1.0.0", but another architecture is another release */
+	assert_true(catalog_has_release(old, strlen(old), &(struct catalog_release){
+		.name = "t/b", .version = "1.0", .provider = "envup", .arch = "unknown"}));
+	r.version = "1.0";
+	assert_int_equal(catalog_edit_add(old, strlen(old), "cat", &r, false, &out, &e), 0);
+	assert_non_null(strstr(out, "x-team"));
+	assert_int_equal(catalog_parse(out, strlen(out), "cat", &c, &e), 0);
+	assert_int_equal(c->nversions, 1);
+	assert_int_equal(c->versions[0].nproviders, 2);
+	catalog_free(c);
+	free(out);
+	r.name = "t/other";
+	assert_int_equal(catalog_edit_add(old, strlen(old), "cat", &r, false, &out, &e), -1);
+	assert_non_null(strstr(e.msg, "cat is the catalog of 't/b', not of 't/other'"));
+	r.name = "t/b";
+	assert_int_equal(catalog_edit_add("<html>", 6, "cat", &r, false, &out, &e), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_ovf_order),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_catalog_edit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
