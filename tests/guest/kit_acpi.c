@@ -167,7 +167,7 @@ void kit_smp_checks(void)
 	char buf[16];
 	unsigned want = kit_arg("kit.cpus", buf, sizeof(buf)) ? (unsigned)kit_num(buf) : 1;
 	uint64_t cr3;
-	unsigned spins = 0;
+	uint64_t end;
 
 	if (want > 9) {
 		kit_result(false, "smp", "kit supports at most 9 CPUs, asked for %u", want);
@@ -182,8 +182,9 @@ void kit_smp_checks(void)
 		lapic_icr(0x000c4500); /* INIT, all excluding self */
 		lapic_icr(0x000c4601); /* STARTUP at page 1 (0x1000) */
 		lapic_icr(0x000c4601);
-		while (ap_count < want - 1 && spins < 2000000)
-			spins++;
+		end = kit_deadline(5000);
+		while (ap_count < want - 1 && rdtsc() < end)
+			;
 	}
 	kit_result(ap_count + 1 == want, "smp", "cpus=%u/%u apic-ids=%lx", ap_count + 1, want,
 		   ap_ids | 1);

@@ -195,15 +195,17 @@ bool kvq_used(struct kvq *q, uint16_t *head, uint32_t *len)
 }
 
 /* Puts the chain starting at descriptor head on queue 0, kicks and polls. Returns the used
- * length, or -1 on timeout. */
+ * length, or -1 on timeout. The wait is in time, not in polls: how many polls a device needs
+ * depends on how fast the host runs the VMM's threads (a loaded or nested host: thousands of
+ * times more than an idle one). */
 long kv_run(struct kv *v, uint16_t head)
 {
-	unsigned long spins = 0;
+	uint64_t end = kit_deadline(10000);
 	uint16_t h;
 	uint32_t len;
 
 	kvq_add(&v->q[0], head);
-	while (spins++ < 1000000)
+	while (rdtsc() < end)
 		if (kvq_used(&v->q[0], &h, &len))
 			return len;
 	return -1;
