@@ -164,7 +164,8 @@ static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
 #define OFF_DSDT (OFF_FADT + 512u)
 #define OFF_MADT (OFF_DSDT + 4096u)
 #define OFF_FACS (OFF_MADT + 1024u)
-#define TABLES_LEN (OFF_FACS + 64u)
+#define OFF_RSDT (OFF_FACS + 64u)
+#define TABLES_LEN (OFF_RSDT + 64u)
 
 static void add_ptr(struct acpi_blobs *b, bool in_rsdp, uint32_t off, uint8_t size)
 {
@@ -178,6 +179,8 @@ int acpi_tables(const struct acpi_config *c, uint64_t base, struct acpi_blobs *b
 	struct acpi_hdr *xsdt = (struct acpi_hdr *)(t + OFF_XSDT), *dsdt = (struct acpi_hdr *)(t + OFF_DSDT);
 	struct acpi_fadt *fadt = (struct acpi_fadt *)(t + OFF_FADT);
 	uint64_t entries[2] = {base + OFF_FADT, base + OFF_MADT};
+	uint32_t entries32[2] = {(uint32_t)(base + OFF_FADT), (uint32_t)(base + OFF_MADT)};
+	struct acpi_hdr *rsdt = (struct acpi_hdr *)(t + OFF_RSDT);
 	size_t aml_len;
 
 	_Static_assert(TABLES_LEN <= ACPI_TABLES_MAX, "ACPI tables blob");
@@ -239,11 +242,20 @@ int acpi_tables(const struct acpi_config *c, uint64_t base, struct acpi_blobs *b
 	acpi_hdr_init(xsdt, "XSDT", sizeof(*xsdt) + sizeof(entries), 1);
 	acpi_finish(xsdt);
 
+	/* An RSDT as well, with the same two tables: OSes take the XSDT, but some readers
+	 * (GRUB's ACPI power-off, for one) know only the RSDT. */
+	memcpy(rsdt + 1, entries32, sizeof(entries32));
+	add_ptr(b, false, OFF_RSDT + sizeof(*rsdt), 4);
+	add_ptr(b, false, OFF_RSDT + sizeof(*rsdt) + 4, 4);
+	acpi_hdr_init(rsdt, "RSDT", sizeof(*rsdt) + sizeof(entries32), 1);
+	acpi_finish(rsdt);
+
+	b->table[4] = (struct acpi_span){OFF_RSDT, rsdt->len};
 	b->table[0] = (struct acpi_span){OFF_XSDT, xsdt->len};
 	b->table[1] = (struct acpi_span){OFF_FADT, fadt->h.len};
 	b->table[2] = (struct acpi_span){OFF_DSDT, dsdt->len};
 	b->table[3] = (struct acpi_span){OFF_MADT, ((struct acpi_hdr *)(t + OFF_MADT))->len};
-	b->ntables = 4;
+	b->ntables = 5;
 
 	memcpy(rsdp->sig, "RSD PTR ", 8);
 	memcpy(rsdp->oem, "ENVUP ", 6);
@@ -251,6 +263,8 @@ int acpi_tables(const struct acpi_config *c, uint64_t base, struct acpi_blobs *b
 	rsdp->len = sizeof(*rsdp);
 	rsdp->xsdt = base + OFF_XSDT;
 	add_ptr(b, true, offsetof(struct acpi_rsdp, xsdt), 8);
+	rsdp->rsdt = (uint32_t)(base + OFF_RSDT);
+	add_ptr(b, true, offsetof(struct acpi_rsdp, rsdt), 4);
 	rsdp->csum = (uint8_t)(0 - acpi_sum(rsdp, 20));
 	rsdp->ext_csum = (uint8_t)(0 - acpi_sum(rsdp, sizeof(*rsdp)));
 	return 0;

@@ -48,9 +48,9 @@ struct acpi_blobs {
 	uint8_t rsdp[36];
 	uint8_t *tables; /* ACPI_TABLES_MAX bytes, the caller's */
 	uint32_t len;	 /* bytes of tables used */
-	struct acpi_ptr ptr[8];
+	struct acpi_ptr ptr[12];
 	unsigned nptr;
-	struct acpi_span table[4]; /* each table (its checksum at byte 9); FACS has none */
+	struct acpi_span table[5]; /* each table (its checksum at byte 9); FACS has none */
 	unsigned ntables;
 };
 

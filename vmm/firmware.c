@@ -60,22 +60,21 @@ void firmware_debug_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 	}
 }
 
-int firmware_load(struct firmware *fw, struct vm *vm, const char *path, struct err *e)
+int firmware_open(struct firmware *fw, const char *path, struct err *e)
 {
 	struct stat st;
-	void *low;
 	int fd;
 
 	memset(fw, 0, sizeof(*fw));
-	fw->vm = vm;
 	if (!path) {
 		path = FIRMWARE_DEFAULT;
 		if (access(path, R_OK) < 0)
-			return err_set(e, ERR_USAGE,
+			return err_set(e, ERR_NOTFOUND,
 				       "--firmware: %s: %s (install Debian's %s package, or name "
 				       "a BIOS image)",
 				       path, strerror(errno), FIRMWARE_DEFAULT_PACKAGE);
 	}
+	snprintf(fw->path, sizeof(fw->path), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, "--firmware %s", path);
@@ -89,7 +88,8 @@ int firmware_load(struct firmware *fw, struct vm *vm, const char *path, struct e
 		return err_set(e, ERR_USAGE,
 			       "--firmware %s: %lld bytes; a BIOS image is 128 or 256 KiB (a "
 			       "multiple of 64 KiB from %u to %u KiB)",
-			       path, (long long)st.st_size, FIRMWARE_MIN >> 10, FIRMWARE_MAX >> 10);
+			       path, S_ISREG(st.st_mode) ? (long long)st.st_size : -1LL,
+			       FIRMWARE_MIN >> 10, FIRMWARE_MAX >> 10);
 	}
 	fw->size = (size_t)st.st_size;
 	/* A private mapping: the file may change on disk, the machine's ROM does not. */
@@ -99,13 +99,20 @@ int firmware_load(struct firmware *fw, struct vm *vm, const char *path, struct e
 		fw->image = NULL;
 		return err_sys(e, "--firmware %s: mmap", path);
 	}
-	low = gm_ptr(&vm->mem, BIOS_LOW, FIRMWARE_LOW_SIZE);
+	return 0;
+}
+
+int firmware_load(struct firmware *fw, struct vm *vm, struct err *e)
+{
+	void *low = gm_ptr(&vm->mem, BIOS_LOW, FIRMWARE_LOW_SIZE);
+
+	fw->vm = vm;
 	if (!low)
 		return err_set(e, ERR_USAGE, "--firmware: needs at least 1 MiB of RAM");
 	memcpy(low, (uint8_t *)fw->image + fw->size - FIRMWARE_LOW_SIZE, FIRMWARE_LOW_SIZE);
 	if (vm_map_rom(vm, LAYOUT_4G - fw->size, fw->image, fw->size, e) < 0)
 		return -1;
-	log_msg(LOG_INFO, "firmware %s (%zu KiB) at %#llx", path, fw->size >> 10,
+	log_msg(LOG_INFO, "firmware %s (%zu KiB) at %#llx", fw->path, fw->size >> 10,
 		(unsigned long long)(LAYOUT_4G - fw->size));
 	return bus_add(&vm->pio, FIRMWARE_DEBUG_PORT, 1, firmware_debug_io, fw, e);
 }

@@ -27,6 +27,7 @@ struct vm;
 
 struct firmware {
 	struct vm *vm;
+	char path[256];
 	void *image;
 	size_t size;
 	char line[240];
@@ -35,9 +36,13 @@ struct firmware {
 	char failed[240]; /* the firmware's last "Boot failed" line */
 };
 
-/* Reads the image at path (NULL: FIRMWARE_DEFAULT), checks its size, maps it below 4 GiB and
- * copies its last 128 KiB to 0xe0000; claims the debug port. */
-int firmware_load(struct firmware *fw, struct vm *vm, const char *path, struct err *e);
+/* Maps the image at path (NULL: FIRMWARE_DEFAULT) into this process after checking its size;
+ * before any KVM work, so that a wrong file is reported at once. */
+int firmware_open(struct firmware *fw, const char *path, struct err *e);
+
+/* Puts the opened image below 4 GiB as ROM, copies its last 128 KiB to 0xe0000 and claims the
+ * debug port. */
+int firmware_load(struct firmware *fw, struct vm *vm, struct err *e);
 
 /* Fills fw_cfg for vm: RAM size and e820, CPU count, no graphics (SeaBIOS then puts its
  * console on COM1), the boot order (the disk in PCI slot boot_slot, or none when negative,

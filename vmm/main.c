@@ -385,7 +385,7 @@ static int boot_firmware(struct machine *m, struct err *e)
 
 	if (cmos_init(&m->cmos, vm, gm_low_end(mem), mem->n == 2 ? mem->r[1].size : 0, vm->ncpus,
 		      e) < 0 ||
-	    fw_cfg_init(&m->fwcfg, vm, e) < 0 || firmware_load(&m->fw, vm, m->opt.firmware, e) < 0)
+	    fw_cfg_init(&m->fwcfg, vm, e) < 0 || firmware_load(&m->fw, vm, e) < 0)
 		return -1;
 	return firmware_config(&m->fwcfg, vm, &ac,
 			       m->opt.ndisks ? (int)m->disk[0].vdev.pci.slot : -1, e);
@@ -558,6 +558,12 @@ int main(int argc, char **argv)
 		free_options(&m->opt);
 		free(m);
 		return status;
+	}
+	if (m->opt.use_firmware && firmware_open(&m->fw, m->opt.firmware, &e) < 0) {
+		fprintf(stderr, "envvmm: %s\n", e.msg);
+		free_options(&m->opt);
+		free(m);
+		return e.code == ERR_USAGE ? 2 : 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (m->opt.log) {
