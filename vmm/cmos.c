@@ -17,8 +17,8 @@
 #define REG_C 0x0c
 #define REG_D 0x0d
 #define REG_CENTURY 0x32
-#define B_SET 0x80  /* the guest is setting the clock: the time bytes hold still */
-#define B_BIN 0x04  /* binary, not BCD */
+#define B_SET 0x80 /* the guest is setting the clock: the time bytes hold still */
+#define B_BIN 0x04 /* binary, not BCD */
 #define B_24H 0x02
 
 static time_t host_now(void)
@@ -137,9 +137,9 @@ int cmos_init(struct cmos *c, struct vm *vm, uint64_t ram_low, uint64_t ram_high
 	c->now = host_now;
 	c->ram[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
 	c->ram[REG_B] = B_24H;
-	c->ram[REG_D] = 0x80; /* valid RAM and time */
-	c->ram[0x10] = 0;     /* no floppy */
-	c->ram[0x14] = 0x02;  /* equipment: math coprocessor; no floppy, no PS/2 mouse */
+	c->ram[REG_D] = 0x80;	   /* valid RAM and time */
+	c->ram[0x10] = 0;	   /* no floppy */
+	c->ram[0x14] = 0x02;	   /* equipment: math coprocessor; no floppy, no PS/2 mouse */
 	c->ram[0x15] = 640 & 0xff; /* base memory in KiB */
 	c->ram[0x16] = 640 >> 8;
 	/* Extended memory in KiB above 1 MiB (at most 63 MiB), at 0x17 and again at 0x30. */

@@ -15,7 +15,7 @@ struct vm;
 struct cmos {
 	uint8_t index;
 	uint8_t ram[128];
-	int64_t offset_s; /* guest clock minus host clock, set when the guest writes the time */
+	int64_t offset_s;    /* guest clock minus host clock, set when the guest writes the time */
 	time_t (*now)(void); /* the host clock (the unit tests pass a fixed one) */
 };
 

@@ -76,7 +76,9 @@ int fw_cfg_add_file(struct fw_cfg *f, const char *name, const void *data, uint32
 		return err_set(e, ERR_FAIL, "fw_cfg: bad file name '%s'", name);
 	for (unsigned i = 0; i < f->n; i++)
 		if (!strcmp(f->item[i].name, name))
-			return put_item(f, f->item[i].key, name, data, len, e);
+			return put_item(f, f->item[i].key, name, data, len, e) < 0
+				       ? -1
+				       : rebuild_dir(f, e);
 	if (put_item(f, f->next_file_key, name, data, len, e) < 0)
 		return -1;
 	f->next_file_key++;

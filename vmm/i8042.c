@@ -46,7 +46,9 @@ static void i8042_cmd(void *opaque, uint64_t off, uint8_t *data, uint32_t len, b
 	k->expect_data = data[0] == 0x60 || data[0] == 0xd1;
 	switch (data[0]) {
 	case 0x20: reply(k, k->ram0); break; /* read the command byte */
-	case 0xaa: reply(k, 0x55); break;    /* controller self-test: passed */
+	case 0xaa:
+		reply(k, 0x55);
+		break; /* controller self-test: passed */
 	/* Keyboard and mouse interface tests: "clock line stuck low", which is what a port
 	 * with nothing plugged in reads as; drivers then leave the device alone. */
 	case 0xab:

@@ -13,7 +13,7 @@ struct vm;
 struct i8042 {
 	struct vm *vm;
 	unsigned char cmd, ram0;
-	int expect_data; /* the next data byte completes command cmd */
+	int expect_data;   /* the next data byte completes command cmd */
 	unsigned char out; /* the output buffer ... */
 	bool out_full;	   /* ... and whether it holds a byte */
 };
