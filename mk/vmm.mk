@@ -80,7 +80,8 @@ endif
 build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/rel/libvmm.a build/rel/libenvup.a
 	@echo "  LD      $@"
 	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
-BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage
+BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage \
+	build/guest/bootsector.bin
 
 # envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
 # --as-needed drops the rest, which saves start-up time and memory.

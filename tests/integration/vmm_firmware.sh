@@ -120,20 +120,9 @@ if [ ! -f "$GRUBDIR/boot.img" ] || ! command -v grub-mkimage >/dev/null || ! com
 	finish
 fi
 tok3=grub-$RANDOM$RANDOM
-mkdir -p "$T/root/boot/grub"
-cat >"$T/root/boot/grub/grub.cfg" <<CFG
-serial --port=0x3f8 --speed=115200
-terminal_input serial
-terminal_output serial
-echo "envup-grub: $tok3 from \$root"
-halt
-CFG
-mkfs.ext4 -q -F -d "$T/root" -L envup-root "$T/part.img" 16M >/dev/null
-grub-mkimage -O i386-pc -o "$T/core.img" -p '(hd0,msdos1)/boot/grub' \
-	biosdisk part_msdos ext2 normal serial echo halt
-python3 "$ENVUP_SRC/tests/integration/helpers/mbr_disk.py" "$T/grub.raw" "$GRUBDIR/boot.img" \
-	"$T/core.img" "$T/part.img"
-fw_boot grub --disk "$T/grub.raw,format=raw"
+. "$ENVUP_SRC/tests/integration/helpers/grub_disk.sh"
+grub_disk "$T/g" "$tok3" </dev/null
+fw_boot grub --disk "$T/g/grub.raw,format=raw"
 check "grub: GRUB read grub.cfg from the ext4 partition and wrote the marker" \
 	grep -q "envup-grub: $tok3 from hd0,msdos1" "$T/grub.con"
 check_sh "grub: GRUB's halt powered off through envvmm's ACPI tables (exit 0)" \
