@@ -26,13 +26,29 @@ build/guest/kit.bzImage: build/guest/kit-bz.elf
 
 TEST_PREREQS += build/guest/kit.elf build/guest/kit.bzImage
 
+# Boot sectors for the firmware boot tests (tests/integration/vmm_firmware.sh): 16-bit code
+# linked at 0x7c00 into a flat 512-byte image.
+BOOTSECT_FLAGS := -m32 -nostdlib -static -Wl,-Ttext=0x7c00 -Wl,--oformat=binary -Wl,--build-id=none
+build/guest/bootsector.bin: tests/guest/boot/bootsector.S mk/vmm.mk
+	@mkdir -p $(@D)
+	@echo "  BOOTSEC $@"
+	@$(GUEST_CC) $(BOOTSECT_FLAGS) -o $@ $<
+	@test "$$(stat -c %s $@)" -eq 512
+build/guest/bootsector-powerbutton.bin: tests/guest/boot/bootsector.S mk/vmm.mk
+	@mkdir -p $(@D)
+	@echo "  BOOTSEC $@"
+	@$(GUEST_CC) -DPOWERBUTTON $(BOOTSECT_FLAGS) -o $@ $<
+	@test "$$(stat -c %s $@)" -eq 512
+TEST_PREREQS += build/guest/bootsector.bin build/guest/bootsector-powerbutton.bin
+
 # The DSDT alone, for tests/integration/vmm_linux.sh (a stock Linux under QEMU reads it).
 build/san/tests/vmm_dsdt: tests/tools/vmm_dsdt.c build/san/libvmm.a build/san/libenvup.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 TEST_PREREQS += build/san/tests/vmm_dsdt
-guest: build/guest/kit.elf build/guest/kit.bzImage
+guest: build/guest/kit.elf build/guest/kit.bzImage build/guest/bootsector.bin \
+	build/guest/bootsector-powerbutton.bin
 .PHONY: guest
 
 # The device-layer fuzzer (libFuzzer): the VMM's device code and the libraries it uses,
@@ -64,7 +80,8 @@ endif
 build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/rel/libvmm.a build/rel/libenvup.a
 	@echo "  LD      $@"
 	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
-BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage
+BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage \
+	build/guest/bootsector.bin
 
 # envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
 # --as-needed drops the rest, which saves start-up time and memory.

@@ -1,5 +1,6 @@
 #include "vmm/acpi.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "vmm/acpi_dsdt.h"
@@ -157,33 +158,48 @@ static uint32_t acpi_madt(uint8_t *p, unsigned ncpus)
 	return off;
 }
 
-int acpi_build(struct vm *vm, struct err *e)
+/* Table offsets inside the tables blob (the RSDP is apart): FACS 64-byte aligned. */
+#define OFF_XSDT 0u
+#define OFF_FADT 64u
+#define OFF_DSDT (OFF_FADT + 512u)
+#define OFF_MADT (OFF_DSDT + 4096u)
+#define OFF_FACS (OFF_MADT + 1024u)
+#define OFF_RSDT (OFF_FACS + 64u)
+#define TABLES_LEN (OFF_RSDT + 64u)
+
+static void add_ptr(struct acpi_blobs *b, bool in_rsdp, uint32_t off, uint8_t size)
 {
-	uint8_t *base = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
-	struct acpi_rsdp *rsdp;
-	struct acpi_hdr *xsdt, *dsdt;
-	struct acpi_fadt *fadt;
-	uint64_t a_xsdt = LAYOUT_ACPI + 64, a_fadt = a_xsdt + 64, a_dsdt = a_fadt + 512,
-		 a_madt = a_dsdt + 4096, a_facs = a_madt + 1024; /* FACS: 64-byte aligned */
+	b->ptr[b->nptr++] = (struct acpi_ptr){.in_rsdp = in_rsdp, .off = off, .size = size};
+}
+
+int acpi_tables(const struct acpi_config *c, uint64_t base, struct acpi_blobs *b, struct err *e)
+{
+	uint8_t *t = b->tables;
+	struct acpi_rsdp *rsdp = (struct acpi_rsdp *)b->rsdp;
+	struct acpi_hdr *xsdt = (struct acpi_hdr *)(t + OFF_XSDT), *dsdt = (struct acpi_hdr *)(t + OFF_DSDT);
+	struct acpi_fadt *fadt = (struct acpi_fadt *)(t + OFF_FADT);
+	uint64_t entries[2] = {base + OFF_FADT, base + OFF_MADT};
+	uint32_t entries32[2] = {(uint32_t)(base + OFF_FADT), (uint32_t)(base + OFF_MADT)};
+	struct acpi_hdr *rsdt = (struct acpi_hdr *)(t + OFF_RSDT);
 	size_t aml_len;
-	uint64_t entries[2] = {a_fadt, a_madt};
 
-	if (!base)
-		return err_set(e, ERR_FAIL, "ACPI tables do not fit in guest RAM");
-	memset(base, 0, LAYOUT_ACPI_SIZE);
+	_Static_assert(TABLES_LEN <= ACPI_TABLES_MAX, "ACPI tables blob");
+	memset(b->rsdp, 0, sizeof(b->rsdp));
+	memset(t, 0, ACPI_TABLES_MAX);
+	b->len = TABLES_LEN;
+	b->nptr = 0;
 
-	dsdt = (struct acpi_hdr *)(base + (a_dsdt - LAYOUT_ACPI));
-	aml_len = acpi_dsdt_aml((uint8_t *)(dsdt + 1), 4096 - sizeof(*dsdt));
+	aml_len = acpi_dsdt_aml_for((uint8_t *)(dsdt + 1), 4096 - sizeof(*dsdt), c->pci_mmio_lo,
+				    c->pci_mmio_hi, c->slot_irq);
 	if (!aml_len)
 		return err_set(e, ERR_FAIL, "DSDT does not fit its 4 KiB");
 	acpi_hdr_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + aml_len), 2);
 	acpi_finish(dsdt);
 
-	fadt = (struct acpi_fadt *)(base + (a_fadt - LAYOUT_ACPI));
 	acpi_hdr_init(&fadt->h, "FACP", sizeof(*fadt), 6);
 	{
 		/* FACS: no waking vector (no S3), no global lock; Linux looks for it. */
-		uint8_t *facs = base + (a_facs - LAYOUT_ACPI);
+		uint8_t *facs = t + OFF_FACS;
 		uint32_t len = 64;
 		memcpy(facs, "FACS", 4);
 		memcpy(facs + 4, &len, 4);
@@ -191,9 +207,12 @@ int acpi_build(struct vm *vm, struct err *e)
 	}
 	/* ACPI 6: FIRMWARE_CTRL must be zero when X_FIRMWARE_CTRL is set (Linux otherwise
 	 * installs the FACS twice) */
-	fadt->x_facs = a_facs;
-	fadt->dsdt = (uint32_t)a_dsdt;
-	fadt->x_dsdt = a_dsdt;
+	fadt->x_facs = base + OFF_FACS;
+	fadt->dsdt = (uint32_t)(base + OFF_DSDT);
+	fadt->x_dsdt = base + OFF_DSDT;
+	add_ptr(b, false, OFF_FADT + offsetof(struct acpi_fadt, x_facs), 8);
+	add_ptr(b, false, OFF_FADT + offsetof(struct acpi_fadt, dsdt), 4);
+	add_ptr(b, false, OFF_FADT + offsetof(struct acpi_fadt, x_dsdt), 8);
 	fadt->sci_int = ACPI_SCI_IRQ;
 	fadt->pm1a_evt = LAYOUT_PM_IO;
 	fadt->pm1a_cnt = LAYOUT_PM_IO + 4;
@@ -201,7 +220,11 @@ int acpi_build(struct vm *vm, struct err *e)
 	fadt->pm1_cnt_len = 2;
 	fadt->x_pm1a_evt = gas_io(LAYOUT_PM_IO, 32);
 	fadt->x_pm1a_cnt = gas_io(LAYOUT_PM_IO + 4, 16);
-	fadt->iapc_boot_arch = 0x0002 | 0x0004 | 0x0020; /* 8042; no VGA; no CMOS RTC */
+	fadt->iapc_boot_arch = 0x0002 | 0x0004; /* 8042; no VGA */
+	if (!c->rtc)
+		fadt->iapc_boot_arch |= 0x0020; /* no CMOS RTC */
+	else
+		fadt->century = 0x32;
 	/* WBINVD, C1, RESET_REG_SUP; the power button is the fixed-feature one. */
 	fadt->flags = 0x0001 | 0x0004 | 0x0400;
 	/* Reset through the PIIX reset control register, as on a PC (see pci.c). */
@@ -211,21 +234,65 @@ int acpi_build(struct vm *vm, struct err *e)
 	fadt->hypervisor_id = 0;
 	acpi_finish(&fadt->h);
 
-	acpi_madt(base + (a_madt - LAYOUT_ACPI), vm->ncpus);
+	acpi_madt(t + OFF_MADT, c->ncpus);
 
-	xsdt = (struct acpi_hdr *)(base + (a_xsdt - LAYOUT_ACPI));
 	memcpy(xsdt + 1, entries, sizeof(entries));
+	add_ptr(b, false, OFF_XSDT + sizeof(*xsdt), 8);
+	add_ptr(b, false, OFF_XSDT + sizeof(*xsdt) + 8, 8);
 	acpi_hdr_init(xsdt, "XSDT", sizeof(*xsdt) + sizeof(entries), 1);
 	acpi_finish(xsdt);
 
-	rsdp = (struct acpi_rsdp *)base;
+	/* An RSDT as well, with the same two tables: OSes take the XSDT, but some readers
+	 * (GRUB's ACPI power-off, for one) know only the RSDT. */
+	memcpy(rsdt + 1, entries32, sizeof(entries32));
+	add_ptr(b, false, OFF_RSDT + sizeof(*rsdt), 4);
+	add_ptr(b, false, OFF_RSDT + sizeof(*rsdt) + 4, 4);
+	acpi_hdr_init(rsdt, "RSDT", sizeof(*rsdt) + sizeof(entries32), 1);
+	acpi_finish(rsdt);
+
+	b->table[4] = (struct acpi_span){OFF_RSDT, rsdt->len};
+	b->table[0] = (struct acpi_span){OFF_XSDT, xsdt->len};
+	b->table[1] = (struct acpi_span){OFF_FADT, fadt->h.len};
+	b->table[2] = (struct acpi_span){OFF_DSDT, dsdt->len};
+	b->table[3] = (struct acpi_span){OFF_MADT, ((struct acpi_hdr *)(t + OFF_MADT))->len};
+	b->ntables = 5;
+
 	memcpy(rsdp->sig, "RSD PTR ", 8);
 	memcpy(rsdp->oem, "ENVUP ", 6);
 	rsdp->rev = 2;
 	rsdp->len = sizeof(*rsdp);
-	rsdp->xsdt = a_xsdt;
+	rsdp->xsdt = base + OFF_XSDT;
+	add_ptr(b, true, offsetof(struct acpi_rsdp, xsdt), 8);
+	rsdp->rsdt = (uint32_t)(base + OFF_RSDT);
+	add_ptr(b, true, offsetof(struct acpi_rsdp, rsdt), 4);
 	rsdp->csum = (uint8_t)(0 - acpi_sum(rsdp, 20));
 	rsdp->ext_csum = (uint8_t)(0 - acpi_sum(rsdp, sizeof(*rsdp)));
+	return 0;
+}
+
+int acpi_build(struct vm *vm, struct err *e)
+{
+	uint8_t *area = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
+	uint8_t slot_irq[PCI_SLOTS];
+	struct acpi_config c = {
+		.ncpus = vm->ncpus,
+		.pci_mmio_lo = (uint32_t)LAYOUT_PCI_MMIO,
+		.pci_mmio_hi = (uint32_t)(LAYOUT_PCI_MMIO_END - 1),
+		.slot_irq = slot_irq,
+	};
+	struct acpi_blobs b;
+
+	_Static_assert(64 + ACPI_TABLES_MAX <= LAYOUT_ACPI_SIZE, "ACPI area");
+	if (!area)
+		return err_set(e, ERR_FAIL, "ACPI tables do not fit in guest RAM");
+	memset(area, 0, LAYOUT_ACPI_SIZE);
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		slot_irq[s] = (uint8_t)pci_slot_irq(s);
+	/* The RSDP first, the tables 64 bytes on. */
+	b.tables = area + 64;
+	if (acpi_tables(&c, LAYOUT_ACPI + 64, &b, e) < 0)
+		return -1;
+	memcpy(area, b.rsdp, sizeof(b.rsdp));
 	return 0;
 }
 

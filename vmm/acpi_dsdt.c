@@ -122,10 +122,9 @@ static void word_window(struct aml *a, uint8_t type, uint8_t type_flags, uint16_
 	put(a, d, sizeof(d));
 }
 
-static void pci0_crs(struct aml *a)
+static void pci0_crs(struct aml *a, uint32_t lo, uint32_t hi)
 {
 	static const uint8_t conf_ports[] = {0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08};
-	uint32_t lo = (uint32_t)LAYOUT_PCI_MMIO, hi = (uint32_t)(LAYOUT_PCI_MMIO_END - 1);
 	uint8_t mem[26] = {0x87, 23, 0, 0, 0x0c, 0x01}; /* memory, read-write, non-cacheable */
 	size_t at;
 
@@ -149,7 +148,7 @@ static void pci0_crs(struct aml *a)
 	pkg_end(a, at);
 }
 
-static void pci0_prt(struct aml *a)
+static void pci0_prt(struct aml *a, const uint8_t *slot_irq)
 {
 	size_t at;
 
@@ -166,13 +165,24 @@ static void pci0_prt(struct aml *a)
 		put_int(a, (uint64_t)s << 16 | 0xffff); /* any function of slot s */
 		put_int(a, 0);				/* INTA# */
 		put_int(a, 0);				/* no link device: ... */
-		put_int(a, pci_slot_irq(s));		/* ... this GSI */
+		put_int(a, slot_irq[s]);		/* ... this GSI */
 		pkg_end(a, e);
 	}
 	pkg_end(a, at);
 }
 
 size_t acpi_dsdt_aml(uint8_t *out, size_t cap)
+{
+	uint8_t slot_irq[PCI_SLOTS];
+
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		slot_irq[s] = (uint8_t)pci_slot_irq(s);
+	return acpi_dsdt_aml_for(out, cap, (uint32_t)LAYOUT_PCI_MMIO,
+				 (uint32_t)(LAYOUT_PCI_MMIO_END - 1), slot_irq);
+}
+
+size_t acpi_dsdt_aml_for(uint8_t *out, size_t cap, uint32_t lo, uint32_t hi,
+			 const uint8_t *slot_irq)
 {
 	struct aml a = {out, 0, cap, false};
 	size_t scope, dev, s5;
@@ -202,8 +212,8 @@ size_t acpi_dsdt_aml(uint8_t *out, size_t cap)
 	put_int(&a, 0);
 	name(&a, "_BBN");
 	put_int(&a, 0);
-	pci0_crs(&a);
-	pci0_prt(&a);
+	pci0_crs(&a, lo, hi);
+	pci0_prt(&a, slot_irq);
 	pkg_end(&a, dev);
 	pkg_end(&a, scope);
 	return a.overflow ? 0 : a.len;

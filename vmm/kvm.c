@@ -172,6 +172,29 @@ static int vm_map_ram(struct vm *vm, struct err *e)
 	return 0;
 }
 
+int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size, struct err *e)
+{
+	/* Slots 0 and 1 are RAM (below the hole, above 4 GiB). */
+	struct kvm_userspace_memory_region reg = {
+		.slot = 2,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	/* Read-only where KVM can: guest writes then exit as MMIO, which no device claims, so
+	 * they are dropped as a ROM drops them. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0)
+		reg.flags = KVM_MEM_READONLY;
+	else
+		log_msg(LOG_WARN, "this KVM has no read-only memory (KVM_CAP_READONLY_MEM); the "
+				  "firmware image is writable by the guest");
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
+		return err_sys(e, "KVM_SET_USER_MEMORY_REGION (firmware at %#llx)",
+			       (unsigned long long)gpa);
+	return 0;
+}
+
 void vm_init(struct vm *vm)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -488,6 +511,21 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	}
 }
 
+/* A machine stopped from outside (a signal, the control socket, a timeout) while the guest
+ * was still running: where each vCPU was, which tells a hung guest's loop. */
+static void vcpu_log_stop(struct vcpu *c)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (!c->vm->exit_code || ioctl(c->fd, KVM_GET_REGS, &r) < 0 ||
+	    ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	log_msg(LOG_INFO, "vCPU %u stopped at %04x:%llx (linear %#llx, cr0 %#llx)", c->id,
+		s.cs.selector, (unsigned long long)r.rip, (unsigned long long)(s.cs.base + r.rip),
+		(unsigned long long)s.cr0);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -507,6 +545,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(c))
 			break;
 	}
+	vcpu_log_stop(c);
 	return NULL;
 }
 

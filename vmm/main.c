@@ -19,13 +19,18 @@
 #include "core/strutil.h"
 #include "vmm/acpi.h"
 #include "vmm/api.h"
+#include "vmm/cmos.h"
 #include "vmm/boot.h"
 #include "vmm/daemon.h"
 #include "vmm/eventloop.h"
+#include "vmm/firmware.h"
+#include "vmm/fw_cfg.h"
 #include "vmm/i8042.h"
+#include "vmm/layout.h"
 #include "vmm/log.h"
 #include "vmm/mptable.h"
 #include "vmm/pci.h"
+#include "vmm/piix.h"
 #include "vmm/sandbox.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
@@ -49,7 +54,9 @@ struct disk_opt {
 struct options {
 	uint64_t memory_mib;
 	unsigned cpus;
-	const char *kernel, *initrd, *cmdline, *firmware;
+	const char *kernel, *initrd, *cmdline;
+	bool use_firmware;
+	const char *firmware; /* NULL with use_firmware: the installed SeaBIOS */
 	const char *console, *api, *pidfile, *log;
 	bool daemonize;
 	bool no_sandbox;
@@ -67,6 +74,10 @@ struct machine {
 	struct i8042 kbd;
 	struct acpi_pm pm;
 	struct pci pci;
+	struct piix piix;	/* firmware boot: the 440FX/PIIX3 chipset */
+	struct cmos cmos;	/* firmware boot */
+	struct fw_cfg fwcfg;	/* firmware boot */
+	struct firmware fw;	/* firmware boot */
 	struct virtio_rng rng;
 	struct virtio_blk disk[MAX_DISKS];
 	struct virtio_net *net;
@@ -83,7 +94,8 @@ struct machine {
 
 static const char usage_text[] =
 	"usage: envvmm --memory MiB [--cpus N]\n"
-	"              [--kernel FILE [--initrd FILE] [--cmdline STRING]]\n"
+	"              (--kernel FILE [--initrd FILE] [--cmdline STRING] |\n"
+	"               --firmware [FILE])\n"
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]\n"
 	"                      [,backing=/ABS/PATH]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
@@ -129,7 +141,7 @@ static const struct option long_opts[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
 	{"cmdline", required_argument, NULL, OPT_CMDLINE},
-	{"firmware", required_argument, NULL, OPT_FIRMWARE},
+	{"firmware", optional_argument, NULL, OPT_FIRMWARE},
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"log", required_argument, NULL, OPT_LOG},
 	{"disk", required_argument, NULL, OPT_DISK},
@@ -224,7 +236,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_CMDLINE: o->cmdline = optarg; break;
-		case OPT_FIRMWARE: o->firmware = optarg; break;
+		case OPT_FIRMWARE:
+			/* FILE is optional: "--firmware=FILE", "--firmware FILE", or nothing for
+			 * the installed SeaBIOS. */
+			o->use_firmware = true;
+			o->firmware = optarg;
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				o->firmware = argv[optind++];
+			break;
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_LOG: o->log = optarg; break;
 		case OPT_API: o->api = optarg; break;
@@ -255,14 +274,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("unexpected argument %s", argv[optind]);
 	if (!o->memory_mib)
 		return usage_error("--memory is required");
-	if (o->firmware)
-		return usage_error(
-			"--firmware %s: firmware boot is not supported yet; use --kernel",
-			o->firmware);
-	if (!o->kernel)
-		return usage_error("--kernel is required (direct boot)");
+	if (o->use_firmware && o->kernel)
+		return usage_error("--firmware and --kernel exclude each other (the firmware boots "
+				   "the first disk)");
+	if (!o->kernel && !o->use_firmware)
+		return usage_error("--kernel (direct boot) or --firmware (boot the first disk) is "
+				   "required");
 	if (o->initrd && !o->kernel)
 		return usage_error("--initrd needs --kernel");
+	if (*o->cmdline && !o->kernel)
+		return usage_error("--cmdline needs --kernel");
 	if (o->daemonize && !strcmp(o->console, "stdio"))
 		return usage_error("--daemonize needs --console FILE (stdio goes away)");
 	return -1;
@@ -348,12 +369,42 @@ out:
 	return r;
 }
 
+/* The firmware's machine: CMOS, fw_cfg with the RAM map, CPUs, boot disk and envvmm's ACPI
+ * tables (the same as direct boot's, for this chipset's BAR window and IRQ routing). */
+static int boot_firmware(struct machine *m, struct err *e)
+{
+	struct vm *vm = &m->vm;
+	const struct guest_mem *mem = &vm->mem;
+	struct acpi_config ac = {
+		.ncpus = vm->ncpus,
+		.pci_mmio_lo = m->pci.mmio_base,
+		.pci_mmio_hi = (uint32_t)(LAYOUT_PCI_MMIO_END - 1),
+		.slot_irq = m->pci.slot_irq,
+		.rtc = true,
+	};
+
+	if (cmos_init(&m->cmos, vm, gm_low_end(mem), mem->n == 2 ? mem->r[1].size : 0, vm->ncpus,
+		      e) < 0 ||
+	    fw_cfg_init(&m->fwcfg, vm, e) < 0 || firmware_load(&m->fw, vm, e) < 0)
+		return -1;
+	return firmware_config(&m->fwcfg, vm, &ac,
+			       m->opt.ndisks ? (int)m->disk[0].vdev.pci.slot : -1, e);
+}
+
 static int machine_add_pci(struct machine *m, struct err *e)
 {
 	struct vm *vm = &m->vm;
 
-	if (pci_init(&m->pci, vm, e) < 0)
-		return -1;
+	if (!m->opt.use_firmware) {
+		if (pci_init(&m->pci, vm, e) < 0)
+			return -1;
+	} else {
+		/* As on QEMU's PC (and what SeaBIOS assumes): BARs go from 2 GiB, or from 3 GiB
+		 * when RAM below the hole reaches past 2 GiB. */
+		uint32_t base = gm_low_end(&vm->mem) <= 0x80000000u ? 0x80000000u : 0xc0000000u;
+		if (pci_init_at(&m->pci, vm, base, e) < 0 || piix_init(&m->piix, &m->pci, e) < 0)
+			return -1;
+	}
 	virtio_rng_init(&m->rng, vm, vm->has_msi);
 	if (pci_add(&m->pci, &m->rng.vdev.pci, e) < 0)
 		return -1;
@@ -416,10 +467,14 @@ static int machine_build(struct machine *m, struct err *e)
 	if (serial_init(&m->com1, vm, m->console_fd, e) < 0 || i8042_init(&m->kbd, vm, e) < 0 ||
 	    acpi_pm_init(&m->pm, vm, e) < 0)
 		return -1;
-	if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0 || mptable_build(vm, &m->pci, e) < 0)
-		return -1;
-	if (boot_kernel(m, e) < 0)
-		return -1;
+	if (m->opt.use_firmware) {
+		if (machine_add_pci(m, e) < 0 || boot_firmware(m, e) < 0)
+			return -1;
+	} else {
+		if (acpi_build(vm, e) < 0 || machine_add_pci(m, e) < 0 ||
+		    mptable_build(vm, &m->pci, e) < 0 || boot_kernel(m, e) < 0)
+			return -1;
+	}
 	if (el_add(&m->el, vm->exit_efd, POLLIN, on_exit_event, m, e) < 0)
 		return -1;
 	if (m->console_in && el_add(&m->el, STDIN_FILENO, POLLIN, on_console_input, m, e) < 0)
@@ -504,6 +559,12 @@ int main(int argc, char **argv)
 		free(m);
 		return status;
 	}
+	if (m->opt.use_firmware && firmware_open(&m->fw, m->opt.firmware, &e) < 0) {
+		fprintf(stderr, "envvmm: %s\n", e.msg);
+		free_options(&m->opt);
+		free(m);
+		return e.code == ERR_USAGE ? 2 : 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (m->opt.log) {
 		logfd = open(m->opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -550,6 +611,8 @@ int main(int argc, char **argv)
 	if (logfd >= 0 && status)
 		fprintf(stderr, "envvmm: %s\n", m->vm.exit_code ? m->vm.exit_reason : e.msg);
 	vm_destroy(&m->vm);
+	fw_cfg_free(&m->fwcfg);
+	firmware_free(&m->fw);
 	virtio_close(&m->rng.vdev);
 	for (unsigned i = 0; i < m->opt.ndisks; i++) {
 		virtio_blk_close(&m->disk[i]);

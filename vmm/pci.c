@@ -163,7 +163,7 @@ static void pci_conf_data(void *opaque, uint64_t off, uint8_t *data, uint32_t le
 void pci_mmio(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write)
 {
 	struct pci *p = opaque;
-	uint64_t addr = LAYOUT_PCI_MMIO + off;
+	uint64_t addr = p->mmio_base + off;
 
 	for (unsigned s = 0; s < PCI_SLOTS; s++) {
 		struct pci_dev *d = p->dev[s];
@@ -201,17 +201,33 @@ int pci_add(struct pci *p, struct pci_dev *d, struct err *e)
 		p->next_mmio += size;
 	}
 	d->slot = s;
-	d->irq = pci_slot_irq(s);
+	d->bus = p;
+	d->irq = p->slot_irq[s];
 	d->cfg[0x3c] = (uint8_t)d->irq;
 	p->dev[s] = d;
 	return 0;
 }
 
+void pci_intx(struct vm *vm, struct pci_dev *d, int level)
+{
+	if (d->bus && d->bus->intx)
+		d->bus->intx(d->bus->intx_opaque, d, level);
+	else
+		vm_irq_line(vm, d->irq, level);
+}
+
 int pci_init(struct pci *p, struct vm *vm, struct err *e)
+{
+	return pci_init_at(p, vm, (uint32_t)LAYOUT_PCI_MMIO, e);
+}
+
+int pci_init_at(struct pci *p, struct vm *vm, uint32_t mmio_base, struct err *e)
 {
 	memset(p, 0, sizeof(*p));
 	p->vm = vm;
-	p->next_mmio = (uint32_t)LAYOUT_PCI_MMIO;
+	p->mmio_base = p->next_mmio = mmio_base;
+	for (unsigned s = 0; s < PCI_SLOTS; s++)
+		p->slot_irq[s] = (uint8_t)pci_slot_irq(s);
 	/* Host bridge: Intel 82G33/Q35-style IDs that every OS accepts as a plain bridge. */
 	pci_dev_init(&p->bridge, 0x8086, 0x29c0, 0x06000000, 0x1af4, 0x1100);
 	p->bridge.cfg[0x3d] = 0;
@@ -220,6 +236,5 @@ int pci_init(struct pci *p, struct vm *vm, struct err *e)
 	if (bus_add(&vm->pio, PCI_CONF_ADDR, 4, pci_conf_addr, p, e) < 0 ||
 	    bus_add(&vm->pio, PCI_CONF_DATA, 4, pci_conf_data, p, e) < 0)
 		return -1;
-	return bus_add(&vm->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_END - LAYOUT_PCI_MMIO, pci_mmio,
-		       p, e);
+	return bus_add(&vm->mmio, mmio_base, LAYOUT_PCI_MMIO_END - mmio_base, pci_mmio, p, e);
 }

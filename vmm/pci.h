@@ -36,6 +36,7 @@ struct pci_dev {
 	/* Called before the guest reads [off, off+len) (to refresh a window register). */
 	void (*cfg_reading)(struct pci_dev *d, unsigned off, unsigned len);
 	void *owner;
+	struct pci *bus; /* set by pci_add */
 };
 
 struct pci {
@@ -43,11 +44,23 @@ struct pci {
 	uint32_t addr; /* the 0xcf8 register */
 	struct pci_dev bridge;
 	struct pci_dev *dev[PCI_SLOTS];
-	uint32_t next_mmio;
+	uint32_t mmio_base, next_mmio; /* the BAR window: [mmio_base, LAYOUT_PCI_MMIO_END) */
+	uint8_t slot_irq[PCI_SLOTS];	/* the IRQ each slot's INTA# reaches (ACPI _PRT) */
+	/* When set, INTx goes through this (a chipset's interrupt router) instead of straight
+	 * to the device's IRQ. */
+	void (*intx)(void *opaque, struct pci_dev *d, int level);
+	void *intx_opaque;
 };
 
 /* Claims the configuration ports and the BAR window; puts the host bridge in slot 0. */
 int pci_init(struct pci *p, struct vm *vm, struct err *e);
+
+/* The same with the BAR window starting at mmio_base (firmware places BARs anywhere in the
+ * hole above RAM). */
+int pci_init_at(struct pci *p, struct vm *vm, uint32_t mmio_base, struct err *e);
+
+/* Drives the device's INTA# line to level. */
+void pci_intx(struct vm *vm, struct pci_dev *d, int level);
 
 /* The IOAPIC inputs (= ISA IRQs, free of ISA devices) that INTA# lines drive, in turn by
  * slot: level, active high. */

@@ -52,7 +52,7 @@ static void virtio_intx_update(struct virtio_dev *d)
 
 	if (level != d->intx_level) {
 		d->intx_level = level;
-		vm_irq_line(d->vm, d->pci.irq, level);
+		pci_intx(d->vm, &d->pci, level);
 	}
 }
 

@@ -65,6 +65,11 @@ int vm_create(struct vm *vm, uint64_t mem_bytes, unsigned ncpus, struct err *e);
 int vm_setup_boot_cpu(struct vm *vm, enum vm_boot_mode mode, uint64_t entry, uint64_t arg,
 		      struct err *e);
 
+/* Maps size bytes at host (page-aligned, kept by the caller) at guest address gpa as ROM
+ * (read-only where KVM supports it). The vCPUs keep KVM's reset state: real mode at the reset
+ * vector, which is what firmware expects. */
+int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size, struct err *e);
+
 /* Starts one thread per vCPU; APs wait in KVM for INIT/SIPI from the guest. */
 int vm_start(struct vm *vm, struct err *e);
 
