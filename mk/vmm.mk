@@ -65,7 +65,3 @@ build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/r
 	@echo "  LD      $@"
 	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage
-
-# envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
-# --as-needed drops the rest, which saves start-up time and memory.
-build/rel/bin/envvmm build/san/bin/envvmm: LIBS := -Wl,--as-needed $(LIBS)
