@@ -253,9 +253,15 @@ static void fp_protocol(struct loader *ld, void *t, const yaml_node_t *v, const 
 			  &((struct forwarded_port *)t)->protocol);
 }
 
+static void fp_auto_correct(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	ld_bool(ld, v, path, &((struct forwarded_port *)t)->auto_correct);
+}
+
 static const struct ld_key port_keys[] = {
-	{"guest", fp_guest}, {"host", fp_host}, {"host_ip", fp_host_ip},
-	{"protocol", fp_protocol}, {NULL, NULL},
+	{"guest", fp_guest},	   {"host", fp_host},
+	{"host_ip", fp_host_ip}, {"protocol", fp_protocol},
+	{"auto_correct", fp_auto_correct}, {NULL, NULL},
 };
 
 static void free_ports(struct forwarded_port *p, size_t n)
