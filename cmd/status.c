@@ -117,7 +117,7 @@ int cmd_status(int argc, char **argv)
 	if (cli.json) {
 		json_object_object_add(out, "machines", list);
 		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(out);
 	}
 	project_close(&proj);

@@ -38,6 +38,30 @@ void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	c->log.info(c->log.ctx, msg);
 }
 
+void local_arg(struct local_args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->n >= (int)(sizeof(a->v) / sizeof(a->v[0])) - 1) {
+		a->oom = true;
+		return;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&a->v[a->n], fmt, ap) < 0)
+		a->oom = true;
+	else
+		a->n++;
+	va_end(ap);
+	a->v[a->n] = NULL;
+}
+
+void local_args_free(struct local_args *a)
+{
+	for (int i = 0; i < a->n; i++)
+		free(a->v[i]);
+	a->n = 0;
+}
+
 /* Sets key to val (an owned json object) in the machine's state.json. */
 static int state_set(const struct provider_ctx *c, const char *key, struct json_object *val,
 		     struct err *e)
@@ -183,8 +207,8 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 
 	memset(p, 0, sizeof(*p));
 	if (m->nports > sizeof(p->fw) / sizeof(p->fw[0]))
-		return err_set(e, ERR_USAGE, "machine '%s': more than %zu forwarded_ports",
-			       m->name, sizeof(p->fw) / sizeof(p->fw[0]));
+		return err_set(e, ERR_USAGE, "machine '%s': more than %zu forwarded_ports", m->name,
+			       sizeof(p->fw) / sizeof(p->fw[0]));
 	/* Explicit host ports first, so that SSH's automatic choice does not take them. */
 	for (size_t i = 0; i < m->nports; i++)
 		taken[nt++] = m->ports[i].host;
@@ -221,8 +245,9 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 				return err_set(e, ERR_BUSY, "machine '%s': no free port in %d-%d",
 					       m->name, LOCAL_PORT_FIRST, LOCAL_PORT_LAST);
 			}
-			local_say(c, "forwarded port %d (guest) collides with %d on the host: "
-				     "using %d (auto_correct)",
+			local_say(c,
+				  "forwarded port %d (guest) collides with %d on the host: "
+				  "using %d (auto_correct)",
 				  f->guest, f->host, w->host);
 		}
 		taken[nt++] = w->host;
@@ -358,7 +383,8 @@ static int file_tail(const char *path, int n, char **out, struct err *e)
 		return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
 	}
 	size = lseek(fd, 0, SEEK_END);
-	r = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+	r = pread(fd, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
 	close(fd);
 	if (r < 0)
 		return err_sys(e, "cannot read %s", path);
@@ -383,8 +409,7 @@ int local_console_tail(const struct provider_ctx *c, int n, char **out, struct e
 	return rc;
 }
 
-int local_spawn(const struct provider_ctx *c, char *const argv[], const char *errlog,
-		struct err *e)
+int local_spawn(const struct provider_ctx *c, char *const argv[], const char *errlog, struct err *e)
 {
 	char *log = local_file(c, errlog), *tail = NULL;
 	int status = 0, fd;
@@ -425,8 +450,7 @@ int local_spawn(const struct provider_ctx *c, char *const argv[], const char *er
 	file_tail(log, 10, &tail, e);
 	err_set(e, ERR_FAIL, "machine '%s': %s failed (%s %d); %s says:\n%s", c->m->name, argv[0],
 		WIFEXITED(status) ? "status" : "signal",
-		WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log,
-		tail ? tail : "");
+		WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log, tail ? tail : "");
 	free(tail);
 	free(log);
 	return -1;

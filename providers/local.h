@@ -72,6 +72,19 @@ int local_destroy(const struct provider_ctx *c, const char *sock_name, struct er
 /* Connects to the Unix socket machine_dir/name (fd, or -1 with e set). */
 int local_connect(const struct provider_ctx *c, const char *name, struct err *e);
 
+/* A hypervisor's command line: a bounded vector of heap strings, NULL-terminated when built. */
+struct local_args {
+	char *v[96];
+	int n;
+	bool oom; /* an argument was lost: out of memory or too many */
+};
+
+/* Appends one printf-formatted argument. */
+void local_arg(struct local_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees the arguments. */
+void local_args_free(struct local_args *a);
+
 /* Sends one message to the machine's provider log. */
 void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

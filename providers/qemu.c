@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,43 +73,9 @@ out:
 	return rc;
 }
 
-static bool kvm_usable(void)
-{
-	return provider_hardware_virt();
-}
-
 /* argv helper: a bounded vector of heap strings. */
-struct args {
-	char *v[96];
-	int n;
-	bool oom;
-};
-
-static void add(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct args *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (a->n >= (int)(sizeof(a->v) / sizeof(a->v[0])) - 1) {
-		a->oom = true;
-		return;
-	}
-	va_start(ap, fmt);
-	if (vasprintf(&a->v[a->n], fmt, ap) < 0)
-		a->oom = true;
-	else
-		a->n++;
-	va_end(ap);
-}
-
-static void args_free(struct args *a)
-{
-	for (int i = 0; i < a->n; i++)
-		free(a->v[i]);
-}
-
 /* -netdev user with hostfwd for SSH and every forwarded port. */
-static void add_net(struct args *a, const struct local_ports *p)
+static void add_net(struct local_args *a, const struct local_ports *p)
 {
 	char buf[4096];
 	size_t off;
@@ -124,14 +89,14 @@ static void add_net(struct args *a, const struct local_ports *p)
 					f->udp ? "udp" : "tcp", v6 ? "[" : "", f->ip, v6 ? "]" : "",
 					f->host, f->guest);
 	}
-	add(a, "-netdev");
-	add(a, "%s", buf);
-	add(a, "-device");
-	add(a, "virtio-net-pci,netdev=n0");
+	local_arg(a, "-netdev");
+	local_arg(a, "%s", buf);
+	local_arg(a, "-device");
+	local_arg(a, "virtio-net-pci,netdev=n0");
 }
 
 /* Direct boot when the box has a kernel (envup's own boxes), else the disk's bootloader. */
-static int add_boot(struct args *a, const struct provider_ctx *c, struct err *e)
+static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
 	struct boxmeta bm = {0};
 	char *box = NULL;
@@ -144,15 +109,15 @@ static int add_boot(struct args *a, const struct provider_ctx *c, struct err *e)
 		return box ? -1 : 0;
 	}
 	if (bm.kernel) {
-		add(a, "-kernel");
-		add(a, "%s/%s", box, bm.kernel);
+		local_arg(a, "-kernel");
+		local_arg(a, "%s/%s", box, bm.kernel);
 		if (bm.initrd) {
-			add(a, "-initrd");
-			add(a, "%s/%s", box, bm.initrd);
+			local_arg(a, "-initrd");
+			local_arg(a, "%s/%s", box, bm.initrd);
 		}
 		if (bm.cmdline) {
-			add(a, "-append");
-			add(a, "%s", bm.cmdline);
+			local_arg(a, "-append");
+			local_arg(a, "%s", bm.cmdline);
 		}
 	}
 	boxmeta_free(&bm);
@@ -164,8 +129,8 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 {
 	const struct machine *m = c->m;
 	struct local_ports ports;
-	struct args a = {0};
-	bool kvm = kvm_usable();
+	struct local_args a = {0};
+	bool kvm = provider_hardware_virt();
 	pid_t pid;
 	int rc = -1;
 
@@ -178,47 +143,46 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	if (!kvm)
 		local_say(c, "no usable hardware KVM: qemu emulates the CPU in software (TCG), "
 			     "which is slow");
-	add(&a, "qemu-system-x86_64");
-	add(&a, "-name");
-	add(&a, "envup-%s", m->name);
-	add(&a, "-machine");
-	add(&a, "pc,accel=%s", kvm ? "kvm" : "tcg");
-	add(&a, "-cpu");
-	add(&a, kvm ? "host" : "max");
-	add(&a, "-smp");
-	add(&a, "%d", m->cpus > 0 ? m->cpus : 1);
-	add(&a, "-m");
-	add(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
-	add(&a, "-nodefaults");
-	add(&a, "-display");
-	add(&a, "none");
-	add(&a, "-drive");
-	add(&a, "file=%s/disk.qcow2,format=qcow2,if=virtio,cache=writeback,discard=unmap",
-	    c->machine_dir);
+	local_arg(&a, "qemu-system-x86_64");
+	local_arg(&a, "-name");
+	local_arg(&a, "envup-%s", m->name);
+	local_arg(&a, "-machine");
+	local_arg(&a, "pc,accel=%s", kvm ? "kvm" : "tcg");
+	local_arg(&a, "-cpu");
+	local_arg(&a, kvm ? "host" : "max");
+	local_arg(&a, "-smp");
+	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
+	local_arg(&a, "-m");
+	local_arg(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
+	local_arg(&a, "-nodefaults");
+	local_arg(&a, "-display");
+	local_arg(&a, "none");
+	local_arg(&a, "-drive");
+	local_arg(&a, "file=%s/disk.qcow2,format=qcow2,if=virtio,cache=writeback,discard=unmap",
+		  c->machine_dir);
 	add_net(&a, &ports);
-	add(&a, "-device");
-	add(&a, "virtio-rng-pci");
-	add(&a, "-chardev");
-	add(&a, "file,id=con,path=%s/console.log,append=on", c->machine_dir);
-	add(&a, "-serial");
-	add(&a, "chardev:con");
-	add(&a, "-qmp");
-	add(&a, "unix:%s/" QMP_SOCK ",server=on,wait=off", c->machine_dir);
-	add(&a, "-pidfile");
-	add(&a, "%s/pid", c->machine_dir);
-	add(&a, "-daemonize");
+	local_arg(&a, "-device");
+	local_arg(&a, "virtio-rng-pci");
+	local_arg(&a, "-chardev");
+	local_arg(&a, "file,id=con,path=%s/console.log,append=on", c->machine_dir);
+	local_arg(&a, "-serial");
+	local_arg(&a, "chardev:con");
+	local_arg(&a, "-qmp");
+	local_arg(&a, "unix:%s/" QMP_SOCK ",server=on,wait=off", c->machine_dir);
+	local_arg(&a, "-pidfile");
+	local_arg(&a, "%s/pid", c->machine_dir);
+	local_arg(&a, "-daemonize");
 	if (add_boot(&a, c, e) < 0)
 		goto out;
 	if (a.oom) {
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	a.v[a.n] = NULL;
 	if (local_spawn(c, a.v, "qemu.log", e) < 0)
 		goto out;
 	rc = provider_record_state(c, "qemu", MACHINE_RUNNING, e);
 out:
-	args_free(&a);
+	local_args_free(&a);
 	return rc;
 }
 
@@ -251,8 +215,7 @@ static int qemu_state(const struct provider_ctx *c, enum machine_status *out, st
 	return local_state(c, out, e);
 }
 
-static int qemu_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out,
-			 struct err *e)
+static int qemu_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
 {
 	snprintf(out->host, sizeof(out->host), "127.0.0.1");
 	return local_ssh_port(c, &out->port, e);

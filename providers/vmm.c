@@ -3,7 +3,6 @@
  * forwards, the console into console.log and the JSON control socket for power-off. */
 #include <limits.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,40 +74,18 @@ static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 	if (strstr(line, "\"ok\": true") || strstr(line, "\"ok\":true"))
 		return strstr(line, "\"guest_listening\": false") ||
 				       strstr(line, "\"guest_listening\":false")
-			       ? err_set(e, ERR_FAIL, "the guest does not listen to the power button")
+			       ? err_set(e, ERR_FAIL,
+					 "the guest does not listen to the power button")
 			       : 0;
-	return err_set(e, ERR_FAIL, "machine '%s': envvmm answered '%s' to %s", c->m->name,
-		       line, cmd);
+	return err_set(e, ERR_FAIL, "machine '%s': envvmm answered '%s' to %s", c->m->name, line,
+		       cmd);
 bad:
 	close(fd);
 	return err_set(e, ERR_FAIL, "machine '%s': control socket write failed", c->m->name);
 }
 
-struct args {
-	char *v[64];
-	int n;
-	bool oom;
-};
-
-static void add(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct args *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (a->n >= (int)(sizeof(a->v) / sizeof(a->v[0])) - 1) {
-		a->oom = true;
-		return;
-	}
-	va_start(ap, fmt);
-	if (vasprintf(&a->v[a->n], fmt, ap) < 0)
-		a->oom = true;
-	else
-		a->n++;
-	va_end(ap);
-}
-
 /* The box's kernel, initrd and command line; firmware boot is not in envvmm yet. */
-static int add_boot(struct args *a, const struct provider_ctx *c, struct err *e)
+static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
 	struct boxmeta bm = {0};
 	char *box = NULL;
@@ -130,18 +107,18 @@ static int add_boot(struct args *a, const struct provider_ctx *c, struct err *e)
 			c->m->name, box);
 		goto out;
 	}
-	add(a, "--kernel");
-	add(a, "%s/%s", box, bm.kernel);
+	local_arg(a, "--kernel");
+	local_arg(a, "%s/%s", box, bm.kernel);
 	if (bm.initrd) {
-		add(a, "--initrd");
-		add(a, "%s/%s", box, bm.initrd);
+		local_arg(a, "--initrd");
+		local_arg(a, "%s/%s", box, bm.initrd);
 	}
 	if (bm.cmdline) {
-		add(a, "--cmdline");
-		add(a, "%s", bm.cmdline);
+		local_arg(a, "--cmdline");
+		local_arg(a, "%s", bm.cmdline);
 	}
-	add(a, "--disk");
-	add(a, "%s/disk.qcow2,format=qcow2,backing=%s/base.qcow2", c->machine_dir, box);
+	local_arg(a, "--disk");
+	local_arg(a, "%s/disk.qcow2,format=qcow2,backing=%s/base.qcow2", c->machine_dir, box);
 	rc = 0;
 out:
 	boxmeta_free(&bm);
@@ -149,7 +126,7 @@ out:
 	return rc;
 }
 
-static void add_net(struct args *a, const struct local_ports *p)
+static void add_net(struct local_args *a, const struct local_ports *p)
 {
 	char buf[4096];
 	size_t off;
@@ -159,15 +136,15 @@ static void add_net(struct args *a, const struct local_ports *p)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",hostfwd=%s:%s:%d-:%d",
 					p->fw[i].udp ? "udp" : "tcp", p->fw[i].ip, p->fw[i].host,
 					p->fw[i].guest);
-	add(a, "--net");
-	add(a, "%s", buf);
+	local_arg(a, "--net");
+	local_arg(a, "%s", buf);
 }
 
 static int vmm_up(const struct provider_ctx *c, struct err *e)
 {
 	const struct machine *m = c->m;
 	struct local_ports ports;
-	struct args a = {0};
+	struct local_args a = {0};
 	char prog[PATH_MAX];
 	pid_t pid;
 	int rc = -1;
@@ -178,34 +155,32 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 	    local_ports_choose(c, &ports, e) < 0)
 		return -1;
 	envvmm_path(prog, sizeof(prog));
-	add(&a, "%s", prog);
-	add(&a, "--memory");
-	add(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
-	add(&a, "--cpus");
-	add(&a, "%d", m->cpus > 0 ? m->cpus : 1);
+	local_arg(&a, "%s", prog);
+	local_arg(&a, "--memory");
+	local_arg(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
+	local_arg(&a, "--cpus");
+	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
 	if (add_boot(&a, c, e) < 0)
 		goto out;
 	add_net(&a, &ports);
-	add(&a, "--console");
-	add(&a, "%s/console.log", c->machine_dir);
-	add(&a, "--api");
-	add(&a, "%s/" API_SOCK, c->machine_dir);
-	add(&a, "--pidfile");
-	add(&a, "%s/pid", c->machine_dir);
-	add(&a, "--log");
-	add(&a, "%s/vmm.log", c->machine_dir);
-	add(&a, "--daemonize");
+	local_arg(&a, "--console");
+	local_arg(&a, "%s/console.log", c->machine_dir);
+	local_arg(&a, "--api");
+	local_arg(&a, "%s/" API_SOCK, c->machine_dir);
+	local_arg(&a, "--pidfile");
+	local_arg(&a, "%s/pid", c->machine_dir);
+	local_arg(&a, "--log");
+	local_arg(&a, "%s/vmm.log", c->machine_dir);
+	local_arg(&a, "--daemonize");
 	if (a.oom) {
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	a.v[a.n] = NULL;
 	if (local_spawn(c, a.v, "vmm-start.log", e) < 0)
 		goto out;
 	rc = provider_record_state(c, "vmm", MACHINE_RUNNING, e);
 out:
-	for (int i = 0; i < a.n; i++)
-		free(a.v[i]);
+	local_args_free(&a);
 	return rc;
 }
 
@@ -238,8 +213,7 @@ static int vmm_state(const struct provider_ctx *c, enum machine_status *out, str
 	return local_state(c, out, e);
 }
 
-static int vmm_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out,
-			struct err *e)
+static int vmm_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
 {
 	snprintf(out->host, sizeof(out->host), "127.0.0.1");
 	return local_ssh_port(c, &out->port, e);

@@ -142,21 +142,27 @@ static void test_disk(void **state)
 	ctx_for(&c, &m, mdir);
 	assert_int_equal(local_disk_ensure(&c, &e), -1); /* no box */
 	assert_non_null(strstr(e.msg, "no box"));
-	assert_int_equal(unit_sh("mkdir -p '%s/users' && qemu-img create -q -f qcow2 '%s/base.qcow2' 20G",
-				 boxdir, boxdir),
-			 0);
+	assert_int_equal(
+		unit_sh("mkdir -p '%s/users' && qemu-img create -q -f qcow2 '%s/base.qcow2' 20G",
+			boxdir, boxdir),
+		0);
 	box.dir = boxdir;
 	c.box = &box;
 	assert_int_equal(local_disk_ensure(&c, &e), 0);
-	assert_int_equal(unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'backing file: %s/base.qcow2'",
-				 mdir, boxdir),
-			 0);
-	assert_int_equal(unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'virtual size: 20 GiB'", mdir), 0);
+	assert_int_equal(
+		unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'backing file: %s/base.qcow2'",
+			mdir, boxdir),
+		0);
+	assert_int_equal(
+		unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'virtual size: 20 GiB'", mdir), 0);
 	assert_int_equal(unit_sh("ls '%s/users' | grep -q .", boxdir), 0);
 	/* an existing disk is kept (a halted machine's data) */
-	assert_int_equal(unit_sh("qemu-io -c 'write -P 7 0 4k' '%s/disk.qcow2' >/dev/null", mdir), 0);
+	assert_int_equal(unit_sh("qemu-io -c 'write -P 7 0 4k' '%s/disk.qcow2' >/dev/null", mdir),
+			 0);
 	assert_int_equal(local_disk_ensure(&c, &e), 0);
-	assert_int_equal(unit_sh("qemu-io -c 'read -P 7 0 4k' '%s/disk.qcow2' | grep -q 'read 4096'", mdir), 0);
+	assert_int_equal(
+		unit_sh("qemu-io -c 'read -P 7 0 4k' '%s/disk.qcow2' | grep -q 'read 4096'", mdir),
+		0);
 	assert_int_equal(local_destroy(&c, "ctl.sock", &e), 0);
 	assert_int_equal(unit_sh("ls '%s/users' | grep -q .", boxdir), 1 << 8);
 	free(mdir);
@@ -168,7 +174,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ports, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_running, unit_setup_dir, unit_teardown_dir),
-		cmocka_unit_test_setup_teardown(test_console_tail, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_console_tail, unit_setup_dir,
+						unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_disk, unit_setup_dir, unit_teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
