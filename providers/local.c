@@ -144,6 +144,73 @@ out:
 	return rc;
 }
 
+void local_kernel_free(struct local_kernel *k)
+{
+	free(k->kernel);
+	free(k->initrd);
+	free(k->cmdline);
+	memset(k, 0, sizeof(*k));
+}
+
+/* metadata.json's key as a file of the box (*out heap, absolute), NULL when absent. */
+static int box_file(const char *box, struct json_object *meta, const char *key, char **out,
+		    struct err *e)
+{
+	struct json_object *v;
+	const char *rel;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(meta, key, &v))
+		return 0;
+	rel = json_object_get_string(v);
+	if (!json_object_is_type(v, json_type_string) || !fs_path_is_contained(rel))
+		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s is not a path inside the box",
+			       box, key);
+	*out = fs_join(box, rel);
+	if (!*out)
+		return err_set(e, ERR_FAIL, "out of memory");
+	if (!fs_exists(*out))
+		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key,
+			       rel);
+	return 0;
+}
+
+int local_box_kernel(const struct provider_ctx *c, struct local_kernel *k, struct err *e)
+{
+	struct json_object *meta, *v;
+	char *box = NULL, *path = NULL;
+	int rc = -1;
+
+	memset(k, 0, sizeof(*k));
+	if (local_box_dir(c, &box, e) < 0)
+		return -1;
+	if (!box)
+		return 0;
+	path = fs_join(box, "metadata.json");
+	meta = path ? json_object_from_file(path) : NULL;
+	if (!meta) {
+		err_set(e, ERR_CORRUPT, "%s: cannot read the box's metadata", path ? path : box);
+		goto out;
+	}
+	if (box_file(box, meta, "kernel", &k->kernel, e) < 0 ||
+	    box_file(box, meta, "initrd", &k->initrd, e) < 0)
+		goto out;
+	if (json_object_object_get_ex(meta, "cmdline", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    !(k->cmdline = strdup(json_object_get_string(v)))) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		local_kernel_free(k);
+	json_object_put(meta);
+	free(path);
+	free(box);
+	return rc;
+}
+
 /* True when nothing listens on (or holds) ip:port for the protocol. */
 static bool port_free(const char *ip, int port, bool udp)
 {

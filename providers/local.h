@@ -36,6 +36,18 @@ int local_disk_ensure(const struct provider_ctx *c, struct err *e);
 /* The box's installed directory this machine was made from (heap string), from its state. */
 int local_box_dir(const struct provider_ctx *c, char **out, struct err *e);
 
+/* Direct boot of an envup box: absolute paths of its kernel and initrd, and its command line
+ * (heap strings, NULL when the box has none: boot from the disk). */
+struct local_kernel {
+	char *kernel, *initrd, *cmdline;
+};
+
+/* Reads the kernel entries of the machine's box's metadata.json (only those: an installed
+ * box keeps base.qcow2, not the disk files its metadata names). Paths must stay inside the
+ * box and name files. */
+int local_box_kernel(const struct provider_ctx *c, struct local_kernel *k, struct err *e);
+void local_kernel_free(struct local_kernel *k);
+
 /* Chooses the host ports: SSH on the port the machine had if still free, else the first free
  * one in 2200-2250; each forwarded_ports entry on its own port, or (auto_correct) a free one
  * in 2200-2250 when it is taken. Records them in the machine's state. */

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boxes/boxmeta.h"
 #include "core/fsutil.h"
 #include "providers/local.h"
 #include "providers/qemu.h"
@@ -98,31 +97,24 @@ static void add_net(struct local_args *a, const struct local_ports *p)
 /* Direct boot when the box has a kernel (envup's own boxes), else the disk's bootloader. */
 static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
-	struct boxmeta bm = {0};
-	char *box = NULL;
-	int rc = 0;
+	struct local_kernel k;
 
-	if (local_box_dir(c, &box, e) < 0)
+	if (local_box_kernel(c, &k, e) < 0)
 		return -1;
-	if (!box || boxmeta_read(box, &bm, e) < 0) {
-		free(box);
-		return box ? -1 : 0;
-	}
-	if (bm.kernel) {
+	if (k.kernel) {
 		local_arg(a, "-kernel");
-		local_arg(a, "%s/%s", box, bm.kernel);
-		if (bm.initrd) {
+		local_arg(a, "%s", k.kernel);
+		if (k.initrd) {
 			local_arg(a, "-initrd");
-			local_arg(a, "%s/%s", box, bm.initrd);
+			local_arg(a, "%s", k.initrd);
 		}
-		if (bm.cmdline) {
+		if (k.cmdline) {
 			local_arg(a, "-append");
-			local_arg(a, "%s", bm.cmdline);
+			local_arg(a, "%s", k.cmdline);
 		}
 	}
-	boxmeta_free(&bm);
-	free(box);
-	return rc;
+	local_kernel_free(&k);
+	return 0;
 }
 
 static int qemu_up(const struct provider_ctx *c, struct err *e)

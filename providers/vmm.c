@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boxes/boxmeta.h"
 #include "core/fsutil.h"
 #include "providers/local.h"
 #include "providers/vmm.h"
@@ -87,41 +86,35 @@ bad:
 /* The box's kernel, initrd and command line; firmware boot is not in envvmm yet. */
 static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
-	struct boxmeta bm = {0};
+	struct local_kernel k;
 	char *box = NULL;
 	int rc = -1;
 
-	if (local_box_dir(c, &box, e) < 0)
-		return -1;
-	if (!box) {
-		err_set(e, ERR_USAGE, "machine '%s' has no box recorded", c->m->name);
+	if (local_box_kernel(c, &k, e) < 0 || local_box_dir(c, &box, e) < 0)
 		goto out;
-	}
-	if (boxmeta_read(box, &bm, e) < 0)
-		goto out;
-	if (!bm.kernel) {
+	if (!box || !k.kernel) {
 		err_set(e, ERR_UNSUPPORTED,
-			"machine '%s': box %s has no kernel for direct boot, and envvmm cannot "
+			"machine '%s': its box has no kernel for direct boot, and envvmm cannot "
 			"boot a disk's bootloader (firmware boot) in this build; use an envup box "
 			"(with kernel) or --provider qemu",
-			c->m->name, box);
+			c->m->name);
 		goto out;
 	}
 	local_arg(a, "--kernel");
-	local_arg(a, "%s/%s", box, bm.kernel);
-	if (bm.initrd) {
+	local_arg(a, "%s", k.kernel);
+	if (k.initrd) {
 		local_arg(a, "--initrd");
-		local_arg(a, "%s/%s", box, bm.initrd);
+		local_arg(a, "%s", k.initrd);
 	}
-	if (bm.cmdline) {
+	if (k.cmdline) {
 		local_arg(a, "--cmdline");
-		local_arg(a, "%s", bm.cmdline);
+		local_arg(a, "%s", k.cmdline);
 	}
 	local_arg(a, "--disk");
 	local_arg(a, "%s/disk.qcow2,format=qcow2,backing=%s/base.qcow2", c->machine_dir, box);
 	rc = 0;
 out:
-	boxmeta_free(&bm);
+	local_kernel_free(&k);
 	free(box);
 	return rc;
 }

@@ -68,7 +68,7 @@ check "envstatus: running, with the SSH endpoint" grep -q "web .*running (qemu),
 "$BIN/envhalt" web >"$T/halt.log" 2>&1
 check "envhalt: graceful power-off" sh -c "! grep -q 'did not power off' '$T/halt.log'"
 check "envstatus: halted" sh -c "'$BIN/envstatus' web | grep -q 'web .*halted'"
-check "no qemu left for web" sh -c "! pgrep -f '$P/.envup/machines/web/' >/dev/null"
+check "no qemu left for web" sh -c "! pgrep -f '$P/[.]envup/machines/web/' >/dev/null"
 "$BIN/envup" web >"$T/up2.log" 2>&1
 check "envup of a halted machine" grep -q "SSH ready" "$T/up2.log"
 check "the file is kept across halt and up" sh -c "'$BIN/envssh' web -c 'sudo cat /root/kept.txt' 2>/dev/null | grep -q kept"
@@ -81,7 +81,7 @@ check "a killed qemu shows as aborted" sh -c "'$BIN/envstatus' db | grep -q 'db 
 check "envhalt -f of an aborted machine" sh -c "'$BIN/envstatus' db | grep -q 'db .*halted'"
 "$BIN/envdestroy" -f >"$T/destroy.log" 2>&1
 check "envdestroy" sh -c "! test -e .envup/machines/web && ! test -e .envup/machines/db"
-check "no process left" sh -c "! pgrep -f '$P/.envup/machines' >/dev/null"
+check "no process left" sh -c "! pgrep -f '$P/[.]envup/machines' >/dev/null"
 check "the forwarded port is free again" python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$web_port))"
 check "the boxes stay installed, used by nobody" sh -c "'$BIN/envbox' list | grep -q demo/libvirt && ! ls $XDG_DATA_HOME/envup/boxes/*/*/*/users/* 2>/dev/null | grep -q ."
 finish
