@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the demo box: a minimal Debian 12 (debootstrap from Debian's archive) with the cloud
-# kernel and its initramfs, systemd, openssh-server, sudo, rsync, a `vagrant` user trusting
+# kernel and its initramfs, systemd (with dbus, so that logind powers off on the ACPI button), openssh-server, sudo, rsync, a `vagrant` user trusting
 # Vagrant's insecure key (as every Vagrant base box does) and GRUB on the disk with a serial
 # console and no menu delay. Writes three flavours into OUTDIR:
 #   demo-envup.box       envup's own format: qcow2 plus kernel, initrd and command line
@@ -51,7 +51,7 @@ start=$(date +%s)
 # -- the root file system ------------------------------------------------------------------
 echo "demo box: debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --merged-usr \
-	--include=systemd-sysv,udev,openssh-server,sudo,rsync,linux-image-cloud-amd64,iproute2,ifupdown,isc-dhcp-client,netbase,procps \
+	--include=systemd-sysv,udev,dbus,openssh-server,sudo,rsync,linux-image-cloud-amd64,iproute2,ifupdown,isc-dhcp-client,netbase,procps \
 	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
 	{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
 

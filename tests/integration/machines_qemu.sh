@@ -59,7 +59,7 @@ check_sh "envup brings both machines up (status $rc)" '[ $rc -eq 0 ]' || true
 check "provisioning output of web" grep -q "provisioned-web web-one" "$T/up.log"
 check "provisioning output of db" grep -q "provisioned-db" "$T/up.log"
 check "the disks are qcow2 overlays on the box" \
-	sh -c "qemu-img info .envup/machines/web/disk.qcow2 | grep -q 'backing file:'"
+	sh -c "qemu-img info -U .envup/machines/web/disk.qcow2 | grep -q 'backing file:'"
 check_sh "the forwarded port answers from the guest" \
 	'[ "$(python3 -c "import socket;s=socket.create_connection((\"127.0.0.1\",$web_port),10);print(s.recv(100).decode().strip())")" = "hello from web-one" ]'
 "$BIN/envstatus" >"$T/status.log" 2>&1
