@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the demo box: a minimal Debian 12 (debootstrap from Debian's archive) with the cloud
-# kernel and its initramfs, systemd (with dbus, so that logind powers off on the ACPI button), openssh-server, sudo, rsync, a `vagrant` user trusting
+# kernel and its initramfs, systemd (with dbus: logind powers off on the ACPI button),
+# openssh-server, sudo, rsync, a `vagrant` user trusting
 # Vagrant's insecure key (as every Vagrant base box does) and GRUB on the disk with a serial
 # console and no menu delay. Writes three flavours into OUTDIR:
 #   demo-envup.box       envup's own format: qcow2 plus kernel, initrd and command line
