@@ -49,10 +49,12 @@ $(1)/libexec/envup/envctl-full: $(CMD_SRCS:%.c=$(1)/%.o) $(1)/libenvup.a
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	@$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+# envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
+# --as-needed drops the rest, which saves start-up time and memory.
 $(1)/bin/envvmm: $(1)/vmm/main.o $(1)/libvmm.a $(1)/libenvup.a
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
-	@$$(CC) $(2) -o $$@ $$^ $$(LIBS)
+	@$$(CC) $(2) -Wl,--as-needed -o $$@ $$^ $$(LIBS)
 -include $(shell find $(1) -name '*.d' 2>/dev/null)
 endef
 
@@ -86,11 +88,17 @@ bench: all $(BENCH_TARGETS)
 
 fuzz: $(FUZZ_TARGETS)
 
+DEPS_SCRIPT ?= tools/deps.sh
+DEMO_SCRIPT ?= tools/demo.sh
 deps:
-	@tools/deps.sh
+	@$(DEPS_SCRIPT)
 
-demo: deps all
-	@tools/demo.sh
+# What this Makefile reads from installed packages (pkg-config flags, the libdeflate header)
+# is read when make starts, before deps has installed anything; so the build after deps is a
+# new make that sees them (one `make demo` on a fresh machine).
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(DEMO_SCRIPT)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

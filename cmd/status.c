@@ -22,10 +22,10 @@ static void human_state(const char *state, char *buf, size_t len)
  * it, else the Envfile's choice. */
 static int machine_status(const struct env *env, const struct machine *m,
 			  const struct project *proj, const char **state, const char **provider,
-			  struct err *e)
+			  char *ssh, size_t sshlen, struct err *e)
 {
 	struct provider_ctx c;
-	const struct provider *p;
+	const struct provider *p = NULL;
 	enum machine_status st;
 	int rc;
 
@@ -38,6 +38,15 @@ static int machine_status(const struct env *env, const struct machine *m,
 		*provider = m->provider;
 		if (st != MACHINE_NOT_CREATED && provider_of_existing(&c, &p, e) == 0)
 			*provider = p->name;
+		/* where SSH answers, from what the provider recorded: no connection is made */
+		ssh[0] = 0;
+		if (st == MACHINE_RUNNING && p) {
+			struct provider_ssh_info si;
+			struct err ignored = {0};
+
+			if (p->ssh_info(&c, &si, &ignored) == 0)
+				snprintf(ssh, sshlen, "%s:%d", si.host, si.port);
+		}
 	}
 	provider_ctx_free(&c);
 	return rc;
@@ -77,13 +86,13 @@ int cmd_status(int argc, char **argv)
 		const struct machine *m = &env->machines[i];
 		bool wanted = nargs == 0;
 		const char *state = NULL, *provider = NULL;
-		char human[64];
+		char human[64], ssh[300];
 
 		for (int a = 1; a <= nargs; a++)
 			wanted |= !strcmp(argv[a], m->name);
 		if (!wanted)
 			continue;
-		if (machine_status(env, m, &proj, &state, &provider, &e) < 0) {
+		if (machine_status(env, m, &proj, &state, &provider, ssh, sizeof(ssh), &e) < 0) {
 			ui_error("%s", e.msg);
 			rc = EXIT_FAIL;
 			continue;
@@ -96,16 +105,19 @@ int cmd_status(int argc, char **argv)
 			json_object_object_add(o, "provider", json_object_new_string(provider));
 			if (m->box)
 				json_object_object_add(o, "box", json_object_new_string(m->box));
+			if (*ssh)
+				json_object_object_add(o, "ssh", json_object_new_string(ssh));
 			json_object_array_add(list, o);
 		} else {
 			human_state(state, human, sizeof(human));
-			ui_out("%-24s %s (%s)", m->name, human, provider);
+			ui_out("%-24s %s (%s)%s%s", m->name, human, provider, *ssh ? ", ssh " : "",
+			       ssh);
 		}
 	}
 	if (cli.json) {
 		json_object_object_add(out, "machines", list);
 		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(out);
 	}
 	project_close(&proj);

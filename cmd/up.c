@@ -4,9 +4,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "boxes/add.h"
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
 #include "core/ui.h"
+#include "core/userconf.h"
 #include "provisioners/provision.h"
 
 struct up_opts {
@@ -75,6 +77,87 @@ static int pick_provider(const struct provider_ctx *c, const char *override,
 	return 0;
 }
 
+/* The machine's box, installed (found, or fetched through the box code) for a provider that
+ * makes machines from boxes. A machine that has its disk already keeps it whatever the box
+ * does now, so a halted machine needs no registry to come up again. */
+static int box_resolve(const struct env *env, const struct provider_ctx *c, struct box_entry *out,
+		       bool *have, struct err *e)
+{
+	struct box_store s;
+	struct userconf uc;
+	bool added = false;
+	int rc;
+
+	*have = false;
+	if (!c->m->box)
+		return err_set(e, ERR_USAGE, "machine '%s' has no box: set box: in the Envfile",
+			       c->m->name);
+	if (box_store_open(&s, e) < 0)
+		return -1;
+	if (userconf_load(NULL, &uc, e) < 0) {
+		box_store_close(&s);
+		return -1;
+	}
+	rc = box_ensure(&s,
+			&(struct box_add_opts){
+				.source = c->m->box_url ? c->m->box_url : c->m->box,
+				.name = c->m->box,
+				.constraint = c->m->box_version,
+				.registries = env->registries,
+				.nregistries = env->nregistries,
+				.uc = &uc,
+			},
+			out, &added, e);
+	if (rc == 0) {
+		*have = true;
+		ui_info("==> %s: Box '%s' version %s (%s)%s", c->m->name, out->name, out->version,
+			out->provider, added ? ": added" : "");
+	}
+	userconf_free(&uc);
+	box_store_close(&s);
+	return rc;
+}
+
+/* A machine that never answered SSH: its console says why. */
+static void console_hint(const struct provider_ctx *c, const struct provider *pv, struct err *e)
+{
+	char *tail = NULL;
+	struct err ignored = {0};
+
+	if (!pv->console_tail || e->code != ERR_TIMEOUT ||
+	    pv->console_tail(c, 20, &tail, &ignored) < 0)
+		return;
+	if (*tail) {
+		char msg[sizeof(e->msg)];
+
+		snprintf(msg, sizeof(msg), "%s\nlast lines of %s/console.log:\n%s", e->msg,
+			 c->machine_dir, tail);
+		snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	}
+	free(tail);
+}
+
+/* hostname: set in the guest (and /etc/hosts) once SSH answers. */
+static int set_hostname(struct comm *comm, const struct machine *m, struct err *e)
+{
+	char cmd[1024];
+	int status = -1;
+
+	if (!m->hostname)
+		return 0;
+	/* the Envfile allows only letters, digits, '-' and '.' in a hostname: no quoting needed */
+	snprintf(cmd, sizeof(cmd),
+		 "[ \"$(hostname)\" = %s ] || sudo sh -c 'echo %s >/etc/hostname && hostname %s "
+		 "&& sed -i /^127.0.1.1/d /etc/hosts && printf \"127.0.1.1\\t%s\\n\" >>/etc/hosts'",
+		 m->hostname, m->hostname, m->hostname, m->hostname);
+	if (comm_exec(comm, cmd, false, NULL, &status, e) < 0)
+		return -1;
+	if (status != 0)
+		return err_set(e, ERR_FAIL, "machine '%s': setting hostname %s failed (status %d)",
+			       m->name, m->hostname, status);
+	return 0;
+}
+
 static int up_one(const struct env *env, const struct project *p, const struct machine *m,
 		  void *ctx, struct err *e)
 {
@@ -84,6 +167,8 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	const struct provider *pv;
 	struct comm *comm = NULL;
 	struct cmd_output out = {m->name, prefix, {false, false}};
+	struct box_entry box = {0};
+	bool have_box = false;
 	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
 	char *dir = NULL;
 	time_t start = time(NULL);
@@ -96,15 +181,22 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	warn_unsupported(m, pv);
 	if (project_machine_dir_create(p, m->name, &dir, e) < 0)
 		goto out;
+	if ((pv->caps & PROVIDER_CAP_BOX) && box_resolve(env, &c, &box, &have_box, e) < 0)
+		goto out;
+	c.box = have_box ? &box : NULL;
 	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
 	if (pv->up(&c, e) < 0)
 		goto out;
 	/* boot_timeout covers the whole boot: what up used is not given again to SSH. */
 	left = m->boot_timeout - (int)(time(NULL) - start);
-	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0)
+	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0) {
+		console_hint(&c, pv, e);
 		goto out;
-	ui_info("==> %s: SSH ready (%s, host key %s)", m->name, m->ssh.user,
-		comm_host_key_fingerprint(comm));
+	}
+	ui_info("==> %s: SSH ready (%s, host key %s) after %d s", m->name, m->ssh.user,
+		comm_host_key_fingerprint(comm), (int)(time(NULL) - start));
+	if (set_hostname(comm, m, e) < 0)
+		goto out;
 	/* Folders before provisioning: steps may use what they hold. */
 	if (cmd_folders_sync(&c, pv, comm, e) < 0)
 		goto out;
@@ -121,6 +213,8 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	rc = 0;
 out:
 	comm_close(comm);
+	if (have_box)
+		box_entry_free(&box);
 	free(dir);
 	provider_ctx_free(&c);
 	return rc;

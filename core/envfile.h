@@ -46,6 +46,7 @@ struct forwarded_port {
 	int host;
 	char *host_ip;       /* default "127.0.0.1" */
 	char *protocol;      /* "tcp" or "udp" */
+	bool auto_correct;   /* a taken host port is replaced by a free one (2200-2250) */
 };
 
 struct network {

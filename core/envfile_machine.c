@@ -16,9 +16,9 @@ static size_t seq_len(const yaml_node_t *n)
 	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
-void *ld_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path,
-				size_t elem, const struct ld_key *keys,
-				const char *const *required, const char *missing_msg, size_t *n)
+void *ld_mapping_list(struct loader *ld, const yaml_node_t *v, const char *path, size_t elem,
+		      const struct ld_key *keys, const char *const *required,
+		      const char *missing_msg, size_t *n)
 {
 	char *items;
 
@@ -134,8 +134,10 @@ static void k_memory(struct loader *ld, void *t, const yaml_node_t *v, const cha
 	if (!s)
 		return;
 	if (!str_to_size(s, 1ULL << 20, &bytes))
-		ld_error(ld, v, path, "'%s' is not a size (a number of MiB, or like \"512M\", "
-			 "\"2G\")", s);
+		ld_error(ld, v, path,
+			 "'%s' is not a size (a number of MiB, or like \"512M\", "
+			 "\"2G\")",
+			 s);
 	else if (bytes < (32ULL << 20) || bytes > (4ULL << 40))
 		ld_error(ld, v, path, "'%s' is out of range (32M to 4T)", s);
 	else
@@ -253,9 +255,18 @@ static void fp_protocol(struct loader *ld, void *t, const yaml_node_t *v, const 
 			  &((struct forwarded_port *)t)->protocol);
 }
 
+static void fp_auto_correct(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	ld_bool(ld, v, path, &((struct forwarded_port *)t)->auto_correct);
+}
+
 static const struct ld_key port_keys[] = {
-	{"guest", fp_guest}, {"host", fp_host}, {"host_ip", fp_host_ip},
-	{"protocol", fp_protocol}, {NULL, NULL},
+	{"guest", fp_guest},
+	{"host", fp_host},
+	{"host_ip", fp_host_ip},
+	{"protocol", fp_protocol},
+	{"auto_correct", fp_auto_correct},
+	{NULL, NULL},
 };
 
 static void free_ports(struct forwarded_port *p, size_t n)
@@ -275,7 +286,7 @@ static void k_forwarded_ports(struct loader *ld, void *t, const yaml_node_t *v, 
 	size_t n;
 
 	ports = ld_mapping_list(ld, v, path, sizeof(*ports), port_keys, required,
-				   "'guest' and 'host' are both required", &n);
+				"'guest' and 'host' are both required", &n);
 	if (!ports)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -326,7 +337,7 @@ static void k_networks(struct loader *ld, void *t, const yaml_node_t *v, const c
 	size_t n;
 
 	nws = ld_mapping_list(ld, v, path, sizeof(*nws), net_keys, required,
-				 "'type' is required (private or public)", &n);
+			      "'type' is required (private or public)", &n);
 	if (!nws)
 		return;
 	free_networks(m->networks, m->nnetworks);
@@ -377,7 +388,10 @@ static void ssh_key(struct loader *ld, void *t, const yaml_node_t *v, const char
 }
 
 static const struct ld_key ssh_keys[] = {
-	{"user", ssh_user}, {"port", ssh_port}, {"private_key", ssh_key}, {NULL, NULL},
+	{"user", ssh_user},
+	{"port", ssh_port},
+	{"private_key", ssh_key},
+	{NULL, NULL},
 };
 
 static void k_ssh(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
@@ -405,7 +419,9 @@ static void static_port(struct loader *ld, void *t, const yaml_node_t *v, const 
 }
 
 static const struct ld_key static_keys[] = {
-	{"host", static_host}, {"port", static_port}, {NULL, NULL},
+	{"host", static_host},
+	{"port", static_port},
+	{NULL, NULL},
 };
 
 static void k_static(struct loader *ld, void *t, const yaml_node_t *v, const char *path)

@@ -2,7 +2,8 @@
 
 # libdeflate (Debian libdeflate-dev) inflates clusters about twice as fast as zlib; the
 # image code falls back to zlib where it is missing.
-ifneq ($(wildcard /usr/include/libdeflate.h),)
+LIBDEFLATE_H ?= /usr/include/libdeflate.h
+ifneq ($(wildcard $(LIBDEFLATE_H)),)
 IMAGES_DEFLATE_CFLAGS := -DENVUP_HAVE_LIBDEFLATE
 IMAGES_DEFLATE_LIBS := -ldeflate
 BASE_CFLAGS += $(IMAGES_DEFLATE_CFLAGS)

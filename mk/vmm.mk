@@ -82,7 +82,3 @@ build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/r
 	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage \
 	build/guest/bootsector.bin
-
-# envvmm needs few of the libraries the CLI links (json-c, libslirp, the image codecs):
-# --as-needed drops the rest, which saves start-up time and memory.
-build/rel/bin/envvmm build/san/bin/envvmm: LIBS := -Wl,--as-needed $(LIBS)

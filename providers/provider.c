@@ -12,10 +12,14 @@
 #include "core/fsutil.h"
 #include "core/strutil.h"
 #include "providers/provider.h"
+#include "providers/qemu.h"
 #include "providers/static.h"
+#include "providers/vmm.h"
 
 static const struct provider *const providers[] = {
 	&provider_static,
+	&provider_qemu,
+	&provider_vmm,
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
@@ -42,7 +46,7 @@ const struct provider *provider_lookup(const char *name)
 /* /dev/kvm opens and the CPU advertises VT-x or AMD-V (a KVM without them, such as PVM, runs
  * ordinary guests through the slow instruction emulator). CPUID rather than /proc/cpuinfo:
  * envstatus asks this for every machine and must stay fast. */
-static bool hardware_virt(void)
+bool provider_hardware_virt(void)
 {
 	unsigned a, b, c, d;
 	bool hw = false;
@@ -71,7 +75,7 @@ int provider_for_machine(const struct machine *m, const char *override, const st
 		*notice = NULL;
 	*out = NULL;
 	if (!name || !strcmp(name, "auto")) {
-		bool hw = hardware_virt();
+		bool hw = provider_hardware_virt();
 
 		chosen = hw ? "vmm" : "qemu";
 		why = hw ? " (chosen automatically: hardware virtualization)"
@@ -86,7 +90,7 @@ int provider_for_machine(const struct machine *m, const char *override, const st
 	if (known_provider(chosen))
 		return err_set(e, ERR_UNSUPPORTED,
 			       "machine '%s': provider '%s'%s is not available in this build yet "
-			       "(available: static)",
+			       "(available: static, qemu, vmm)",
 			       m->name, chosen, why);
 	{
 		const char *s = str_suggest(chosen, known_names,

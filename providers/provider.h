@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "boxes/store.h"
 #include "core/envfile.h"
 #include "core/err.h"
 #include "core/progress.h"
@@ -47,6 +48,9 @@ struct provider_ctx {
 	const char *machine_dir; /* .envup/machines/NAME; exists after up */
 	struct provider_log log;
 	struct progress progress; /* long work (box copies, downloads) */
+	/* The installed box the machine is made from: set by envup (which resolves and fetches
+	 * it) for providers with PROVIDER_CAP_BOX; NULL otherwise and for the other commands. */
+	const struct box_entry *box;
 };
 
 /* Where SSH to the machine answers. */
@@ -75,6 +79,9 @@ struct provider {
 	int (*snapshot_delete)(const struct provider_ctx *c, const char *name, struct err *e);
 	/* names: heap array of heap strings. */
 	int (*snapshot_list)(const struct provider_ctx *c, char ***names, size_t *n, struct err *e);
+	/* Optional: the last lines (at most n) of the machine's console, for a machine that
+	 * does not boot; *out is a heap string (empty when there is no console yet). */
+	int (*console_tail)(const struct provider_ctx *c, int n, char **out, struct err *e);
 };
 
 /* How a synced folder reaches the guest on a provider. */
@@ -100,6 +107,9 @@ const struct provider *provider_lookup(const char *name);
  * (may be NULL) gets a one-line remark for the person, or NULL. */
 int provider_for_machine(const struct machine *m, const char *override, const struct provider **out,
 			 const char **notice, struct err *e);
+
+/* /dev/kvm opens and the CPU has VT-x or AMD-V: KVM runs ordinary guests at full speed. */
+bool provider_hardware_virt(void);
 
 /* Fills c for machine m of project p (machine_dir is a heap string freed by
  * provider_ctx_free). */

@@ -1,0 +1,104 @@
+/* What every provider that runs a machine as a local process (vmm, qemu) shares: the machine
+ * directory's files, the linked-clone disk on the box's base.qcow2, the choice of host ports,
+ * the detached process behind a pidfile, and the console log. Each provider keeps only how
+ * it starts and talks to its own process. */
+#ifndef ENVUP_PROVIDERS_LOCAL_H
+#define ENVUP_PROVIDERS_LOCAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "providers/provider.h"
+
+#define LOCAL_PORT_FIRST 2200 /* Vagrant's range for SSH and auto_correct */
+#define LOCAL_PORT_LAST 2250
+
+/* One host forward: host_ip:host on the host to guest in the machine. */
+struct local_fwd {
+	char ip[64];
+	int host, guest;
+	bool udp;
+};
+
+struct local_ports {
+	int ssh; /* host port forwarded to the guest's 22 on 127.0.0.1 */
+	struct local_fwd fw[64];
+	size_t n;
+};
+
+/* machine_dir/name (heap string; NULL when out of memory). */
+char *local_file(const struct provider_ctx *c, const char *name);
+
+/* Makes disk.qcow2, a qcow2 overlay on the box's base.qcow2 (kept when it exists: a halted
+ * machine keeps its disk), and records that the machine uses the box. */
+int local_disk_ensure(const struct provider_ctx *c, struct err *e);
+
+/* The box's installed directory this machine was made from (heap string), from its state. */
+int local_box_dir(const struct provider_ctx *c, char **out, struct err *e);
+
+/* Direct boot of an envup box: absolute paths of its kernel and initrd, and its command line
+ * (heap strings, NULL when the box has none: boot from the disk). */
+struct local_kernel {
+	char *kernel, *initrd, *cmdline;
+};
+
+/* Reads the kernel entries of the machine's box's metadata.json (only those: an installed
+ * box keeps base.qcow2, not the disk files its metadata names). Paths must stay inside the
+ * box and name files. */
+int local_box_kernel(const struct provider_ctx *c, struct local_kernel *k, struct err *e);
+void local_kernel_free(struct local_kernel *k);
+
+/* Chooses the host ports: SSH on the port the machine had if still free, else the first free
+ * one in 2200-2250; each forwarded_ports entry on its own port, or (auto_correct) a free one
+ * in 2200-2250 when it is taken. Records them in the machine's state. */
+int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, struct err *e);
+
+/* The SSH host port recorded for the machine (ERR_NOTFOUND when none). */
+int local_ssh_port(const struct provider_ctx *c, int *port, struct err *e);
+
+/* The machine's process from its pidfile: 1 and *pid when it runs, 0 when it does not. A
+ * pid that now belongs to another program (its command line does not name the machine
+ * directory) counts as not running. */
+int local_running(const struct provider_ctx *c, pid_t *pid);
+
+/* Waits up to timeout_ms for pid to end; 0 when it did. */
+int local_wait_gone(pid_t pid, int timeout_ms);
+
+/* Kills the machine's process (SIGKILL) if it runs, waits for it, removes pidfile and socket. */
+int local_kill(const struct provider_ctx *c, const char *sock_name, struct err *e);
+
+/* Runs argv (a program that detaches itself and returns once it runs), its output into
+ * machine_dir/errlog; a failure carries the log's last lines. */
+int local_spawn(const struct provider_ctx *c, char *const argv[], const char *errlog,
+		struct err *e);
+
+/* The recorded state, with RUNNING turned into ABORTED when the process is gone. */
+int local_state(const struct provider_ctx *c, enum machine_status *out, struct err *e);
+
+/* The last n lines of console.log (heap string). */
+int local_console_tail(const struct provider_ctx *c, int n, char **out, struct err *e);
+
+/* Kills the process, forgets the box's use; the caller removes the directory. */
+int local_destroy(const struct provider_ctx *c, const char *sock_name, struct err *e);
+
+/* Connects to the Unix socket machine_dir/name (fd, or -1 with e set). */
+int local_connect(const struct provider_ctx *c, const char *name, struct err *e);
+
+/* A hypervisor's command line: a bounded vector of heap strings, NULL-terminated when built. */
+struct local_args {
+	char *v[96];
+	int n;
+	bool oom; /* an argument was lost: out of memory or too many */
+};
+
+/* Appends one printf-formatted argument. */
+void local_arg(struct local_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees the arguments. */
+void local_args_free(struct local_args *a);
+
+/* Sends one message to the machine's provider log. */
+void local_say(const struct provider_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

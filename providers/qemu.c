@@ -1,0 +1,225 @@
+/* The qemu provider: each machine is one daemonized qemu-system-x86_64 (Debian's
+ * qemu-system-x86) on the machine's overlay disk, with user networking and its host
+ * forwards, the serial console into console.log and a QMP socket for power-off. KVM where
+ * the hardware has it, else TCG. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "providers/local.h"
+#include "providers/qemu.h"
+
+#define QMP_SOCK "qmp.sock"
+#define HALT_GRACE_MS 60000 /* how long a guest gets to power off before it is stopped */
+
+/* Reads one line from fd into buf within timeout_ms (QMP speaks one JSON object a line). */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+
+	while (n < len - 1) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		r = read(fd, buf + n, 1);
+		if (r <= 0)
+			return -1;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = 0;
+	return 0;
+}
+
+/* Runs one QMP command ("execute" name); 0 when QEMU answered "return". */
+static int qmp_run(const struct provider_ctx *c, const char *cmd, struct err *e)
+{
+	char line[4096];
+	int fd = local_connect(c, QMP_SOCK, e), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"QMP\""))
+		goto bad;
+	if (dprintf(fd, "{\"execute\":\"qmp_capabilities\"}\n") < 0 ||
+	    read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"return\""))
+		goto bad;
+	if (dprintf(fd, "{\"execute\":\"%s\"}\n", cmd) < 0)
+		goto bad;
+	/* events may come before the answer */
+	for (int i = 0; i < 16; i++) {
+		if (read_line(fd, line, sizeof(line), 5000) < 0)
+			break;
+		if (strstr(line, "\"return\"")) {
+			rc = 0;
+			goto out;
+		}
+		if (strstr(line, "\"error\""))
+			break;
+	}
+bad:
+	err_set(e, ERR_FAIL, "machine '%s': QMP %s got no answer", c->m->name, cmd);
+out:
+	close(fd);
+	return rc;
+}
+
+/* argv helper: a bounded vector of heap strings. */
+/* -netdev user with hostfwd for SSH and every forwarded port. */
+static void add_net(struct local_args *a, const struct local_ports *p)
+{
+	char buf[4096];
+	size_t off;
+
+	off = (size_t)snprintf(buf, sizeof(buf), "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
+	for (size_t i = 0; i < p->n && off < sizeof(buf); i++) {
+		const struct local_fwd *f = &p->fw[i];
+		bool v6 = strchr(f->ip, ':');
+
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",hostfwd=%s:%s%s%s:%d-:%d",
+					f->udp ? "udp" : "tcp", v6 ? "[" : "", f->ip, v6 ? "]" : "",
+					f->host, f->guest);
+	}
+	local_arg(a, "-netdev");
+	local_arg(a, "%s", buf);
+	local_arg(a, "-device");
+	local_arg(a, "virtio-net-pci,netdev=n0");
+}
+
+/* Direct boot when the box has a kernel (envup's own boxes), else the disk's bootloader. */
+static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
+{
+	struct local_kernel k;
+
+	if (local_box_kernel(c, &k, e) < 0)
+		return -1;
+	if (k.kernel) {
+		local_arg(a, "-kernel");
+		local_arg(a, "%s", k.kernel);
+		if (k.initrd) {
+			local_arg(a, "-initrd");
+			local_arg(a, "%s", k.initrd);
+		}
+		if (k.cmdline) {
+			local_arg(a, "-append");
+			local_arg(a, "%s", k.cmdline);
+		}
+	}
+	local_kernel_free(&k);
+	return 0;
+}
+
+static int qemu_up(const struct provider_ctx *c, struct err *e)
+{
+	const struct machine *m = c->m;
+	struct local_ports ports;
+	struct local_args a = {0};
+	bool kvm = provider_hardware_virt();
+	pid_t pid;
+	int rc = -1;
+
+	if (local_running(c, &pid))
+		return provider_record_state(c, "qemu", MACHINE_RUNNING, e);
+	/* a crashed or killed machine: what it left is cleared, its disk kept */
+	if (local_kill(c, QMP_SOCK, e) < 0 || local_disk_ensure(c, e) < 0 ||
+	    local_ports_choose(c, &ports, e) < 0)
+		return -1;
+	if (!kvm)
+		local_say(c, "no usable hardware KVM: qemu emulates the CPU in software (TCG), "
+			     "which is slow");
+	local_arg(&a, "qemu-system-x86_64");
+	local_arg(&a, "-name");
+	local_arg(&a, "envup-%s", m->name);
+	local_arg(&a, "-machine");
+	local_arg(&a, "pc,accel=%s", kvm ? "kvm" : "tcg");
+	local_arg(&a, "-cpu");
+	local_arg(&a, kvm ? "host" : "max");
+	local_arg(&a, "-smp");
+	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
+	local_arg(&a, "-m");
+	local_arg(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
+	local_arg(&a, "-nodefaults");
+	local_arg(&a, "-display");
+	local_arg(&a, "none");
+	local_arg(&a, "-drive");
+	local_arg(&a, "file=%s/disk.qcow2,format=qcow2,if=virtio,cache=writeback,discard=unmap",
+		  c->machine_dir);
+	add_net(&a, &ports);
+	local_arg(&a, "-device");
+	local_arg(&a, "virtio-rng-pci");
+	local_arg(&a, "-chardev");
+	local_arg(&a, "file,id=con,path=%s/console.log,append=on", c->machine_dir);
+	local_arg(&a, "-serial");
+	local_arg(&a, "chardev:con");
+	local_arg(&a, "-qmp");
+	local_arg(&a, "unix:%s/" QMP_SOCK ",server=on,wait=off", c->machine_dir);
+	local_arg(&a, "-pidfile");
+	local_arg(&a, "%s/pid", c->machine_dir);
+	local_arg(&a, "-daemonize");
+	if (add_boot(&a, c, e) < 0)
+		goto out;
+	if (a.oom) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (local_spawn(c, a.v, "qemu.log", e) < 0)
+		goto out;
+	rc = provider_record_state(c, "qemu", MACHINE_RUNNING, e);
+out:
+	local_args_free(&a);
+	return rc;
+}
+
+static int qemu_halt(const struct provider_ctx *c, bool force, struct err *e)
+{
+	struct err ignored = {0};
+	pid_t pid;
+
+	if (local_running(c, &pid) && !force) {
+		if (qmp_run(c, "system_powerdown", &ignored) == 0 &&
+		    local_wait_gone(pid, HALT_GRACE_MS) == 0)
+			goto done;
+		local_say(c, "the guest did not power off within %d s: stopping it",
+			  HALT_GRACE_MS / 1000);
+	}
+done:
+	/* gone already after a power-off: this only clears the pidfile and socket */
+	if (local_kill(c, QMP_SOCK, e) < 0)
+		return -1;
+	return provider_record_state(c, "qemu", MACHINE_HALTED, e);
+}
+
+static int qemu_destroy(const struct provider_ctx *c, struct err *e)
+{
+	return local_destroy(c, QMP_SOCK, e);
+}
+
+static int qemu_state(const struct provider_ctx *c, enum machine_status *out, struct err *e)
+{
+	return local_state(c, out, e);
+}
+
+static int qemu_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
+{
+	snprintf(out->host, sizeof(out->host), "127.0.0.1");
+	return local_ssh_port(c, &out->port, e);
+}
+
+const struct provider provider_qemu = {
+	.name = "qemu",
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.up = qemu_up,
+	.halt = qemu_halt,
+	.destroy = qemu_destroy,
+	.state = qemu_state,
+	.ssh_info = qemu_ssh_info,
+	.console_tail = local_console_tail,
+};

@@ -1,0 +1,224 @@
+/* The vmm provider: each machine is one detached envvmm (the bundled VMM) on the machine's
+ * overlay disk, booting the box's kernel directly, with slirp networking and its host
+ * forwards, the console into console.log and the JSON control socket for power-off. */
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "providers/local.h"
+#include "providers/vmm.h"
+
+#define API_SOCK "ctl.sock"
+#define HALT_GRACE_MS 60000
+
+/* envvmm next to this program (build tree and installs keep them together), else on PATH. */
+static void envvmm_path(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *env = getenv("ENVUP_ENVVMM");
+
+	snprintf(out, len, "envvmm");
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return;
+	}
+	if (n <= 0)
+		return;
+	self[n] = 0;
+	/* bin/envctl or libexec/envup/envctl-full */
+	for (int up = 1; up <= 3; up++) {
+		char *slash = strrchr(self, '/');
+		char cand[PATH_MAX + 16];
+
+		if (!slash)
+			return;
+		*slash = 0;
+		snprintf(cand, sizeof(cand), "%s/%senvvmm", self, up == 3 ? "bin/" : "");
+		if (access(cand, X_OK) == 0) {
+			snprintf(out, len, "%s", cand);
+			return;
+		}
+	}
+}
+
+/* Sends one command to the control socket; 0 when envvmm answered "ok":true. */
+static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
+{
+	char line[1024];
+	size_t n = 0;
+	int fd = local_connect(c, API_SOCK, e);
+
+	if (fd < 0)
+		return -1;
+	if (dprintf(fd, "{\"command\":\"%s\"}\n", cmd) < 0)
+		goto bad;
+	while (n < sizeof(line) - 1) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, 5000) != 1 || (r = read(fd, line + n, sizeof(line) - 1 - n)) <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(line, '\n', n))
+			break;
+	}
+	line[n] = 0;
+	close(fd);
+	/* a guest that never enabled its power button will not react: no use waiting */
+	if (strstr(line, "\"ok\": true") || strstr(line, "\"ok\":true"))
+		return strstr(line, "\"guest_listening\": false") ||
+				       strstr(line, "\"guest_listening\":false")
+			       ? err_set(e, ERR_FAIL,
+					 "the guest does not listen to the power button")
+			       : 0;
+	return err_set(e, ERR_FAIL, "machine '%s': envvmm answered '%s' to %s", c->m->name, line,
+		       cmd);
+bad:
+	close(fd);
+	return err_set(e, ERR_FAIL, "machine '%s': control socket write failed", c->m->name);
+}
+
+/* The box's kernel, initrd and command line; firmware boot is not in envvmm yet. */
+static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
+{
+	struct local_kernel k;
+	char *box = NULL;
+	int rc = -1;
+
+	if (local_box_kernel(c, &k, e) < 0 || local_box_dir(c, &box, e) < 0)
+		goto out;
+	if (!box || !k.kernel) {
+		err_set(e, ERR_UNSUPPORTED,
+			"machine '%s': its box has no kernel for direct boot, and envvmm cannot "
+			"boot a disk's bootloader (firmware boot) in this build; use an envup box "
+			"(with kernel) or --provider qemu",
+			c->m->name);
+		goto out;
+	}
+	local_arg(a, "--kernel");
+	local_arg(a, "%s", k.kernel);
+	if (k.initrd) {
+		local_arg(a, "--initrd");
+		local_arg(a, "%s", k.initrd);
+	}
+	if (k.cmdline) {
+		local_arg(a, "--cmdline");
+		local_arg(a, "%s", k.cmdline);
+	}
+	local_arg(a, "--disk");
+	local_arg(a, "%s/disk.qcow2,format=qcow2,backing=%s/base.qcow2", c->machine_dir, box);
+	rc = 0;
+out:
+	local_kernel_free(&k);
+	free(box);
+	return rc;
+}
+
+static void add_net(struct local_args *a, const struct local_ports *p)
+{
+	char buf[4096];
+	size_t off;
+
+	off = (size_t)snprintf(buf, sizeof(buf), "user,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
+	for (size_t i = 0; i < p->n && off < sizeof(buf); i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",hostfwd=%s:%s:%d-:%d",
+					p->fw[i].udp ? "udp" : "tcp", p->fw[i].ip, p->fw[i].host,
+					p->fw[i].guest);
+	local_arg(a, "--net");
+	local_arg(a, "%s", buf);
+}
+
+static int vmm_up(const struct provider_ctx *c, struct err *e)
+{
+	const struct machine *m = c->m;
+	struct local_ports ports;
+	struct local_args a = {0};
+	char prog[PATH_MAX];
+	pid_t pid;
+	int rc = -1;
+
+	if (local_running(c, &pid))
+		return provider_record_state(c, "vmm", MACHINE_RUNNING, e);
+	if (local_kill(c, API_SOCK, e) < 0 || local_disk_ensure(c, e) < 0 ||
+	    local_ports_choose(c, &ports, e) < 0)
+		return -1;
+	envvmm_path(prog, sizeof(prog));
+	local_arg(&a, "%s", prog);
+	local_arg(&a, "--memory");
+	local_arg(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
+	local_arg(&a, "--cpus");
+	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
+	if (add_boot(&a, c, e) < 0)
+		goto out;
+	add_net(&a, &ports);
+	local_arg(&a, "--console");
+	local_arg(&a, "%s/console.log", c->machine_dir);
+	local_arg(&a, "--api");
+	local_arg(&a, "%s/" API_SOCK, c->machine_dir);
+	local_arg(&a, "--pidfile");
+	local_arg(&a, "%s/pid", c->machine_dir);
+	local_arg(&a, "--log");
+	local_arg(&a, "%s/vmm.log", c->machine_dir);
+	local_arg(&a, "--daemonize");
+	if (a.oom) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (local_spawn(c, a.v, "vmm-start.log", e) < 0)
+		goto out;
+	rc = provider_record_state(c, "vmm", MACHINE_RUNNING, e);
+out:
+	local_args_free(&a);
+	return rc;
+}
+
+static int vmm_halt(const struct provider_ctx *c, bool force, struct err *e)
+{
+	struct err why = {0};
+	pid_t pid;
+
+	if (local_running(c, &pid) && !force) {
+		if (api_run(c, "shutdown", &why) == 0 && local_wait_gone(pid, HALT_GRACE_MS) == 0)
+			goto done;
+		local_say(c, "the guest did not power off (%s): stopping it",
+			  why.msg[0] ? why.msg : "timeout");
+		api_run(c, "stop", &why);
+		local_wait_gone(pid, 5000);
+	}
+done:
+	if (local_kill(c, API_SOCK, e) < 0)
+		return -1;
+	return provider_record_state(c, "vmm", MACHINE_HALTED, e);
+}
+
+static int vmm_destroy(const struct provider_ctx *c, struct err *e)
+{
+	return local_destroy(c, API_SOCK, e);
+}
+
+static int vmm_state(const struct provider_ctx *c, enum machine_status *out, struct err *e)
+{
+	return local_state(c, out, e);
+}
+
+static int vmm_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
+{
+	snprintf(out->host, sizeof(out->host), "127.0.0.1");
+	return local_ssh_port(c, &out->port, e);
+}
+
+const struct provider provider_vmm = {
+	.name = "vmm",
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.up = vmm_up,
+	.halt = vmm_halt,
+	.destroy = vmm_destroy,
+	.state = vmm_state,
+	.ssh_info = vmm_ssh_info,
+	.console_tail = local_console_tail,
+};

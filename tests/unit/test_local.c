@@ -1,0 +1,182 @@
+/* What the vmm and qemu providers share (providers/local.c): the overlay disk (qemu-img as
+ * oracle), the host port choice with auto_correct, the pidfile check against recycled pids,
+ * and the console tail. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/unit/unit.h"
+
+#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+
+#include "boxes/image.h"
+#include "core/fsutil.h"
+#include "providers/local.h"
+
+/* A listening socket on 127.0.0.1:port (-1 when the port is taken by someone else). */
+static int hold(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void ctx_for(struct provider_ctx *c, struct machine *m, const char *dir)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	c->machine_dir = dir;
+	assert_int_equal(unit_sh("mkdir -p '%s' && echo '{}' >'%s/state.json'", dir, dir), 0);
+}
+
+static void test_ports(void **state)
+{
+	struct forwarded_port fp = {.guest = 80, .host_ip = "127.0.0.1", .protocol = "tcp"};
+	struct machine m = {.name = "web", .ports = &fp, .nports = 1};
+	struct provider_ctx c;
+	struct local_ports p;
+	struct err e;
+	int held, port = 0;
+
+	ctx_for(&c, &m, unit_dir);
+	/* a taken host port is an error naming it, unless auto_correct */
+	held = hold(0);
+	{
+		struct sockaddr_in a;
+		socklen_t l = sizeof(a);
+
+		getsockname(held, (struct sockaddr *)&a, &l);
+		fp.host = ntohs(a.sin_port);
+	}
+	assert_int_equal(local_ports_choose(&c, &p, &e), -1);
+	assert_int_equal(e.code, ERR_BUSY);
+	assert_non_null(strstr(e.msg, "auto_correct"));
+	fp.auto_correct = true;
+	assert_int_equal(local_ports_choose(&c, &p, &e), 0);
+	assert_in_range(p.fw[0].host, LOCAL_PORT_FIRST, LOCAL_PORT_LAST);
+	assert_in_range(p.ssh, LOCAL_PORT_FIRST, LOCAL_PORT_LAST);
+	assert_int_not_equal(p.ssh, p.fw[0].host);
+	assert_int_equal(local_ssh_port(&c, &port, &e), 0);
+	assert_int_equal(port, p.ssh);
+	/* the SSH port is kept while free, and replaced when something took it */
+	assert_int_equal(local_ports_choose(&c, &p, &e), 0);
+	assert_int_equal(p.ssh, port);
+	int h2 = hold(port);
+	if (h2 >= 0) {
+		assert_int_equal(local_ports_choose(&c, &p, &e), 0);
+		assert_int_not_equal(p.ssh, port);
+		close(h2);
+	}
+	close(held);
+}
+
+static void test_running(void **state)
+{
+	struct machine m = {.name = "web"};
+	struct provider_ctx c;
+	char *mdir = fs_join(unit_dir, "machines/web");
+	pid_t pid, child;
+	struct err e;
+
+	ctx_for(&c, &m, mdir);
+	assert_int_equal(local_running(&c, &pid), 0); /* no pidfile */
+	/* a process that names the machine directory is the machine */
+	child = fork();
+	if (child == 0) {
+		execlp("sh", "sh", "-c", "sleep 30", mdir, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(unit_sh("echo %d >'%s/pid'", (int)child, mdir), 0);
+	usleep(100 * 1000);
+	assert_int_equal(local_running(&c, &pid), 1);
+	assert_int_equal(pid, child);
+	/* a recycled pid (this process does not name the directory) is not the machine */
+	assert_int_equal(unit_sh("echo %d >'%s/pid'", (int)getpid(), mdir), 0);
+	assert_int_equal(local_running(&c, &pid), 0);
+	assert_int_equal(unit_sh("echo %d >'%s/pid'", (int)child, mdir), 0);
+	assert_int_equal(local_kill(&c, "ctl.sock", &e), 0);
+	assert_int_equal(local_running(&c, &pid), 0);
+	assert_false(fs_exists(mdir) && unit_sh("test -e '%s/pid'", mdir) == 0);
+	free(mdir);
+}
+
+static void test_console_tail(void **state)
+{
+	struct machine m = {.name = "web"};
+	struct provider_ctx c;
+	struct err e;
+	char *tail;
+
+	ctx_for(&c, &m, unit_dir);
+	assert_int_equal(local_console_tail(&c, 20, &tail, &e), 0);
+	assert_string_equal(tail, ""); /* no console yet */
+	free(tail);
+	assert_int_equal(unit_sh("seq 1 100000 | sed 's/$/\\r/' >'%s/console.log'", unit_dir), 0);
+	assert_int_equal(local_console_tail(&c, 3, &tail, &e), 0);
+	assert_string_equal(tail, "99998 \n99999 \n100000 \n");
+	free(tail);
+}
+
+static void test_disk(void **state)
+{
+	struct machine m = {.name = "web"};
+	struct box_entry box = {.name = "b", .dir = NULL};
+	struct provider_ctx c;
+	char *mdir = fs_join(unit_dir, "m"), *boxdir = fs_join(unit_dir, "box");
+	struct err e;
+
+	if (!unit_have("qemu-img"))
+		skip();
+	ctx_for(&c, &m, mdir);
+	assert_int_equal(local_disk_ensure(&c, &e), -1); /* no box */
+	assert_non_null(strstr(e.msg, "no box"));
+	assert_int_equal(
+		unit_sh("mkdir -p '%s/users' && qemu-img create -q -f qcow2 '%s/base.qcow2' 20G",
+			boxdir, boxdir),
+		0);
+	box.dir = boxdir;
+	c.box = &box;
+	assert_int_equal(local_disk_ensure(&c, &e), 0);
+	assert_int_equal(
+		unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'backing file: %s/base.qcow2'",
+			mdir, boxdir),
+		0);
+	assert_int_equal(
+		unit_sh("qemu-img info '%s/disk.qcow2' | grep -q 'virtual size: 20 GiB'", mdir), 0);
+	assert_int_equal(unit_sh("ls '%s/users' | grep -q .", boxdir), 0);
+	/* an existing disk is kept (a halted machine's data) */
+	assert_int_equal(unit_sh("qemu-io -c 'write -P 7 0 4k' '%s/disk.qcow2' >/dev/null", mdir),
+			 0);
+	assert_int_equal(local_disk_ensure(&c, &e), 0);
+	assert_int_equal(
+		unit_sh("qemu-io -c 'read -P 7 0 4k' '%s/disk.qcow2' | grep -q 'read 4096'", mdir),
+		0);
+	assert_int_equal(local_destroy(&c, "ctl.sock", &e), 0);
+	assert_int_equal(unit_sh("ls '%s/users' | grep -q .", boxdir), 1 << 8);
+	free(mdir);
+	free(boxdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ports, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_running, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_console_tail, unit_setup_dir,
+						unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_disk, unit_setup_dir, unit_teardown_dir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
