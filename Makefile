@@ -79,9 +79,13 @@ build-test: build/san/bin/envctl build/san/bin/envvmm build/rel/bin/envctl build
 test: build-test
 	tests/run.sh
 
-# The slow suites that CI still runs (see README).
+# Every suite, the slow ones too.
 test-slow: build-test
 	ENVUP_SLOW=1 tests/run.sh
+
+# Only the suites marked '# slow' (CI runs it after make test).
+test-slow-only: build-test
+	ENVUP_SLOW=only tests/run.sh
 
 bench: all $(BENCH_TARGETS)
 	@for b in $(sort $(wildcard tests/bench/*.sh)); do echo "== $$b"; bash $$b || exit 1; done
@@ -114,6 +118,6 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all test test-slow build-test bench fuzz deps demo install clean format
+.PHONY: all test test-slow test-slow-only build-test bench fuzz deps demo install clean format
 .DELETE_ON_ERROR:
 .SECONDARY:

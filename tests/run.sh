@@ -79,6 +79,7 @@ for t in build/san/tests/unit/test_*; do
 	case "$t" in *.o | *.d) continue ;; esac
 	[ -x "$t" ] || continue
 	wanted "unit/${t##*/}" || continue
+	[ "${ENVUP_SLOW:-}" = only ] && continue
 	if [ -f "tests/unit/${t##*/}.c" ] && needs_kvm "tests/unit/${t##*/}.c"; then
 		kvm_suites+=("unit/${t##*/}|$t")
 	else
@@ -89,7 +90,10 @@ for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	case "${t##*/}" in lib.sh) continue ;; esac
 	wanted "integration/${t##*/}" || continue
-	if grep -q '^# slow' "$t" && [ -z "${ENVUP_SLOW:-}" ]; then
+	# ENVUP_SLOW unset: the fast suites; 1: all of them; only: the slow ones (CI, after make test)
+	if grep -q '^# slow' "$t"; then
+		[ -z "${ENVUP_SLOW:-}" ] && continue
+	elif [ "${ENVUP_SLOW:-}" = only ]; then
 		continue
 	fi
 	if needs_kvm "$t"; then
