@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/http.h"
+#include "core/url.h"
 
 /* What resolution decided to install. */
 struct plan {
@@ -92,27 +93,42 @@ static bool url_is_box(const char *url)
 	return false;
 }
 
-/* A local file is a catalog when it starts (after blanks) with '{'. */
+/* A local file is a catalog when it starts (after blanks) with '{'. Anything but a regular
+ * file is neither (a FIFO is never read, so it cannot hang us): http_download refuses it. */
 static bool file_is_catalog(const char *path)
 {
-	FILE *f = fopen(!strncasecmp(path, "file://", 7) ? path + 7 : path, "rb");
-	int c = EOF;
+	int fd = fs_open_input(!strncasecmp(path, "file://", 7) ? path + 7 : path, false, NULL);
+	char buf[512];
+	ssize_t n;
 
-	if (!f)
+	if (fd < 0)
 		return false;
-	do
-		c = fgetc(f);
-	while (c == ' ' || c == '\n' || c == '\r' || c == '\t');
-	fclose(f);
-	return c == '{';
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	for (ssize_t i = 0; i < n; i++)
+		if (!strchr(" \n\r\t", buf[i]))
+			return buf[i] == '{';
+	return false;
 }
 
-/* A catalog's box URL may be relative to the catalog itself. */
-static char *resolve_url(const char *catalog_url, const char *url)
+/* A catalog's box URL may be relative to the catalog itself: a remote catalog's as a browser
+ * resolves links (RFC 3986, so "/x.box" is on the catalog's host), a local one's against its
+ * directory. NULL on failure (e says why). */
+static char *resolve_url(const char *catalog_url, const char *url, struct err *e)
 {
 	char *base, *out;
 	const char *slash;
 
+	if (http_is_remote(catalog_url)) {
+		if (!strncasecmp(url, "file:", 5))
+			return strdup(url); /* refused by the caller: a remote catalog's local file */
+		if (url_resolve(catalog_url, url, &out, e) < 0) {
+			if (e)
+				e->code = ERR_CORRUPT;
+			return NULL;
+		}
+		return out;
+	}
 	if (http_is_remote(url) || url[0] == '/' || !strncasecmp(url, "file://", 7))
 		return strdup(url);
 	slash = strrchr(catalog_url, '/');
@@ -122,14 +138,14 @@ static char *resolve_url(const char *catalog_url, const char *url)
 	if (asprintf(&out, "%s/%s", base, url) < 0)
 		out = NULL;
 	free(base);
+	if (!out)
+		err_set(e, ERR_FAIL, "out of memory");
 	return out;
 }
 
 static bool same_registry(const char *registry, const char *url)
 {
-	size_t n = registry ? strlen(registry) : 0;
-
-	return n && !strncmp(registry, url, n) && (url[n] == '/' || url[n] == '\0');
+	return registry && *registry && url_is_under(registry, url);
 }
 
 /* The configured registry (with a token) that url lies under, for catalog URLs given directly
@@ -143,7 +159,7 @@ static const struct userconf_registry *configured_registry(const struct userconf
 
 		while (n && r[n - 1] == '/')
 			n--;
-		if (n && uc->registries[i].token && !strncmp(r, url, n) && url[n] == '/')
+		if (n && uc->registries[i].token && url_is_under(r, url))
 			return &uc->registries[i];
 	}
 	return NULL;
@@ -159,15 +175,25 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 		.arch = o->arch ? o->arch : (o->uc ? o->uc->box_arch : NULL),
 	};
 	struct catalog_choice ch;
-	const char *name = o->name ? o->name : c->name;
+	/* the name asked for: --name, else the registry name looked up */
+	const char *asked = o->name ? o->name
+				    : (!http_is_remote(o->source) && registry_name_valid(o->source)
+					       ? o->source
+					       : NULL);
+	const char *name = asked ? asked : c->name;
 
-	if (!name && registry_name_valid(o->source))
-		name = o->source;
+	/* One registry entry may not install (a newer version of) another box: a catalog that
+	 * calls itself something else than what was asked for is refused, as Vagrant does. */
+	if (asked && c->name && strcmp(asked, c->name))
+		return err_set(e, ERR_CORRUPT,
+			       "%s: the catalog is for box '%s', not '%s'; nothing was installed",
+			       catalog_url, c->name, asked);
 	if (!name)
-		return err_set(e, ERR_USAGE, "%s: the catalog has no \"name\"; pass --name",
+		return err_set(e, ERR_CORRUPT, "%s: the catalog has no \"name\"; pass --name",
 			       catalog_url);
 	if (!box_store_name_valid(name))
-		return err_set(e, ERR_USAGE, "'%s' is not a valid box name", name);
+		return err_set(e, asked == o->name && o->name ? ERR_USAGE : ERR_CORRUPT,
+			       "'%s' is not a valid box name", name);
 	if (catalog_select(c, &q, &ch, e) < 0)
 		return -1;
 	if (sdup(&p->name, name, e) < 0 || sdup(&p->version, ch.version->version, e) < 0 ||
@@ -178,9 +204,9 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	    sdup(&p->checksum_type, o->checksum ? o->checksum_type : ch.provider->checksum_type,
 		 e) < 0)
 		return -1;
-	p->url = resolve_url(catalog_url, ch.provider->url);
+	p->url = resolve_url(catalog_url, ch.provider->url, e);
 	if (!p->url)
-		return err_set(e, ERR_FAIL, "out of memory");
+		return err_wrap(e, "%s: box url", catalog_url);
 	/* A catalog from the network may not make envup read files on this machine. */
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
 		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
@@ -230,6 +256,7 @@ static int resolve(const struct box_add_opts *o, const struct http_opts *ho, str
 
 		co.accept = "application/json"; /* servers that negotiate, as Vagrant asks */
 		co.bearer = reg ? reg->token : NULL;
+		co.bearer_scope = reg ? reg->url : NULL;
 		if (http_get(src, &co, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 			return -1;
 		rc = catalog_parse(body, len, src, &c, e);
@@ -365,6 +392,7 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	if (p->checksum && hash_new(algo, &h, e) < 0)
 		return -1;
 	bo.bearer = p->token;
+	bo.bearer_scope = p->registry;
 	bo.progress = o->download;
 	/* a box larger than what extraction accepts could never be installed */
 	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;

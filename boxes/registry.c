@@ -101,6 +101,7 @@ int registry_find(const struct registry_list *l, const char *name, const struct 
 			if (asprintf(&url, "%s/%s%s", l->items[i].url, name, suffixes[s]) < 0)
 				return err_set(e, ERR_FAIL, "out of memory");
 			ro.bearer = l->items[i].token;
+			ro.bearer_scope = l->items[i].url;
 			ro.accept = "application/json";
 			ro.progress = NULL;
 			rc = http_get(url, &ro, CATALOG_MAX_BYTES, &body, &len, &last);

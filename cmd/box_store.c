@@ -399,6 +399,7 @@ static char *newest_in_catalog(const struct box_entry *b, struct json_object *re
 		return NULL;
 	}
 	ho.bearer = reg ? userconf_token_for(uc, reg) : NULL;
+	ho.bearer_scope = reg;
 	if (http_get(url, &ho, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 		return NULL;
 	if (catalog_parse(body, len, url, &c, e) == 0) {

@@ -424,7 +424,8 @@ int envfile_find(const char *cwd, char **path, struct err *e)
 			free(dir);
 			return err_set(e, ERR_FAIL, "out of memory");
 		}
-		if (access(candidate, F_OK) == 0) {
+		/* lstat: a dangling link is the Envfile (loading says what is wrong with it) */
+		if (fs_exists(candidate)) {
 			free(dir);
 			*path = candidate;
 			return 0;

@@ -16,6 +16,7 @@
 #include "core/fsutil.h"
 #include "core/hashpipe.h"
 #include "core/strutil.h"
+#include "core/url.h"
 
 #define HTTP_DEFAULT_RETRIES 5
 #define HTTP_VALIDATOR_MAX 512
@@ -109,8 +110,8 @@ static CURL *easy_new(const char *url, const struct http_opts *o, struct respons
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	/* redirects are followed by perform(), which decides about the token at every hop */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* A stalled server is a transient failure to retry, not a hang. */
@@ -126,11 +127,47 @@ static CURL *easy_new(const char *url, const struct http_opts *o, struct respons
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (o && o->bearer && *o->bearer) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, o->bearer);
-	}
 	return c;
+}
+
+#define HTTP_MAX_REDIRECTS 10
+
+/* curl_easy_perform with redirects followed here, not by libcurl: the bearer token goes with a
+ * request only while its URL lies under the token's scope (url_is_under, the registry's URL, or
+ * the first URL when none is given), decided again for every hop, so that neither a "../" in a
+ * catalog nor a same-host redirect carries it elsewhere. */
+static CURLcode perform(CURL *c, const char *url, const struct http_opts *o, struct response *r)
+{
+	const char *scope = o && o->bearer_scope ? o->bearer_scope : url;
+	char *cur = strdup(url);
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+
+	for (int hop = 0; cur; hop++) {
+		char *next = NULL;
+		bool token = o && o->bearer && *o->bearer && url_is_under(scope, cur);
+
+		curl_easy_setopt(c, CURLOPT_URL, cur);
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, token ? CURLAUTH_BEARER : CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, token ? o->bearer : NULL);
+		rc = curl_easy_perform(c);
+		if (rc != CURLE_OK || (r->status != 301 && r->status != 302 && r->status != 303 &&
+				       r->status != 307 && r->status != 308))
+			break;
+		if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
+			break; /* a 3xx without Location: the caller reports the status */
+		if (!http_is_remote(next)) {
+			rc = CURLE_UNSUPPORTED_PROTOCOL;
+			break;
+		}
+		if (hop == HTTP_MAX_REDIRECTS) {
+			rc = CURLE_TOO_MANY_REDIRECTS;
+			break;
+		}
+		free(cur);
+		cur = strdup(next);
+	}
+	free(cur);
+	return rc;
 }
 
 static bool transient_curl(CURLcode rc)
@@ -250,7 +287,7 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		rc = curl_easy_perform(c);
+		rc = perform(c, url, o, &r);
 		curl_easy_cleanup(c);
 		curl_slist_free_all(hdrs);
 		if (rc == CURLE_OK && r.status >= 200 && r.status <= 299) {
@@ -544,7 +581,7 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	}
-	rc = curl_easy_perform(c);
+	rc = perform(c, x->url, o, &x->r);
 	x->d->attempts++;
 	/* What arrived is good, whether the transfer ended or broke (a retry resumes after it). */
 	if (!x->failed && x->fill)
@@ -683,12 +720,19 @@ int http_download(const char *url, const char *cache_dir, const struct http_opts
 	if (!http_is_remote(url)) {
 		const char *p = local_path(url);
 		struct stat st;
+		int fd;
 
-		if (stat(p, &st) < 0)
-			return errno == ENOENT ? err_set(e, ERR_NOTFOUND, "%s: no such file", p)
-					       : err_sys(e, "cannot open %s", p);
-		if (!S_ISREG(st.st_mode))
-			return err_set(e, ERR_USAGE, "%s: not a regular file", p);
+		if (stat(p, &st) < 0 && errno == ENOENT)
+			return err_set(e, ERR_NOTFOUND, "%s: no such file", p);
+		/* never stat-then-open by name alone: a FIFO must not be opened blocking */
+		fd = fs_open_input(p, false, e);
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return err_sys(e, "cannot stat %s", p);
+		}
+		close(fd);
 		if (h && hash_file(h, p, e) < 0)
 			return -1;
 		d->size = (uint64_t)st.st_size;

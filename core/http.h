@@ -16,8 +16,10 @@
 struct http_opts {
 	const char *cacert; /* CA bundle to trust instead of the system's */
 	bool insecure;	    /* skip TLS verification (as Vagrant's --insecure) */
-	const char *bearer; /* sent as "Authorization: Bearer ..." (never to redirect targets
-			       on other hosts) */
+	const char *bearer; /* sent as "Authorization: Bearer ..." only to URLs under
+			       bearer_scope (url_is_under), checked at every redirect hop */
+	const char *bearer_scope; /* the registry URL the token belongs to; NULL: the URL
+				     requested */
 	int retries;	    /* extra attempts after a transient failure; <0: the default (5) */
 	const char *accept; /* Accept header for http_get (catalogs: application/json) */
 	const struct progress *progress;
