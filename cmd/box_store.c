@@ -598,6 +598,20 @@ int cmd_box_prune(int argc, char **argv)
 	if (cli.json)
 		arr = json_object_new_array();
 	rc = box_store_prune(&s, o.dry_run, pruned, arr, &e);
+	if (rc == 0) {
+		uint64_t bytes;
+		unsigned files;
+
+		rc = http_cache_prune(s.cache, o.dry_run, &bytes, &files, &e);
+		if (rc == 0 && files) {
+			char b[32];
+
+			ui_format_bytes(bytes, b, sizeof(b));
+			ui_info("%s %u download%s from the cache (%s)",
+				o.dry_run ? "would remove" : "removed", files, files == 1 ? "" : "s",
+				b);
+		}
+	}
 	box_store_close(&s);
 	if (rc < 0) {
 		json_object_put(arr);

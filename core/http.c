@@ -1,6 +1,8 @@
 #include "core/http.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -10,6 +12,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -415,6 +418,7 @@ struct xfer {
 	bool failed;	    /* a local failure (disk, hash) stopped the transfer */
 	uint64_t max_bytes; /* the file may not grow past this */
 	bool too_big;	    /* ... and it would have */
+	bool no_space;	    /* the disk is (nearly) full */
 };
 
 static int xfer_too_big(struct xfer *x, uint64_t size)
@@ -427,6 +431,31 @@ static int xfer_too_big(struct xfer *x, uint64_t size)
 		       (unsigned long long)x->max_bytes);
 }
 
+/* The disk must keep this much free after a download: the box is extracted and converted on
+ * the same disk, and a full disk breaks everything else on the machine. */
+#define HTTP_MIN_FREE (32ULL << 20)
+
+/* Refuses to grow the partial by more bytes when the disk would keep less than HTTP_MIN_FREE
+ * (checked before the body, with its announced length, and on every buffer written). */
+static int xfer_check_space(struct xfer *x, uint64_t more)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(x->fd, &sv) < 0)
+		return 0; /* unknown: the write itself will say */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= HTTP_MIN_FREE && more <= avail - HTTP_MIN_FREE)
+		return 0;
+	x->no_space = true;
+	return err_set(x->e, ERR_IO,
+		       "%s: not enough free space for the download (%llu MiB free, %s%llu MiB "
+		       "more needed and %llu MiB kept free)",
+		       x->url, (unsigned long long)(avail >> 20), x->r.length >= 0 ? "" : "at least ",
+		       (unsigned long long)((more + (1 << 20) - 1) >> 20),
+		       (unsigned long long)(HTTP_MIN_FREE >> 20));
+}
+
 /* The first body bytes decide what the response means for the partial file. */
 static int xfer_begin(struct xfer *x)
 {
@@ -436,6 +465,8 @@ static int xfer_begin(struct xfer *x)
 	if (x->r.length >= 0 &&
 	    (base > x->max_bytes || (uint64_t)x->r.length > x->max_bytes - base))
 		return xfer_too_big(x, base + (uint64_t)x->r.length);
+	if (x->r.length >= 0 && xfer_check_space(x, (uint64_t)x->r.length) < 0)
+		return -1;
 	if (x->r.status == 206) {
 		if (x->r.range_start != (long long)x->offset) {
 			err_set(x->e, ERR_NET, "%s: server resumed at byte %lld, not %llu", x->url,
@@ -444,7 +475,9 @@ static int xfer_begin(struct xfer *x)
 		}
 		return 0;
 	}
-	/* 200: the whole file, again or changed: start over. */
+	/* 200: the whole file, again or changed (or the server ignored the Range): start over,
+	 * and nothing was resumed. */
+	x->d->resumed_from = 0;
 	if (ftruncate(x->fd, 0) < 0) {
 		err_sys(x->e, "cannot truncate the download of %s", x->url);
 		return -1;
@@ -467,6 +500,10 @@ static int xfer_flush(struct xfer *x)
 	uint64_t at = x->offset - x->fill;
 	size_t done = 0;
 
+	if (xfer_check_space(x, x->fill) < 0) {
+		x->failed = true;
+		return -1;
+	}
 	while (done < x->fill) {
 		size_t n = x->fill - done < HTTP_WRITE_PIECE ? x->fill - done : HTTP_WRITE_PIECE;
 
@@ -625,13 +662,25 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 	struct stat st;
 	bool restarted = false;
 
-	x.fd = open(cf->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (x.fd < 0)
-		return err_sys(e, "cannot open %s", cf->part);
-	/* Two downloads of one URL at once would interleave: the second waits. */
-	if (flock(x.fd, LOCK_EX) < 0 || fstat(x.fd, &st) < 0) {
-		err_sys(e, "cannot lock %s", cf->part);
-		goto fail;
+	/* Two downloads of one URL at once (under different box names) would interleave: the
+	 * second waits for the lock, which the first holds until it is done with the file
+	 * (http_download_free). If the first removed the file meanwhile, the lock is on a file
+	 * nobody will see: open the name again. */
+	for (;;) {
+		struct stat named;
+
+		x.fd = open(cf->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (x.fd < 0)
+			return err_sys(e, "cannot open %s", cf->part);
+		if (flock(x.fd, LOCK_EX) < 0 || fstat(x.fd, &st) < 0) {
+			err_sys(e, "cannot lock %s", cf->part);
+			close(x.fd);
+			return -1;
+		}
+		if (stat(cf->part, &named) == 0 && named.st_dev == st.st_dev &&
+		    named.st_ino == st.st_ino)
+			break;
+		close(x.fd);
 	}
 	meta_load(cf->meta, url, &meta);
 	x.offset = x.synced = (uint64_t)st.st_size;
@@ -694,14 +743,16 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 	}
 	hashpipe_finish(x.pipe);
 	free(x.own);
-	close(x.fd);
+	d->lock_fd = x.fd; /* still locked: released by http_download_free */
+	d->locked = true;
 	return 0;
 fail:
 	hashpipe_finish(x.pipe);
 	free(x.own);
-	/* Nothing worth resuming (a 404, a refused TLS handshake, a file over the limit): leave
-	 * no litter. */
-	if (x.too_big || (fstat(x.fd, &st) == 0 && st.st_size == 0)) {
+	/* Nothing worth resuming (a 404, a refused TLS handshake, a file over the limit, bytes
+	 * without an ETag or Last-Modified that no later run would trust): leave no litter. */
+	if (x.too_big || (!meta.etag[0] && !meta.last_modified[0]) ||
+	    (fstat(x.fd, &st) == 0 && st.st_size == 0)) {
 		unlink(cf->part);
 		unlink(cf->meta);
 	}
@@ -755,6 +806,9 @@ void http_download_free(struct http_download *d)
 {
 	free(d->path);
 	d->path = NULL;
+	if (d->locked)
+		close(d->lock_fd);
+	d->locked = false;
 }
 
 void http_download_forget(const char *url, const char *cache_dir)
@@ -766,4 +820,51 @@ void http_download_forget(const char *url, const char *cache_dir)
 	unlink(cf.part);
 	unlink(cf.meta);
 	cache_files_free(&cf);
+}
+
+int http_cache_prune(const char *cache_dir, bool dry_run, uint64_t *bytes, unsigned *files,
+		     struct err *e)
+{
+	char *dir;
+	DIR *d;
+	struct dirent *de;
+
+	*bytes = 0;
+	*files = 0;
+	if (asprintf(&dir, "%s/downloads", cache_dir) < 0)
+		return err_set(e, ERR_FAIL, "out of memory");
+	d = opendir(dir);
+	if (!d) {
+		int rc = errno == ENOENT ? 0 : err_sys(e, "cannot list %s", dir);
+
+		free(dir);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		int fd;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".part"))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* a download in progress holds the lock: never take its file away */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			char meta[NAME_MAX + 1];
+
+			snprintf(meta, sizeof(meta), "%.*s.json", (int)(n - 5), de->d_name);
+			*bytes += (uint64_t)st.st_blocks * 512;
+			(*files)++;
+			if (!dry_run) {
+				unlinkat(dirfd(d), de->d_name, 0);
+				unlinkat(dirfd(d), meta, 0);
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	free(dir);
+	return 0;
 }

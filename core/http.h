@@ -37,6 +37,8 @@ struct http_download {
 	uint64_t resumed_from; /* bytes already in the cache when this call started */
 	uint64_t fetched;      /* bytes received over the network by this call */
 	unsigned attempts;     /* requests made */
+	bool locked;	       /* lock_fd holds the cache file's lock (until http_download_free) */
+	int lock_fd;
 };
 
 /* True when s is an http:// or https:// URL (anything else is a local file). */
@@ -53,10 +55,16 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 int http_download(const char *url, const char *cache_dir, const struct http_opts *o, struct hash *h,
 		  struct http_download *d, struct err *e);
 
-/* Frees d's strings (the file stays). */
+/* Frees d's strings and releases the cache file's lock (the file stays). */
 void http_download_free(struct http_download *d);
 
-/* Removes the cache's partial or complete copy of url (after use, or when it proved bad). */
+/* Removes the cache's partial or complete copy of url (after use, or when it proved bad; call
+ * it before http_download_free, while the lock is held). */
 void http_download_forget(const char *url, const char *cache_dir);
+
+/* Removes the partial and complete downloads in cache_dir that no download holds (envbox
+ * prune); *bytes and *files say what was (or with dry_run, would be) freed. */
+int http_cache_prune(const char *cache_dir, bool dry_run, uint64_t *bytes, unsigned *files,
+		     struct err *e);
 
 #endif
