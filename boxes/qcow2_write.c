@@ -662,6 +662,9 @@ void qcow2_write_free(struct image *img)
 int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
 		    const char *backing_fmt, struct qcow2_layout layout, struct err *e)
 {
+	/* QEMU counts a qcow2 disk in 512-byte sectors and reads a size that is not a multiple
+	 * of 512 as 0 bytes: round up, as qemu-img does (the tail reads as zeros) */
+	size = size > UINT64_MAX - 511 ? size : (size + 511) & ~511ull;
 	const uint64_t cs = 1ull << layout.cluster_bits, rbe = cs * 8 / 16;
 	const uint64_t per_l2 = cs / (layout.ext_l2 ? 16 : 8);
 	uint64_t l1_size = (size + cs * per_l2 - 1) / (cs * per_l2);
