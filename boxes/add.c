@@ -385,10 +385,16 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	char actual[HASH_HEX_MAX];
 	double t;
 
-	if (p->checksum &&
-	    (!p->checksum_type || hash_algo_from_name(p->checksum_type, &algo, e) < 0))
-		return p->checksum_type ? -1
-					: err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (p->checksum && !p->checksum_type)
+		return err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (p->checksum && hash_algo_from_name(p->checksum_type, &algo, e) < 0) {
+		/* the catalog's mistake is not a usage error (exit 2 is for the command line) */
+		if (!o->checksum) {
+			e->code = ERR_CORRUPT;
+			err_wrap(e, "%s", p->catalog_url ? p->catalog_url : p->url);
+		}
+		return -1;
+	}
 	if (p->checksum && hash_new(algo, &h, e) < 0)
 		return -1;
 	bo.bearer = p->token;

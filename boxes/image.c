@@ -166,6 +166,18 @@ int image_open_ctx(const char *path, enum image_format fmt, const struct image_c
 		close(fd);
 		return -1;
 	}
+	/* A format given by hand that the file's magic contradicts would only fail deep in the
+	 * wrong driver ("VMDK descriptor of 1376256 bytes is too large"); say what it is.
+	 * Raw is never second-guessed: a raw disk may hold anything. */
+	if (fmt != IMAGE_RAW) {
+		enum image_format seen;
+
+		if (detect_fd(fd, path, &seen, NULL) == 0 && seen != IMAGE_RAW && seen != fmt) {
+			close(fd);
+			return err_set(e, ERR_CORRUPT, "%s is a %s image, not %s", path,
+				       image_format_name(seen), image_format_name(fmt));
+		}
+	}
 	if (ctx->follow_refs) {
 		char *dir = fs_dirname(path);
 

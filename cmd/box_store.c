@@ -245,6 +245,11 @@ int cmd_box_add(int argc, char **argv)
 	return rc;
 }
 
+static void not_a_box(void *ctx, const char *path, const char *why)
+{
+	ui_warn("skipped %s: %s", path, why);
+}
+
 int cmd_box_list(int argc, char **argv)
 {
 	static const char *const allowed[] = {NULL};
@@ -263,7 +268,7 @@ int cmd_box_list(int argc, char **argv)
 	}
 	if (box_store_open(&s, &e) < 0)
 		return cmd_fail(&e);
-	if (box_store_list(&s, &v, &n, &e) < 0) {
+	if (box_store_list_report(&s, &v, &n, not_a_box, NULL, &e) < 0) {
 		box_store_close(&s);
 		return cmd_fail(&e);
 	}
@@ -294,6 +299,17 @@ static bool entry_matches(const struct box_entry *b, const struct opts *o)
 	return !strcmp(b->name, o->pos) && (!o->version || !strcmp(b->version, o->version)) &&
 	       (!o->provider || !strcmp(b->provider, o->provider)) &&
 	       (!o->arch || !strcmp(b->arch, o->arch));
+}
+
+static void pruned(void *ctx, const struct box_entry *b)
+{
+	struct json_object *arr = ctx;
+
+	if (arr)
+		json_object_array_add(arr, entry_json(b));
+	else
+		ui_info("removed box '%s' version %s (%s, %s)", b->name, b->version, b->provider,
+			b->arch);
 }
 
 int cmd_box_remove(int argc, char **argv)
@@ -336,6 +352,8 @@ int cmd_box_remove(int argc, char **argv)
 					v[i].provider, v[i].arch);
 		rc = EXIT_USAGE;
 	}
+	struct json_object *removed = cli.json ? json_object_new_array() : NULL;
+
 	for (size_t i = 0; rc == EXIT_OK && i < n; i++) {
 		int lock;
 
@@ -348,9 +366,11 @@ int cmd_box_remove(int argc, char **argv)
 			break;
 		}
 		box_store_unlock(lock);
-		ui_info("removed box '%s' version %s (%s, %s)", v[i].name, v[i].version,
-			v[i].provider, v[i].arch);
+		pruned(removed, &v[i]); /* a JSON entry, or the line saying so */
 	}
+	/* --json answers with what was removed, as prune does (also when something failed) */
+	if (removed)
+		print_json(removed);
 	box_entries_free(v, n);
 	box_store_close(&s);
 	return rc;
@@ -571,16 +591,6 @@ int cmd_box_update(int argc, char **argv)
 	return failures ? EXIT_FAIL : EXIT_OK;
 }
 
-static void pruned(void *ctx, const struct box_entry *b)
-{
-	struct json_object *arr = ctx;
-
-	if (arr)
-		json_object_array_add(arr, entry_json(b));
-	else
-		ui_info("removed box '%s' version %s (%s, %s)", b->name, b->version, b->provider,
-			b->arch);
-}
 
 int cmd_box_prune(int argc, char **argv)
 {

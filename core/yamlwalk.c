@@ -483,6 +483,25 @@ static void offset_pos(const char *text, size_t len, size_t off, size_t *line, s
 	}
 }
 
+/* libyaml gives up on a plain key longer than 1024 characters with a scanner error far from
+ * the cause ("mapping values are not allowed"); name the cause when the error's line starts
+ * with such a key. */
+static void long_key_hint(const char *text, size_t len, size_t at, char *hint, size_t size)
+{
+	size_t start = at < len ? at : len, klen;
+
+	while (start && text[start - 1] != '\n')
+		start--;
+	while (start < len && (text[start] == ' ' || text[start] == '-'))
+		start++;
+	klen = strcspn(text + start, ":\n");
+	if (klen > 1024 && start + klen < len && text[start + klen] == ':')
+		snprintf(hint, size,
+			 " (the key on this line is %zu characters long; YAML keys are at most "
+			 "1024, machine names at most 63)",
+			 klen);
+}
+
 static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, const char *text,
 			      size_t len)
 {
@@ -492,12 +511,17 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, co
 	size_t line = mark->line + 1, col = mark->column + 1;
 	char *msg = NULL;
 
+	char hint[160] = "";
+
 	/* the reader (bad UTF-8, control characters) knows only a byte offset */
 	if (parser->error == YAML_READER_ERROR)
 		offset_pos(text, len, parser->problem_offset, &line, &col);
-	if (asprintf(&msg, "%s:%zu:%zu: YAML syntax error: %s%s%s", ld->display, line, col,
+	else
+		long_key_hint(text, len, mark->index, hint, sizeof(hint));
+	if (asprintf(&msg, "%s:%zu:%zu: YAML syntax error: %s%s%s%s", ld->display, line, col,
 		     parser->problem ? parser->problem : "malformed document",
-		     parser->context ? " " : "", parser->context ? parser->context : "") < 0)
+		     parser->context ? " " : "", parser->context ? parser->context : "",
+		     hint) < 0)
 		return;
 	add_problem(ld->rep, msg);
 }
