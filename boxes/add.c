@@ -1,6 +1,9 @@
 #include "boxes/add.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +338,39 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
  * envbox add busy for days. The bound is the largest disk an Envfile may ask for. */
 #define BOX_DISK_MAX (64ULL << 40)
 
+/* Removes the regular files below dirfd (which it closes) that are one of ids: what the
+ * converted disk read, whatever names it had. */
+static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n,
+			       unsigned depth)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 8) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0)
+				remove_files_by_id(sub, ids, n, depth + 1);
+			continue;
+		}
+		for (size_t i = 0; S_ISREG(st.st_mode) && i < n; i++)
+			if (st.st_dev == ids[i].dev && st.st_ino == ids[i].ino)
+				unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
  * data file of the box's survives), and the original removed. */
 static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
@@ -343,6 +379,8 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
 	char *final = fs_join(work, "base.qcow2");
 	enum image_format fmt = m->disks[0].fmt;
+	struct image_file_id ids[2 * IMAGE_MAX_FILES];
+	size_t nids = 0;
 	int rc = -1;
 
 	if (!src || !dst || !final) {
@@ -353,6 +391,18 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 		err_wrap(e, "box disk %s", m->disks[0].path);
 		goto out;
 	}
+	/* every file the disk reads (a split VMDK's extents too) goes once it is converted */
+	{
+		struct image_open_opts oo = {.follow_refs = true};
+		struct image *img;
+
+		if (image_open(src, fmt, &oo, &img, e) < 0) {
+			err_wrap(e, "box disk %s", m->disks[0].path);
+			goto out;
+		}
+		nids = image_file_ids(img, ids, sizeof(ids) / sizeof(ids[0]));
+		image_close(img);
+	}
 	if (image_convert(src, fmt, dst, IMAGE_QCOW2, BOX_DISK_MAX, prog, e) < 0) {
 		err_wrap(e, "converting box disk %s (%s) to qcow2", m->disks[0].path,
 			 image_format_name(fmt));
@@ -361,6 +411,12 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	if (unlink(src) < 0) {
 		err_sys(e, "cannot remove %s", src);
 		goto out;
+	}
+	{
+		int wfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (wfd >= 0)
+			remove_files_by_id(wfd, ids, nids, 0);
 	}
 	if (rename(dst, final) < 0) {
 		err_sys(e, "cannot rename %s", dst);

@@ -596,6 +596,21 @@ struct image *image_backing(const struct image *img)
 	return img->backing;
 }
 
+size_t image_file_ids(const struct image *img, struct image_file_id *ids, size_t max)
+{
+	size_t n = 0;
+	struct stat st;
+
+	for (; img; img = img->backing) {
+		if (n < max)
+			ids[n++] = (struct image_file_id){img->dev, img->ino};
+		for (unsigned i = 0; i < img->n_extra; i++)
+			if (n < max && fstat(img->extra_fds[i], &st) == 0)
+				ids[n++] = (struct image_file_id){st.st_dev, st.st_ino};
+	}
+	return n;
+}
+
 uint64_t image_allocated(const struct image *img)
 {
 	struct stat st;
