@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -395,7 +397,10 @@ const struct machine *env_machine_named(const struct env *env, const char *name,
 static int set_paths(struct env *env, const char *path, struct err *e)
 {
 	char *abs = realpath(path, NULL);
+	struct stat st;
 
+	if (!abs && errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return err_set(e, ERR_NOTFOUND, "%s is a symbolic link to a missing file", path);
 	if (!abs)
 		return err_sys(e, "cannot resolve %s", path);
 	env->path = abs;

@@ -308,10 +308,12 @@ err=$(envbox add "$T/vmsplit.box" --name flavour/vmsplit 2>&1); rc=$?
 [ $rc -eq 0 ] || echo "# $err"
 check_sh "vmware_desktop box with a split VMDK (3 extent files) is imported (qemu-img compare)" \
 	'[ $rc -eq 0 ] && qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/base.qcow2" "$T/src/split.raw"'
+check "the split VMDK's extent files are removed with its descriptor once converted" \
+	[ -z "$(ls "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/" | grep '^split')" ]
 rm -f "$T"/src/split*
 
 # ---- hostile archives -------------------------------------------------------------------------
-for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
+for kind in traversal absolute symlink dotlink hardsym linkchain users hardlink device huge nometa; do
 	mk hostile $kind "$T/h-$kind.box"
 done
 mkdir -p "$T/deep/a/b"
@@ -332,6 +334,7 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 	expect symlink "points outside the box"
 	expect dotlink "link 'd/./link' -> '../../escaped-dotlink' points outside"
 	expect hardsym "link 'l2' -> '../../escaped-hardsym' points outside"
+	expect linkchain "link 'b' -> 'a/a/a/a/a/a/../../../../../../victim' leads outside the box"
 	expect users "the box holds 'users'"
 	expect hardlink "hard link 'passwd' -> '../../../../etc/passwd' points outside"
 	expect device "device node"
