@@ -146,9 +146,13 @@ printf 'registries:\n  - url: %s/private/\n    token: s3cret\n' "$HTTP" >"$XDG_C
 ENVUP_REGISTRY= envbox add team/box -q
 check "config.yaml registry token sent as Bearer to the catalog and the box" \
 	[ -d "$BOXES/team-VAGRANTSLASH-box/1.0/envup-amd64" ]
-envbox add "$HTTP/private/team/box" --name team/direct -q
+err=$(envbox add "$HTTP/private/team/box" --name team/direct 2>&1); rc=$?
+check_sh "a catalog may not be installed under another name (--name), as in Vagrant" \
+	'[ $rc -eq 1 ] && grep -q "the catalog is for box '"'"'team/box'"'"', not '"'"'team/direct'"'"'" <<<"$err"'
+envbox remove team/box -q
+envbox add "$HTTP/private/team/box" -q
 check "the token also goes with a catalog URL under that registry (as envbox update uses)" \
-	[ -d "$BOXES/team-VAGRANTSLASH-direct/1.0/envup-amd64" ]
+	[ -d "$BOXES/team-VAGRANTSLASH-box/1.0/envup-amd64" ]
 rm "$XDG_CONFIG_HOME/envup/config.yaml"
 rules '{}'
 

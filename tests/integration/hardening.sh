@@ -195,7 +195,7 @@ s=$(date +%s%N)
 timeout 120 "$ENVCTL" box convert -q huge.qcow2 huge-out.qcow2; rc=$?
 ms=$((($(date +%s%N) - s) / 1000000))
 check_sh "9: an empty qcow2 of 1 PiB converts in ${ms} ms (zero runs skipped from the L1 table)" \
-	'[ $rc -eq 0 ] && [ $ms -lt 60000 ] && [ "$(qemu-img info --output=json huge-out.qcow2 | jget "[\"virtual-size\"]")" = 1125899906842624 ]'
+	'[ $rc -eq 0 ] && [ $ms -lt 10000 ] && [ "$(qemu-img info --output=json huge-out.qcow2 | jget "[\"virtual-size\"]")" = 1125899906842624 ]'
 rm -f huge*.qcow2
 head -c 100 /dev/urandom >small.raw
 envbox convert -q small.raw small.qcow2
@@ -261,8 +261,9 @@ rules '{}'
 # ---- 10: two adds of one URL under different names at once -----------------------------------
 python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(5).randbytes(8<<20))' "$T/src/big.raw"
 qemu-img convert -f raw -O qcow2 "$T/src/big.raw" "$T/src/big.qcow2"
-mk envup "$WWW/other/big.box" "$T/src/big.qcow2" qcow2 amd64 --compress none
-rules '{"/other/big.box": {"rate": 8000000}}'
+mk envup "$WWW/other/big.box" "$T/src/big.qcow2" qcow2 amd64 --compress gz
+# without validators the second download cannot revalidate the first's copy and starts over
+rules '{"/other/big.box": {"rate": 8000000, "no_validators": true}}'
 good=0
 for i in 1 2 3; do
 	envbox add "$HTTP/other/big.box" --name "c$i/one" -q 2>"$T/c1" & p1=$!
