@@ -402,6 +402,18 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 		}
 		nids = image_file_ids(img, ids, sizeof(ids) / sizeof(ids[0]));
 		image_close(img);
+		/* the box's other disks stay, even one that is this disk's backing file */
+		for (size_t k = 1; k < m->ndisks; k++) {
+			char *other = fs_join(work, m->disks[k].path);
+			struct stat st;
+
+			for (size_t i = 0; other && stat(other, &st) == 0 && i < nids;)
+				if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
+					ids[i] = ids[--nids];
+				else
+					i++;
+			free(other);
+		}
 	}
 	if (image_convert(src, fmt, dst, IMAGE_QCOW2, BOX_DISK_MAX, prog, e) < 0) {
 		err_wrap(e, "converting box disk %s (%s) to qcow2", m->disks[0].path,
