@@ -418,7 +418,6 @@ struct xfer {
 	bool failed;	    /* a local failure (disk, hash) stopped the transfer */
 	uint64_t max_bytes; /* the file may not grow past this */
 	bool too_big;	    /* ... and it would have */
-	bool no_space;	    /* the disk is (nearly) full */
 };
 
 static int xfer_too_big(struct xfer *x, uint64_t size)
@@ -447,7 +446,6 @@ static int xfer_check_space(struct xfer *x, uint64_t more)
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 	if (avail >= HTTP_MIN_FREE && more <= avail - HTTP_MIN_FREE)
 		return 0;
-	x->no_space = true;
 	return err_set(x->e, ERR_IO,
 		       "%s: not enough free space for the download (%llu MiB free, %s%llu MiB "
 		       "more needed and %llu MiB kept free)",
@@ -465,8 +463,15 @@ static int xfer_begin(struct xfer *x)
 	if (x->r.length >= 0 &&
 	    (base > x->max_bytes || (uint64_t)x->r.length > x->max_bytes - base))
 		return xfer_too_big(x, base + (uint64_t)x->r.length);
-	if (x->r.length >= 0 && xfer_check_space(x, (uint64_t)x->r.length) < 0)
-		return -1;
+	if (x->r.length >= 0) {
+		uint64_t need = (uint64_t)x->r.length;
+
+		/* a 200 replaces the partial, whose blocks are then free again */
+		if (x->r.status != 206)
+			need = need > x->offset ? need - x->offset : 0;
+		if (xfer_check_space(x, need) < 0)
+			return -1;
+	}
 	if (x->r.status == 206) {
 		if (x->r.range_start != (long long)x->offset) {
 			err_set(x->e, ERR_NET, "%s: server resumed at byte %lld, not %llu", x->url,
