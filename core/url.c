@@ -51,7 +51,8 @@ static int parse(const char *url, struct url_parts *u, struct err *e)
 
 	memset(u, 0, sizeof(*u));
 	if (!has_scheme(url, &n) || strncmp(url + n, "://", 3) ||
-	    !((n == 4 && !strncasecmp(url, "http", 4)) || (n == 5 && !strncasecmp(url, "https", 5))))
+	    !((n == 4 && !strncasecmp(url, "http", 4)) ||
+	      (n == 5 && !strncasecmp(url, "https", 5))))
 		return err_set(e, ERR_USAGE, "'%s' is not an http(s) URL", url);
 	a = url + n + 3;
 	u->scheme = strndup(url, n);
@@ -90,7 +91,8 @@ static int normalize_escapes(char *s)
 			*w++ = *r++;
 			continue;
 		}
-		int hi = hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+		int hi = hexval((unsigned char)r[1]),
+		    lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -161,9 +161,9 @@ static void test_special_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normalize),    cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_is_under),     cmocka_unit_test(test_long_versions),
-		cmocka_unit_test(test_escape),	     cmocka_unit_test(test_special_files),
+		cmocka_unit_test(test_normalize), cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_is_under),  cmocka_unit_test(test_long_versions),
+		cmocka_unit_test(test_escape),	  cmocka_unit_test(test_special_files),
 	};
 	return cmocka_run_group_tests_name("core_url", tests, NULL, NULL);
 }
