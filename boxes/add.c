@@ -1,6 +1,9 @@
 #include "boxes/add.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,27 +96,42 @@ static bool url_is_box(const char *url)
 	return false;
 }
 
-/* A local file is a catalog when it starts (after blanks) with '{'. */
+/* A local file is a catalog when it starts (after blanks) with '{'. Anything but a regular
+ * file is neither (a FIFO is never read, so it cannot hang us): http_download refuses it. */
 static bool file_is_catalog(const char *path)
 {
-	FILE *f = fopen(!strncasecmp(path, "file://", 7) ? path + 7 : path, "rb");
-	int c = EOF;
+	int fd = fs_open_input(!strncasecmp(path, "file://", 7) ? path + 7 : path, false, NULL);
+	char buf[512];
+	ssize_t n;
 
-	if (!f)
+	if (fd < 0)
 		return false;
-	do
-		c = fgetc(f);
-	while (c == ' ' || c == '\n' || c == '\r' || c == '\t');
-	fclose(f);
-	return c == '{';
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	for (ssize_t i = 0; i < n; i++)
+		if (!strchr(" \n\r\t", buf[i]))
+			return buf[i] == '{';
+	return false;
 }
 
-/* A catalog's box URL may be relative to the catalog itself. */
-static char *resolve_url(const char *catalog_url, const char *url)
+/* A catalog's box URL may be relative to the catalog itself: a remote catalog's as a browser
+ * resolves links (RFC 3986, so "/x.box" is on the catalog's host), a local one's against its
+ * directory. NULL on failure (e says why). */
+static char *resolve_url(const char *catalog_url, const char *url, struct err *e)
 {
 	char *base, *out;
 	const char *slash;
 
+	if (http_is_remote(catalog_url)) {
+		if (!strncasecmp(url, "file:", 5))
+			return strdup(url); /* refused by the caller: a remote catalog's local file */
+		if (url_resolve(catalog_url, url, &out, e) < 0) {
+			if (e)
+				e->code = ERR_CORRUPT;
+			return NULL;
+		}
+		return out;
+	}
 	if (http_is_remote(url) || url[0] == '/' || !strncasecmp(url, "file://", 7))
 		return strdup(url);
 	slash = strrchr(catalog_url, '/');
@@ -123,14 +141,14 @@ static char *resolve_url(const char *catalog_url, const char *url)
 	if (asprintf(&out, "%s/%s", base, url) < 0)
 		out = NULL;
 	free(base);
+	if (!out)
+		err_set(e, ERR_FAIL, "out of memory");
 	return out;
 }
 
 static bool same_registry(const char *registry, const char *url)
 {
-	size_t n = registry ? strlen(registry) : 0;
-
-	return n && !strncmp(registry, url, n) && (url[n] == '/' || url[n] == '\0');
+	return registry && *registry && url_is_under(registry, url);
 }
 
 /* The configured registry (with a token) that url lies under, for catalog URLs given directly
@@ -144,7 +162,7 @@ static const struct userconf_registry *configured_registry(const struct userconf
 
 		while (n && r[n - 1] == '/')
 			n--;
-		if (n && uc->registries[i].token && !strncmp(r, url, n) && url[n] == '/')
+		if (n && uc->registries[i].token && url_is_under(r, url))
 			return &uc->registries[i];
 	}
 	return NULL;
@@ -160,15 +178,25 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 		.arch = o->arch ? o->arch : (o->uc ? o->uc->box_arch : NULL),
 	};
 	struct catalog_choice ch;
-	const char *name = o->name ? o->name : c->name;
+	/* the name asked for: --name, else the registry name looked up */
+	const char *asked = o->name ? o->name
+				    : (!http_is_remote(o->source) && registry_name_valid(o->source)
+					       ? o->source
+					       : NULL);
+	const char *name = asked ? asked : c->name;
 
-	if (!name && registry_name_valid(o->source))
-		name = o->source;
+	/* One registry entry may not install (a newer version of) another box: a catalog that
+	 * calls itself something else than what was asked for is refused, as Vagrant does. */
+	if (asked && c->name && strcmp(asked, c->name))
+		return err_set(e, ERR_CORRUPT,
+			       "%s: the catalog is for box '%s', not '%s'; nothing was installed",
+			       catalog_url, c->name, asked);
 	if (!name)
-		return err_set(e, ERR_USAGE, "%s: the catalog has no \"name\"; pass --name",
+		return err_set(e, ERR_CORRUPT, "%s: the catalog has no \"name\"; pass --name",
 			       catalog_url);
 	if (!box_store_name_valid(name))
-		return err_set(e, ERR_USAGE, "'%s' is not a valid box name", name);
+		return err_set(e, asked == o->name && o->name ? ERR_USAGE : ERR_CORRUPT,
+			       "'%s' is not a valid box name", name);
 	if (catalog_select(c, &q, &ch, e) < 0)
 		return -1;
 	if (sdup(&p->name, name, e) < 0 || sdup(&p->version, ch.version->version, e) < 0 ||
@@ -179,9 +207,9 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	    sdup(&p->checksum_type, o->checksum ? o->checksum_type : ch.provider->checksum_type,
 		 e) < 0)
 		return -1;
-	p->url = resolve_url(catalog_url, ch.provider->url);
+	p->url = resolve_url(catalog_url, ch.provider->url, e);
 	if (!p->url)
-		return err_set(e, ERR_FAIL, "out of memory");
+		return err_wrap(e, "%s: box url", catalog_url);
 	/* A catalog from the network may not make envup read files on this machine. */
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
 		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
@@ -232,6 +260,7 @@ static int resolve(const struct box_add_opts *o, const struct http_opts *ho, str
 
 		co.accept = "application/json"; /* servers that negotiate, as Vagrant asks */
 		co.bearer = reg ? reg->token : NULL;
+		co.bearer_scope = reg ? reg->url : NULL;
 		if (http_get(src, &co, CATALOG_MAX_BYTES, &body, &len, e) < 0)
 			return -1;
 		rc = catalog_parse(body, len, src, &c, e);
@@ -310,6 +339,39 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
  * envbox add busy for days. The bound is the largest disk an Envfile may ask for. */
 #define BOX_DISK_MAX (64ULL << 40)
 
+/* Removes the regular files below dirfd (which it closes) that are one of ids: what the
+ * converted disk read, whatever names it had. */
+static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n,
+			       unsigned depth)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 8) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0)
+				remove_files_by_id(sub, ids, n, depth + 1);
+			continue;
+		}
+		for (size_t i = 0; S_ISREG(st.st_mode) && i < n; i++)
+			if (st.st_dev == ids[i].dev && st.st_ino == ids[i].ino)
+				unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
  * data file of the box's survives), and the original removed. */
 static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
@@ -318,6 +380,8 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
 	char *final = fs_join(work, "base.qcow2");
 	enum image_format fmt = m->disks[0].fmt;
+	struct image_file_id ids[2 * IMAGE_MAX_FILES];
+	size_t nids = 0;
 	int rc = -1;
 
 	if (!src || !dst || !final) {
@@ -328,6 +392,30 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 		err_wrap(e, "box disk %s", m->disks[0].path);
 		goto out;
 	}
+	/* every file the disk reads (a split VMDK's extents too) goes once it is converted */
+	{
+		struct image_open_opts oo = {.follow_refs = true};
+		struct image *img;
+
+		if (image_open(src, fmt, &oo, &img, e) < 0) {
+			err_wrap(e, "box disk %s", m->disks[0].path);
+			goto out;
+		}
+		nids = image_file_ids(img, ids, sizeof(ids) / sizeof(ids[0]));
+		image_close(img);
+		/* the box's other disks stay, even one that is this disk's backing file */
+		for (size_t k = 1; k < m->ndisks; k++) {
+			char *other = fs_join(work, m->disks[k].path);
+			struct stat st;
+
+			for (size_t i = 0; other && stat(other, &st) == 0 && i < nids;)
+				if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
+					ids[i] = ids[--nids];
+				else
+					i++;
+			free(other);
+		}
+	}
 	if (image_convert(src, fmt, dst, IMAGE_QCOW2, BOX_DISK_MAX, prog, e) < 0) {
 		err_wrap(e, "converting box disk %s (%s) to qcow2", m->disks[0].path,
 			 image_format_name(fmt));
@@ -336,6 +424,12 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	if (unlink(src) < 0) {
 		err_sys(e, "cannot remove %s", src);
 		goto out;
+	}
+	{
+		int wfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (wfd >= 0)
+			remove_files_by_id(wfd, ids, nids, 0);
 	}
 	if (rename(dst, final) < 0) {
 		err_sys(e, "cannot rename %s", dst);
@@ -360,13 +454,20 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	char actual[HASH_HEX_MAX];
 	double t;
 
-	if (p->checksum &&
-	    (!p->checksum_type || hash_algo_from_name(p->checksum_type, &algo, e) < 0))
-		return p->checksum_type ? -1
-					: err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (p->checksum && !p->checksum_type)
+		return err_set(e, ERR_USAGE, "--checksum needs --checksum-type");
+	if (p->checksum && hash_algo_from_name(p->checksum_type, &algo, e) < 0) {
+		/* the catalog's mistake is not a usage error (exit 2 is for the command line) */
+		if (!o->checksum) {
+			e->code = ERR_CORRUPT;
+			err_wrap(e, "%s", p->catalog_url ? p->catalog_url : p->url);
+		}
+		return -1;
+	}
 	if (p->checksum && hash_new(algo, &h, e) < 0)
 		return -1;
 	bo.bearer = p->token;
+	bo.bearer_scope = p->registry;
 	bo.progress = o->download;
 	/* a box larger than what extraction accepts could never be installed */
 	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;

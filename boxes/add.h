@@ -13,8 +13,6 @@
 #include "core/progress.h"
 #include "core/userconf.h"
 
-/* The record envup writes next to base.qcow2 in every installed box. */
-#define BOX_RECORD_FILE "envup-box.json"
 
 struct box_add_opts {
 	const char *source;	/* ORG/BOX, a catalog URL or file, or a box URL or file */

@@ -104,17 +104,18 @@ out:
 int boxfile_write(const char *out, const struct boxfile_member *m, size_t n, char *hex,
 		  uint64_t *size, struct err *e)
 {
-	struct sink s = {.e = e};
+	struct sink s = {.e = e, .fd = -1};
 	struct archive *a = NULL;
-	char *tmp = NULL, *buf = malloc(BOXFILE_COPY_BUF);
+	struct fs_temp t = {.fd = -1};
+	char *buf = malloc(BOXFILE_COPY_BUF);
 	int rc = -1;
 
 	err_clear(e);
 	if (!buf)
 		return err_set(e, ERR_FAIL, "out of memory");
-	s.fd = fs_create_temp_beside(out, 0644, &tmp, e);
-	if (s.fd < 0)
+	if (fs_temp_create(out, 0644, &t, e) < 0)
 		goto out;
+	s.fd = t.fd;
 	if (hash_new(HASH_SHA256, &s.h, e) < 0)
 		goto out;
 	a = archive_write_new();
@@ -140,21 +141,15 @@ int boxfile_write(const char *out, const struct boxfile_member *m, size_t n, cha
 	}
 	if (hash_final_hex(s.h, hex, e) < 0)
 		goto out;
-	if (rename(tmp, out) < 0) {
-		err_sys(e, "cannot write %s", out);
+	if (fs_temp_commit(&t, true, e) < 0)
 		goto out;
-	}
 	*size = s.off;
 	rc = 0;
 out:
 	if (a)
 		archive_write_free(a);
-	if (s.fd >= 0)
-		close(s.fd);
-	if (rc < 0 && tmp)
-		unlink(tmp);
+	fs_temp_discard(&t);
 	hash_free(s.h);
-	free(tmp);
 	free(buf);
 	return rc;
 }

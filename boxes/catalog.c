@@ -350,9 +350,12 @@ int catalog_select(const struct catalog *c, const struct catalog_query *q,
 	}
 	if (!any_version) {
 		list_offers(c, NULL, offers, sizeof(offers));
+		if (!q->constraint || !*q->constraint)
+			return err_set(e, ERR_NOTFOUND,
+				       "'%s' has no version envup can read (versions: %s)", name,
+				       offers[0] ? offers : "none");
 		return err_set(e, ERR_NOTFOUND, "'%s' has no version matching '%s' (versions: %s)",
-			       name, q->constraint ? q->constraint : "",
-			       offers[0] ? offers : "none");
+			       name, q->constraint, offers[0] ? offers : "none");
 	}
 	list_offers(c, &vc, offers, sizeof(offers));
 	return err_set(e, ERR_NOTFOUND,

@@ -23,7 +23,7 @@ struct job {
 	int dst_fd;	   /* raw output */
 	uint64_t granule;  /* zero detection unit */
 	pthread_mutex_t lock;
-	uint64_t next; /* next chunk index */
+	uint64_t next; /* guest offset of the next chunk to hand out */
 	uint64_t done;
 	bool failed;
 	struct err err;
@@ -101,14 +101,28 @@ static void *worker(void *arg)
 		err_set(&j->err, ERR_FAIL, "out of memory");
 	}
 	while (buf && !j->failed) {
-		uint64_t off = j->next * CHUNK;
+		uint64_t off = j->next, n;
 		size_t len;
+		bool zero;
 
 		if (off >= size)
 			break;
-		j->next++;
-		pthread_mutex_unlock(&j->lock);
+		/* Runs that read as zeros are skipped from the metadata, never walked chunk by
+		 * chunk: an empty disk of 1 PiB costs what its L1 table does. */
+		if (image_block_status(j->src, off, size - off, &n, &zero, &e) < 0) {
+			j->failed = true;
+			j->err = e;
+			break;
+		}
+		if (zero && n >= CHUNK) {
+			j->next += n;
+			j->done += n;
+			progress_update(j->p, j->done, size);
+			continue;
+		}
 		len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+		j->next += len;
+		pthread_mutex_unlock(&j->lock);
 		int rc = do_chunk(j, buf, off, len, &e);
 
 		pthread_mutex_lock(&j->lock);
@@ -174,8 +188,8 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 {
 	struct image_ctx ctx = {.follow_refs = true, .max_depth = 16};
 	struct job j = {.dst_fd = -1, .p = p};
-	char *tmp = NULL;
-	int fd = -1, rc = -1;
+	struct fs_temp tmp = {.fd = -1};
+	int fd, rc = -1;
 
 	if (dst_fmt != IMAGE_QCOW2 && dst_fmt != IMAGE_RAW)
 		return err_set(e, ERR_USAGE, "cannot convert to %s (only qcow2 and raw)",
@@ -190,12 +204,12 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 			(unsigned long long)j.src->size, lim);
 		goto out;
 	}
-	fd = fs_create_temp_beside(dst, 0644, &tmp, e);
-	if (fd < 0)
+	if (fs_temp_create(dst, 0644, &tmp, e) < 0)
 		goto out;
+	fd = tmp.fd;
 	if (dst_fmt == IMAGE_RAW) {
 		if (ftruncate(fd, (off_t)j.src->size) < 0) {
-			err_sys(e, "cannot size %s", tmp);
+			err_sys(e, "cannot size %s", dst);
 			goto out;
 		}
 		j.dst_fd = fd;
@@ -203,8 +217,8 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 	} else {
 		struct image_open_opts o = {.writable = true};
 
-		if (qcow2_create_fd(fd, tmp, j.src->size, NULL, NULL, QCOW2_LAYOUT_BASE, e) < 0 ||
-		    image_open(tmp, IMAGE_QCOW2, &o, &j.dst, e) < 0)
+		if (qcow2_create_fd(fd, dst, j.src->size, NULL, NULL, QCOW2_LAYOUT_BASE, e) < 0 ||
+		    image_open(tmp.reopen, IMAGE_QCOW2, &o, &j.dst, e) < 0)
 			goto out;
 		j.granule = ((struct qcow2 *)j.dst->priv)->cs;
 	}
@@ -222,24 +236,13 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 	if (j.dst && image_flush(j.dst, e) < 0)
 		goto out;
 	if (fdatasync(fd) < 0) {
-		err_sys(e, "cannot sync %s", tmp);
+		err_sys(e, "cannot sync %s", dst);
 		goto out;
 	}
-	if (rename(tmp, dst) < 0) {
-		err_sys(e, "cannot rename %s to %s", tmp, dst);
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	rc = fs_fsync_parent(dst, e);
+	rc = fs_temp_commit(&tmp, true, e);
 out:
 	image_close(j.dst);
 	image_close(j.src);
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	fs_temp_discard(&tmp);
 	return rc;
 }

@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -22,7 +24,57 @@ struct ctx {
 	const struct progress *p;
 	uint64_t archive_size;
 	struct err *e;
+	char **links; /* every symlink made, checked once the tree is complete */
+	size_t nlinks;
 };
+
+static int remember_link(struct ctx *c, const char *name)
+{
+	char **nl = realloc(c->links, (c->nlinks + 1) * sizeof(*nl));
+
+	if (!nl)
+		return err_set(c->e, ERR_FAIL, "out of memory");
+	c->links = nl;
+	if (!(nl[c->nlinks] = strdup(name)))
+		return err_set(c->e, ERR_FAIL, "out of memory");
+	c->nlinks++;
+	return 0;
+}
+
+/* Each link's target is resolved as the kernel would, through the links extracted with it and
+ * whatever order they came in ("a -> ." then "b -> a/a/a/../../../x" is lexically inside but
+ * leaves physically): with RESOLVE_BENEATH the walk fails the moment it would climb out.
+ * A dangling link is fine (nothing more is extracted that could complete it). */
+static int check_links(struct ctx *c)
+{
+	for (size_t i = 0; i < c->nlinks; i++) {
+		struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+				       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+		long fd = syscall(SYS_openat2, c->dirfd, c->links[i], &how, sizeof(how));
+		char target[PATH_MAX];
+		ssize_t n;
+		int err = errno;
+
+		if (fd >= 0) {
+			close((int)fd);
+			continue;
+		}
+		if (err == ENOENT || err == ENOTDIR)
+			continue;
+		n = readlinkat(c->dirfd, c->links[i], target, sizeof(target) - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		if (err == ENOSYS)
+			return err_set(c->e, ERR_UNSUPPORTED,
+				       "%s: link '%s': this kernel cannot check where links lead "
+				       "(no openat2); boxes with links are refused",
+				       c->archive, c->links[i]);
+		return err_set(c->e, ERR_CORRUPT,
+			       "%s: link '%s' -> '%s' leads outside the box (through other links) "
+			       "or loops",
+			       c->archive, c->links[i], target);
+	}
+	return 0;
+}
 
 /* Removes leading "./" and trailing "/" in place; returns the cleaned name. */
 static char *clean_name(char *name)
@@ -210,7 +262,7 @@ static int make_symlink(struct ctx *c, const char *name, const char *target)
 		return -1;
 	}
 	close(pfd);
-	return 0;
+	return remember_link(c, name);
 }
 
 static int make_hardlink(struct ctx *c, const char *name, char *target)
@@ -252,6 +304,8 @@ static int make_hardlink(struct ctx *c, const char *name, char *target)
 	}
 	if (linkat(sfd, base_of(target), dfd, base_of(name), 0) < 0)
 		rc = err_sys(c->e, "%s: cannot link '%s' to '%s'", c->archive, name, target);
+	else
+		rc = remember_link(c, name); /* a hard link to a symlink is one too */
 out:
 	close(sfd);
 	close(dfd);
@@ -358,8 +412,11 @@ int extract_archive(const char *archive, const char *dir, const struct extract_l
 		err_set(e, ERR_CORRUPT, "%s: the archive is empty", archive);
 		goto out;
 	}
-	rc = 0;
+	rc = check_links(&c);
 out:
+	for (size_t i = 0; i < c.nlinks; i++)
+		free(c.links[i]);
+	free(c.links);
 	archive_read_free(c.a);
 	close(c.dirfd);
 	return rc;

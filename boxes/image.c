@@ -68,13 +68,33 @@ static int detect_fd(int fd, const char *name, enum image_format *fmt, struct er
 	return 0;
 }
 
+/* Every image file is opened through here or image_open_ref_fd: never blocking (a FIFO named
+ * as an image would hang), and only regular files and block devices. */
+static int open_image_file(const char *path, bool writable, struct err *e)
+{
+	int fd;
+
+	if (!writable) {
+		fd = fs_open_input(path, true, e);
+		return fd;
+	}
+	fd = open(path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, "cannot open image %s", path);
+	if (fs_check_input_fd(fd, path, true, e) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int image_detect(const char *path, enum image_format *fmt, struct err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_image_file(path, false, e);
 	int rc;
 
 	if (fd < 0)
-		return err_sys(e, "cannot open image %s", path);
+		return -1;
 	rc = detect_fd(fd, path, fmt, e);
 	close(fd);
 	return rc;
@@ -104,7 +124,8 @@ static int setup(int fd, int dirfd, const char *name, enum image_format fmt,
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		rc = err_set(e, ERR_USAGE, "%s: not a regular file or block device", name);
+		rc = err_set(e, ERR_UNSUPPORTED, "%s is a %s, not a regular file or block device",
+			     name, fs_type_name(st.st_mode));
 		goto fail;
 	}
 	img->dev = st.st_dev;
@@ -138,12 +159,24 @@ int image_open_ctx(const char *path, enum image_format fmt, const struct image_c
 {
 	int fd, dirfd = -1;
 
-	fd = open(path, (ctx->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	fd = open_image_file(path, ctx->writable, e);
 	if (fd < 0)
-		return err_sys(e, "cannot open image %s", path);
+		return -1;
 	if (fmt == IMAGE_UNKNOWN && detect_fd(fd, path, &fmt, e) < 0) {
 		close(fd);
 		return -1;
+	}
+	/* A format given by hand that the file's magic contradicts would only fail deep in the
+	 * wrong driver ("VMDK descriptor of 1376256 bytes is too large"); say what it is.
+	 * Raw is never second-guessed: a raw disk may hold anything. */
+	if (fmt != IMAGE_RAW) {
+		enum image_format seen;
+
+		if (detect_fd(fd, path, &seen, NULL) == 0 && seen != IMAGE_RAW && seen != fmt) {
+			close(fd);
+			return err_set(e, ERR_CORRUPT, "%s is a %s image, not %s", path,
+				       image_format_name(seen), image_format_name(fmt));
+		}
 	}
 	if (ctx->follow_refs) {
 		char *dir = fs_dirname(path);
@@ -202,7 +235,7 @@ int image_open_ref_fd(struct image *parent, const char *rel, struct err *e)
 			e, ERR_USAGE,
 			"%s refers to '%s', but references to other files are not allowed here",
 			parent->name, rel);
-	fd = fs_open_beneath(parent->dirfd, rel, O_RDONLY, 0, e);
+	fd = fs_open_beneath(parent->dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, e);
 	if (fd < 0) {
 		/* a reference that escapes is the image's fault, not the user's */
 		if (e && e->code == ERR_USAGE)
@@ -214,6 +247,7 @@ int image_open_ref_fd(struct image *parent, const char *rel, struct err *e)
 		return err_set(e, ERR_CORRUPT, "%s: reference '%s' is not a regular file",
 			       parent->name, rel);
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if ((st.st_dev == parent->dev && st.st_ino == parent->ino) ||
 	    on_chain(parent->ctx.chain, st.st_dev, st.st_ino)) {
 		close(fd);
@@ -292,9 +326,9 @@ int image_open_backing(struct image *parent, const char *name, enum image_format
 	if (parent->ctx.depth + 1 > parent->ctx.max_depth)
 		return err_set(e, ERR_CORRUPT, "%s: backing chain deeper than %u images",
 			       parent->name, parent->ctx.max_depth);
-	fd = open(name, O_RDONLY | O_CLOEXEC);
+	fd = fs_open_input(name, false, e);
 	if (fd < 0)
-		return err_sys(e, "%s: cannot open backing file %s", parent->name, name);
+		return err_wrap(e, "%s: backing file", parent->name);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_dev == parent->dev && st.st_ino == parent->ino) ||
 	    on_chain(parent->ctx.chain, st.st_dev, st.st_ino)) {
@@ -560,6 +594,21 @@ const char *image_subformat(const struct image *img)
 struct image *image_backing(const struct image *img)
 {
 	return img->backing;
+}
+
+size_t image_file_ids(const struct image *img, struct image_file_id *ids, size_t max)
+{
+	size_t n = 0;
+	struct stat st;
+
+	for (; img; img = img->backing) {
+		if (n < max)
+			ids[n++] = (struct image_file_id){img->dev, img->ino};
+		for (unsigned i = 0; i < img->n_extra; i++)
+			if (n < max && fstat(img->extra_fds[i], &st) == 0)
+				ids[n++] = (struct image_file_id){st.st_dev, st.st_ino};
+	}
+	return n;
 }
 
 uint64_t image_allocated(const struct image *img)

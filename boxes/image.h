@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/err.h"
 #include "core/progress.h"
@@ -86,6 +87,17 @@ const char *image_name(const struct image *img);
 enum image_format image_get_format(const struct image *img);
 /* A short description of the variant ("v3, 64 KiB clusters", "streamOptimized"). */
 const char *image_subformat(const struct image *img);
+#define IMAGE_MAX_FILES 64 /* files one image may read (VMDK extents) */
+
+/* A file an image reads, by identity (paths may name it several ways). */
+struct image_file_id {
+	dev_t dev;
+	ino_t ino;
+};
+/* Fills ids with up to max files img reads (itself, VMDK extents, the backing chain's);
+ * returns how many. */
+size_t image_file_ids(const struct image *img, struct image_file_id *ids, size_t max);
+
 /* Bytes the image's own files take on disk (not counting its backing image). */
 uint64_t image_allocated(const struct image *img);
 /* The backing (parent) image, or NULL. */

@@ -40,7 +40,6 @@ struct image_ctx {
 	size_t l2_cache_bytes;	     /* see image_open_opts */
 };
 
-#define IMAGE_MAX_FILES 64
 
 struct image {
 	const struct image_ops *ops;

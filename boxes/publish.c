@@ -152,8 +152,9 @@ static int box_identity(const struct box_publish_opts *o, struct box_publish_res
 static int dir_copy(const struct box_publish_opts *o, const char *dst, struct box_publish_result *r,
 		    struct err *e)
 {
-	int in = open(o->file, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	char *tmp = NULL, *dir = fs_dirname(dst);
+	int in = open(o->file, O_RDONLY | O_CLOEXEC), rc = -1;
+	struct fs_temp out = {.fd = -1};
+	char *dir = fs_dirname(dst);
 	struct publish_hash *h = NULL;
 	struct err he = {0};
 	uint64_t done = 0;
@@ -162,22 +163,21 @@ static int dir_copy(const struct box_publish_opts *o, const char *dst, struct bo
 		return err_sys(e, "cannot open %s", o->file);
 	if (!dir || fs_mkdir_p(dir, 0755, e) < 0)
 		goto out;
-	out = fs_create_temp_beside(dst, 0644, &tmp, e);
-	if (out < 0 || publish_hash_start(o->file, &h, e) < 0)
+	if (fs_temp_create(dst, 0644, &out, e) < 0 || publish_hash_start(o->file, &h, e) < 0)
 		goto out;
 	while (done < r->size) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
+		ssize_t n = copy_file_range(in, NULL, out.fd, NULL, COPY_CHUNK, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			err_sys(e, "cannot copy %s to %s", o->file, tmp);
+			err_sys(e, "cannot copy %s to %s", o->file, dst);
 			goto out;
 		}
 		done += (uint64_t)n;
 	}
-	if (fsync(out) < 0) {
-		err_sys(e, "cannot write %s", tmp);
+	if (fsync(out.fd) < 0) {
+		err_sys(e, "cannot write %s", dst);
 		goto out;
 	}
 	if (publish_hash_join(h, r->sha256, &he) < 0) {
@@ -186,20 +186,12 @@ static int dir_copy(const struct box_publish_opts *o, const char *dst, struct bo
 		goto out;
 	}
 	h = NULL;
-	if (rename(tmp, dst) < 0) {
-		err_sys(e, "cannot rename %s to %s", tmp, dst);
-		goto out;
-	}
-	rc = fs_fsync_parent(dst, e);
+	rc = fs_temp_commit(&out, true, e);
 out:
 	if (h)
 		publish_hash_join(h, r->sha256, &he);
-	if (out >= 0)
-		close(out);
-	if (rc < 0 && tmp)
-		unlink(tmp);
+	fs_temp_discard(&out);
 	close(in);
-	free(tmp);
 	free(dir);
 	return rc;
 }

@@ -662,6 +662,9 @@ void qcow2_write_free(struct image *img)
 int qcow2_create_fd(int fd, const char *name, uint64_t size, const char *backing,
 		    const char *backing_fmt, struct qcow2_layout layout, struct err *e)
 {
+	/* QEMU counts a qcow2 disk in 512-byte sectors and reads a size that is not a multiple
+	 * of 512 as 0 bytes: round up, as qemu-img does (the tail reads as zeros) */
+	size = size > UINT64_MAX - 511 ? size : (size + 511) & ~511ull;
 	const uint64_t cs = 1ull << layout.cluster_bits, rbe = cs * 8 / 16;
 	const uint64_t per_l2 = cs / (layout.ext_l2 ? 16 : 8);
 	uint64_t l1_size = (size + cs * per_l2 - 1) / (cs * per_l2);
@@ -745,8 +748,9 @@ out:
 int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 		       enum image_format backing_fmt, struct err *e)
 {
-	char *dir = NULL, *bpath = NULL, *tmp = NULL;
-	int fd = -1, dirfd = -1, rc = -1;
+	char *dir = NULL, *bpath = NULL;
+	struct fs_temp tmp = {.fd = -1};
+	int dirfd = -1, rc = -1;
 
 	if (backing) {
 		struct image_open_opts o = {.follow_refs = true};
@@ -780,31 +784,18 @@ int image_create_qcow2(const char *path, uint64_t size, const char *backing,
 			size = image_size(b);
 		image_close(b);
 	}
-	fd = fs_create_temp_beside(path, 0644, &tmp, e);
-	if (fd < 0)
+	if (fs_temp_create(path, 0644, &tmp, e) < 0)
 		goto out;
-	if (qcow2_create_fd(fd, path, size, backing,
+	if (qcow2_create_fd(tmp.fd, path, size, backing,
 			    backing ? image_format_name(backing_fmt) : NULL, QCOW2_LAYOUT_DISK, e) < 0)
 		goto out;
-	if (fdatasync(fd) < 0) {
-		err_sys(e, "cannot sync %s", tmp);
+	if (fdatasync(tmp.fd) < 0) {
+		err_sys(e, "cannot sync %s", path);
 		goto out;
 	}
-	if (link(tmp, path) < 0) {
-		if (errno == EEXIST)
-			err_set(e, ERR_EXISTS, "%s already exists", path);
-		else
-			err_sys(e, "cannot create %s", path);
-		goto out;
-	}
-	rc = fs_fsync_parent(path, e);
+	rc = fs_temp_commit(&tmp, false, e);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	fs_temp_discard(&tmp);
 	if (dirfd >= 0)
 		close(dirfd);
 	free(dir);

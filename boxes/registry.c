@@ -173,6 +173,7 @@ static enum outcome try_url(const struct registry *r, const char *url, const str
 	enum outcome res = NEXT_FORM;
 
 	ro.bearer = r->token;
+	ro.bearer_scope = r->url;
 	ro.progress = NULL;
 	if (!http_is_remote(url)) {
 		const char *p = !strncasecmp(url, "file://", 7) ? url + 7 : url;

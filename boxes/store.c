@@ -225,7 +225,21 @@ static int push_entry(struct box_entry **v, size_t *n, const char *root, const c
 	return 0;
 }
 
-int box_store_list(const struct box_store *s, struct box_entry **out, size_t *n, struct err *e)
+/* A directory of the store's tree as readable as it should be; anything else is reported and
+ * skipped, so that one stray file never hides every box. 1: a directory, 0: skipped. */
+static int tree_dir(const char *path, const char *what, box_store_skip_fn skip, void *ctx)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 1;
+	if (skip)
+		skip(ctx, path, what);
+	return 0;
+}
+
+int box_store_list_report(const struct box_store *s, struct box_entry **out, size_t *n,
+			  box_store_skip_fn skip, void *ctx, struct err *e)
 {
 	char **names, **vers, **pas;
 	size_t nn, nv, np;
@@ -238,21 +252,50 @@ int box_store_list(const struct box_store *s, struct box_entry **out, size_t *n,
 	for (size_t i = 0; rc == 0 && i < nn; i++) {
 		char *nd = fs_join(s->root, names[i]);
 
-		if (!nd || list_dir(nd, &vers, &nv, e) < 0) {
-			rc = nd ? -1 : err_set(e, ERR_FAIL, "out of memory");
-			free(nd);
+		if (!nd) {
+			rc = err_set(e, ERR_FAIL, "out of memory");
 			break;
+		}
+		if (!tree_dir(nd, "not a box name directory", skip, ctx) ||
+		    list_dir(nd, &vers, &nv, e) < 0) {
+			free(nd);
+			continue;
 		}
 		for (size_t j = 0; rc == 0 && j < nv; j++) {
 			char *vd = fs_join(nd, vers[j]);
 
-			if (!vd || list_dir(vd, &pas, &np, e) < 0) {
-				rc = vd ? -1 : err_set(e, ERR_FAIL, "out of memory");
-				free(vd);
+			if (!vd) {
+				rc = err_set(e, ERR_FAIL, "out of memory");
 				break;
 			}
-			for (size_t k = 0; rc == 0 && k < np; k++)
-				rc = push_entry(&v, &count, s->root, names[i], vers[j], pas[k], e);
+			if (!tree_dir(vd, "not a version directory", skip, ctx) ||
+			    list_dir(vd, &pas, &np, e) < 0) {
+				free(vd);
+				continue;
+			}
+			if (!np && skip)
+				skip(ctx, vd, "an empty version directory");
+			for (size_t k = 0; rc == 0 && k < np; k++) {
+				char *pd = fs_join(vd, pas[k]), *rec = pd ? fs_join(pd, BOX_RECORD_FILE)
+									 : NULL;
+				struct stat st;
+
+				if (!rec) {
+					rc = err_set(e, ERR_FAIL, "out of memory");
+				} else if (!strchr(pas[k], '-') ||
+					   !tree_dir(pd, "not a PROVIDER-ARCH directory", skip, ctx)) {
+					/* reported (or not ours) */
+				} else if (stat(rec, &st) < 0 || !S_ISREG(st.st_mode)) {
+					if (skip)
+						skip(ctx, pd, "no " BOX_RECORD_FILE
+							      " (not an installed box)");
+				} else {
+					rc = push_entry(&v, &count, s->root, names[i], vers[j],
+							pas[k], e);
+				}
+				free(rec);
+				free(pd);
+			}
 			strv_free(pas, np);
 			free(vd);
 		}
@@ -269,6 +312,11 @@ int box_store_list(const struct box_store *s, struct box_entry **out, size_t *n,
 	*out = v;
 	*n = count;
 	return 0;
+}
+
+int box_store_list(const struct box_store *s, struct box_entry **out, size_t *n, struct err *e)
+{
+	return box_store_list_report(s, out, n, NULL, NULL, e);
 }
 
 static int entry_dup(const struct box_entry *src, struct box_entry *dst, struct err *e)

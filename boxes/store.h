@@ -36,7 +36,20 @@ int box_store_open(struct box_store *s, struct err *e);
 /* Frees s's strings. */
 void box_store_close(struct box_store *s);
 
-/* Every installed box, sorted by name, then version (newest last), provider, architecture. */
+/* The record envup writes next to base.qcow2 in every installed box: a directory without
+ * one is not an installed box. */
+#define BOX_RECORD_FILE "envup-box.json"
+
+/* Called for each thing in the store's tree that is not a box (a stray file, an empty or
+ * half-made directory), with its path and why. */
+typedef void (*box_store_skip_fn)(void *ctx, const char *path, const char *why);
+
+/* Every installed box, sorted by name, then version (newest last), provider, architecture;
+ * what is not a box is skipped (and told to skip when given). */
+int box_store_list_report(const struct box_store *s, struct box_entry **out, size_t *n,
+			  box_store_skip_fn skip, void *ctx, struct err *e);
+
+/* box_store_list_report without the report. */
 int box_store_list(const struct box_store *s, struct box_entry **out, size_t *n, struct err *e);
 
 /* Frees a list from box_store_list. */

@@ -461,6 +461,41 @@ static int parse_extent(struct image *img, struct vmdk *v, const char *line, uin
 	return 0;
 }
 
+/* A monolithic sparse file's embedded descriptor describes the file itself: one extent whose
+ * size is the header's capacity. Anything else (a second extent, another size, another file
+ * named) is a header and descriptor that disagree, so the image is refused, not guessed at. */
+static int embedded_extents_agree(struct image *img, const char *desc, uint64_t cap,
+				  struct err *e)
+{
+	uint64_t total = 0;
+	unsigned n = 0;
+
+	for (const char *l = desc; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned long long sectors;
+		char type[32];
+
+		while (*l == ' ' || *l == '\t')
+			l++;
+		if (strncmp(l, "RW ", 3) && strncmp(l, "RDONLY ", 7) && strncmp(l, "NOACCESS ", 9))
+			continue;
+		if (sscanf(l, "%*s %llu %31s", &sectors, type) != 2 || strcmp(type, "SPARSE"))
+			return err_set(e, ERR_CORRUPT,
+				       "%s: the embedded descriptor names an extent that is not this "
+				       "sparse file",
+				       img->name);
+		if (++n > 1 || sectors > cap)
+			break;
+		total += sectors;
+	}
+	if (n != 1 || total != cap)
+		return err_set(e, ERR_CORRUPT,
+			       "%s: the sparse header says %llu sectors but the embedded descriptor "
+			       "lists %u extent%s%s",
+			       img->name, (unsigned long long)cap, n, n == 1 ? " of " : "s",
+			       n == 1 ? "another size" : "");
+	return 0;
+}
+
 static int open_descriptor(struct image *img, struct vmdk *v, char *desc, struct err *e)
 {
 	uint64_t pos = 0;
@@ -482,6 +517,9 @@ static int open_descriptor(struct image *img, struct vmdk *v, char *desc, struct
 	}
 	if (!v->n)
 		return err_set(e, ERR_CORRUPT, "%s: VMDK descriptor lists no extents", img->name);
+	if (!pos)
+		return err_set(e, ERR_CORRUPT, "%s: the descriptor's extents hold 0 sectors",
+			       img->name);
 	desc_value(desc, "createType", ct, sizeof(ct));
 	snprintf(img->subformat, sizeof(img->subformat), "%s", ct[0] ? ct : "descriptor");
 	img->size = pos;
@@ -512,6 +550,13 @@ int vmdk_open(struct image *img, struct err *e)
 		v->n = 1;
 		v->max_grain = v->ext[0].grain;
 		img->size = cap * SECTOR;
+		if (!cap) {
+			err_set(e, ERR_CORRUPT, "%s: the sparse header says the disk has 0 sectors",
+				img->name);
+			goto out;
+		}
+		if (desc && embedded_extents_agree(img, desc, cap, e) < 0)
+			goto out;
 		if (desc) {
 			desc_value(desc, "createType", ct, sizeof(ct));
 			if (open_parent(img, desc, e) < 0)

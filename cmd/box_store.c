@@ -253,6 +253,11 @@ int cmd_box_add(int argc, char **argv)
 	return rc;
 }
 
+static void not_a_box(void *ctx, const char *path, const char *why)
+{
+	ui_warn("skipped %s: %s", path, why);
+}
+
 int cmd_box_list(int argc, char **argv)
 {
 	static const char *const allowed[] = {NULL};
@@ -271,7 +276,7 @@ int cmd_box_list(int argc, char **argv)
 	}
 	if (box_store_open(&s, &e) < 0)
 		return cmd_fail(&e);
-	if (box_store_list(&s, &v, &n, &e) < 0) {
+	if (box_store_list_report(&s, &v, &n, not_a_box, NULL, &e) < 0) {
 		box_store_close(&s);
 		return cmd_fail(&e);
 	}
@@ -302,6 +307,17 @@ static bool entry_matches(const struct box_entry *b, const struct opts *o)
 	return !strcmp(b->name, o->pos) && (!o->version || !strcmp(b->version, o->version)) &&
 	       (!o->provider || !strcmp(b->provider, o->provider)) &&
 	       (!o->arch || !strcmp(b->arch, o->arch));
+}
+
+static void pruned(void *ctx, const struct box_entry *b)
+{
+	struct json_object *arr = ctx;
+
+	if (arr)
+		json_object_array_add(arr, entry_json(b));
+	else
+		ui_info("removed box '%s' version %s (%s, %s)", b->name, b->version, b->provider,
+			b->arch);
 }
 
 int cmd_box_remove(int argc, char **argv)
@@ -344,6 +360,8 @@ int cmd_box_remove(int argc, char **argv)
 					v[i].provider, v[i].arch);
 		rc = EXIT_USAGE;
 	}
+	struct json_object *removed = cli.json ? json_object_new_array() : NULL;
+
 	for (size_t i = 0; rc == EXIT_OK && i < n; i++) {
 		int lock;
 
@@ -356,9 +374,11 @@ int cmd_box_remove(int argc, char **argv)
 			break;
 		}
 		box_store_unlock(lock);
-		ui_info("removed box '%s' version %s (%s, %s)", v[i].name, v[i].version,
-			v[i].provider, v[i].arch);
+		pruned(removed, &v[i]); /* a JSON entry, or the line saying so */
 	}
+	/* --json answers with what was removed, as prune does (also when something failed) */
+	if (removed)
+		print_json(removed);
 	box_entries_free(v, n);
 	box_store_close(&s);
 	return rc;
@@ -407,6 +427,7 @@ static char *newest_in_catalog(const struct box_entry *b, struct json_object *re
 		return NULL;
 	}
 	ho.bearer = reg ? userconf_token_for(uc, reg) : NULL;
+	ho.bearer_scope = reg;
 	if (cli.verbosity >= UI_VERBOSE && !cli.json)
 		ho.trace = cmd_box_trace;
 	if (http_get(url, &ho, CATALOG_MAX_BYTES, &body, &len, e) < 0)
@@ -580,16 +601,6 @@ int cmd_box_update(int argc, char **argv)
 	return failures ? EXIT_FAIL : EXIT_OK;
 }
 
-static void pruned(void *ctx, const struct box_entry *b)
-{
-	struct json_object *arr = ctx;
-
-	if (arr)
-		json_object_array_add(arr, entry_json(b));
-	else
-		ui_info("removed box '%s' version %s (%s, %s)", b->name, b->version, b->provider,
-			b->arch);
-}
 
 int cmd_box_prune(int argc, char **argv)
 {
@@ -607,6 +618,20 @@ int cmd_box_prune(int argc, char **argv)
 	if (cli.json)
 		arr = json_object_new_array();
 	rc = box_store_prune(&s, o.dry_run, pruned, arr, &e);
+	if (rc == 0) {
+		uint64_t bytes;
+		unsigned files;
+
+		rc = http_cache_prune(s.cache, o.dry_run, &bytes, &files, &e);
+		if (rc == 0 && files) {
+			char b[32];
+
+			ui_format_bytes(bytes, b, sizeof(b));
+			ui_info("%s %u download%s from the cache (%s)",
+				o.dry_run ? "would remove" : "removed", files, files == 1 ? "" : "s",
+				b);
+		}
+	}
 	box_store_close(&s);
 	if (rc < 0) {
 		json_object_put(arr);

@@ -1,5 +1,6 @@
 /* envdestroy: remove machines and everything envup keeps about them (keys, pinned host key,
  * state), dependents first. Asks first unless -f. */
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,27 @@ static bool confirm(const struct machine *m)
 	return yes;
 }
 
+struct destroy_opts {
+	bool force;
+	struct json_object *json; /* --json: one {"machine", "result"} per machine */
+};
+
+static void result(struct destroy_opts *o, const struct machine *m, const char *what)
+{
+	struct json_object *r;
+
+	if (!o->json || !(r = json_object_new_object()))
+		return;
+	json_object_object_add(r, "machine", json_object_new_string(m->name));
+	json_object_object_add(r, "result", json_object_new_string(what));
+	json_object_array_add(o->json, r);
+}
+
 static int destroy_one(const struct env *env, const struct project *p, const struct machine *m,
 		       void *ctx, struct err *e)
 {
-	bool force = *(bool *)ctx;
+	struct destroy_opts *o = ctx;
+	bool force = o->force;
 	struct provider_ctx c;
 	const struct provider *pv;
 	enum machine_status s;
@@ -41,6 +59,7 @@ static int destroy_one(const struct env *env, const struct project *p, const str
 	if (s == MACHINE_NOT_CREATED) {
 		ui_info("==> %s: not created, nothing to do", m->name);
 		rc = fs_exists(c.machine_dir) ? fs_remove_tree(c.machine_dir, e) : 0;
+		result(o, m, "not_created");
 	} else if (!force && !isatty(STDIN_FILENO)) {
 		err_set(e, ERR_USAGE,
 			"no terminal to confirm on: 'envdestroy -f' destroys "
@@ -48,10 +67,12 @@ static int destroy_one(const struct env *env, const struct project *p, const str
 	} else if (!force && !confirm(m)) {
 		ui_info("==> %s: not destroyed", m->name);
 		rc = 0;
+		result(o, m, "kept");
 	} else {
 		ui_info("==> %s: Destroying...", m->name);
 		if (pv->destroy(&c, e) == 0)
 			rc = fs_remove_tree(c.machine_dir, e);
+		result(o, m, rc == 0 ? "destroyed" : "failed");
 	}
 	provider_ctx_free(&c);
 	return rc;
@@ -59,8 +80,15 @@ static int destroy_one(const struct env *env, const struct project *p, const str
 
 int cmd_destroy(int argc, char **argv)
 {
-	bool force = false;
+	struct destroy_opts o = {0};
+	int rc;
 
-	return cmd_machines_command(argc, argv, cmd_force_option, &force, SELECT_REVERSE,
-				    destroy_one, &force);
+	/* cmd_machines_command parses --json; the array exists from the start in case */
+	o.json = json_object_new_array();
+	rc = cmd_machines_command(argc, argv, cmd_force_option, &o.force, SELECT_REVERSE,
+				  destroy_one, &o);
+	if (cli.json && o.json)
+		puts(json_object_to_json_string_ext(o.json, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o.json);
+	return rc;
 }

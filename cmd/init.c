@@ -91,7 +91,7 @@ int cmd_init(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	value = *box ? yaml_value(box) : NULL;
+	value = envfile_box_valid(box) ? yaml_value(box) : NULL;
 	if (!value) {
 		ui_error("--box: '%s' is not a box name, URL or path", box);
 		return EXIT_USAGE;

@@ -43,12 +43,22 @@ const struct command *cmd_lookup(const char *name)
 	return NULL;
 }
 
+/* Whether the build and make install make an envNAME link for c. */
+static bool has_link(const struct command *c)
+{
+	return strcmp(c->name, "help") && strcmp(c->name, "version");
+}
+
 void cmd_usage(const struct command *c, bool to_stderr)
 {
 	FILE *f = to_stderr ? stderr : stdout;
 
-	fprintf(f, "usage: env%s %s\n       envctl %s %s\n\n%s\n", c->name, c->usage, c->name,
-		c->usage, c->summary);
+	/* help and version have no envNAME link (see --list-commands) */
+	if (has_link(c))
+		fprintf(f, "usage: env%s %s\n       envctl %s %s\n\n%s\n", c->name, c->usage,
+			c->name, c->usage, c->summary);
+	else
+		fprintf(f, "usage: envctl %s %s\n\n%s\n", c->name, c->usage, c->summary);
 	fprintf(f, "\ncommon options: -v (verbose), -q (quiet), --json, --no-wait, --help\n");
 }
 
@@ -73,6 +83,10 @@ int cmd_common_option(const struct command *c, const char *arg)
 	return 1;
 }
 
+/* The one rule for exit codes (README "Exit codes"): 2 only when the command line itself is
+ * wrong, 1 for every other failure. Below cmd/, ERR_USAGE means "a value the caller passed
+ * is wrong", and the layers that read files, catalogs, Envfiles and images report what they
+ * find there as ERR_CORRUPT or ERR_UNSUPPORTED, never as ERR_USAGE. */
 int cmd_fail(const struct err *e)
 {
 	ui_error("%s", e->msg);
@@ -90,9 +104,12 @@ static void list_commands(FILE *f)
 
 int cmd_help(int argc, char **argv)
 {
-	const struct command *c;
+	const struct command *self = cmd_lookup("help"), *c;
+	int nargs, r = cmd_parse_common(self, argc, argv, &nargs);
 
-	if (argc < 2) {
+	if (r < 0)
+		return r == -1 ? EXIT_OK : EXIT_USAGE;
+	if (nargs < 1) {
 		list_commands(stdout);
 		return EXIT_OK;
 	}
@@ -194,8 +211,7 @@ int main(int argc, char **argv)
 		 * are about envctl itself). */
 		if (!strcmp(argv[i], "--list-commands")) {
 			for (size_t j = 0; j < NCOMMANDS; j++)
-				if (strcmp(commands[j].name, "help") &&
-				    strcmp(commands[j].name, "version"))
+				if (has_link(&commands[j]))
 					printf("%s\n", commands[j].name);
 			return EXIT_OK;
 		}

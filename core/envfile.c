@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -252,6 +254,73 @@ static int name_cmp(const void *key, const void *m)
 	return strcmp(key, (*(const struct machine *const *)m)->name);
 }
 
+struct port_use {
+	const struct machine *m;
+	const struct forwarded_port *fp;
+	size_t idx;
+};
+
+static int port_use_cmp(const void *pa, const void *pb)
+{
+	const struct port_use *a = pa, *b = pb;
+	int c = a->fp->host - b->fp->host;
+
+	if (!c)
+		c = strcmp(a->fp->protocol, b->fp->protocol);
+	if (!c)
+		c = a->m < b->m ? -1 : a->m > b->m; /* Envfile order within one port */
+	if (!c)
+		c = a->idx < b->idx ? -1 : a->idx > b->idx;
+	return c;
+}
+
+static bool ip_wildcard(const char *ip)
+{
+	return !strcmp(ip, "0.0.0.0") || !strcmp(ip, "::");
+}
+
+/* One host port (per protocol and address, a wildcard address overlapping all) is forwarded
+ * once in the whole project: a second forward could never bind. Sorted, so linear in the
+ * forwards of one port. */
+static void check_ports(struct loader *ld, const struct env *env)
+{
+	struct port_use *v;
+	size_t n = 0;
+
+	for (size_t i = 0; i < env->nmachines; i++)
+		n += env->machines[i].nports;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		ld_error(ld, NULL, NULL, "out of memory");
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < env->nmachines; i++)
+		for (size_t j = 0; j < env->machines[i].nports; j++)
+			if (env->machines[i].ports[j].host && env->machines[i].ports[j].protocol &&
+			    env->machines[i].ports[j].host_ip)
+				v[n++] = (struct port_use){&env->machines[i],
+							   &env->machines[i].ports[j], j};
+	qsort(v, n, sizeof(*v), port_use_cmp);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = i; k-- > 0;) {
+			const struct port_use *a = &v[k], *b = &v[i];
+
+			if (a->fp->host != b->fp->host || strcmp(a->fp->protocol, b->fp->protocol))
+				break;
+			if (strcmp(a->fp->host_ip, b->fp->host_ip) && !ip_wildcard(a->fp->host_ip) &&
+			    !ip_wildcard(b->fp->host_ip))
+				continue;
+			ld_error_at(ld, b->m->pos, NULL,
+				    "machines.%s.forwarded_ports[%zu].host: port %d/%s is already "
+				    "forwarded by machine '%s'",
+				    b->m->name, b->idx, b->fp->host, b->fp->protocol, a->m->name);
+			break;
+		}
+	}
+	free(v);
+}
+
 /* depends_on names machines that exist and forms no cycle; at most one primary. Resolves
  * each machine's dep_index (by binary search: depends_on may hold 10^5 names in all) and
  * the env's order. */
@@ -297,6 +366,7 @@ static void check_relations(struct loader *ld, struct env *env)
 	free(sorted);
 	if (primaries > 1)
 		ld_error(ld, NULL, NULL, "more than one machine is marked primary");
+	check_ports(ld, env);
 	order_machines(ld, env);
 }
 
@@ -327,7 +397,10 @@ const struct machine *env_machine_named(const struct env *env, const char *name,
 static int set_paths(struct env *env, const char *path, struct err *e)
 {
 	char *abs = realpath(path, NULL);
+	struct stat st;
 
+	if (!abs && errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return err_set(e, ERR_NOTFOUND, "%s is a symbolic link to a missing file", path);
 	if (!abs)
 		return err_sys(e, "cannot resolve %s", path);
 	env->path = abs;
@@ -424,7 +497,8 @@ int envfile_find(const char *cwd, char **path, struct err *e)
 			free(dir);
 			return err_set(e, ERR_FAIL, "out of memory");
 		}
-		if (access(candidate, F_OK) == 0) {
+		/* lstat: a dangling link is the Envfile (loading says what is wrong with it) */
+		if (fs_exists(candidate)) {
 			free(dir);
 			*path = candidate;
 			return 0;

@@ -128,6 +128,12 @@ struct env {
 	size_t *order;
 };
 
+#define ENVFILE_BOX_MAX 4096
+
+/* True when box can be a machine's box: a name, URL or path without control characters, not
+ * empty, at most ENVFILE_BOX_MAX bytes (the Envfile and envinit --box apply the same rule). */
+bool envfile_box_valid(const char *box);
+
 /* Loads and validates the Envfile at path. On error, e->msg is "FILE:LINE:COL: key.path: why"
  * for the first problem (with a count of the others). */
 int envfile_load(const char *path, struct env **out, struct err *e);

@@ -66,9 +66,24 @@ char *ld_project_path(struct loader *ld, const yaml_node_t *v, const char *path,
 	return abs;
 }
 
+bool envfile_box_valid(const char *box)
+{
+	size_t n = strlen(box);
+
+	if (!n || n > ENVFILE_BOX_MAX)
+		return false;
+	for (const char *p = box; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
 static void k_box(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
-	SET_STR(((struct machine *)t)->box);
+	ld_checked_string(ld, v, path, envfile_box_valid,
+			  "is not a box name, URL or path (no control characters, at most 4096 "
+			  "bytes)",
+			  &((struct machine *)t)->box);
 }
 
 static void k_box_version(struct loader *ld, void *t, const yaml_node_t *v, const char *path)

@@ -19,10 +19,25 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
  * (ENOSPC when the kernel accepts no byte without saying why). */
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
-/* Creates a new file "PATH.part-XXXXXX" next to path (same directory, so a rename can put it in
- * place; a unique name, so concurrent or crashed runs never collide) with mode; returns its fd
- * and its name in *tmp (heap). */
-int fs_create_temp_beside(const char *path, mode_t mode, char **tmp, struct err *e);
+/* A file being written that appears under its final name only when complete. Where the
+ * filesystem has O_TMPFILE it has no name at all until then, so that a run killed by any signal
+ * (even SIGKILL) leaves nothing behind; elsewhere it is "PATH.part-XXXXXX" beside path. */
+struct fs_temp {
+	int fd;
+	char *path;	 /* where it goes */
+	char *reopen;	 /* a name that opens this very file ("/proc/self/fd/N" or the .part) */
+	bool named;	 /* the fallback: a .part file that must be unlinked on failure */
+};
+
+/* Starts t for path (fs_check_output first); mode as for open. */
+int fs_temp_create(const char *path, mode_t mode, struct fs_temp *t, struct err *e);
+
+/* Puts the finished file in place: over path when replace (fs_check_output again), else only
+ * where path does not exist (ERR_EXISTS). Closes the fd. */
+int fs_temp_commit(struct fs_temp *t, bool replace, struct err *e);
+
+/* Drops an unfinished t (nothing stays); fine after a commit or on a zeroed t. */
+void fs_temp_discard(struct fs_temp *t);
 
 /* Reads a whole file into a NUL-terminated heap buffer; fails if it is larger than max. */
 int fs_read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
@@ -46,6 +61,27 @@ bool fs_path_is_contained(const char *rel);
 /* Opens rel under the directory dirfd, refusing absolute paths, ".." and symlinks that leave
  * it (openat2 RESOLVE_BENEATH where the kernel has it, a component walk otherwise). */
 int fs_open_beneath(int dirfd, const char *rel, int flags, mode_t mode, struct err *e);
+
+/* Opens path for reading without ever blocking on it (a FIFO or a tty named as input would
+ * hang the command): O_NONBLOCK for the open only, then anything that is not a regular file
+ * (or a block device when allow_blockdev) is refused with a message naming what it is. */
+int fs_open_input(const char *path, bool allow_blockdev, struct err *e);
+
+/* Same check for an fd opened some other way (beneath a directory); name is for messages. */
+int fs_check_input_fd(int fd, const char *name, bool allow_blockdev, struct err *e);
+
+/* The check every command that writes a file a person names makes before writing: path may
+ * be missing or a regular file (which is then replaced); a device node, FIFO, socket or
+ * directory is refused (a rename over it would turn /dev/null into a plain file), and a
+ * missing parent directory is reported by its own name. */
+int fs_check_output(const char *path, struct err *e);
+
+/* Renames the finished temporary file tmp over path after checking path again with
+ * fs_check_output (it may have been replaced while tmp was written). */
+int fs_rename_into(const char *tmp, const char *path, struct err *e);
+
+/* "character device", "FIFO", ... for st_mode (messages). */
+const char *fs_type_name(mode_t mode);
 
 /* True when path exists (any type, symlinks not followed). */
 bool fs_exists(const char *path);

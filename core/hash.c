@@ -1,4 +1,5 @@
 #include "core/hash.h"
+#include "core/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,11 +113,10 @@ int hash_file(struct hash *h, const char *path, struct err *e)
 {
 	size_t cap = 1 << 20;
 	char *buf = malloc(cap);
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	int fd = buf ? fs_open_input(path, false, e) : -1, rc = 0;
 
 	if (!buf || fd < 0) {
-		rc = buf ? err_sys(e, "cannot open %s", path)
-			 : err_set(e, ERR_FAIL, "out of memory");
+		rc = buf ? -1 : err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

@@ -1,6 +1,8 @@
 #include "core/http.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -10,6 +12,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "core/hashpipe.h"
 #include "core/http_impl.h"
 #include "core/strutil.h"
+#include "core/url.h"
 
 #define HTTP_DEFAULT_RETRIES 5
 #define HTTP_META_MAX 8192
@@ -138,8 +142,8 @@ CURL *http_easy_new(const char *url, const struct http_opts *o, struct response 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	/* redirects are followed by perform(), which decides about the token at every hop */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* A stalled server is a transient failure to retry, not a hang. */
@@ -155,12 +159,13 @@ CURL *http_easy_new(const char *url, const struct http_opts *o, struct response 
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (o && o->bearer && *o->bearer) {
+	if (o && o->bearer && *o->bearer &&
+	    url_is_under(o->bearer_scope ? o->bearer_scope : url, url)) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
 		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, o->bearer);
-		/* The token is for the first URL's scheme, host and port: libcurl drops it on a
-		 * redirect anywhere else (CVE-2018-1000007, CVE-2022-27776) unless told otherwise,
-		 * and it is never told otherwise. */
+		/* Only under the token's scope (url_is_under). Where libcurl follows redirects itself
+		 * it drops the token on another host (CVE-2018-1000007, CVE-2022-27776) as long as it
+		 * is never told otherwise; perform() below decides again at every hop. */
 		curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	}
 	if (o && o->trace) {
@@ -169,6 +174,46 @@ CURL *http_easy_new(const char *url, const struct http_opts *o, struct response 
 		curl_easy_setopt(c, CURLOPT_DEBUGDATA, o);
 	}
 	return c;
+}
+
+#define HTTP_MAX_REDIRECTS 10
+
+/* curl_easy_perform with redirects followed here, not by libcurl: the bearer token goes with a
+ * request only while its URL lies under the token's scope (url_is_under, the registry's URL, or
+ * the first URL when none is given), decided again for every hop, so that neither a "../" in a
+ * catalog nor a same-host redirect carries it elsewhere. */
+static CURLcode perform(CURL *c, const char *url, const struct http_opts *o, struct response *r)
+{
+	const char *scope = o && o->bearer_scope ? o->bearer_scope : url;
+	char *cur = strdup(url);
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+
+	for (int hop = 0; cur; hop++) {
+		char *next = NULL;
+		bool token = o && o->bearer && *o->bearer && url_is_under(scope, cur);
+
+		curl_easy_setopt(c, CURLOPT_URL, cur);
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, token ? CURLAUTH_BEARER : CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, token ? o->bearer : NULL);
+		rc = curl_easy_perform(c);
+		if (rc != CURLE_OK || (r->status != 301 && r->status != 302 && r->status != 303 &&
+				       r->status != 307 && r->status != 308))
+			break;
+		if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
+			break; /* a 3xx without Location: the caller reports the status */
+		if (!http_is_remote(next)) {
+			rc = CURLE_UNSUPPORTED_PROTOCOL;
+			break;
+		}
+		if (hop == HTTP_MAX_REDIRECTS) {
+			rc = CURLE_TOO_MANY_REDIRECTS;
+			break;
+		}
+		free(cur);
+		cur = strdup(next);
+	}
+	free(cur);
+	return rc;
 }
 
 bool http_transient_curl(CURLcode rc)
@@ -291,7 +336,7 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		rc = curl_easy_perform(c);
+		rc = perform(c, url, o, &r);
 		curl_easy_cleanup(c);
 		curl_slist_free_all(hdrs);
 		if (rc == CURLE_OK && r.status >= 200 && r.status <= 299) {
@@ -431,6 +476,30 @@ static int xfer_too_big(struct xfer *x, uint64_t size)
 		       (unsigned long long)x->max_bytes);
 }
 
+/* The disk must keep this much free after a download: the box is extracted and converted on
+ * the same disk, and a full disk breaks everything else on the machine. */
+#define HTTP_MIN_FREE (32ULL << 20)
+
+/* Refuses to grow the partial by more bytes when the disk would keep less than HTTP_MIN_FREE
+ * (checked before the body, with its announced length, and on every buffer written). */
+static int xfer_check_space(struct xfer *x, uint64_t more)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(x->fd, &sv) < 0)
+		return 0; /* unknown: the write itself will say */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= HTTP_MIN_FREE && more <= avail - HTTP_MIN_FREE)
+		return 0;
+	return err_set(x->e, ERR_IO,
+		       "%s: not enough free space for the download (%llu MiB free, %s%llu MiB "
+		       "more needed and %llu MiB kept free)",
+		       x->url, (unsigned long long)(avail >> 20), x->r.length >= 0 ? "" : "at least ",
+		       (unsigned long long)((more + (1 << 20) - 1) >> 20),
+		       (unsigned long long)(HTTP_MIN_FREE >> 20));
+}
+
 /* The first body bytes decide what the response means for the partial file. */
 static int xfer_begin(struct xfer *x)
 {
@@ -440,6 +509,15 @@ static int xfer_begin(struct xfer *x)
 	if (x->r.length >= 0 &&
 	    (base > x->max_bytes || (uint64_t)x->r.length > x->max_bytes - base))
 		return xfer_too_big(x, base + (uint64_t)x->r.length);
+	if (x->r.length >= 0) {
+		uint64_t need = (uint64_t)x->r.length;
+
+		/* a 200 replaces the partial, whose blocks are then free again */
+		if (x->r.status != 206)
+			need = need > x->offset ? need - x->offset : 0;
+		if (xfer_check_space(x, need) < 0)
+			return -1;
+	}
 	if (x->r.status == 206) {
 		if (x->r.range_start != (long long)x->offset) {
 			err_set(x->e, ERR_NET, "%s: server resumed at byte %lld, not %llu", x->url,
@@ -448,7 +526,9 @@ static int xfer_begin(struct xfer *x)
 		}
 		return 0;
 	}
-	/* 200: the whole file, again or changed: start over. */
+	/* 200: the whole file, again or changed (or the server ignored the Range): start over,
+	 * and nothing was resumed. */
+	x->d->resumed_from = 0;
 	if (ftruncate(x->fd, 0) < 0) {
 		err_sys(x->e, "cannot truncate the download of %s", x->url);
 		return -1;
@@ -471,6 +551,10 @@ static int xfer_flush(struct xfer *x)
 	uint64_t at = x->offset - x->fill;
 	size_t done = 0;
 
+	if (xfer_check_space(x, x->fill) < 0) {
+		x->failed = true;
+		return -1;
+	}
 	while (done < x->fill) {
 		size_t n = x->fill - done < HTTP_WRITE_PIECE ? x->fill - done : HTTP_WRITE_PIECE;
 
@@ -585,7 +669,7 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	}
-	rc = curl_easy_perform(c);
+	rc = perform(c, x->url, o, &x->r);
 	x->d->attempts++;
 	/* What arrived is good, whether the transfer ended or broke (a retry resumes after it). */
 	if (!x->failed && x->fill)
@@ -629,13 +713,25 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 	struct stat st;
 	bool restarted = false;
 
-	x.fd = open(cf->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (x.fd < 0)
-		return err_sys(e, "cannot open %s", cf->part);
-	/* Two downloads of one URL at once would interleave: the second waits. */
-	if (flock(x.fd, LOCK_EX) < 0 || fstat(x.fd, &st) < 0) {
-		err_sys(e, "cannot lock %s", cf->part);
-		goto fail;
+	/* Two downloads of one URL at once (under different box names) would interleave: the
+	 * second waits for the lock, which the first holds until it is done with the file
+	 * (http_download_free). If the first removed the file meanwhile, the lock is on a file
+	 * nobody will see: open the name again. */
+	for (;;) {
+		struct stat named;
+
+		x.fd = open(cf->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (x.fd < 0)
+			return err_sys(e, "cannot open %s", cf->part);
+		if (flock(x.fd, LOCK_EX) < 0 || fstat(x.fd, &st) < 0) {
+			err_sys(e, "cannot lock %s", cf->part);
+			close(x.fd);
+			return -1;
+		}
+		if (stat(cf->part, &named) == 0 && named.st_dev == st.st_dev &&
+		    named.st_ino == st.st_ino)
+			break;
+		close(x.fd);
 	}
 	meta_load(cf->meta, url, &meta);
 	x.offset = x.synced = (uint64_t)st.st_size;
@@ -698,14 +794,16 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 	}
 	hashpipe_finish(x.pipe);
 	free(x.own);
-	close(x.fd);
+	d->lock_fd = x.fd; /* still locked: released by http_download_free */
+	d->locked = true;
 	return 0;
 fail:
 	hashpipe_finish(x.pipe);
 	free(x.own);
-	/* Nothing worth resuming (a 404, a refused TLS handshake, a file over the limit): leave
-	 * no litter. */
-	if (x.too_big || (fstat(x.fd, &st) == 0 && st.st_size == 0)) {
+	/* Nothing worth resuming (a 404, a refused TLS handshake, a file over the limit, bytes
+	 * without an ETag or Last-Modified that no later run would trust): leave no litter. */
+	if (x.too_big || (!meta.etag[0] && !meta.last_modified[0]) ||
+	    (fstat(x.fd, &st) == 0 && st.st_size == 0)) {
 		unlink(cf->part);
 		unlink(cf->meta);
 	}
@@ -724,12 +822,19 @@ int http_download(const char *url, const char *cache_dir, const struct http_opts
 	if (!http_is_remote(url)) {
 		const char *p = local_path(url);
 		struct stat st;
+		int fd;
 
-		if (stat(p, &st) < 0)
-			return errno == ENOENT ? err_set(e, ERR_NOTFOUND, "%s: no such file", p)
-					       : err_sys(e, "cannot open %s", p);
-		if (!S_ISREG(st.st_mode))
-			return err_set(e, ERR_USAGE, "%s: not a regular file", p);
+		if (stat(p, &st) < 0 && errno == ENOENT)
+			return err_set(e, ERR_NOTFOUND, "%s: no such file", p);
+		/* never stat-then-open by name alone: a FIFO must not be opened blocking */
+		fd = fs_open_input(p, false, e);
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return err_sys(e, "cannot stat %s", p);
+		}
+		close(fd);
 		if (h && hash_file(h, p, e) < 0)
 			return -1;
 		d->size = (uint64_t)st.st_size;
@@ -752,6 +857,9 @@ void http_download_free(struct http_download *d)
 {
 	free(d->path);
 	d->path = NULL;
+	if (d->locked)
+		close(d->lock_fd);
+	d->locked = false;
 }
 
 void http_download_forget(const char *url, const char *cache_dir)
@@ -763,4 +871,51 @@ void http_download_forget(const char *url, const char *cache_dir)
 	unlink(cf.part);
 	unlink(cf.meta);
 	cache_files_free(&cf);
+}
+
+int http_cache_prune(const char *cache_dir, bool dry_run, uint64_t *bytes, unsigned *files,
+		     struct err *e)
+{
+	char *dir;
+	DIR *d;
+	struct dirent *de;
+
+	*bytes = 0;
+	*files = 0;
+	if (asprintf(&dir, "%s/downloads", cache_dir) < 0)
+		return err_set(e, ERR_FAIL, "out of memory");
+	d = opendir(dir);
+	if (!d) {
+		int rc = errno == ENOENT ? 0 : err_sys(e, "cannot list %s", dir);
+
+		free(dir);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		int fd;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".part"))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* a download in progress holds the lock: never take its file away */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			char meta[NAME_MAX + 1];
+
+			snprintf(meta, sizeof(meta), "%.*s.json", (int)(n - 5), de->d_name);
+			*bytes += (uint64_t)st.st_blocks * 512;
+			(*files)++;
+			if (!dry_run) {
+				unlinkat(dirfd(d), de->d_name, 0);
+				unlinkat(dirfd(d), meta, 0);
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	free(dir);
+	return 0;
 }

@@ -16,8 +16,10 @@
 struct http_opts {
 	const char *cacert; /* CA bundle to trust instead of the system's */
 	bool insecure;	    /* skip TLS verification (as Vagrant's --insecure) */
-	const char *bearer; /* sent as "Authorization: Bearer ..." (never to redirect targets
-			       on other hosts) */
+	const char *bearer; /* sent as "Authorization: Bearer ..." only to URLs under
+			       bearer_scope (url_is_under), checked at every redirect hop */
+	const char *bearer_scope; /* the registry URL the token belongs to; NULL: the URL
+				     requested */
 	int retries;	    /* extra attempts after a transient failure; <0: the default (5) */
 	const char *accept; /* Accept header for http_get (catalogs: application/json) */
 	const struct progress *progress;
@@ -39,6 +41,8 @@ struct http_download {
 	uint64_t resumed_from; /* bytes already in the cache when this call started */
 	uint64_t fetched;      /* bytes received over the network by this call */
 	unsigned attempts;     /* requests made */
+	bool locked;	       /* lock_fd holds the cache file's lock (until http_download_free) */
+	int lock_fd;
 };
 
 /* True when s is an http:// or https:// URL (anything else is a local file). */
@@ -92,10 +96,16 @@ int http_status_error(const char *url, long status, bool bearer, struct err *e);
 int http_download(const char *url, const char *cache_dir, const struct http_opts *o, struct hash *h,
 		  struct http_download *d, struct err *e);
 
-/* Frees d's strings (the file stays). */
+/* Frees d's strings and releases the cache file's lock (the file stays). */
 void http_download_free(struct http_download *d);
 
-/* Removes the cache's partial or complete copy of url (after use, or when it proved bad). */
+/* Removes the cache's partial or complete copy of url (after use, or when it proved bad; call
+ * it before http_download_free, while the lock is held). */
 void http_download_forget(const char *url, const char *cache_dir);
+
+/* Removes the partial and complete downloads in cache_dir that no download holds (envbox
+ * prune); *bytes and *files say what was (or with dry_run, would be) freed. */
+int http_cache_prune(const char *cache_dir, bool dry_run, uint64_t *bytes, unsigned *files,
+		     struct err *e);
 
 #endif

@@ -95,9 +95,13 @@ static CURLcode perform(const struct http_request *rq, const struct http_opts *o
 
 	if (!c)
 		return CURLE_FAILED_INIT;
-	if (!get)
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION,
-				 0L); /* a PUT is not replayed elsewhere */
+	/* A PUT is not replayed elsewhere. A GET follows redirects only when it carries no token:
+	 * libcurl would keep the token on a same-host redirect out of the registry's path, which
+	 * http_easy_new's scope check cannot see (http.c's downloads decide at every hop). */
+	if (get && !(o && o->bearer && *o->bearer)) {
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	}
 	if (upload) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUF);

@@ -163,6 +163,20 @@ int machine_state_load(const char *machine_dir, struct json_object **out, struct
 			"command again", path);
 		obj = NULL;
 	}
+	/* the fields every reader relies on have their types checked once, here: a state of 12
+	 * must say so, not surface later as some other failure */
+	for (const char *const *k = (const char *const[]){"state", "provider", NULL}; obj && *k;
+	     k++) {
+		struct json_object *v;
+
+		if (json_object_object_get_ex(obj, *k, &v) && !json_object_is_type(v, json_type_string)) {
+			err_set(e, ERR_CORRUPT, "%s: \"%s\" must be a string, not %s; move the file "
+				"away and run the command again", path, *k,
+				json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+			json_object_put(obj);
+			obj = NULL;
+		}
+	}
 	if (tok)
 		json_tokener_free(tok);
 	free(text);

@@ -29,17 +29,77 @@ static bool color_on(FILE *f)
 	return !(nc && *nc) && isatty(fileno(f)) && !json_mode;
 }
 
+size_t ui_escape_len(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = 0;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+				return i;
+			i++;
+			continue;
+		}
+		/* a well-formed UTF-8 sequence that is not a C1 control (U+0080..U+009F) */
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3;
+		if (!k || i + k >= n)
+			return i;
+		for (size_t j = 1; j <= k; j++)
+			if (((unsigned char)s[i + j] & 0xc0) != 0x80)
+				return i;
+		if (c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)
+			return i;
+		i += k + 1;
+	}
+	return n;
+}
+
+void ui_escape_write(FILE *f, const char *s, size_t n)
+{
+	while (n) {
+		size_t ok = ui_escape_len(s, n);
+
+		fwrite(s, 1, ok, f);
+		s += ok;
+		n -= ok;
+		if (!n)
+			break;
+		if (*s == '\r')
+			fputs("\\r", f);
+		else
+			fprintf(f, "\\x%02x", (unsigned char)*s);
+		s++;
+		n--;
+	}
+}
+
+/* Every message is escaped on its way out: text from an Envfile, a catalog or a server may
+ * hold terminal control sequences (clear the screen, retitle the window, a "\r" that
+ * overprints the verdict), so nothing but printable text, newlines and tabs reaches the
+ * terminal as it is. */
 static __attribute__((format(printf, 4, 0))) void vprint(FILE *f, const char *color,
 							 const char *prefix,
 							 const char *fmt, va_list ap)
 {
 	bool c = color && color_on(f);
+	char *msg = NULL;
+	int n = vasprintf(&msg, fmt, ap);
 
 	if (c)
 		fprintf(f, "\033[%sm", color);
 	if (prefix)
 		fputs(prefix, f);
-	vfprintf(f, fmt, ap);
+	if (n >= 0)
+		ui_escape_write(f, msg, (size_t)n);
+	free(msg);
 	if (c)
 		fputs("\033[0m", f);
 	fputc('\n', f);

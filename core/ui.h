@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum ui_level { UI_QUIET = -1, UI_NORMAL = 0, UI_VERBOSE = 1, UI_DEBUG = 2 };
 
@@ -24,6 +25,14 @@ void ui_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ui_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* stdout text that is the command's result (status tables, ssh-config); not silenced by -q. */
 void ui_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* How many leading bytes of s (n bytes) may reach a terminal as they are: printable ASCII,
+ * newline, tab and well-formed UTF-8 other than C1 controls. */
+size_t ui_escape_len(const char *s, size_t n);
+
+/* Writes s to f with every other byte shown as \xNN ("\r" as \r): what every ui_ message
+ * does with its text. */
+void ui_escape_write(FILE *f, const char *s, size_t n);
 
 /* n bytes for people: "512 B", "1.5 MiB" (binary units up to PiB). */
 void ui_format_bytes(uint64_t n, char *buf, size_t len);

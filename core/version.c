@@ -9,15 +9,19 @@ int version_parse(const char *s, struct version *v, struct err *e)
 
 	memset(v, 0, sizeof(*v));
 	for (;;) {
-		unsigned long n = 0;
-		int digits = 0;
+		uint64_t n = 0;
+		int len = 0, sig = 0;
 
-		while (isdigit((unsigned char)*p)) {
-			if (++digits > 9)
-				return err_set(e, ERR_USAGE, "version '%s': segment too long", s);
-			n = n * 10 + (unsigned long)(*p++ - '0');
+		/* 19 significant digits always fit in 64 bits (date-like 202406011230 or
+		 * 20240601123059 are common); leading zeros do not count */
+		for (; isdigit((unsigned char)*p); p++, len++) {
+			if ((n || *p != '0') && ++sig > VERSION_MAX_DIGITS)
+				return err_set(e, ERR_USAGE,
+					       "version '%s': a part has more than %d digits", s,
+					       VERSION_MAX_DIGITS);
+			n = n * 10 + (uint64_t)(*p - '0');
 		}
-		if (!digits)
+		if (!len)
 			return err_set(e, ERR_USAGE, "'%s' is not a version (expected numbers "
 					"separated by dots, like 1.2.3)", s);
 		if (v->nseg == VERSION_MAX_SEGMENTS)
@@ -37,8 +41,8 @@ int version_compare(const struct version *a, const struct version *b)
 	int n = a->nseg > b->nseg ? a->nseg : b->nseg;
 
 	for (int i = 0; i < n; i++) {
-		unsigned long x = i < a->nseg ? a->seg[i] : 0;
-		unsigned long y = i < b->nseg ? b->seg[i] : 0;
+		uint64_t x = i < a->nseg ? a->seg[i] : 0;
+		uint64_t y = i < b->nseg ? b->seg[i] : 0;
 
 		if (x != y)
 			return x < y ? -1 : 1;

@@ -5,14 +5,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
 #define VERSION_MAX_SEGMENTS 8
+#define VERSION_MAX_DIGITS 19 /* per segment: always fits in 64 bits */
 #define CONSTRAINT_MAX_TERMS 8
 
 struct version {
-	unsigned long seg[VERSION_MAX_SEGMENTS];
+	uint64_t seg[VERSION_MAX_SEGMENTS];
 	int nseg;
 };
 
@@ -26,7 +28,7 @@ struct constraint {
 	int nterms;
 };
 
-/* Parses "1.2.3" (1 to 8 numeric segments, each < 10^9). */
+/* Parses "1.2.3" (1 to 8 numeric segments of at most 19 significant digits). */
 int version_parse(const char *s, struct version *v, struct err *e);
 
 /* <0, 0, >0 as a is older than, equal to or newer than b (missing segments count as 0). */

@@ -54,6 +54,16 @@ static __attribute__((format(printf, 5, 0))) void vreport(struct loader *ld, int
 	add_problem(ld->rep, n < 0 ? NULL : full);
 }
 
+static __attribute__((format(printf, 4, 5))) void vreport_at(struct loader *ld, int line,
+							      int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ld, line, col, NULL, fmt, ap);
+	va_end(ap);
+}
+
 void ld_error(struct loader *ld, const yaml_node_t *node, const char *path, const char *fmt, ...)
 {
 	va_list ap;
@@ -116,12 +126,41 @@ const char *ld_node_kind(const yaml_node_t *n)
 	}
 }
 
-/* Expands ${VAR} and ${VAR:-default}; "$$" is a literal "$". */
+#define INTERPOLATE_MAX_NESTING 8
+
+/* The "}" that closes the "${" whose inside starts at p (defaults may nest "${...}"), or
+ * NULL. */
+static const char *closing_brace(const char *p)
+{
+	unsigned depth = 1;
+
+	for (; *p; p++) {
+		if (p[0] == '$' && p[1] == '$') {
+			p++;
+		} else if (p[0] == '$' && p[1] == '{') {
+			depth++;
+			p++;
+		} else if (*p == '}' && --depth == 0) {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Expands ${VAR} and ${VAR:-default} (the default may itself hold ${...}, up to
+ * INTERPOLATE_MAX_NESTING deep); "$$" is a literal "$". */
 static char *interpolate(struct loader *ld, const yaml_node_t *node, const char *path,
-			 const char *in)
+			 const char *in, unsigned level)
 {
 	size_t cap = strlen(in) + 64, len = 0;
-	char *out = malloc(cap);
+	char *out = malloc(cap), *expanded = NULL;
+
+	if (level > INTERPOLATE_MAX_NESTING) {
+		ld_error(ld, node, path, "'${...}' nested more than %d deep",
+			 INTERPOLATE_MAX_NESTING);
+		free(out);
+		return NULL;
+	}
 
 	if (!out)
 		return NULL;
@@ -133,7 +172,7 @@ static char *interpolate(struct loader *ld, const yaml_node_t *node, const char 
 		if (p[0] == '$' && p[1] == '$') {
 			p += 2;
 		} else if (p[0] == '$' && p[1] == '{') {
-			const char *end = strchr(p + 2, '}');
+			const char *end = closing_brace(p + 2);
 			const char *dflt = NULL;
 			size_t nlen;
 
@@ -170,8 +209,17 @@ static char *interpolate(struct loader *ld, const yaml_node_t *node, const char 
 			if (add && *add) {
 				addlen = strlen(add);
 			} else if (dflt) {
-				add = dflt;
-				addlen = (size_t)(end - dflt);
+				char *d = strndup(dflt, (size_t)(end - dflt));
+
+				free(expanded);
+				expanded = d ? interpolate(ld, node, path, d, level + 1) : NULL;
+				free(d);
+				if (!expanded) {
+					free(out);
+					return NULL;
+				}
+				add = expanded;
+				addlen = strlen(expanded);
 			} else if (add) {
 				addlen = 0;
 			} else {
@@ -189,12 +237,14 @@ static char *interpolate(struct loader *ld, const yaml_node_t *node, const char 
 
 			if (len + addlen + 1 > YAML_MAX_VALUE) {
 				ld_error(ld, node, path, "value too long after interpolation");
+				free(expanded);
 				free(out);
 				return NULL;
 			}
 			cap = (len + addlen + 1) * 2;
 			grown = realloc(out, cap);
 			if (!grown) {
+				free(expanded);
 				free(out);
 				return NULL;
 			}
@@ -202,6 +252,8 @@ static char *interpolate(struct loader *ld, const yaml_node_t *node, const char 
 		}
 		memcpy(out + len, add, addlen);
 		len += addlen;
+		free(expanded);
+		expanded = NULL;
 	}
 	out[len] = '\0';
 	return out;
@@ -216,7 +268,7 @@ char *ld_string(struct loader *ld, const yaml_node_t *node, const char *path)
 		return NULL;
 	}
 	if (ld->interpolate)
-		s = interpolate(ld, node, path, (const char *)node->data.scalar.value);
+		s = interpolate(ld, node, path, (const char *)node->data.scalar.value, 0);
 	else
 		s = strdup((const char *)node->data.scalar.value);
 	if (s && !*s && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
@@ -416,18 +468,117 @@ void ld_mapping(struct loader *ld, const yaml_node_t *map, const char *path,
 	}
 }
 
-static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser)
+/* The position of byte off in text as line and column (1-based, columns in characters). */
+static void offset_pos(const char *text, size_t len, size_t off, size_t *line, size_t *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+/* libyaml gives up on a plain key longer than 1024 characters with a scanner error far from
+ * the cause ("mapping values are not allowed"); name the cause when the error's line starts
+ * with such a key. */
+static void long_key_hint(const char *text, size_t len, size_t at, char *hint, size_t size)
+{
+	size_t start = at < len ? at : len, klen;
+
+	while (start && text[start - 1] != '\n')
+		start--;
+	while (start < len && (text[start] == ' ' || text[start] == '-'))
+		start++;
+	klen = strcspn(text + start, ":\n");
+	if (klen > 1024 && start + klen < len && text[start + klen] == ':')
+		snprintf(hint, size,
+			 " (the key on this line is %zu characters long; YAML keys are at most "
+			 "1024, machine names at most 63)",
+			 klen);
+}
+
+static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, const char *text,
+			      size_t len)
 {
 	const yaml_mark_t *mark = parser->problem_mark.line || parser->problem_mark.column
 					  ? &parser->problem_mark
 					  : &parser->context_mark;
+	size_t line = mark->line + 1, col = mark->column + 1;
 	char *msg = NULL;
 
-	if (asprintf(&msg, "%s:%zu:%zu: YAML syntax error: %s%s%s", ld->display, mark->line + 1,
-		     mark->column + 1, parser->problem ? parser->problem : "malformed document",
-		     parser->context ? " " : "", parser->context ? parser->context : "") < 0)
+	char hint[160] = "";
+
+	/* the reader (bad UTF-8, control characters) knows only a byte offset */
+	if (parser->error == YAML_READER_ERROR)
+		offset_pos(text, len, parser->problem_offset, &line, &col);
+	else
+		long_key_hint(text, len, mark->index, hint, sizeof(hint));
+	if (asprintf(&msg, "%s:%zu:%zu: YAML syntax error: %s%s%s%s", ld->display, line, col,
+		     parser->problem ? parser->problem : "malformed document",
+		     parser->context ? " " : "", parser->context ? parser->context : "",
+		     hint) < 0)
 		return;
 	add_problem(ld->rep, msg);
+}
+
+/* A pass over the events before building the document: libyaml's scanner spends time
+ * quadratic in the nesting depth ("[[[[...", 100k deep took 24 s), so nesting is bounded here
+ * and the scan stops at the first level too deep; a second document is an error rather than
+ * ignored. Returns true when the document may be loaded. */
+static bool prescan(struct loader *ld, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0, docs = 0;
+	bool ok = true;
+
+	if (!yaml_parser_initialize(&parser))
+		return false;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			report_yaml_error(ld, &parser, text, len);
+			ok = false;
+			break;
+		}
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > YAML_MAX_DEPTH) {
+				vreport_at(ld, (int)ev.start_mark.line + 1,
+					   (int)ev.start_mark.column + 1,
+					   "nested more than %d levels deep", YAML_MAX_DEPTH);
+				ok = false;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		} else if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+			vreport_at(ld, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+				   "a second YAML document; the file must hold exactly one");
+			ok = false;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT || !ok) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ok;
+}
+
+/* libyaml keeps a "\0" escape inside a scalar; every reader here would cut the string there
+ * without a word, so it is refused at its own position. */
+static void check_nul(struct loader *ld)
+{
+	for (yaml_node_t *n = ld->doc.nodes.start; n < ld->doc.nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE &&
+		    strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+			vreport_at(ld, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1,
+				   "a NUL character inside a key or value");
 }
 
 int ld_open(struct loader *ld, const char *path, const char *display, size_t max_bytes,
@@ -444,6 +595,10 @@ int ld_open(struct loader *ld, const char *path, const char *display, size_t max
 	ld->rep = rep;
 	if (fs_read_file(path, max_bytes, &text, &len, e) < 0)
 		return -1;
+	if (!prescan(ld, text, len)) {
+		free(text);
+		return 0;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		free(text);
 		return err_set(e, ERR_FAIL, "out of memory");
@@ -451,11 +606,13 @@ int ld_open(struct loader *ld, const char *path, const char *display, size_t max
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	rc = yaml_parser_load(&parser, &ld->doc);
 	if (!rc)
-		report_yaml_error(ld, &parser);
+		report_yaml_error(ld, &parser, text, len);
 	ld->have_doc = rc;
 	yaml_parser_delete(&parser);
 	free(text);
-	return rc ? 1 : 0;
+	if (rc)
+		check_nul(ld);
+	return rc && !rep->n ? 1 : 0;
 }
 
 int ld_close(struct loader *ld, struct err *e)
@@ -468,8 +625,8 @@ int ld_close(struct loader *ld, struct err *e)
 	if (rep->n == 0)
 		return 0;
 	if (rep->n == 1)
-		return err_set(e, ERR_USAGE, "%s", rep->msgs[0]);
-	return err_set(e, ERR_USAGE, "%s (and %zu more problem%s)", rep->msgs[0], rep->n - 1,
+		return err_set(e, ERR_CORRUPT, "%s", rep->msgs[0]);
+	return err_set(e, ERR_CORRUPT, "%s (and %zu more problem%s)", rep->msgs[0], rep->n - 1,
 		       rep->n > 2 ? "s" : "");
 }
 

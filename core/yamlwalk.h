@@ -14,6 +14,7 @@
 #define YAML_MAX_VISITS 200000   /* nodes walked, aliases included: stops alias bombs */
 #define YAML_MAX_PROBLEMS 100
 #define YAML_MAX_LIST 1024       /* items in any one list */
+#define YAML_MAX_DEPTH 64        /* nested lists and mappings */
 
 struct loader {
 	const char *display;        /* file name as shown in messages */

@@ -146,9 +146,13 @@ printf 'registries:\n  - url: %s/private/\n    token: s3cret\n' "$HTTP" >"$XDG_C
 ENVUP_REGISTRY= envbox add team/box -q
 check "config.yaml registry token sent as Bearer to the catalog and the box" \
 	[ -d "$BOXES/team-VAGRANTSLASH-box/1.0/envup-amd64" ]
-envbox add "$HTTP/private/team/box" --name team/direct -q
+err=$(envbox add "$HTTP/private/team/box" --name team/direct 2>&1); rc=$?
+check_sh "a catalog may not be installed under another name (--name), as in Vagrant" \
+	'[ $rc -eq 1 ] && grep -q "the catalog is for box '"'"'team/box'"'"', not '"'"'team/direct'"'"'" <<<"$err"'
+envbox remove team/box -q
+envbox add "$HTTP/private/team/box" -q
 check "the token also goes with a catalog URL under that registry (as envbox update uses)" \
-	[ -d "$BOXES/team-VAGRANTSLASH-direct/1.0/envup-amd64" ]
+	[ -d "$BOXES/team-VAGRANTSLASH-box/1.0/envup-amd64" ]
 rm "$XDG_CONFIG_HOME/envup/config.yaml"
 rules '{}'
 
@@ -308,10 +312,12 @@ err=$(envbox add "$T/vmsplit.box" --name flavour/vmsplit 2>&1); rc=$?
 [ $rc -eq 0 ] || echo "# $err"
 check_sh "vmware_desktop box with a split VMDK (3 extent files) is imported (qemu-img compare)" \
 	'[ $rc -eq 0 ] && qemu-img compare -q "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/base.qcow2" "$T/src/split.raw"'
+check "the split VMDK's extent files are removed with its descriptor once converted" \
+	[ -z "$(ls "$BOXES/flavour-VAGRANTSLASH-vmsplit/0/vmware_desktop-unknown/" | grep '^split')" ]
 rm -f "$T"/src/split*
 
 # ---- hostile archives -------------------------------------------------------------------------
-for kind in traversal absolute symlink dotlink hardsym users hardlink device huge nometa; do
+for kind in traversal absolute symlink dotlink hardsym linkchain users hardlink device huge nometa; do
 	mk hostile $kind "$T/h-$kind.box"
 done
 mkdir -p "$T/deep/a/b"
@@ -332,6 +338,7 @@ cp "$T"/h-*.box "$T/deep/a/b/"
 	expect symlink "points outside the box"
 	expect dotlink "link 'd/./link' -> '../../escaped-dotlink' points outside"
 	expect hardsym "link 'l2' -> '../../escaped-hardsym' points outside"
+	expect linkchain "link 'b' -> 'a/a/a/a/a/a/../../../../../../victim' leads outside the box"
 	expect users "the box holds 'users'"
 	expect hardlink "hard link 'passwd' -> '../../../../etc/passwd' points outside"
 	expect device "device node"

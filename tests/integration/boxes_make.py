@@ -7,7 +7,7 @@
   boxes_make.py virtualbox OUT VMDK1 VMDK2 [--compress ...]  (box.ovf attaching VMDK2 first)
   boxes_make.py vmware OUT VMDK1 VMDK2 [EXTENT...] [--compress ...]
       (box.vmx naming VMDK1 first; EXTENTs, the files of a split VMDK1, keep their names)
-  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink dotlink hardsym users hardlink device huge nometa
+  boxes_make.py hostile KIND OUT   KIND: traversal absolute symlink dotlink hardsym linkchain users hardlink device huge nometa
   boxes_make.py catalog OUT NAME BASEURL V:PROVIDER:ARCH:FILE[:default] ...
       (checksum sha256 of FILE; FILE "BAD" gives a wrong checksum for the next entry's file)
 """
@@ -130,6 +130,13 @@ def hostile(kind, out):
             ti.type = tarfile.LNKTYPE
             ti.linkname = "a/b/l"
             tf.addfile(ti)
+        elif kind == "linkchain":
+            # each link lexically inside; through a -> . the chain climbs six levels out
+            for name, target in (("a", "."), ("b", "a/a/a/a/a/a/../../../../../../victim")):
+                ti = tarfile.TarInfo(name)
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = target
+                tf.addfile(ti)
         elif kind == "users":
             # the store's own record of the machines using a box: never from the archive
             add_bytes(tf, "users/planted", b"/")

@@ -9,7 +9,8 @@ Per-path behaviour comes from the JSON file --rules (re-read on every request), 
    "/slow.box": {"rate": 200000},                     # bytes per second
    "/big.box": {"content_length": 5000000000},        # announce that, send the file, close
    "/chunk.box": {"chunked": true},                   # no Content-Length
-   "/org/x": {"bearer": "SECRET"}}                    # 401 without that token
+   "/org/x": {"bearer": "SECRET"},                    # 401 without that token
+   "/c.box": {"ignore_range": true}}                  # always the whole file (200)
 Every request is logged as one JSON line in --log: path, range, status, bytes sent, auth."""
 import argparse
 import email.utils
@@ -91,7 +92,8 @@ class Handler(BaseHTTPRequestHandler):
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
         ifr = self.headers.get("If-Range")
-        if rng and rng.startswith("bytes=") and (ifr is None or ifr in (etag, lm)):
+        if rng and rng.startswith("bytes=") and (ifr is None or ifr in (etag, lm)) \
+                and not rule.get("ignore_range"):
             a, _, b = rng[6:].partition("-")
             start = int(a)
             end = int(b) if b else size - 1

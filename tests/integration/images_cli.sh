@@ -24,7 +24,7 @@ check "missing source fails (1) and names it" sh -c "[ $rc -eq 1 ] && grep -q mi
 check "no output left behind by a failed convert" sh -c "! ls '$T'/x* >/dev/null 2>&1"
 BOX convert "$T/d.vdi" "$T/x" --from qcow2 >"$T/log" 2>&1
 rc=$?
-check "a forced wrong format fails with the magic error" sh -c "[ $rc -eq 1 ] && grep -q 'bad magic' '$T/log'"
+check "a forced wrong format says what the file is" sh -c "[ $rc -eq 1 ] && grep -q 'd.vdi is a vdi image, not qcow2' '$T/log'"
 out=$(BOX convert --json "$T/d.vdi" "$T/d.qcow2")
 check "convert --json reports the output" sh -c "echo '$out' | grep -q '\"format\":\"qcow2\"'"
 check "detected vdi converts to a clean qcow2" qemu-img compare -q "$T/p.raw" "$T/d.qcow2"
