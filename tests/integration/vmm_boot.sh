@@ -7,7 +7,8 @@
 
 # Usage errors need no KVM (except the last), so they come first and run everywhere.
 vmm_boot u --memory 64 --firmware /nonexistent
-check "firmware boot is a clear usage error" vmm_rc_grep 2 'firmware boot is not supported yet' u
+check "a missing firmware file is a one-line error naming it" \
+	vmm_rc_grep 1 'firmware /nonexistent: No such file or directory' u
 vmm_boot u --kernel "$KIT_BZ"
 check "missing --memory is a usage error" vmm_rc_grep 2 'memory is required' u
 vmm_boot u --memory 64 --cpus 0 --kernel "$KIT_BZ"

@@ -71,7 +71,7 @@ check "raw: SeaBIOS drives envvmm's virtio-blk in modern mode" \
 	grep -q "firmware: pci dev 00:03.0 using modern (1.0) virtio mode" "$T/raw.log"
 check "raw: SeaBIOS's own console goes to COM1" grep -q "Booting from Hard Disk" "$T/raw.con"
 check "raw: the boot sector ran, booted as drive 0x80" grep -q "envup-bootsector: ok drive=80" "$T/raw.con"
-check "raw: the boot sector read this test's token from LBA 1 through INT 13h" \
+check "raw: the boot sector read this test's token from LBA 1 through INT 13h ($(grep -a 'envup-bootsector: lba1' "$T/raw.con" | head -c 120))" \
 	grep -q "envup-bootsector: lba1=$tok1" "$T/raw.con"
 
 # --- (a) the same from a qcow2 overlay on a base converted from a streamOptimized VMDK ---

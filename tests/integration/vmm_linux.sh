@@ -130,8 +130,8 @@ boot_checks pvh
 linux_run smp4 "$L/vmlinuz" 4 "envup.after=powerbutton" --api "$T/smp4.sock"
 fwd_client smp4 "$FWD_PORT"
 if wait_for "$T/smp4.out" "^envup-linux: waiting for power button" 300; then
-	r=$(vmm_api "$T/smp4.sock" '{"command":"shutdown"}')
-	check "shutdown: the guest was listening for the power button ($r)" \
+	r=$(vmm_api "$T/smp4.sock" '{"command":"shutdown"}' 2>"$T/api.err")
+	check "shutdown: the guest was listening for the power button ($r $(tail -c 300 "$T/api.err"))" \
 		grep -q '"method":"acpi-power-button","guest_listening":true' <<<"$r"
 else
 	not_ok "smp4: never waited for the power button: $(grep '^envup-linux' "$T/smp4.out" | tail -2 | tr '\n' ';')"
