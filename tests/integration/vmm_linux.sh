@@ -6,7 +6,9 @@
 # tests/linux/ and passes every check there: vCPUs, the three virtio-pci devices through
 # Linux's drivers, a disk write into an envup qcow2 overlay that qemu-img reads back, DHCP and
 # TCP out through slirp, TCP in through a host forward, virtio-rng; then it powers off (ACPI
-# S5) and envvmm exits 0. Also: 4 vCPUs, the control socket's shutdown (the guest takes the
+# S5) and envvmm exits 0. The same through firmware: SeaBIOS loads GRUB from a disk's MBR,
+# GRUB loads the kernel and initramfs from that disk's ext4 partition (the chain a Vagrant box
+# uses), and the init checks a second disk. Also: 4 vCPUs, the control socket's shutdown (the guest takes the
 # ACPI power button and powers off by itself) and stop.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vmm_lib.inc"
@@ -125,6 +127,36 @@ fwd_client pvh "$FWD_PORT"
 linux_wait 300
 check "pvh: booted through the PVH entry" grep -q "boot: ELF kernel through its PVH entry" "$T/pvh.log"
 boot_checks pvh
+
+# Firmware: SeaBIOS -> GRUB (MBR, ext4 partition) -> this kernel and initramfs -> init.
+if [ -f /usr/share/seabios/bios.bin ] && [ -f /usr/lib/grub/i386-pc/boot.img ] &&
+	command -v grub-mkimage >/dev/null && command -v mkfs.ext4 >/dev/null; then
+	. "$ENVUP_SRC/tests/integration/helpers/grub_disk.sh"
+	mkdir -p "$T/gd/root/boot"
+	cp "$L/vmlinuz" "$L/initramfs.gz" "$T/gd/root/boot/"
+	tok=grub-linux-$RANDOM
+	GRUB_DISK_MB=40 grub_disk "$T/gd" "$tok" <<-EOF
+		linux /boot/vmlinuz console=ttyS0 panic=-1 envup.cpus=2 envup.port=$port envup.sectors=131072 envup.fwd=$GUEST_FWD_PORT envup.disk=vdb envup.virtio=0x0001,0x0002,0x0002,0x0004
+		initrd /boot/initramfs.gz
+		boot
+	EOF
+	new_disk grub
+	FWD_PORT=$(free_port)
+	"$ENVVMM" --memory 512 --cpus 2 --firmware --disk "$T/gd/grub.raw,format=raw" \
+		--disk "$T/grub.qcow2,format=qcow2,serial=envup-linux" \
+		--net "user,hostfwd=tcp:127.0.0.1:$FWD_PORT-:$GUEST_FWD_PORT" --log "$T/grub.log" \
+		>"$T/grub.out" 2>"$T/grub.err" </dev/null &
+	VMM_PID=$!
+	at_exit "kill $VMM_PID 2>/dev/null"
+	fwd_client grub "$FWD_PORT"
+	linux_wait 300
+	check "grub: GRUB read grub.cfg from the ext4 partition" grep -q "envup-grub: $tok" "$T/grub.out"
+	check "grub: GRUB loaded the kernel, which took GRUB's command line" \
+		grep -q "Command line: BOOT_IMAGE=/boot/vmlinuz console=ttyS0" "$T/grub.out"
+	boot_checks grub
+else
+	not_ok "grub: SeaBIOS or grub-pc-bin missing (make deps installs seabios and grub-pc-bin)"
+fi
 
 # 4 vCPUs, then the control socket's shutdown: the ACPI power button, taken by the guest.
 linux_run smp4 "$L/vmlinuz" 4 "envup.after=powerbutton" --api "$T/smp4.sock"
