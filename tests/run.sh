@@ -54,8 +54,9 @@ account() {
 	fi
 }
 
-# needs_kvm FILE: the suite needs /dev/kvm (its source says so).
-needs_kvm() { grep -q 'needs: kvm' "$1"; }
+# needs_kvm FILE: the suite needs /dev/kvm (a line of its source starts "# needs: kvm" or
+# "/* needs: kvm").
+needs_kvm() { grep -qE '^(# |/\* )needs: kvm' "$1"; }
 
 # wanted NAME: no PATTERN was given, or NAME contains one.
 patterns=()
