@@ -124,7 +124,7 @@ check "envdestroy -f succeeds" [ $? -eq 0 ]
 check "envdestroy removes keys, pin and state" [ ! -e "$M" ]
 check "envstatus shows not created" bash -c "'$ENVCTL' status | grep -q 'web .*not created'"
 
-# 7. Provider choice: auto, vmm and qemu are not in this build yet and say so.
+# 7. Provider choice: auto is vmm with hardware KVM, else qemu (with a notice).
 cat >"$T/Envfile.auto" <<EOT
 version: 1
 machines:
@@ -132,6 +132,10 @@ machines:
     box: debian/bookworm64
 EOT
 out=$(ENVUP_ENVFILE="$T/Envfile.auto" "$ENVCTL" up 2>&1); echo "$out"
-check "provider auto without an implementation names the machine" \
-	grep -q "machine 'box1': provider '.*' .*not available" <<<"$out"
+check "provider auto: a box that is not installed and has no registry is a clear error naming it" \
+	grep -q "error: box 'debian/bookworm64': no registry to look it up in" <<<"$out"
+if ! { [ -c /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; }; then
+	check "provider auto without hardware KVM: qemu, with the one-line notice that it is slow" \
+		grep -q "box1: no hardware virtualization here: qemu emulates in software, which is slow" <<<"$out"
+fi
 finish
