@@ -164,8 +164,23 @@ else
 		done
 		[ ${#todo[@]} -eq 0 ] && break
 		[ $attempt -eq 2 ] && echo "kvmlab: the first lab boot left ${todo[*]} unfinished; booting it again"
-		tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-1500}" \
-			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1
+		# its own session, so that a frozen lab can be stopped with everything under it
+		setsid tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-1500}" \
+			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1 &
+		lab_pid=$!
+		# A frozen lab writes nothing: when no suite's log has grown for ENVUP_KVMLAB_STALL
+		# seconds (600; a Linux boot on a loaded host takes at most about 300), it is stopped.
+		while kill -0 "$lab_pid" 2>/dev/null; do
+			sleep 5
+			stall=${ENVUP_KVMLAB_STALL:-600}
+			if [ -z "$(find "$labout" -newermt "@$(($(date +%s) - stall))" -print -quit)" ]; then
+				echo "kvmlab: nothing written in the lab for $stall s: stopping it" >>"$labout/lab.log"
+				kill -- "-$lab_pid" 2>/dev/null
+				sleep 5
+				kill -9 -- "-$lab_pid" 2>/dev/null
+			fi
+		done
+		wait "$lab_pid"
 		lab_rc=$?
 	done
 	end=$(date +%s)
