@@ -158,11 +158,8 @@ static const struct userconf_registry *configured_registry(const struct userconf
 {
 	for (size_t i = 0; uc && i < uc->nregistries; i++) {
 		const char *r = uc->registries[i].url;
-		size_t n = strlen(r);
 
-		while (n && r[n - 1] == '/')
-			n--;
-		if (n && uc->registries[i].token && url_is_under(r, url))
+		if (uc->registries[i].token && url_is_under(r, url))
 			return &uc->registries[i];
 	}
 	return NULL;
@@ -214,8 +211,8 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
 		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
 			       "catalog may only name http(s) URLs", catalog_url, ch.provider->url);
-	/* the token goes to the registry's server only (scheme, host, port), never elsewhere */
-	p->token = registry && url_same_origin(registry, p->url) ? token : NULL;
+	/* the token goes only to box URLs under the registry (http.c checks it again per hop) */
+	p->token = registry && url_is_under(registry, p->url) ? token : NULL;
 	return 0;
 }
 

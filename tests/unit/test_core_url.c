@@ -87,6 +87,10 @@ static void test_is_under(void **state)
 	assert_false(url_is_under(reg, "http://127.0.0.1:8765/reg/..\\other"));
 	assert_false(url_is_under(reg, "file:///reg/x"));
 	assert_true(url_is_under("http://h/", "http://h/anything"));
+	/* host case and default ports do not matter; another host never is under */
+	assert_true(url_is_under("http://reg.example/a", "HTTP://Reg.Example:80/a/c.box"));
+	assert_false(url_is_under("http://reg.example/a", "http://reg.example.evil.org/a"));
+	assert_false(url_is_under("http://127.0.0.1/", "http://127.0.0.2/"));
 }
 
 static void test_long_versions(void **state)

@@ -156,31 +156,6 @@ static void test_pwrite_all(void **state)
 	unit_rmdir(dir);
 }
 
-/* The one rule for where a registry token may go: same scheme, host and port. */
-static void test_url_same_origin(void **state)
-{
-	struct url_origin o;
-
-	(void)state;
-	assert_true(url_same_origin("http://reg.example/a", "HTTP://Reg.Example:80/b/c.box"));
-	assert_true(url_same_origin("https://reg.example", "https://reg.example.:443?x"));
-	assert_true(url_same_origin("http://u:p@127.0.0.1:8080/x", "http://127.0.0.1:8080"));
-	assert_true(url_same_origin("http://[::1]:81/a", "http://[::1]:81/b"));
-	assert_false(url_same_origin("http://reg.example/a", "https://reg.example/a"));
-	assert_false(url_same_origin("http://reg.example/a", "http://reg.example:8080/a"));
-	assert_false(url_same_origin("http://reg.example/a", "http://reg.example.evil.org/a"));
-	assert_false(url_same_origin("http://127.0.0.1:80/", "http://127.0.0.2/"));
-	/* user info cannot smuggle another host in */
-	assert_false(url_same_origin("http://reg.example/", "http://reg.example@evil.org/"));
-	assert_false(url_same_origin("/srv/reg", "/srv/reg/x.box"));
-	assert_false(url_same_origin("http://reg.example:99999/", "http://reg.example:99999/"));
-	assert_false(url_origin_parse("http:///x", &o));
-	assert_false(url_origin_parse("http://h:8x/", &o));
-	assert_true(url_origin_parse("https://H.example:8443/p", &o));
-	assert_string_equal(o.host, "h.example");
-	assert_int_equal(o.port, 8443);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,7 +164,6 @@ int main(void)
 		cmocka_unit_test(test_format_bytes),
 		cmocka_unit_test(test_suggest_and_paths),
 		cmocka_unit_test(test_pwrite_all),
-		cmocka_unit_test(test_url_same_origin),
 	};
 	return cmocka_run_group_tests_name("core_util", tests, NULL, NULL);
 }
