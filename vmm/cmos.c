@@ -81,6 +81,12 @@ static void clock_take(struct cmos *c)
 		c->offset_s = (int64_t)(t - c->now());
 }
 
+/* Seconds, minutes, hours, weekday, day, month, year, century: not the alarm bytes. */
+static bool is_time_reg(uint8_t r)
+{
+	return (r <= REG_YEAR && r != 1 && r != 3 && r != 5) || r == REG_CENTURY;
+}
+
 void cmos_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write)
 {
 	struct cmos *c = opaque;
@@ -95,10 +101,8 @@ void cmos_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write
 	}
 	r = c->index;
 	if (!write) {
-		if (r <= REG_YEAR || r == REG_CENTURY) {
-			if (!(c->ram[REG_B] & B_SET))
-				clock_fill(c);
-		}
+		if (is_time_reg(r) && !(c->ram[REG_B] & B_SET))
+			clock_fill(c);
 		/* Register A's update-in-progress bit is never set: each read is taken from the
 		 * clock as a whole, so a guest never sees a half-updated time. */
 		data[0] = c->ram[r];
@@ -121,10 +125,15 @@ void cmos_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool write
 		c->ram[REG_B] = data[0];
 		return;
 	default:
-		c->ram[r] = data[0];
-		/* A time byte written outside SET mode counts at once. */
-		if ((r <= REG_YEAR || r == REG_CENTURY) && !(c->ram[REG_B] & B_SET))
+		/* A time byte written outside SET mode counts at once, against the clock as it is
+		 * now (not as the guest last read it); the alarm bytes (1, 3, 5) are no time. */
+		if (is_time_reg(r) && !(c->ram[REG_B] & B_SET)) {
+			clock_fill(c);
+			c->ram[r] = data[0];
 			clock_take(c);
+			return;
+		}
+		c->ram[r] = data[0];
 	}
 }
 

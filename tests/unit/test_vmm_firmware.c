@@ -214,6 +214,13 @@ static time_t fixed_now(void)
 	return 1700000000; /* 2023-11-14 22:13:20 UTC, a Tuesday */
 }
 
+static time_t moving_clock;
+
+static time_t moving_now(void)
+{
+	return moving_clock;
+}
+
 static uint8_t cmos_get(struct cmos *c, uint8_t reg)
 {
 	uint8_t v;
@@ -265,6 +272,21 @@ static void test_cmos(void **state)
 	assert_int_equal(c.offset_s, -3600);
 	assert_int_equal(cmos_get(&c, 0x04), 21);
 	assert_int_equal(cmos_get(&c, 0x02), 13);
+
+	/* Time passes unread: an alarm byte written then is no time and moves no clock; a time
+	 * byte written then counts against the clock as it is now, not as last read. */
+	assert_int_equal(cmos_init(&c, NULL, 64 << 20, 0, 1, &e), 0);
+	c.now = moving_now;
+	moving_clock = 1700000000;
+	cmos_put(&c, 0x0b, 0x04 | 0x02); /* binary, 24-hour */
+	assert_int_equal(cmos_get(&c, 0x04), 22);
+	moving_clock += 3 * 3600;
+	cmos_put(&c, 0x01, 0x30); /* the alarm's seconds */
+	assert_int_equal(c.offset_s, 0);
+	assert_int_equal(cmos_get(&c, 0x04), 1); /* 01:13 the next day */
+	moving_clock += 3600;
+	cmos_put(&c, 0x00, 20); /* seconds, written outside SET mode: they were 20 already */
+	assert_int_equal(c.offset_s, 0);
 }
 
 static void test_piix_routing(void **state)
@@ -302,6 +324,15 @@ static void test_piix_routing(void **state)
 		assert_int_equal(x.irq_level[10], 0);
 		pci_intx(&vm, &d, 0);
 		assert_int_equal(x.irq_level[5], 0);
+		/* IRQ 4 (COM1) and 9 (the SCI) are our other devices' lines: a PIRQ routed there
+		 * drives nothing, so the guest cannot lower them. */
+		for (uint8_t irq = 4; irq <= 9; irq += 5) {
+			uint8_t v = irq;
+			pci_cfg_access(&x.isa, 0x61, &v, 1, true);
+			pci_intx(&vm, &d, 1);
+			assert_int_equal(x.irq_level[irq], 0);
+			pci_intx(&vm, &d, 0);
+		}
 	}
 	bus_free(&vm.pio);
 	bus_free(&vm.mmio);
