@@ -19,7 +19,8 @@ unsigned piix_slot_link(unsigned slot)
 }
 
 /* The IRQ behind a link, or 0 when the link is disabled or names an IRQ that PCI may not use
- * (0-2, 8, 13: timer, keyboard, cascade, RTC, FPU). */
+ * (0-2, 8, 13: timer, keyboard, cascade, RTC, FPU) or that another device of ours drives
+ * (4: COM1, 9: the ACPI SCI): a guest must not lower their lines by routing PCI there. */
 static unsigned link_irq(const struct piix *x, unsigned link)
 {
 	uint8_t r = x->isa.cfg[PIRQ_ROUTE + link];
@@ -27,7 +28,7 @@ static unsigned link_irq(const struct piix *x, unsigned link)
 	if (r & PIRQ_DISABLED)
 		return 0;
 	r &= 0x0f;
-	return r < 3 || r == 8 || r == 13 ? 0 : r;
+	return r < 3 || r == 4 || r == 8 || r == 9 || r == 13 ? 0 : r;
 }
 
 /* Recomputes every ISA IRQ line from the slots' INTA# levels: lines are shared and level
