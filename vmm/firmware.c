@@ -24,12 +24,16 @@ static void debug_line(struct firmware *fw)
 	fw->line[fw->len] = 0;
 	if (fw->len && fw->line[fw->len - 1] == '\r')
 		fw->line[--fw->len] = 0;
+	for (size_t i = 0; i < fw->len; i++)
+		if (fw->line[i] == '\r')
+			fw->line[i] = '?'; /* a CR inside a line would overprint it in the log */
 	if (fw->lines < FIRMWARE_DEBUG_LINES)
 		log_msg(LOG_INFO, "firmware: %s", fw->line);
 	else if (fw->lines == FIRMWARE_DEBUG_LINES)
 		log_msg(LOG_WARN, "firmware: more than %d lines on the debug port; no more logged",
 			FIRMWARE_DEBUG_LINES);
-	fw->lines++;
+	if (fw->lines <= FIRMWARE_DEBUG_LINES)
+		fw->lines++; /* stops counting: a guest never makes it wrap and log again */
 	if (!strncmp(fw->line, "Boot failed", 11))
 		snprintf(fw->failed, sizeof(fw->failed), "%s", fw->line);
 	if (!strncmp(fw->line, NO_BOOT_DEVICE, strlen(NO_BOOT_DEVICE)))
@@ -92,13 +96,34 @@ int firmware_open(struct firmware *fw, const char *path, struct err *e)
 			       FIRMWARE_MIN >> 10, FIRMWARE_MAX >> 10);
 	}
 	fw->size = (size_t)st.st_size;
-	/* A private mapping: the file may change on disk, the machine's ROM does not. */
-	fw->image = mmap(NULL, fw->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	close(fd);
+	/* A copy, not a mapping of the file: a file truncated or rewritten while the machine
+	 * runs must change nothing (a shrunk mapping would fault envvmm or the vCPU). */
+	fw->image = mmap(NULL, fw->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
 	if (fw->image == MAP_FAILED) {
 		fw->image = NULL;
-		return err_sys(e, "--firmware %s: mmap", path);
+		close(fd);
+		return err_sys(e, "--firmware %s: out of memory", path);
 	}
+	for (size_t got = 0; got < fw->size;) {
+		ssize_t n = pread(fd, (uint8_t *)fw->image + got, fw->size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int saved = n < 0 ? errno : EIO;
+
+			close(fd);
+			munmap(fw->image, fw->size);
+			fw->image = NULL;
+			errno = saved;
+			return err_sys(e, "--firmware %s: read (the file changed?)", path);
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (mprotect(fw->image, fw->size, PROT_READ) < 0)
+		return err_sys(e, "--firmware %s: mprotect", path);
 	return 0;
 }
 
