@@ -182,13 +182,14 @@ int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size, struct er
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 
-	/* Read-only where KVM can: guest writes then exit as MMIO, which no device claims, so
-	 * they are dropped as a ROM drops them. */
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0)
-		reg.flags = KVM_MEM_READONLY;
-	else
-		log_msg(LOG_WARN, "this KVM has no read-only memory (KVM_CAP_READONLY_MEM); the "
-				  "firmware image is writable by the guest");
+	/* Read-only: guest writes then exit as MMIO, which no device claims, so they are dropped
+	 * as a ROM drops them. Without it a guest write into the (read-only) host mapping would
+	 * fail KVM_RUN, so such a KVM (older than Linux 3.7) gets no firmware boot. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return err_set(e, ERR_UNSUPPORTED,
+			       "--firmware: this KVM cannot map read-only memory "
+			       "(KVM_CAP_READONLY_MEM), which firmware boot needs");
+	reg.flags = KVM_MEM_READONLY;
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
 		return err_sys(e, "KVM_SET_USER_MEMORY_REGION (firmware at %#llx)",
 			       (unsigned long long)gpa);
@@ -511,14 +512,18 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	}
 }
 
-/* A machine stopped from outside (a signal, the control socket, a timeout) while the guest
- * was still running: where each vCPU was, which tells a hung guest's loop. */
+/* A machine that ended with a failure (a signal such as a test's timeout, a fault): where each
+ * vCPU was, which tells a hung guest's loop. */
 static void vcpu_log_stop(struct vcpu *c)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	int code;
 
-	if (!c->vm->exit_code || ioctl(c->fd, KVM_GET_REGS, &r) < 0 ||
+	pthread_mutex_lock(&c->vm->state_lock);
+	code = c->vm->exit_code;
+	pthread_mutex_unlock(&c->vm->state_lock);
+	if (!code || ioctl(c->fd, KVM_GET_REGS, &r) < 0 ||
 	    ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
 		return;
 	log_msg(LOG_INFO, "vCPU %u stopped at %04x:%llx (linear %#llx, cr0 %#llx)", c->id,
