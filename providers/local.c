@@ -260,15 +260,23 @@ int local_ssh_port(const struct provider_ctx *c, int *port, struct err *e)
 	if (!s)
 		return err_set(e, ERR_NOTFOUND, "machine '%s' has no SSH port yet (envup %s)",
 			       c->m->name, c->m->name);
-	*port = atoi(s);
+	char *end;
+	long v = strtol(s, &end, 10);
+	bool bad = *end || v < 1 || v > 65535;
+
 	free(s);
+	if (bad)
+		return err_set(e, ERR_CORRUPT, "machine '%s': state.json: ssh_port is no port",
+			       c->m->name);
+	*port = (int)v;
 	return 0;
 }
 
 int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, struct err *e)
 {
 	const struct machine *m = c->m;
-	int taken[1 + 64], nt = 0, old = 0;
+	/* every explicit host port, SSH's, and each auto-corrected one */
+	int taken[1 + 2 * (sizeof(p->fw) / sizeof(p->fw[0]))], nt = 0, old = 0;
 	struct json_object *arr;
 	struct err ignored = {0};
 
@@ -317,7 +325,8 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 				  "using %d (auto_correct)",
 				  f->guest, f->host, w->host);
 		}
-		taken[nt++] = w->host;
+		if (w->host != f->host)
+			taken[nt++] = w->host;
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "guest", json_object_new_int(w->guest));
 		json_object_object_add(o, "host", json_object_new_int(w->host));
@@ -327,6 +336,17 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 	if (state_set(c, "forwarded_ports", arr, e) < 0)
 		return -1;
 	return state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
+}
+
+/* True when cmd names a path inside dir: dir followed by "/" (".../web/" and not ".../web2/"). */
+static bool names_dir(const char *cmd, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	for (const char *q = cmd; n && (q = strstr(q, dir)); q += n)
+		if (q[n] == '/')
+			return true;
+	return false;
 }
 
 int local_running(const struct provider_ctx *c, pid_t *pid)
@@ -356,7 +376,7 @@ int local_running(const struct provider_ctx *c, pid_t *pid)
 		if (!cmd[i])
 			cmd[i] = ' ';
 	cmd[n] = 0;
-	if (strstr(cmd, c->machine_dir)) {
+	if (names_dir(cmd, c->machine_dir)) {
 		*pid = (pid_t)v;
 		rc = 1;
 	}
