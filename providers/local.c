@@ -338,13 +338,14 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 	return state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
 }
 
-/* True when cmd names a path inside dir: dir followed by "/" (".../web/" and not ".../web2/"). */
+/* True when cmd (arguments joined by spaces) names dir or a path inside it: dir followed by
+ * "/", a space or the end (".../web/pid", not ".../web2/pid"). */
 static bool names_dir(const char *cmd, const char *dir)
 {
 	size_t n = strlen(dir);
 
 	for (const char *q = cmd; n && (q = strstr(q, dir)); q += n)
-		if (q[n] == '/')
+		if (q[n] == '/' || q[n] == ' ' || !q[n])
 			return true;
 	return false;
 }

@@ -82,6 +82,27 @@ static void test_ports(void **state)
 	close(held);
 }
 
+/* As many forwards as a machine may have, all explicit and free: every one is remembered as
+ * taken once (they and SSH's used to overflow the list of taken ports). */
+static void test_many_ports(void **state)
+{
+	struct forwarded_port fp[64];
+	struct machine m = {.name = "many", .ports = fp, .nports = 64};
+	struct provider_ctx c;
+	struct local_ports p;
+	struct err e;
+
+	(void)state;
+	for (int i = 0; i < 64; i++)
+		fp[i] = (struct forwarded_port){.guest = 1000 + i, .host = 47000 + i,
+						 .host_ip = "127.0.0.1", .protocol = "tcp"};
+	ctx_for(&c, &m, unit_dir);
+	assert_int_equal(local_ports_choose(&c, &p, &e), 0);
+	assert_int_equal(p.n, 64);
+	assert_int_equal(p.fw[63].host, 47063);
+	assert_int_not_equal(p.ssh, 47000);
+}
+
 static void test_running(void **state)
 {
 	struct machine m = {.name = "web"};
@@ -102,6 +123,24 @@ static void test_running(void **state)
 	usleep(100 * 1000);
 	assert_int_equal(local_running(&c, &pid), 1);
 	assert_int_equal(pid, child);
+	/* nor is a process of a machine whose directory's name only starts the same */
+	{
+		char *sib = NULL;
+		pid_t other;
+
+		assert_true(asprintf(&sib, "%s2/disk.qcow2", mdir) > 0);
+		other = fork();
+		if (other == 0) {
+			execlp("sh", "sh", "-c", "sleep 30", sib, (char *)NULL);
+			_exit(127);
+		}
+		assert_int_equal(unit_sh("echo %d >'%s/pid'", (int)other, mdir), 0);
+		usleep(100 * 1000);
+		assert_int_equal(local_running(&c, &pid), 0);
+		kill(other, SIGKILL);
+		waitpid(other, NULL, 0);
+		free(sib);
+	}
 	/* a recycled pid (this process does not name the directory) is not the machine */
 	assert_int_equal(unit_sh("echo %d >'%s/pid'", (int)getpid(), mdir), 0);
 	assert_int_equal(local_running(&c, &pid), 0);
@@ -173,6 +212,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ports, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_many_ports, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_running, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_console_tail, unit_setup_dir,
 						unit_teardown_dir),
