@@ -64,14 +64,14 @@ check "initial sync: the tree arrives whole" \
 check "initial sync: modes kept" [ "$(stat -c %a "$G/sub/b.txt")" = 640 ]
 check "initial sync: symlinks stay symlinks" [ "$(readlink "$G/link")" = a.txt ]
 check "files belong to the SSH user" [ -z "$(find "$G" ! -user "$SSH_USER")" ]
-check "excludes honoured (a pattern and a directory)" \
-	[ ! -e "$G/build.log" ] && [ ! -e "$G/node_modules" ]
-check ".envup/ is never sent" [ ! -e "$SSH_HOME/whole/.envup" ] && [ -e "$SSH_HOME/whole/Envfile" ]
+check_sh "excludes honoured (a pattern and a directory)" \
+	'[ ! -e "$G/build.log" ] && [ ! -e "$G/node_modules" ]'
+check_sh ".envup/ is never sent" '[ ! -e "$SSH_HOME/whole/.envup" ] && [ -e "$SSH_HOME/whole/Envfile" ]'
 check "owner and group given: files belong to them" \
 	[ "$(stat -c %U:%G "$SSH_HOME/owned/b.txt")" = nobody:nogroup ]
-check "create: true makes the host folder and syncs it" [ -d "$P/made" ] && [ -d "$SSH_HOME/made" ]
-check "a guest folder under a root-owned directory is made with sudo, for the SSH user" \
-	[ "$(stat -c %U "$T/rootowned/vagrant")" = "$SSH_USER" ] && [ -f "$T/rootowned/vagrant/b.txt" ]
+check_sh "create: true makes the host folder and syncs it" '[ -d "$P/made" ] && [ -d "$SSH_HOME/made" ]'
+check_sh "a guest folder under a root-owned directory is made with sudo, for the SSH user" \
+	'[ "$(stat -c %U "$T/rootowned/vagrant")" = "$SSH_USER" ] && [ -f "$T/rootowned/vagrant/b.txt" ]'
 
 # envrsync: a change, an addition, a deletion.
 echo changed >src/a.txt
@@ -89,8 +89,8 @@ check "envrsync: a new file arrives" [ -f "$G/new.txt" ]
 check "envrsync: a file deleted on the host goes in the guest folder" [ ! -e "$G/sub/b.txt" ]
 check "envrsync: a file only in the guest folder goes (--delete)" [ ! -e "$G/guest-only.txt" ]
 check "envrsync: excluded files in the guest are kept" [ -f "$G/kept.log" ]
-check "--delete stays inside the guest folder" \
-	[ -f "$SSH_HOME/app2/keep.txt" ] && [ -f "$SSH_HOME/outside.txt" ]
+check_sh "--delete stays inside the guest folder" \
+	'[ -f "$SSH_HOME/app2/keep.txt" ] && [ -f "$SSH_HOME/outside.txt" ]'
 check "envrsync reports the counts" grep -q "src -> $G: 2 files sent, 2 deleted" "$T/rs.out"
 
 # envrsync-auto: a new file within 2 s; a burst of files is one sync.
@@ -118,12 +118,12 @@ for _ in $(seq 40); do [ -f "$G/newdir/inner/x.txt" ] && [ -f "$G/burst50.txt" ]
 sleep 1
 echo later >src/newdir/inner/y.txt
 for _ in $(seq 40); do [ -f "$G/newdir/inner/y.txt" ] && break; sleep 0.1; done
-check "envrsync-auto: a burst of 50 files arrives" [ -f "$G/burst1.txt" ] && [ -f "$G/burst50.txt" ]
+check_sh "envrsync-auto: a burst of 50 files arrives" '[ -f "$G/burst1.txt" ] && [ -f "$G/burst50.txt" ]'
 check "envrsync-auto: a directory made while watching is watched" [ -f "$G/newdir/inner/y.txt" ]
 n2=$(grep -c "src -> $G:" "$T/auto.out")
 echo "# syncs of src: $before at start, $n1 after one file, $n2 after the burst and one more"
-check "envrsync-auto: one line per sync, bursts coalesced" \
-	[ "$((n1 - before))" -eq 1 ] && [ "$((n2 - n1))" -le 3 ]
+check_sh "envrsync-auto: one line per sync, bursts coalesced" \
+	'[ "$((n1 - before))" -eq 1 ] && [ "$((n2 - n1))" -le 3 ]'
 check "envrsync-auto: a folder where nothing changed is not synced again" \
 	[ "$(grep -c "made -> " "$T/auto.out")" -eq 1 ]
 kill -INT "$apid"
@@ -145,8 +145,8 @@ check "envrsync: the error names the machine and rsync__install" \
 	grep -q "machine 'web': rsync is not installed in the guest.*rsync__install: true" "$T/nr.out"
 "$ENVCTL" up >"$T/nr2.out" 2>&1
 rc=$?
-check "envup: no rsync in the guest fails, naming the machine" \
-	[ "$rc" -eq 1 ] && grep -q "machine 'web': rsync is not installed in the guest" "$T/nr2.out"
+check_sh "envup: no rsync in the guest fails, naming the machine" \
+	'[ "$rc" -eq 1 ] && grep -q "machine .web.: rsync is not installed in the guest" "$T/nr2.out"'
 rm -f "$SSH_HOME/.ssh/environment"
 
 # type 9p on a provider that cannot share live: refused before anything starts.
