@@ -83,7 +83,8 @@ bad:
 	return err_set(e, ERR_FAIL, "machine '%s': control socket write failed", c->m->name);
 }
 
-/* The box's kernel, initrd and command line; firmware boot is not in envvmm yet. */
+/* The box's kernel, initrd and command line. envvmm can boot a disk's bootloader (--firmware),
+ * but this provider does not use it yet: a box without a kernel is refused, saying so. */
 static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
 	struct local_kernel k;
@@ -94,9 +95,9 @@ static int add_boot(struct local_args *a, const struct provider_ctx *c, struct e
 		goto out;
 	if (!box || !k.kernel) {
 		err_set(e, ERR_UNSUPPORTED,
-			"machine '%s': its box has no kernel for direct boot, and envvmm cannot "
-			"boot a disk's bootloader (firmware boot) in this build; use an envup box "
-			"(with kernel) or --provider qemu",
+			"machine '%s': its box has no kernel for direct boot, and the vmm "
+			"provider does not boot a disk's bootloader through firmware yet; use an "
+			"envup box (with kernel) or --provider qemu",
 			c->m->name);
 		goto out;
 	}
