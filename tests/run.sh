@@ -152,27 +152,30 @@ elif ! command -v qemu-system-x86_64 >/dev/null; then
 else
 	# One lab boot for all of them; its console and start-up time go into the report.
 	labout="$logdir/kvmlab"
+	build_console=${ENVUP_BUILD:-build}/kvmlab/last-console.log
 	mkdir -p "$labout"
 	start=$(date +%s)
-	# The lab's own kernel has been seen to freeze (QEMU TCG's nested SVM): a second boot runs
-	# the suites the first left unfinished. Finished suites are not run again.
-	for attempt in 1 2; do
+	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
+	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM: a new
+	# boot runs the suites an earlier one left unfinished (three boots at most). Finished
+	# suites are not run again; the report says when a boot was lost.
+	for attempt in 1 2 3; do
 		todo=()
 		for entry in "${kvm_suites[@]}"; do
 			f="$labout/$(echo "${entry%%|*}" | tr '/' '_').status"
 			[ -f "$f" ] || todo+=("${entry%%|*}")
 		done
 		[ ${#todo[@]} -eq 0 ] && break
-		[ $attempt -eq 2 ] && echo "kvmlab: the first lab boot left ${todo[*]} unfinished; booting it again"
+		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || echo 'no panic on its console: a freeze')); booting it again"
 		# its own session, so that a frozen lab can be stopped with everything under it
 		setsid tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-1500}" \
 			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1 &
 		lab_pid=$!
 		# A frozen lab writes nothing: when no suite's log has grown for ENVUP_KVMLAB_STALL
-		# seconds (600; a Linux boot on a loaded host takes at most about 300), it is stopped.
+		# seconds (400; a Linux boot on a loaded host took at most about 300), it is stopped.
 		while kill -0 "$lab_pid" 2>/dev/null; do
 			sleep 5
-			stall=${ENVUP_KVMLAB_STALL:-600}
+			stall=${ENVUP_KVMLAB_STALL:-400}
 			if [ -z "$(find "$labout" -newermt "@$(($(date +%s) - stall))" -print -quit)" ]; then
 				echo "kvmlab: nothing written in the lab for $stall s: stopping it" >>"$labout/lab.log"
 				kill -- "-$lab_pid" 2>/dev/null

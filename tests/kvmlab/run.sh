@@ -35,6 +35,7 @@ done
 
 bash "$src/tests/kvmlab/prepare.sh" || exit 125
 mkdir -p "$build/kvmlab/runs"
+rm -f "$build/kvmlab/last-console.log" # this boot's, or none
 dir=$(mktemp -d "$build/kvmlab/runs/run.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
