@@ -247,7 +247,7 @@ static void lock_drop(const struct box_publish_opts *o, struct lock *l)
 
 /* One read-edit-write round: 1 when the write lost a race (412), 0 done, -1 error. */
 static int catalog_round(const struct box_publish_opts *o, const struct catalog_release *rel,
-			 const char *url, struct err *e)
+			 const char *url, bool locked, struct err *e)
 {
 	struct http_request put = {.method = "PUT", .url = url, .content_type = "application/json"};
 	struct http_response rs;
@@ -257,6 +257,16 @@ static int catalog_round(const struct box_publish_opts *o, const struct catalog_
 
 	if (get_catalog(o, url, &body, &len, etag, sizeof(etag), e) < 0)
 		return -1;
+	/* Neither a lock nor an ETag to make the write conditional: an overwrite could drop a
+	 * version another publisher has just added, so this is refused rather than risked. */
+	if (len && !etag[0] && !locked) {
+		free(body);
+		return err_set(e, ERR_UNSUPPORTED,
+			       "%s: the server gives the catalog no ETag and offers no lock (WebDAV "
+			       "MKCOL), so it cannot be updated without risking another publisher's "
+			       "version; enable one of them, or publish into a directory",
+			       url);
+	}
 	rc = catalog_edit_add(body, len, url, rel, o->force, &out, e);
 	free(body);
 	if (rc < 0)
@@ -295,7 +305,7 @@ int publish_http_catalog(const struct box_publish_opts *o, const struct catalog_
 		goto out;
 	r->locked = l.held;
 	for (r->catalog_tries = 1;; r->catalog_tries++) {
-		int k = catalog_round(o, rel, r->catalog_url, e);
+		int k = catalog_round(o, rel, r->catalog_url, l.held, e);
 
 		if (k <= 0) {
 			rc = k;

@@ -129,15 +129,30 @@ static int put_grains(struct writer *w, struct image *img, uint32_t *gt, uint64_
 
 		if (len > GRAIN_BYTES)
 			len = GRAIN_BYTES;
-		/* runs the image says read as zero are never read, nor written */
+		/* runs the image says read as zero are never read, nor written; a long zero run
+		 * (an empty disk of terabytes) is skipped whole, not grain by grain */
 		for (uint64_t at = off; at < off + len; at += pnum) {
-			if (image_block_status(img, at, off + len - at, &pnum, &zero, w->e) < 0)
+			if (image_block_status(img, at, capacity - at, &pnum, &zero, w->e) < 0)
 				goto done;
-			if (!zero)
+			if (!zero) {
 				all_zero = false;
+				break;
+			}
+			if (at == off && pnum >= len) {
+				g = (off + pnum) / GRAIN_BYTES - 1; /* the loop's g++ is the next grain */
+				break;
+			}
 		}
 		if (all_zero)
 			continue;
+		/* grain sectors are 32 bits in the grain table */
+		if (w->sector > UINT32_MAX) {
+			err_set(w->e, ERR_UNSUPPORTED,
+				"a stream-optimized VMDK cannot hold this much data (grain at sector "
+				"%llu)",
+				(unsigned long long)w->sector);
+			goto done;
+		}
 		memset(in, 0, GRAIN_BYTES);
 		if (image_pread(img, in, (size_t)len, off, w->e) < 0)
 			goto done;

@@ -10,7 +10,7 @@
 HERE=$ENVUP_SRC/tests/integration
 export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
 unset ENVUP_REGISTRY ENVUP_REGISTRY_TOKEN
-mkdir -p "$XDG_CONFIG_HOME/envup" "$T/www/reg" "$T/www/private" "$T/www/static" "$T/other" "$T/ngx"
+mkdir -p "$XDG_CONFIG_HOME/envup" "$T/www/reg" "$T/www/private" "$T/www/static" "$T/www/noetag" "$T/other" "$T/ngx"
 envbox() { "$ENVCTL" box "$@"; }
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 installed() { envbox list --json | python3 -c 'import json,sys; print(" ".join(sorted("%s@%s:%s" % (b["name"],b["version"],b["provider"]) for b in json.load(sys.stdin))))'; }
@@ -49,6 +49,11 @@ http {
       create_full_put_path on;
     }
     location /static/ { autoindex on; }
+    location /noetag/ {
+      etag off;
+      dav_methods PUT DELETE;
+      create_full_put_path on;
+    }
     location /private/ {
       if (\$bad_token) { return 401; }
       dav_methods PUT DELETE MKCOL;
@@ -93,6 +98,16 @@ check "virtualbox flavour: an OVF naming a streamOptimized VMDK" \
 check "virtualbox flavour: the VMDK is accepted by qemu-img check" qemu-img check -q "$T/vb/box-disk001.vmdk"
 check_sh "virtualbox flavour: qemu-img reads it as streamOptimized with the disk's data" \
 	'qemu-img info "$T/vb/box-disk001.vmdk" | grep -q streamOptimized && qemu-img compare -q "$T/vb/box-disk001.vmdk" "$T/disk.raw"'
+# A mostly empty 600 GiB disk: zero runs are skipped whole, not read grain by grain (the timeout
+# only guards against a hang; reading 600 GiB of zeroes would take many minutes).
+qemu-img create -q -f qcow2 "$T/huge.qcow2" 600G
+qemu-io -c 'write -P 0x5a 300G 64k' "$T/huge.qcow2" >/dev/null
+rc=0
+timeout 120 envbox package --image "$T/huge.qcow2" --flavour virtualbox --output "$T/huge.box" -q >/dev/null || rc=$?
+mkdir "$T/huge" && tar -C "$T/huge" -xf "$T/huge.box" 2>/dev/null
+check_sh "virtualbox flavour of a 600 GiB sparse disk: written without reading its zeroes, same data" \
+	'[ $rc -eq 0 ] && qemu-img compare -q "$T/huge/box-disk001.vmdk" "$T/huge.qcow2"'
+rm -rf "$T/huge" "$T/huge.box" "$T/huge.qcow2"
 dir=$(envbox add "$T/vb.box" --name t/vb --json | jget '["dir"]')
 check "virtualbox flavour: envup's own importer reads the OVF and its VMDK" \
 	qemu-img compare -q "$dir/base.qcow2" "$T/disk.raw"
@@ -116,6 +131,11 @@ check "publish PUTs the box where envbox index would look (org/name/VERSION/PROV
 check "the catalog holds every version with URL, sha256 and size" \
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); p={v["version"]:v["providers"][0] for v in c["versions"]}; assert sorted(p)==["1.0.0","1.2.0","2.0.0"] and c["description"]=="team base" and all(x["checksum_type"]=="sha256" and len(x["checksum"])==64 and x["size"]>0 and x["url"].startswith("http") for x in p.values())' "$T/www/reg/team/base.json"
 check "no lock is left behind" test ! -e "$T/www/reg/team/base.json.lock"
+envbox publish "$T/e.box" --registry "$U/noetag" --name team/base --box-version 1.0.0 -q
+rc=0
+err=$(envbox publish "$T/e2.box" --registry "$U/noetag" --name team/base --box-version 1.1.0 -q 2>&1) || rc=$?
+check_sh "a server with neither ETags nor a lock (MKCOL): the catalog is not rewritten blindly, the error says why" \
+	'[ $rc -eq 1 ] && grep -q "no ETag" <<<"$err" && grep -q "1.0.0" "$T/www/noetag/team/base.json" && ! grep -q "1.1.0" "$T/www/noetag/team/base.json"'
 ENVUP_REGISTRY=$U/reg envbox add team/base --box-version "~> 1.0" -q
 dir=$(envbox list --json | jget '[0]["dir"]')
 check_sh "add '~> 1.0' from a clean store gets 1.2.0, its checksum verified" \

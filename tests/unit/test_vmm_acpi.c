@@ -19,24 +19,6 @@
 #include "vmm/pci.h"
 #include "vmm/vm.h"
 
-static uint8_t sum(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-
-	while (n--)
-		s = (uint8_t)(s + *p++);
-	return s;
-}
-
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
 /* The table at gpa, after checking its length and checksum. */
 static const uint8_t *table(struct vm *vm, uint64_t gpa, const char *sig)
 {
@@ -45,11 +27,11 @@ static const uint8_t *table(struct vm *vm, uint64_t gpa, const char *sig)
 
 	assert_non_null(h);
 	assert_memory_equal(h, sig, 4);
-	len = (uint32_t)le(h + 4, 4);
+	len = (uint32_t)unit_le(h + 4, 4);
 	assert_true(len >= 36 && len <= LAYOUT_ACPI_SIZE);
 	h = gm_ptr(&vm->mem, gpa, len);
 	assert_non_null(h);
-	if (sum(h, len) != 0)
+	if (unit_sum8(h, len) != 0)
 		fail_msg("%s: checksum does not add up", sig);
 	return h;
 }
@@ -112,31 +94,31 @@ static void test_tables(void **state)
 		fail_msg("acpi_build: %s", e.msg);
 	rsdp = gm_ptr(&vm.mem, acpi_rsdp_addr(), 36);
 	assert_memory_equal(rsdp, "RSD PTR ", 8);
-	assert_int_equal(sum(rsdp, 20), 0);
-	assert_int_equal(sum(rsdp, 36), 0);
-	xsdt = table(&vm, le(rsdp + 24, 8), "XSDT");
-	for (uint32_t o = 36; o + 8 <= le(xsdt + 4, 4); o += 8) {
-		const uint8_t *t = gm_ptr(&vm.mem, le(xsdt + o, 8), 4);
+	assert_int_equal(unit_sum8(rsdp, 20), 0);
+	assert_int_equal(unit_sum8(rsdp, 36), 0);
+	xsdt = table(&vm, unit_le(rsdp + 24, 8), "XSDT");
+	for (uint32_t o = 36; o + 8 <= unit_le(xsdt + 4, 4); o += 8) {
+		const uint8_t *t = gm_ptr(&vm.mem, unit_le(xsdt + o, 8), 4);
 
 		if (!memcmp(t, "FACP", 4))
-			fadt = table(&vm, le(xsdt + o, 8), "FACP");
+			fadt = table(&vm, unit_le(xsdt + o, 8), "FACP");
 		if (!memcmp(t, "APIC", 4))
-			madt = table(&vm, le(xsdt + o, 8), "APIC");
+			madt = table(&vm, unit_le(xsdt + o, 8), "APIC");
 	}
 	assert_non_null(fadt);
 	assert_non_null(madt);
-	assert_int_equal(le(fadt + 36, 4), 0); /* FIRMWARE_CTRL: X_FIRMWARE_CTRL is set */
+	assert_int_equal(unit_le(fadt + 36, 4), 0); /* FIRMWARE_CTRL: X_FIRMWARE_CTRL is set */
 	/* the FACS has no checksum; signature and length only */
-	assert_memory_equal(gm_ptr(&vm.mem, le(fadt + 132, 8), 8), "FACS\x40\0\0\0", 8);
-	assert_int_equal(le(fadt + 132, 8) % 64, 0);
-	dsdt = table(&vm, le(fadt + 140, 8), "DSDT");
+	assert_memory_equal(gm_ptr(&vm.mem, unit_le(fadt + 132, 8), 8), "FACS\x40\0\0\0", 8);
+	assert_int_equal(unit_le(fadt + 132, 8) % 64, 0);
+	dsdt = table(&vm, unit_le(fadt + 140, 8), "DSDT");
 
 	if (!unit_have("iasl"))
 		skip(); /* the disassembler comes with acpica-tools (make deps) */
 	snprintf(path, sizeof(path), "%s/dsdt.dat", unit_dir);
 	f = fopen(path, "wb");
 	assert_non_null(f);
-	assert_int_equal(fwrite(dsdt, 1, le(dsdt + 4, 4), f), le(dsdt + 4, 4));
+	assert_int_equal(fwrite(dsdt, 1, unit_le(dsdt + 4, 4), f), unit_le(dsdt + 4, 4));
 	fclose(f);
 	if (unit_sh("cd %s && iasl -d dsdt.dat >iasl.log 2>&1", unit_dir) != 0) {
 		(void)unit_sh("cat %s/iasl.log >&2", unit_dir);

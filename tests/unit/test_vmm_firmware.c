@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "vmm/acpi_loader.h"
 #include "vmm/cmos.h"
 #include "vmm/fw_cfg.h"
@@ -99,24 +101,6 @@ static void test_fw_cfg(void **state)
 	bus_free(&vm.pio);
 }
 
-static uint8_t sum(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-
-	while (n--)
-		s = (uint8_t)(s + *p++);
-	return s;
-}
-
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
 /* Runs etc/table-loader as SeaBIOS does, the RSDP "allocated" at 0xf5000 and the tables at
  * 0x7ff0000 of a pretend memory, and checks every table the relocated RSDP leads to. */
 static void test_table_loader(void **state)
@@ -155,7 +139,7 @@ static void test_table_loader(void **state)
 	rd(&f, script, size);
 	for (uint32_t o = 0; o < size; o += ACPI_LOADER_ENTRY) {
 		uint8_t *x = script + o;
-		uint32_t cmd = (uint32_t)le(x, 4);
+		uint32_t cmd = (uint32_t)unit_le(x, 4);
 		int dst = !strcmp((char *)x + 4, names[0]) ? 0 : 1;
 
 		assert_true(!strcmp((char *)x + 4, names[dst]));
@@ -163,43 +147,43 @@ static void test_table_loader(void **state)
 			assert_int_equal(x[4 + 56 + 4], dst == 0 ? 2 : 1); /* FSEG / HIGH zone */
 			nalloc++;
 		} else if (cmd == 2) {
-			uint32_t off = (uint32_t)le(x + 4 + 112, 4);
+			uint32_t off = (uint32_t)unit_le(x + 4 + 112, 4);
 			uint8_t sz = x[4 + 116];
-			uint64_t v = le(mem[dst] + off, sz) + at[1];
+			uint64_t v = unit_le(mem[dst] + off, sz) + at[1];
 
 			assert_string_equal((char *)x + 60, names[1]);
 			memcpy(mem[dst] + off, &v, sz);
 		} else if (cmd == 3) {
-			uint32_t cs = (uint32_t)le(x + 60, 4), start = (uint32_t)le(x + 64, 4),
-				 len = (uint32_t)le(x + 68, 4);
-			mem[dst][cs] = (uint8_t)(mem[dst][cs] - sum(mem[dst] + start, len));
+			uint32_t cs = (uint32_t)unit_le(x + 60, 4), start = (uint32_t)unit_le(x + 64, 4),
+				 len = (uint32_t)unit_le(x + 68, 4);
+			mem[dst][cs] = (uint8_t)(mem[dst][cs] - unit_sum8(mem[dst] + start, len));
 		} else {
 			fail_msg("unknown loader command %u", cmd);
 		}
 	}
 	assert_int_equal(nalloc, 2);
 	assert_memory_equal(mem[0], "RSD PTR ", 8);
-	assert_int_equal(sum(mem[0], 20), 0);
-	assert_int_equal(sum(mem[0], 36), 0);
+	assert_int_equal(unit_sum8(mem[0], 20), 0);
+	assert_int_equal(unit_sum8(mem[0], 36), 0);
 	/* XSDT (64-bit) and RSDT (32-bit) both lead to a FADT and a MADT that add up. */
 	for (int w = 0; w < 2; w++) {
-		uint64_t t = w ? le(mem[0] + 24, 8) : le(mem[0] + 16, 4);
+		uint64_t t = w ? unit_le(mem[0] + 24, 8) : unit_le(mem[0] + 16, 4);
 		const uint8_t *h = mem[1] + (t - at[1]);
 		unsigned esz = w ? 8 : 4;
 
 		assert_memory_equal(h, w ? "XSDT" : "RSDT", 4);
-		assert_int_equal(sum(h, le(h + 4, 4)), 0);
-		assert_int_equal(le(h + 4, 4), 36 + 2 * esz);
+		assert_int_equal(unit_sum8(h, unit_le(h + 4, 4)), 0);
+		assert_int_equal(unit_le(h + 4, 4), 36 + 2 * esz);
 		for (int i = 0; i < 2; i++) {
-			const uint8_t *tb = mem[1] + (le(h + 36 + i * esz, esz) - at[1]);
+			const uint8_t *tb = mem[1] + (unit_le(h + 36 + i * esz, esz) - at[1]);
 			assert_memory_equal(tb, i ? "APIC" : "FACP", 4);
-			assert_int_equal(sum(tb, le(tb + 4, 4)), 0);
+			assert_int_equal(unit_sum8(tb, unit_le(tb + 4, 4)), 0);
 			if (!i) {
-				const uint8_t *dsdt = mem[1] + (le(tb + 140, 8) - at[1]);
-				assert_int_equal(le(tb + 40, 4), le(tb + 140, 8));
+				const uint8_t *dsdt = mem[1] + (unit_le(tb + 140, 8) - at[1]);
+				assert_int_equal(unit_le(tb + 40, 4), unit_le(tb + 140, 8));
 				assert_memory_equal(dsdt, "DSDT", 4);
-				assert_int_equal(sum(dsdt, le(dsdt + 4, 4)), 0);
-				assert_int_equal((le(tb + 132, 8) - at[1]) % 64, 0); /* FACS */
+				assert_int_equal(unit_sum8(dsdt, unit_le(dsdt + 4, 4)), 0);
+				assert_int_equal((unit_le(tb + 132, 8) - at[1]) % 64, 0); /* FACS */
 				assert_int_equal(tb[108], 0x32); /* the RTC's century register */
 			}
 		}

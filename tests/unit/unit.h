@@ -25,4 +25,24 @@ bool unit_have(const char *command);
 /* Writes text to dir/name. */
 void unit_write(const char *dir, const char *name, const char *text);
 
+/* The 8-bit sum of n bytes (an ACPI table's checksum makes it 0). */
+static inline uint8_t unit_sum8(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+
+	while (n--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+/* The little-endian value of n bytes (n <= 8). */
+static inline uint64_t unit_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
 #endif
