@@ -33,6 +33,7 @@
 #include "vmm/piix.h"
 #include "vmm/sandbox.h"
 #include "vmm/serial.h"
+#include "vmm/virtio_9p.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
 #include "vmm/virtio_rng.h"
@@ -41,6 +42,7 @@
 #define MAX_KERNEL (256u << 20)
 #define MAX_INITRD (1024u << 20)
 #define MAX_DISKS 8
+#define MAX_SHARES 8
 
 struct disk_opt {
 	const char *path;
@@ -49,6 +51,12 @@ struct disk_opt {
 	const char *serial;
 	const char *backing; /* trusted qcow2 backing file (absolute path), or NULL */
 	char *buf;	     /* the option's copy that path and serial point into */
+};
+
+struct share_opt {
+	const char *path, *tag;
+	bool readonly;
+	char *buf; /* the option's copy that path and tag point into */
 };
 
 struct options {
@@ -62,6 +70,8 @@ struct options {
 	bool no_sandbox;
 	struct disk_opt disk[MAX_DISKS];
 	unsigned ndisks;
+	struct share_opt share[MAX_SHARES];
+	unsigned nshares;
 	bool net;
 	struct net_opts netopt;
 };
@@ -81,6 +91,7 @@ struct machine {
 	struct virtio_rng rng;
 	struct virtio_blk disk[MAX_DISKS];
 	struct virtio_net *net;
+	struct virtio_9p *share[MAX_SHARES];
 	struct api api;
 	bool api_open;
 	int console_fd;
@@ -99,6 +110,7 @@ static const char usage_text[] =
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]\n"
 	"                      [,backing=/ABS/PATH]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
+	"              [--share DIR,tag=TAG[,readonly]] ...\n"
 	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
 	"              [--daemonize] [--log FILE] [--no-sandbox]\n";
 
@@ -132,7 +144,8 @@ enum {
 	OPT_VERSION,
 	OPT_DISK,
 	OPT_NET,
-	OPT_NO_SANDBOX
+	OPT_NO_SANDBOX,
+	OPT_SHARE
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +163,7 @@ static const struct option long_opts[] = {
 	{"daemonize", no_argument, NULL, OPT_DAEMONIZE},
 	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{"net", required_argument, NULL, OPT_NET},
+	{"share", required_argument, NULL, OPT_SHARE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -202,10 +216,52 @@ static int parse_disk(struct options *o, const char *arg)
 	return -1;
 }
 
+/* DIR,tag=TAG[,readonly]; returns -1 when fine, else the exit status. */
+static int parse_share(struct options *o, const char *arg)
+{
+	struct share_opt *sh;
+	char *save = NULL, *tok;
+	struct stat st;
+
+	if (o->nshares == MAX_SHARES)
+		return usage_error("--share: at most %d shared folders", MAX_SHARES);
+	sh = &o->share[o->nshares];
+	sh->buf = strdup(arg);
+	if (!sh->buf)
+		return usage_error("out of memory");
+	o->nshares++;
+	sh->path = strtok_r(sh->buf, ",", &save);
+	if (!sh->path || !*sh->path)
+		return usage_error("--share %s: no directory", arg);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (str_starts_with(tok, "tag=")) {
+			sh->tag = tok + 4;
+			if (!virtio_9p_tag_ok(sh->tag))
+				return usage_error("--share %s: tag must be 1..%d of A-Z a-z 0-9 _ . -",
+						   arg, VIRTIO_9P_TAG_MAX);
+		} else if (!strcmp(tok, "readonly")) {
+			sh->readonly = true;
+		} else {
+			return usage_error("--share %s: unknown setting '%s' (tag=, readonly)", arg,
+					   tok);
+		}
+	}
+	if (!sh->tag)
+		return usage_error("--share %s: tag=TAG is required (the guest mounts by it)", arg);
+	for (unsigned i = 0; i + 1 < o->nshares; i++)
+		if (!strcmp(o->share[i].tag, sh->tag))
+			return usage_error("--share %s: tag '%s' is used twice", arg, sh->tag);
+	if (stat(sh->path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return usage_error("--share %s: %s is not a directory", arg, sh->path);
+	return -1;
+}
+
 static void free_options(struct options *o)
 {
 	for (unsigned i = 0; i < o->ndisks; i++)
 		free(o->disk[i].buf);
+	for (unsigned i = 0; i < o->nshares; i++)
+		free(o->share[i].buf);
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -261,6 +317,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 		case OPT_DISK:
 			c = parse_disk(o, optarg);
+			if (c >= 0)
+				return c;
+			break;
+		case OPT_SHARE:
+			c = parse_share(o, optarg);
 			if (c >= 0)
 				return c;
 			break;
@@ -433,6 +494,20 @@ static int machine_add_pci(struct machine *m, struct err *e)
 			return -1;
 		virtio_use_ioeventfd(&m->net->vdev, &m->el);
 	}
+	for (unsigned i = 0; i < m->opt.nshares; i++) {
+		const struct share_opt *sh = &m->opt.share[i];
+		m->share[i] = calloc(1, sizeof(*m->share[i]));
+		if (!m->share[i])
+			return err_set(e, ERR_FAIL, "out of memory");
+		if (virtio_9p_init(m->share[i], vm, sh->path, sh->tag, sh->readonly, vm->has_msi,
+				   e) < 0)
+			return -1;
+		if (pci_add(&m->pci, &m->share[i]->vdev.pci, e) < 0)
+			return -1;
+		virtio_use_ioeventfd(&m->share[i]->vdev, &m->el);
+		log_msg(LOG_INFO, "share: %s as 9p tag %s%s", sh->path, sh->tag,
+			sh->readonly ? " (read-only)" : "");
+	}
 	return 0;
 }
 
@@ -508,7 +583,7 @@ static int machine_run(struct machine *m, struct err *e)
 			   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 	if (vm_start(&m->vm, e) < 0)
 		return -1;
-	if (!m->opt.no_sandbox && sandbox_enter(e) < 0) {
+	if (!m->opt.no_sandbox && sandbox_enter(m->opt.nshares > 0, e) < 0) {
 		vm_request_exit(&m->vm, 1, "%s", e->msg);
 		return -1;
 	}
@@ -617,6 +692,13 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < m->opt.ndisks; i++) {
 		virtio_blk_close(&m->disk[i]);
 		virtio_close(&m->disk[i].vdev);
+	}
+	for (unsigned i = 0; i < m->opt.nshares; i++) {
+		if (!m->share[i])
+			continue;
+		virtio_9p_close(m->share[i]);
+		virtio_close(&m->share[i]->vdev);
+		free(m->share[i]);
 	}
 	if (m->net) {
 		virtio_net_close(m->net);

@@ -83,6 +83,15 @@ static const int sandbox_allowed[] = {
 	SCMP_SYS(sigaltstack),
 };
 
+/* What the 9p file server adds (--share): every path operation relative to a directory fd,
+ * openat2 for resolution beneath the share, directory listing and file system statistics. */
+static const int sandbox_allowed_share[] = {
+	SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),   SCMP_SYS(renameat),
+	SCMP_SYS(renameat2), SCMP_SYS(linkat),	   SCMP_SYS(symlinkat), SCMP_SYS(readlinkat),
+	SCMP_SYS(fchmodat),  SCMP_SYS(fchownat),   SCMP_SYS(utimensat), SCMP_SYS(fstatfs),
+	SCMP_SYS(mknodat),
+};
+
 static void sandbox_sigsys(int sig, siginfo_t *si, void *uc_)
 {
 	ucontext_t *uc = uc_;
@@ -106,11 +115,13 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *uc_)
 	(void)sig;
 }
 
-int sandbox_enter(struct err *e)
+int sandbox_enter(bool file_server, struct err *e)
 {
 #if defined(__SANITIZE_ADDRESS__)
 	(void)e;
+	(void)file_server;
 	(void)sandbox_allowed;
+	(void)sandbox_allowed_share;
 	(void)sandbox_sigsys;
 	log_msg(LOG_INFO, "sandbox: off under AddressSanitizer");
 	return 0;
@@ -128,6 +139,10 @@ int sandbox_enter(struct err *e)
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (size_t i = 0; r == 0 && i < sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed[i], 0);
+	for (size_t i = 0; r == 0 && file_server &&
+			   i < sizeof(sandbox_allowed_share) / sizeof(sandbox_allowed_share[0]);
+	     i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_allowed_share[i], 0);
 	/* Processes and threads are never made once running; no exec, ptrace, mount, ... */
 	if (r == 0)
 		r = seccomp_load(ctx);
@@ -137,7 +152,9 @@ int sandbox_enter(struct err *e)
 		return err_sys(e, "sandbox: loading the seccomp filter");
 	}
 	log_msg(LOG_INFO, "sandbox: seccomp filter on (%zu system calls allowed)",
-		sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]));
+		sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]) +
+			(file_server ? sizeof(sandbox_allowed_share) / sizeof(sandbox_allowed_share[0])
+				     : 0));
 	return 0;
 #endif
 }

@@ -4,10 +4,13 @@
 #ifndef ENVUP_VMM_SANDBOX_H
 #define ENVUP_VMM_SANDBOX_H
 
+#include <stdbool.h>
+
 #include "core/err.h"
 
-/* Applies the filter to every thread of the process. Under AddressSanitizer (whose leak
+/* Applies the filter to every thread of the process; file_server adds what the 9p server of
+ * --share needs. Under AddressSanitizer (whose leak
  * checker needs ptrace and clone at exit) it does nothing and says so in the log. */
-int sandbox_enter(struct err *e);
+int sandbox_enter(bool file_server, struct err *e);
 
 #endif

@@ -1,0 +1,1492 @@
+#include "vmm/p9.h"
+
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Message types (9P2000.L: Linux's include/net/9p/9p.h). */
+enum {
+	P9_RLERROR = 7,
+	P9_TSTATFS = 8,
+	P9_TLOPEN = 12,
+	P9_TLCREATE = 14,
+	P9_TSYMLINK = 16,
+	P9_TMKNOD = 18,
+	P9_TRENAME = 20,
+	P9_TREADLINK = 22,
+	P9_TGETATTR = 24,
+	P9_TSETATTR = 26,
+	P9_TXATTRWALK = 30,
+	P9_TXATTRCREATE = 32,
+	P9_TREADDIR = 40,
+	P9_TFSYNC = 50,
+	P9_TLOCK = 52,
+	P9_TGETLOCK = 54,
+	P9_TLINK = 70,
+	P9_TMKDIR = 72,
+	P9_TRENAMEAT = 74,
+	P9_TUNLINKAT = 76,
+	P9_TVERSION = 100,
+	P9_TAUTH = 102,
+	P9_TATTACH = 104,
+	P9_TFLUSH = 108,
+	P9_TWALK = 110,
+	P9_TREAD = 116,
+	P9_TWRITE = 118,
+	P9_TCLUNK = 120,
+	P9_TREMOVE = 122,
+};
+
+#define P9_HDR 7 /* size[4] type[1] tag[2] */
+#define P9_NOTAG 0xffff
+#define P9_NOFID 0xffffffffu
+#define P9_QTDIR 0x80
+#define P9_QTSYMLINK 0x02
+#define P9_GETATTR_BASIC 0x7ffULL
+
+/* Tsetattr's valid bits. */
+#define P9_SETATTR_MODE 0x1
+#define P9_SETATTR_UID 0x2
+#define P9_SETATTR_GID 0x4
+#define P9_SETATTR_SIZE 0x8
+#define P9_SETATTR_ATIME 0x10
+#define P9_SETATTR_MTIME 0x20
+#define P9_SETATTR_ATIME_SET 0x80
+#define P9_SETATTR_MTIME_SET 0x100
+
+/* Tlopen/Tlcreate flags (Linux's P9_DOTL_*). */
+#define P9_DOTL_ACCMODE 03
+#define P9_DOTL_CREATE 0100
+#define P9_DOTL_EXCL 0200
+#define P9_DOTL_TRUNC 01000
+#define P9_DOTL_APPEND 02000
+#define P9_DOTL_NONBLOCK 04000
+#define P9_DOTL_DSYNC 010000
+#define P9_DOTL_DIRECTORY 0200000
+#define P9_DOTL_NOATIME 01000000
+#define P9_DOTL_SYNC 04000000
+
+/* Tlock. */
+#define P9_LOCK_RDLCK 0
+#define P9_LOCK_WRLCK 1
+#define P9_LOCK_UNLCK 2
+#define P9_LOCK_SUCCESS 0
+#define P9_LOCK_BLOCKED 1
+#define P9_LOCK_ERROR 2
+
+struct p9_fid {
+	struct p9_fid *next;
+	uint32_t num;
+	char *path; /* relative to the share, "" for its root; components checked by p9_name_ok */
+	int fd;	    /* after Tlopen/Tlcreate, else -1 */
+	bool is_dir;
+};
+
+/* Reading a T-message: every field access is bounds-checked; a short message sets bad. */
+struct rd {
+	const uint8_t *p;
+	size_t len, off;
+	bool bad;
+};
+
+/* Writing an R-message: past cap sets full (the reply is then replaced by an Rlerror). */
+struct wr {
+	uint8_t *p;
+	size_t cap, off;
+	bool full;
+};
+
+static const uint8_t *rd_take(struct rd *r, size_t n)
+{
+	const uint8_t *q;
+
+	if (r->bad || n > r->len - r->off) {
+		r->bad = true;
+		return NULL;
+	}
+	q = r->p + r->off;
+	r->off += n;
+	return q;
+}
+
+static uint64_t rd_le(struct rd *r, unsigned n)
+{
+	const uint8_t *q = rd_take(r, n);
+	uint64_t v = 0;
+
+	for (unsigned i = 0; q && i < n; i++)
+		v |= (uint64_t)q[i] << (8 * i);
+	return v;
+}
+
+#define rd8(r) ((uint8_t)rd_le(r, 1))
+#define rd16(r) ((uint16_t)rd_le(r, 2))
+#define rd32(r) ((uint32_t)rd_le(r, 4))
+#define rd64(r) (rd_le(r, 8))
+
+/* A string field copied NUL-terminated into buf (cap bytes): errno-style result, 0 when
+ * fine, ENAMETOOLONG when it does not fit, EINVAL when it holds a NUL or the message ends. */
+static int rd_str(struct rd *r, char *buf, size_t cap)
+{
+	uint16_t n = rd16(r);
+	const uint8_t *q = rd_take(r, n);
+
+	if (!q)
+		return EINVAL;
+	if (n >= cap)
+		return ENAMETOOLONG;
+	if (memchr(q, 0, n))
+		return EINVAL;
+	memcpy(buf, q, n);
+	buf[n] = 0;
+	return 0;
+}
+
+static void wr_le(struct wr *w, uint64_t v, unsigned n)
+{
+	if (w->full || n > w->cap - w->off) {
+		w->full = true;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		w->p[w->off++] = (uint8_t)(v >> (8 * i));
+}
+
+#define wr8(w, v) wr_le(w, (uint8_t)(v), 1)
+#define wr16(w, v) wr_le(w, (uint16_t)(v), 2)
+#define wr32(w, v) wr_le(w, (uint32_t)(v), 4)
+#define wr64(w, v) wr_le(w, (uint64_t)(v), 8)
+
+static void wr_bytes(struct wr *w, const void *b, size_t n)
+{
+	if (w->full || n > w->cap - w->off) {
+		w->full = true;
+		return;
+	}
+	memcpy(w->p + w->off, b, n);
+	w->off += n;
+}
+
+static void wr_str(struct wr *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	wr16(w, n);
+	wr_bytes(w, s, n);
+}
+
+static void wr_qid(struct wr *w, const struct stat *st)
+{
+	uint8_t type = S_ISDIR(st->st_mode) ? P9_QTDIR : S_ISLNK(st->st_mode) ? P9_QTSYMLINK : 0;
+
+	wr8(w, type);
+	wr32(w, 0);
+	/* Inode numbers of another file system mounted inside the share could collide with
+	 * the share's own: the device goes into the top bits. */
+	wr64(w, (uint64_t)st->st_ino ^ ((uint64_t)st->st_dev << 48));
+}
+
+bool p9_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= NAME_MAX && !strchr(name, '/') && strcmp(name, ".") &&
+	       strcmp(name, "..");
+}
+
+/* --- path resolution beneath the share --- */
+
+/* Opens rel (a fid's path) beneath the share: symbolic links are never followed, not even
+ * as the final component (an O_PATH|O_NOFOLLOW open yields the link itself), ".." cannot
+ * climb out, and a concurrent rename makes the kernel retry or fail, never escape. Returns
+ * the fd or -errno. */
+static int p9_openat(struct p9_server *s, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	for (int tries = 0; tries < 8; tries++) {
+		fd = syscall(SYS_openat2, s->root_fd, *rel ? rel : ".", &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+	}
+	return -errno;
+}
+
+/* Reopens the inode pinned by the O_PATH fd pfd with flags, refusing anything but regular
+ * files and directories (a FIFO would block the server, a device node must never be opened
+ * on the guest's behalf). The /proc/self/fd link names exactly that inode, whatever was
+ * renamed meanwhile. Closes pfd. Returns the fd or -errno. */
+static int p9_reopen(struct p9_server *s, int pfd, int flags, struct stat *st)
+{
+	char num[16];
+	int fd;
+
+	if (fstat(pfd, st) < 0) {
+		fd = -errno;
+		close(pfd);
+		return fd;
+	}
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
+		close(pfd);
+		return S_ISLNK(st->st_mode) ? -ELOOP : -EPERM;
+	}
+	snprintf(num, sizeof(num), "%d", pfd);
+	fd = openat(s->proc_fd, num, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(pfd);
+	return fd;
+}
+
+/* The directory holding a fid's entry, opened O_PATH, and the entry's name (the root is
+ * "." in itself). Returns the fd or -errno. */
+static int p9_parent(struct p9_server *s, const char *path, char *name, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (!*path) {
+		snprintf(name, cap, ".");
+		return p9_openat(s, "", O_PATH | O_DIRECTORY);
+	}
+	snprintf(name, cap, "%s", slash ? slash + 1 : path);
+	if (!slash)
+		return p9_openat(s, "", O_PATH | O_DIRECTORY);
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	fd = p9_openat(s, dir, O_PATH | O_DIRECTORY);
+	free(dir);
+	return fd;
+}
+
+/* path + "/" + name into a new string, or NULL (errno ENAMETOOLONG or ENOMEM). */
+static char *path_join(const char *path, const char *name)
+{
+	size_t a = strlen(path), b = strlen(name);
+	char *p;
+
+	if (a + 1 + b >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	p = malloc(a + b + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, path, a);
+	if (a)
+		p[a++] = '/';
+	memcpy(p + a, name, b + 1);
+	return p;
+}
+
+/* --- fids --- */
+
+static struct p9_fid **fid_slot(struct p9_server *s, uint32_t num)
+{
+	struct p9_fid **pp = &s->bucket[(num * 2654435761u) % P9_FID_BUCKETS];
+
+	while (*pp && (*pp)->num != num)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static struct p9_fid *fid_get(struct p9_server *s, uint32_t num)
+{
+	return *fid_slot(s, num);
+}
+
+/* A new fid num with path (taken over); -errno when num is in use or too many exist. */
+static int fid_new(struct p9_server *s, uint32_t num, char *path, bool is_dir)
+{
+	struct p9_fid **pp = fid_slot(s, num), *f;
+
+	if (*pp || num == P9_NOFID) {
+		free(path);
+		return -EBADF;
+	}
+	if (s->nfids >= P9_MAX_FIDS) {
+		free(path);
+		return -EMFILE;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(path);
+		return -ENOMEM;
+	}
+	f->num = num;
+	f->path = path;
+	f->fd = -1;
+	f->is_dir = is_dir;
+	*pp = f;
+	s->nfids++;
+	return 0;
+}
+
+static void fid_free(struct p9_fid *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+static int fid_clunk(struct p9_server *s, uint32_t num)
+{
+	struct p9_fid **pp = fid_slot(s, num), *f = *pp;
+
+	if (!f)
+		return -EBADF;
+	*pp = f->next;
+	s->nfids--;
+	fid_free(f);
+	return 0;
+}
+
+void p9_server_reset(struct p9_server *s)
+{
+	for (unsigned b = 0; b < P9_FID_BUCKETS; b++) {
+		while (s->bucket[b]) {
+			struct p9_fid *f = s->bucket[b];
+			s->bucket[b] = f->next;
+			fid_free(f);
+		}
+	}
+	s->nfids = 0;
+	s->versioned = false;
+	s->msize = P9_MSIZE_MAX;
+}
+
+/* After a rename of old to new, every fid at or below old follows it. */
+static void fids_renamed(struct p9_server *s, const char *old, const char *new)
+{
+	size_t ol = strlen(old);
+
+	for (unsigned b = 0; b < P9_FID_BUCKETS; b++) {
+		for (struct p9_fid *f = s->bucket[b]; f; f = f->next) {
+			char *p;
+			if (strncmp(f->path, old, ol) || (f->path[ol] && f->path[ol] != '/'))
+				continue;
+			p = malloc(strlen(new) + strlen(f->path + ol) + 1);
+			if (!p)
+				continue; /* that fid keeps the old name: later uses get ENOENT */
+			strcpy(p, new);
+			strcat(p, f->path + ol);
+			free(f->path);
+			f->path = p;
+		}
+	}
+}
+
+int p9_server_open(struct p9_server *s, const char *dir, bool readonly, struct err *e)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->proc_fd = -1;
+	s->readonly = readonly;
+	s->msize = P9_MSIZE_MAX;
+	s->root_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0)
+		return err_sys(e, "%s", dir);
+	s->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->proc_fd < 0) {
+		err_sys(e, "%s: /proc/self/fd (the 9p server needs /proc)", dir);
+		p9_server_close(s);
+		return -1;
+	}
+	/* openat2 arrived in Linux 5.6; without it there is no safe resolution. */
+	{
+		int fd = p9_openat(s, "", O_PATH | O_DIRECTORY);
+		if (fd < 0) {
+			errno = -fd;
+			err_sys(e, "%s: openat2 (Linux 5.6 or later is needed)", dir);
+			p9_server_close(s);
+			return -1;
+		}
+		fstat(fd, &st);
+		close(fd);
+	}
+	return 0;
+}
+
+void p9_server_close(struct p9_server *s)
+{
+	p9_server_reset(s);
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	if (s->proc_fd >= 0)
+		close(s->proc_fd);
+	s->root_fd = s->proc_fd = -1;
+}
+
+/* --- requests --- */
+
+struct req {
+	struct p9_server *s;
+	struct rd in;
+	struct wr out;
+};
+
+/* Fetches a fid named in the request; NULL (with *err EBADF) when unknown. */
+static struct p9_fid *req_fid(struct req *q, int *err)
+{
+	uint32_t num = rd32(&q->in);
+	struct p9_fid *f = q->in.bad ? NULL : fid_get(q->s, num);
+
+	if (!f)
+		*err = q->in.bad ? EINVAL : EBADF;
+	return f;
+}
+
+/* A name field that must name one entry. */
+static int req_name(struct req *q, char *name)
+{
+	int r = rd_str(&q->in, name, NAME_MAX + 1);
+
+	if (r)
+		return r;
+	return p9_name_ok(name) ? 0 : EINVAL;
+}
+
+/* stat of a fid's file, without following it. Returns 0 or errno. */
+static int fid_stat(struct p9_server *s, struct p9_fid *f, struct stat *st)
+{
+	int fd;
+
+	if (f->fd >= 0)
+		return fstat(f->fd, st) < 0 ? errno : 0;
+	fd = p9_openat(s, f->path, O_PATH);
+	if (fd < 0)
+		return -fd;
+	if (fstat(fd, st) < 0) {
+		int r = errno;
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+static int op_version(struct req *q)
+{
+	uint32_t msize = rd32(&q->in);
+	char version[32];
+	int r = rd_str(&q->in, version, sizeof(version));
+
+	if (q->in.bad)
+		return EINVAL;
+	p9_server_reset(q->s);
+	if (msize < 4096)
+		return EINVAL;
+	q->s->msize = msize < P9_MSIZE_MAX ? msize : P9_MSIZE_MAX;
+	wr32(&q->out, q->s->msize);
+	if (r || strcmp(version, "9P2000.L")) {
+		wr_str(&q->out, "unknown");
+		return 0;
+	}
+	q->s->versioned = true;
+	wr_str(&q->out, "9P2000.L");
+	return 0;
+}
+
+static int op_attach(struct req *q)
+{
+	uint32_t num = rd32(&q->in), afid = rd32(&q->in);
+	char uname[256], aname[256];
+	struct stat st;
+	char *root;
+	int r;
+
+	if ((r = rd_str(&q->in, uname, sizeof(uname))) || (r = rd_str(&q->in, aname, sizeof(aname))))
+		return r;
+	rd_take(&q->in, 4); /* n_uname: the server acts as the user running envvmm */
+	if (q->in.bad)
+		return EINVAL;
+	if (afid != P9_NOFID)
+		return EOPNOTSUPP;
+	if (*aname && strcmp(aname, "/"))
+		return ENOENT; /* one tree per share */
+	root = strdup("");
+	if (!root)
+		return ENOMEM;
+	if (fstat(q->s->root_fd, &st) < 0) {
+		free(root);
+		return errno;
+	}
+	if ((r = fid_new(q->s, num, root, true)) < 0)
+		return -r;
+	wr_qid(&q->out, &st);
+	return 0;
+}
+
+static int op_walk(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint32_t newnum = rd32(&q->in);
+	uint16_t n = rd16(&q->in);
+	char name[NAME_MAX + 1];
+	struct stat st = {0};
+	size_t nq_at;
+	char *path;
+	bool is_dir;
+	uint16_t done = 0;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	if (n > P9_MAX_WALK)
+		return EINVAL;
+	if (newnum != f->num && fid_get(q->s, newnum))
+		return EBADF;
+	path = strdup(f->path);
+	if (!path)
+		return ENOMEM;
+	is_dir = f->is_dir;
+	nq_at = q->out.off;
+	wr16(&q->out, 0);
+	for (; done < n; done++) {
+		char *next;
+		int fd;
+		if ((err = req_name(q, name)))
+			break;
+		next = path_join(path, name);
+		if (!next) {
+			err = errno;
+			break;
+		}
+		fd = p9_openat(q->s, next, O_PATH);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			err = fd < 0 ? -fd : errno;
+			if (fd >= 0)
+				close(fd);
+			free(next);
+			break;
+		}
+		close(fd);
+		free(path);
+		path = next;
+		is_dir = S_ISDIR(st.st_mode);
+		wr_qid(&q->out, &st);
+	}
+	if (done == 0 && n > 0) {
+		free(path);
+		return err;
+	}
+	if (!q->out.full) {
+		q->out.p[nq_at] = (uint8_t)done;
+		q->out.p[nq_at + 1] = (uint8_t)(done >> 8);
+	}
+	if (done < n) {
+		/* A partial walk answers the qids it found; newfid is not made. */
+		free(path);
+		return 0;
+	}
+	if (newnum == f->num) {
+		free(f->path);
+		f->path = path;
+		f->is_dir = is_dir;
+		return 0;
+	}
+	err = fid_new(q->s, newnum, path, is_dir);
+	return -err;
+}
+
+/* Tlopen's flags as open(2)'s; O_DIRECT is left out (its alignment rules are the guest's,
+ * not the host's) and so is O_CREAT (Tlcreate creates). */
+static int dotl_flags(uint32_t fl)
+{
+	int o = (int)(fl & P9_DOTL_ACCMODE);
+
+	if (o == 3)
+		o = O_RDWR;
+	if (fl & P9_DOTL_EXCL)
+		o |= O_EXCL;
+	if (fl & P9_DOTL_TRUNC)
+		o |= O_TRUNC;
+	if (fl & P9_DOTL_APPEND)
+		o |= O_APPEND;
+	if (fl & P9_DOTL_NONBLOCK)
+		o |= O_NONBLOCK;
+	if (fl & P9_DOTL_DSYNC)
+		o |= O_DSYNC;
+	if (fl & P9_DOTL_DIRECTORY)
+		o |= O_DIRECTORY;
+	if (fl & P9_DOTL_NOATIME)
+		o |= O_NOATIME;
+	if (fl & P9_DOTL_SYNC)
+		o |= O_SYNC;
+	return o;
+}
+
+static bool flags_write(int o)
+{
+	return (o & O_ACCMODE) != O_RDONLY || (o & (O_TRUNC | O_APPEND));
+}
+
+static uint32_t iounit(struct p9_server *s)
+{
+	return s->msize - 24; /* Twrite's header: size type tag fid offset count */
+}
+
+static int op_lopen(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	int flags = dotl_flags(rd32(&q->in)), fd;
+	struct stat st;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	if (f->fd >= 0)
+		return EBUSY;
+	if (q->s->readonly && flags_write(flags))
+		return EROFS;
+	fd = p9_openat(q->s, f->path, O_PATH);
+	if (fd < 0)
+		return -fd;
+	fd = p9_reopen(q->s, fd, flags & ~O_NOATIME, &st);
+	if (fd < 0)
+		return -fd;
+	f->fd = fd;
+	f->is_dir = S_ISDIR(st.st_mode);
+	wr_qid(&q->out, &st);
+	wr32(&q->out, iounit(q->s));
+	return 0;
+}
+
+static int op_lcreate(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	char name[NAME_MAX + 1];
+	int flags, dfd, fd;
+	uint32_t mode;
+	struct stat st;
+	char *path;
+
+	if (!f)
+		return err;
+	if ((err = req_name(q, name)))
+		return err;
+	flags = dotl_flags(rd32(&q->in));
+	mode = rd32(&q->in);
+	rd_take(&q->in, 4); /* gid: files belong to the user running envvmm */
+	if (q->in.bad)
+		return EINVAL;
+	if (q->s->readonly)
+		return EROFS;
+	if (f->fd >= 0 || !f->is_dir)
+		return f->fd >= 0 ? EBUSY : ENOTDIR;
+	path = path_join(f->path, name);
+	if (!path)
+		return errno;
+	dfd = p9_openat(q->s, f->path, O_PATH | O_DIRECTORY);
+	if (dfd < 0) {
+		free(path);
+		return -dfd;
+	}
+	fd = openat(dfd, name, (flags & ~O_DIRECTORY) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    mode & 07777);
+	if (fd >= 0) {
+		fstat(fd, &st);
+	} else if (errno == EEXIST && !(flags & O_EXCL)) {
+		/* Made meanwhile by someone else: open what is there, as open(2) would. */
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd = fd < 0 ? -errno : p9_reopen(q->s, fd, flags, &st);
+		if (fd < 0)
+			errno = -fd;
+	}
+	err = errno;
+	close(dfd);
+	if (fd < 0) {
+		free(path);
+		return err;
+	}
+	free(f->path);
+	f->path = path;
+	f->fd = fd;
+	f->is_dir = false;
+	wr_qid(&q->out, &st);
+	wr32(&q->out, iounit(q->s));
+	return 0;
+}
+
+static int op_read(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint64_t off = rd64(&q->in);
+	uint32_t count = rd32(&q->in);
+	size_t room = q->out.cap - q->out.off;
+	ssize_t n;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	if (f->fd < 0 || f->is_dir)
+		return EBADF;
+	if (off > INT64_MAX)
+		return EINVAL;
+	if (room < 4)
+		return EMSGSIZE;
+	if (count > room - 4)
+		count = (uint32_t)(room - 4);
+	n = pread(f->fd, q->out.p + q->out.off + 4, count, (off_t)off);
+	if (n < 0)
+		return errno;
+	wr32(&q->out, n);
+	q->out.off += (size_t)n;
+	return 0;
+}
+
+static int op_write(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint64_t off = rd64(&q->in);
+	uint32_t count = rd32(&q->in);
+	const uint8_t *data = rd_take(&q->in, count);
+	ssize_t n;
+
+	if (!f)
+		return err;
+	if (q->in.bad || !data)
+		return EINVAL;
+	if (q->s->readonly)
+		return EROFS;
+	if (f->fd < 0 || f->is_dir)
+		return EBADF;
+	if (off > INT64_MAX)
+		return EINVAL;
+	n = pwrite(f->fd, data, count, (off_t)off);
+	if (n < 0)
+		return errno;
+	wr32(&q->out, n);
+	return 0;
+}
+
+static int op_clunk(struct req *q)
+{
+	uint32_t num = rd32(&q->in);
+
+	if (q->in.bad)
+		return EINVAL;
+	return -fid_clunk(q->s, num);
+}
+
+static int op_getattr(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	struct stat st;
+	struct wr *w = &q->out;
+
+	if (!f)
+		return err;
+	rd_take(&q->in, 8); /* request_mask: the basic set is always answered */
+	if (q->in.bad)
+		return EINVAL;
+	if ((err = fid_stat(q->s, f, &st)))
+		return err;
+	wr64(w, P9_GETATTR_BASIC);
+	wr_qid(w, &st);
+	wr32(w, st.st_mode);
+	wr32(w, st.st_uid);
+	wr32(w, st.st_gid);
+	wr64(w, st.st_nlink);
+	wr64(w, st.st_rdev);
+	wr64(w, st.st_size);
+	wr64(w, st.st_blksize);
+	wr64(w, st.st_blocks);
+	wr64(w, st.st_atim.tv_sec);
+	wr64(w, st.st_atim.tv_nsec);
+	wr64(w, st.st_mtim.tv_sec);
+	wr64(w, st.st_mtim.tv_nsec);
+	wr64(w, st.st_ctim.tv_sec);
+	wr64(w, st.st_ctim.tv_nsec);
+	for (int i = 0; i < 4; i++)
+		wr64(w, 0); /* btime, gen, data_version: not in the basic set */
+	return 0;
+}
+
+/* chmod of the inode pinned by the O_PATH fd pfd (chmod cannot refuse to follow a link, so
+ * the link is refused first and the inode itself is named through /proc/self/fd). */
+static int chmod_pinned(struct p9_server *s, int pfd, mode_t mode)
+{
+	struct stat st;
+	char num[16];
+
+	if (fstat(pfd, &st) < 0)
+		return errno;
+	if (S_ISLNK(st.st_mode))
+		return EOPNOTSUPP;
+	snprintf(num, sizeof(num), "%d", pfd);
+	return fchmodat(s->proc_fd, num, mode & 07777, 0) < 0 ? errno : 0;
+}
+
+static struct timespec setattr_time(uint32_t valid, uint32_t bit, uint32_t set_bit, uint64_t sec,
+				    uint64_t nsec)
+{
+	struct timespec t = {.tv_nsec = UTIME_OMIT};
+
+	if (valid & set_bit) {
+		t.tv_sec = (time_t)sec;
+		t.tv_nsec = (long)(nsec % 1000000000u);
+	} else if (valid & bit) {
+		t.tv_nsec = UTIME_NOW;
+	}
+	return t;
+}
+
+static int op_setattr(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint32_t valid = rd32(&q->in), mode = rd32(&q->in), uid = rd32(&q->in),
+		 gid = rd32(&q->in);
+	uint64_t size = rd64(&q->in), as = rd64(&q->in), an = rd64(&q->in), ms = rd64(&q->in),
+		 mn = rd64(&q->in);
+	char name[NAME_MAX + 1];
+	int pfd, dfd;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	if (q->s->readonly)
+		return EROFS;
+	pfd = p9_openat(q->s, f->path, O_PATH);
+	if (pfd < 0)
+		return -pfd;
+	dfd = p9_parent(q->s, f->path, name, sizeof(name));
+	if (dfd < 0) {
+		close(pfd);
+		return -dfd;
+	}
+	if (valid & P9_SETATTR_MODE)
+		err = chmod_pinned(q->s, pfd, mode);
+	if (!err && (valid & (P9_SETATTR_UID | P9_SETATTR_GID)) &&
+	    fchownat(dfd, name, (valid & P9_SETATTR_UID) ? uid : (uid_t)-1,
+		     (valid & P9_SETATTR_GID) ? gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
+		err = errno;
+	if (!err && (valid & P9_SETATTR_SIZE)) {
+		if (size > INT64_MAX) {
+			err = EFBIG;
+		} else if (f->fd >= 0 && !f->is_dir &&
+			   (fcntl(f->fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+			if (ftruncate(f->fd, (off_t)size) < 0)
+				err = errno;
+		} else {
+			struct stat st;
+			int fd = p9_openat(q->s, f->path, O_PATH);
+			if (fd >= 0)
+				fd = p9_reopen(q->s, fd, O_WRONLY, &st);
+			if (fd < 0)
+				err = -fd;
+			else if (ftruncate(fd, (off_t)size) < 0)
+				err = errno;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	if (!err && (valid & (P9_SETATTR_ATIME | P9_SETATTR_MTIME))) {
+		struct timespec t[2] = {
+			setattr_time(valid, P9_SETATTR_ATIME, P9_SETATTR_ATIME_SET, as, an),
+			setattr_time(valid, P9_SETATTR_MTIME, P9_SETATTR_MTIME_SET, ms, mn),
+		};
+		if (utimensat(dfd, name, t, AT_SYMLINK_NOFOLLOW) < 0)
+			err = errno;
+	}
+	close(dfd);
+	close(pfd);
+	return err;
+}
+
+static int op_readdir(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint64_t off = rd64(&q->in);
+	uint32_t count = rd32(&q->in);
+	size_t room = q->out.cap - q->out.off, count_at = q->out.off, start;
+	char buf[16384];
+	bool full = false;
+	struct stat dir;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	if (f->fd < 0 || !f->is_dir)
+		return EBADF;
+	if (room < 4)
+		return EMSGSIZE;
+	if (count > room - 4)
+		count = (uint32_t)(room - 4);
+	if (fstat(f->fd, &dir) < 0)
+		return errno;
+	if (off > INT64_MAX || lseek(f->fd, (off_t)off, SEEK_SET) < 0)
+		return off > INT64_MAX ? EINVAL : errno;
+	wr32(&q->out, 0);
+	start = q->out.off;
+	while (!full) {
+		long n = syscall(SYS_getdents64, f->fd, buf, sizeof(buf));
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			break;
+		for (long at = 0; at < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + at);
+			size_t nl = strnlen(d->d_name, NAME_MAX);
+			struct stat st = {.st_ino = d->d_ino};
+			if (d->d_reclen == 0 || d->d_reclen > n - at)
+				return EIO;
+			at += d->d_reclen;
+			if (q->out.off - start + 24 + nl > count) {
+				full = true;
+				break;
+			}
+			st.st_mode = d->d_type == DT_DIR ? S_IFDIR : d->d_type == DT_LNK ? S_IFLNK : 0;
+			st.st_dev = dir.st_dev;
+			wr_qid(&q->out, &st);
+			wr64(&q->out, d->d_off);
+			wr8(&q->out, d->d_type);
+			wr16(&q->out, nl);
+			wr_bytes(&q->out, d->d_name, nl);
+		}
+	}
+	{
+		uint32_t len = (uint32_t)(q->out.off - start);
+		memcpy(q->out.p + count_at, &(uint32_t){htole32(len)}, 4);
+	}
+	return 0;
+}
+
+static int op_statfs(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	struct statfs sf;
+	struct wr *w = &q->out;
+	int fd;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	fd = p9_openat(q->s, f->path, O_PATH);
+	if (fd < 0)
+		return -fd;
+	if (fstatfs(fd, &sf) < 0)
+		err = errno;
+	close(fd);
+	if (err)
+		return err;
+	wr32(w, 0x01021997); /* V9FS_MAGIC */
+	wr32(w, sf.f_bsize);
+	wr64(w, sf.f_blocks);
+	wr64(w, sf.f_bfree);
+	wr64(w, sf.f_bavail);
+	wr64(w, sf.f_files);
+	wr64(w, sf.f_ffree);
+	wr64(w, (uint64_t)(uint32_t)sf.f_fsid.__val[0] | (uint64_t)sf.f_fsid.__val[1] << 32);
+	wr32(w, sf.f_namelen);
+	return 0;
+}
+
+static int op_readlink(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	char target[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (!f)
+		return err;
+	if (q->in.bad)
+		return EINVAL;
+	fd = p9_openat(q->s, f->path, O_PATH);
+	if (fd < 0)
+		return -fd;
+	n = readlinkat(fd, "", target, sizeof(target) - 1);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return err == ENOENT ? EINVAL : err; /* not a link */
+	target[n] = 0;
+	wr_str(&q->out, target);
+	return 0;
+}
+
+/* The directory fid and new entry name of Tmkdir, Tsymlink, Tmknod; opens the directory. */
+static int create_prologue(struct req *q, char *name, int *dfd)
+{
+	int err = 0;
+	struct p9_fid *d = req_fid(q, &err);
+
+	if (!d)
+		return err;
+	if ((err = req_name(q, name)))
+		return err;
+	if (q->s->readonly)
+		return EROFS;
+	*dfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY);
+	return *dfd < 0 ? -*dfd : 0;
+}
+
+/* Answers the new entry's qid. */
+static int create_epilogue(struct req *q, int dfd, const char *name)
+{
+	struct stat st;
+	int err = 0;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		err = errno;
+	else
+		wr_qid(&q->out, &st);
+	close(dfd);
+	return err;
+}
+
+static int op_mkdir(struct req *q)
+{
+	char name[NAME_MAX + 1];
+	int dfd = -1, err = create_prologue(q, name, &dfd);
+	uint32_t mode = rd32(&q->in);
+
+	rd_take(&q->in, 4); /* gid */
+	if (!err && q->in.bad)
+		err = EINVAL;
+	if (!err && mkdirat(dfd, name, mode & 07777) < 0)
+		err = errno;
+	if (err) {
+		if (dfd >= 0)
+			close(dfd);
+		return err;
+	}
+	return create_epilogue(q, dfd, name);
+}
+
+static int op_symlink(struct req *q)
+{
+	char name[NAME_MAX + 1], target[PATH_MAX];
+	int dfd = -1, err = create_prologue(q, name, &dfd);
+
+	if (!err)
+		err = rd_str(&q->in, target, sizeof(target));
+	rd_take(&q->in, 4); /* gid */
+	if (!err && (q->in.bad || !*target))
+		err = EINVAL;
+	/* The target is data: the server never follows it, the guest resolves it itself. */
+	if (!err && symlinkat(target, dfd, name) < 0)
+		err = errno;
+	if (err) {
+		if (dfd >= 0)
+			close(dfd);
+		return err;
+	}
+	return create_epilogue(q, dfd, name);
+}
+
+static int op_mknod(struct req *q)
+{
+	char name[NAME_MAX + 1];
+	int dfd = -1, err = create_prologue(q, name, &dfd);
+	uint32_t mode = rd32(&q->in);
+
+	rd_take(&q->in, 4); /* major */
+	rd_take(&q->in, 4); /* minor */
+	rd_take(&q->in, 4); /* gid */
+	if (!err && q->in.bad)
+		err = EINVAL;
+	/* FIFOs and sockets only: a device node made by the guest could later be opened by the
+	 * host, with the host's rights. */
+	if (!err && !S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode))
+		err = EPERM;
+	if (!err && mknodat(dfd, name, (mode & 07777) | (mode & S_IFMT), 0) < 0)
+		err = errno;
+	if (err) {
+		if (dfd >= 0)
+			close(dfd);
+		return err;
+	}
+	return create_epilogue(q, dfd, name);
+}
+
+static int op_renameat(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *od = req_fid(q, &err), *nd;
+	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
+	char *opath = NULL, *npath = NULL;
+	int ofd = -1, nfd = -1;
+
+	if (!od)
+		return err;
+	if ((err = req_name(q, oname)))
+		return err;
+	if (!(nd = req_fid(q, &err)))
+		return err;
+	if ((err = req_name(q, nname)))
+		return err;
+	if (q->s->readonly)
+		return EROFS;
+	opath = path_join(od->path, oname);
+	npath = path_join(nd->path, nname);
+	if (!opath || !npath)
+		err = errno;
+	if (!err && (ofd = p9_openat(q->s, od->path, O_PATH | O_DIRECTORY)) < 0)
+		err = -ofd;
+	if (!err && (nfd = p9_openat(q->s, nd->path, O_PATH | O_DIRECTORY)) < 0)
+		err = -nfd;
+	if (!err && renameat(ofd, oname, nfd, nname) < 0)
+		err = errno;
+	if (!err)
+		fids_renamed(q->s, opath, npath);
+	if (ofd >= 0)
+		close(ofd);
+	if (nfd >= 0)
+		close(nfd);
+	free(opath);
+	free(npath);
+	return err;
+}
+
+/* Trename: fid's entry moves into dfid as name. */
+static int op_rename(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err), *d;
+	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
+	char *npath = NULL, *opath = NULL;
+	int ofd = -1, nfd = -1;
+
+	if (!f)
+		return err;
+	if (!(d = req_fid(q, &err)))
+		return err;
+	if ((err = req_name(q, nname)))
+		return err;
+	if (q->s->readonly)
+		return EROFS;
+	if (!*f->path)
+		return EBUSY;
+	opath = strdup(f->path);
+	npath = path_join(d->path, nname);
+	if (!opath || !npath)
+		err = errno;
+	if (!err && (ofd = p9_parent(q->s, f->path, oname, sizeof(oname))) < 0)
+		err = -ofd;
+	if (!err && (nfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY)) < 0)
+		err = -nfd;
+	if (!err && renameat(ofd, oname, nfd, nname) < 0)
+		err = errno;
+	if (!err)
+		fids_renamed(q->s, opath, npath);
+	if (ofd >= 0)
+		close(ofd);
+	if (nfd >= 0)
+		close(nfd);
+	free(opath);
+	free(npath);
+	return err;
+}
+
+static int op_unlinkat(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *d = req_fid(q, &err);
+	char name[NAME_MAX + 1];
+	uint32_t flags;
+	int dfd;
+
+	if (!d)
+		return err;
+	if ((err = req_name(q, name)))
+		return err;
+	flags = rd32(&q->in);
+	if (q->in.bad)
+		return EINVAL;
+	if (q->s->readonly)
+		return EROFS;
+	dfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY);
+	if (dfd < 0)
+		return -dfd;
+	if (unlinkat(dfd, name, (int)(flags & AT_REMOVEDIR)) < 0)
+		err = errno;
+	close(dfd);
+	return err;
+}
+
+static int op_remove(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	char name[NAME_MAX + 1];
+	uint32_t num;
+	int dfd;
+
+	if (!f)
+		return err;
+	num = f->num;
+	if (q->s->readonly)
+		err = EROFS;
+	else if (!*f->path)
+		err = EBUSY;
+	else if ((dfd = p9_parent(q->s, f->path, name, sizeof(name))) < 0)
+		err = -dfd;
+	else {
+		if (unlinkat(dfd, name, f->is_dir ? AT_REMOVEDIR : 0) < 0)
+			err = errno;
+		close(dfd);
+	}
+	fid_clunk(q->s, num); /* Tremove clunks, whether or not the removal worked */
+	return err;
+}
+
+static int op_link(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *d = req_fid(q, &err), *f;
+	char name[NAME_MAX + 1], oname[NAME_MAX + 1];
+	int dfd = -1, ofd = -1;
+
+	if (!d)
+		return err;
+	if (!(f = req_fid(q, &err)))
+		return err;
+	if ((err = req_name(q, name)))
+		return err;
+	if (q->s->readonly)
+		return EROFS;
+	if (!*f->path)
+		return EPERM;
+	/* Both ends are entries beneath the share, named relative to pinned directories, and a
+	 * symbolic link is linked as itself (no AT_SYMLINK_FOLLOW). */
+	if ((ofd = p9_parent(q->s, f->path, oname, sizeof(oname))) < 0)
+		err = -ofd;
+	if (!err && (dfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY)) < 0)
+		err = -dfd;
+	if (!err && linkat(ofd, oname, dfd, name, 0) < 0)
+		err = errno;
+	if (ofd >= 0)
+		close(ofd);
+	if (dfd >= 0)
+		close(dfd);
+	return err;
+}
+
+static int op_fsync(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *f = req_fid(q, &err);
+	uint32_t datasync;
+
+	if (!f)
+		return err;
+	datasync = rd32(&q->in); /* absent from older clients: then a full fsync */
+	if (f->fd < 0)
+		return EBADF;
+	if ((q->in.bad || !datasync ? fsync(f->fd) : fdatasync(f->fd)) < 0)
+		return errno;
+	return 0;
+}
+
+/* Tlock and Tgetlock as open-file-description locks on the fid's own open file: each fid is
+ * one lock owner, as each open file is on the guest. */
+static int lock_prologue(struct req *q, struct p9_fid **f, struct flock *fl, bool with_flags)
+{
+	int err = 0;
+	uint8_t type;
+	uint64_t start, len;
+	char client[256];
+
+	*f = req_fid(q, &err);
+	if (!*f)
+		return err;
+	type = rd8(&q->in);
+	if (with_flags)
+		rd_take(&q->in, 4);
+	start = rd64(&q->in);
+	len = rd64(&q->in);
+	rd_take(&q->in, 4); /* proc_id */
+	if ((err = rd_str(&q->in, client, sizeof(client))))
+		return err;
+	if (q->in.bad || start > INT64_MAX || len > INT64_MAX)
+		return EINVAL;
+	if ((*f)->fd < 0)
+		return EBADF;
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type == P9_LOCK_RDLCK ? F_RDLCK : type == P9_LOCK_WRLCK ? F_WRLCK : F_UNLCK;
+	if (type > P9_LOCK_UNLCK)
+		return EINVAL;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)start;
+	fl->l_len = (off_t)len;
+	return 0;
+}
+
+static int op_lock(struct req *q)
+{
+	struct p9_fid *f;
+	struct flock fl;
+	int err = lock_prologue(q, &f, &fl, true);
+	uint8_t status = P9_LOCK_SUCCESS;
+
+	if (err)
+		return err;
+	/* Never waits (the one server thread must not block): a conflict answers BLOCKED and
+	 * Linux's client retries. */
+	if (fcntl(f->fd, F_OFD_SETLK, &fl) < 0)
+		status = (errno == EAGAIN || errno == EACCES) ? P9_LOCK_BLOCKED : P9_LOCK_ERROR;
+	wr8(&q->out, status);
+	return 0;
+}
+
+static int op_getlock(struct req *q)
+{
+	struct p9_fid *f;
+	struct flock fl;
+	int err = lock_prologue(q, &f, &fl, false);
+
+	if (err)
+		return err;
+	if (fcntl(f->fd, F_OFD_GETLK, &fl) < 0)
+		return errno;
+	wr8(&q->out, fl.l_type == F_RDLCK	? P9_LOCK_RDLCK
+		     : fl.l_type == F_WRLCK ? P9_LOCK_WRLCK
+					    : P9_LOCK_UNLCK);
+	wr64(&q->out, fl.l_start);
+	wr64(&q->out, fl.l_len);
+	wr32(&q->out, fl.l_pid > 0 ? fl.l_pid : 0);
+	wr_str(&q->out, "");
+	return 0;
+}
+
+static int op_flush(struct req *q)
+{
+	rd_take(&q->in, 2); /* oldtag: requests are answered in order, none is in flight */
+	return q->in.bad ? EINVAL : 0;
+}
+
+typedef int (*p9_op)(struct req *q);
+
+static p9_op op_for(uint8_t type, bool versioned)
+{
+	if (type == P9_TVERSION)
+		return op_version;
+	if (!versioned)
+		return NULL;
+	switch (type) {
+	case P9_TATTACH: return op_attach;
+	case P9_TWALK: return op_walk;
+	case P9_TLOPEN: return op_lopen;
+	case P9_TLCREATE: return op_lcreate;
+	case P9_TREAD: return op_read;
+	case P9_TWRITE: return op_write;
+	case P9_TCLUNK: return op_clunk;
+	case P9_TGETATTR: return op_getattr;
+	case P9_TSETATTR: return op_setattr;
+	case P9_TREADDIR: return op_readdir;
+	case P9_TSTATFS: return op_statfs;
+	case P9_TREADLINK: return op_readlink;
+	case P9_TMKDIR: return op_mkdir;
+	case P9_TSYMLINK: return op_symlink;
+	case P9_TMKNOD: return op_mknod;
+	case P9_TRENAMEAT: return op_renameat;
+	case P9_TRENAME: return op_rename;
+	case P9_TUNLINKAT: return op_unlinkat;
+	case P9_TREMOVE: return op_remove;
+	case P9_TLINK: return op_link;
+	case P9_TFSYNC: return op_fsync;
+	case P9_TLOCK: return op_lock;
+	case P9_TGETLOCK: return op_getlock;
+	case P9_TFLUSH: return op_flush;
+	default: return NULL;
+	}
+}
+
+static size_t reply_error(uint8_t *resp, size_t cap, uint16_t tag, int err)
+{
+	struct wr w = {.p = resp, .cap = cap};
+
+	wr32(&w, P9_HDR + 4);
+	wr8(&w, P9_RLERROR);
+	wr16(&w, tag);
+	wr32(&w, err);
+	return w.full ? 0 : w.off;
+}
+
+size_t p9_handle(struct p9_server *s, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+{
+	struct req q = {.s = s, .in = {.p = req, .len = len}};
+	uint32_t size;
+	uint8_t type;
+	uint16_t tag;
+	p9_op op;
+	int err;
+
+	s->requests++;
+	if (cap > s->msize)
+		cap = s->msize;
+	size = rd32(&q.in);
+	type = rd8(&q.in);
+	tag = rd16(&q.in);
+	if (q.in.bad) {
+		s->errors++;
+		return reply_error(resp, cap, P9_NOTAG, EINVAL);
+	}
+	if (size < P9_HDR || size > len || size > s->msize) {
+		s->errors++;
+		return reply_error(resp, cap, tag, size > s->msize ? EMSGSIZE : EINVAL);
+	}
+	q.in.len = size;
+	op = op_for(type, s->versioned);
+	if (!op) {
+		s->errors++;
+		return reply_error(resp, cap, tag, s->versioned ? EOPNOTSUPP : EPROTO);
+	}
+	q.out = (struct wr){.p = resp, .cap = cap, .off = P9_HDR};
+	if (cap < P9_HDR) {
+		q.out.full = true;
+		q.out.off = 0;
+	}
+	err = op(&q);
+	if (!err && q.out.full)
+		err = EMSGSIZE;
+	if (err) {
+		s->errors++;
+		return reply_error(resp, cap, tag, err);
+	}
+	{
+		struct wr h = {.p = resp, .cap = P9_HDR};
+		wr32(&h, q.out.off);
+		wr8(&h, type + 1);
+		wr16(&h, tag);
+	}
+	return q.out.off;
+}
