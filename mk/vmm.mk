@@ -82,3 +82,12 @@ build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/r
 	@$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage \
 	build/guest/bootsector.bin
+
+# The 9p server's message parser and file operations (vmm/p9.c), on a scratch directory.
+build/fuzz/fuzz_vmm_p9: tests/fuzz/fuzz_vmm_p9.c $(FUZZ_VMM_OBJS)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+FUZZ_TARGETS += build/fuzz/fuzz_vmm_p9
+ifneq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+TEST_PREREQS += build/fuzz/fuzz_vmm_p9
+endif

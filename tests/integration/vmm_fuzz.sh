@@ -31,4 +31,19 @@ if [ -x "$BOOT_FUZZER" ]; then
 else
 	skip "vmm boot fuzzer" "SKIPPED: not built (needs clang with libFuzzer: make fuzz)"
 fi
+# The 9p server, seeded with short sessions of Linux's messages (tests/fuzz/p9_seeds.py).
+P9_FUZZER=$ENVUP_BUILD/fuzz/fuzz_vmm_p9
+if [ -x "$P9_FUZZER" ]; then
+	mkdir -p "$T/p9"
+	python3 "$ENVUP_SRC/tests/fuzz/p9_seeds.py" "$T/p9"
+	(cd "$T" && "$P9_FUZZER" -max_total_time=${ENVUP_FUZZ_SECONDS:-5} -rss_limit_mb=1024 \
+		-print_final_stats=1 "$T/p9" >"$T/p9.log" 2>&1)
+	rc=$?
+	check "9p fuzzer: no crash, sanitizer report or escape from the share" [ $rc -eq 0 ]
+	[ $rc -eq 0 ] || tail -n 30 "$T/p9.log"
+	check "9p fuzzer: ran many inputs" \
+		grep -qE 'stat::number_of_executed_units: *[0-9]{4,}' "$T/p9.log"
+else
+	skip "vmm 9p fuzzer" "SKIPPED: not built (needs clang with libFuzzer: make fuzz)"
+fi
 finish
