@@ -110,8 +110,8 @@ static const char usage_text[] =
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]\n"
 	"                      [,backing=/ABS/PATH]] ...\n"
 	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
-	"              [--share DIR,tag=TAG[,readonly]] ...\n"
 	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
+	"              [--share DIR,tag=TAG[,readonly]] ...\n"
 	"              [--daemonize] [--log FILE] [--no-sandbox]\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
