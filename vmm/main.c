@@ -237,8 +237,9 @@ static int parse_share(struct options *o, const char *arg)
 		if (str_starts_with(tok, "tag=")) {
 			sh->tag = tok + 4;
 			if (!virtio_9p_tag_ok(sh->tag))
-				return usage_error("--share %s: tag must be 1..%d of A-Z a-z 0-9 _ . -",
-						   arg, VIRTIO_9P_TAG_MAX);
+				return usage_error(
+					"--share %s: tag must be 1..%d of A-Z a-z 0-9 _ . -", arg,
+					VIRTIO_9P_TAG_MAX);
 		} else if (!strcmp(tok, "readonly")) {
 			sh->readonly = true;
 		} else {

@@ -515,7 +515,8 @@ static int op_attach(struct req *q)
 	char *root;
 	int r;
 
-	if ((r = rd_str(&q->in, uname, sizeof(uname))) || (r = rd_str(&q->in, aname, sizeof(aname))))
+	if ((r = rd_str(&q->in, uname, sizeof(uname))) ||
+	    (r = rd_str(&q->in, aname, sizeof(aname))))
 		return r;
 	rd_take(&q->in, 4); /* n_uname: the server acts as the user running envvmm */
 	if (q->in.bad)
@@ -865,8 +866,7 @@ static int op_setattr(struct req *q)
 {
 	int err = 0;
 	struct p9_fid *f = req_fid(q, &err);
-	uint32_t valid = rd32(&q->in), mode = rd32(&q->in), uid = rd32(&q->in),
-		 gid = rd32(&q->in);
+	uint32_t valid = rd32(&q->in), mode = rd32(&q->in), uid = rd32(&q->in), gid = rd32(&q->in);
 	uint64_t size = rd64(&q->in), as = rd64(&q->in), an = rd64(&q->in), ms = rd64(&q->in),
 		 mn = rd64(&q->in);
 	char name[NAME_MAX + 1];
@@ -969,7 +969,9 @@ static int op_readdir(struct req *q)
 				full = true;
 				break;
 			}
-			st.st_mode = d->d_type == DT_DIR ? S_IFDIR : d->d_type == DT_LNK ? S_IFLNK : 0;
+			st.st_mode = d->d_type == DT_DIR   ? S_IFDIR
+				     : d->d_type == DT_LNK ? S_IFLNK
+							   : 0;
 			st.st_dev = dir.st_dev;
 			wr_qid(&q->out, &st);
 			wr64(&q->out, d->d_off);
@@ -1377,7 +1379,7 @@ static int op_getlock(struct req *q)
 		return err;
 	if (fcntl(f->fd, F_OFD_GETLK, &fl) < 0)
 		return errno;
-	wr8(&q->out, fl.l_type == F_RDLCK	? P9_LOCK_RDLCK
+	wr8(&q->out, fl.l_type == F_RDLCK   ? P9_LOCK_RDLCK
 		     : fl.l_type == F_WRLCK ? P9_LOCK_WRLCK
 					    : P9_LOCK_UNLCK);
 	wr64(&q->out, fl.l_start);

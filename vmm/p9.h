@@ -29,8 +29,8 @@
 struct p9_fid;
 
 struct p9_server {
-	int root_fd;  /* O_PATH directory fd of the share */
-	int proc_fd;  /* /proc/self/fd, to reopen or chmod an inode pinned by an O_PATH fd */
+	int root_fd; /* O_PATH directory fd of the share */
+	int proc_fd; /* /proc/self/fd, to reopen or chmod an inode pinned by an O_PATH fd */
 	bool readonly;
 	bool versioned; /* a Tversion was answered */
 	uint32_t msize;

@@ -86,7 +86,7 @@ static const int sandbox_allowed[] = {
 /* What the 9p file server adds (--share): every path operation relative to a directory fd,
  * openat2 for resolution beneath the share, directory listing and file system statistics. */
 static const int sandbox_allowed_share[] = {
-	SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),   SCMP_SYS(renameat),
+	SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),	SCMP_SYS(renameat),
 	SCMP_SYS(renameat2), SCMP_SYS(linkat),	   SCMP_SYS(symlinkat), SCMP_SYS(readlinkat),
 	SCMP_SYS(fchmodat),  SCMP_SYS(fchownat),   SCMP_SYS(utimensat), SCMP_SYS(fstatfs),
 	SCMP_SYS(mknodat),
@@ -153,8 +153,9 @@ int sandbox_enter(bool file_server, struct err *e)
 	}
 	log_msg(LOG_INFO, "sandbox: seccomp filter on (%zu system calls allowed)",
 		sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]) +
-			(file_server ? sizeof(sandbox_allowed_share) / sizeof(sandbox_allowed_share[0])
-				     : 0));
+			(file_server
+				 ? sizeof(sandbox_allowed_share) / sizeof(sandbox_allowed_share[0])
+				 : 0));
 	return 0;
 #endif
 }

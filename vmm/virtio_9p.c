@@ -30,8 +30,8 @@ uint32_t virtio_9p_request(struct virtio_9p *p, const struct vq_chain *c)
 	n = p9_handle(&p->srv, p->req, len, p->resp, cap);
 	if (n == 0) {
 		p->bad_chains++;
-		log_guest("virtio-9p %s: request chain has no room for a reply (%llu bytes)", p->tag,
-			  (unsigned long long)c->in_len);
+		log_guest("virtio-9p %s: request chain has no room for a reply (%llu bytes)",
+			  p->tag, (unsigned long long)c->in_len);
 		return 0;
 	}
 	return (uint32_t)vq_chain_write(c, 0, p->resp, n);
@@ -102,8 +102,9 @@ int virtio_9p_init(struct virtio_9p *p, struct vm *vm, const char *dir, const ch
 	memset(p, 0, sizeof(*p));
 	p->srv.root_fd = p->srv.proc_fd = -1;
 	if (!virtio_9p_tag_ok(tag))
-		return err_set(e, ERR_USAGE, "--share %s: tag '%s' must be 1..%d of A-Z a-z 0-9 _ . -",
-			       dir, tag, VIRTIO_9P_TAG_MAX);
+		return err_set(e, ERR_USAGE,
+			       "--share %s: tag '%s' must be 1..%d of A-Z a-z 0-9 _ . -", dir, tag,
+			       VIRTIO_9P_TAG_MAX);
 	if (p9_server_open(&p->srv, dir, readonly, e) < 0)
 		return err_wrap(e, "--share");
 	p->req = malloc(P9_MSIZE_MAX);

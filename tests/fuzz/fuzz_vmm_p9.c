@@ -110,10 +110,10 @@ static void outside_check(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t version[] = {21, 0, 0, 0, 100, 0xff, 0xff, 0,	0,   1,	  0,
+	static const uint8_t version[] = {21, 0, 0,   0,   100, 0xff, 0xff, 0,	 0,   1,  0,
 					  8,  0, '9', 'P', '2', '0',  '0',  '0', '.', 'L'};
-	static const uint8_t attach[] = {19, 0, 0, 0, 104, 1, 0, 0, 0, 0, 0,
-					 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+	static const uint8_t attach[] = {19, 0,	   0,	 0,    104,  1, 0, 0, 0, 0,
+					 0,  0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
 	uint8_t *msg;
 
 	/* The share grows with what inputs create: start afresh now and then. */

@@ -285,7 +285,7 @@ static void test_version_and_attach(void **state)
 	assert_int_equal(unit_le(resp + 7, 4), 8192);
 	attach(0);
 	assert_int_equal(resp[7], 0x80); /* a directory qid */
-	start(&m, 104); /* a fid in use */
+	start(&m, 104);			 /* a fid in use */
 	put(&m, 0, 4);
 	put(&m, NOFID, 4);
 	put_str(&m, "");
@@ -345,7 +345,7 @@ static void test_read_write_create(void **state)
 	assert_int_equal(dir_name(72, 0, "sub", 0755, 0), 73);
 	assert_int_equal(renameat9(0, "dir", 0, "dir2"), 75);
 	assert_int_equal(rw(116, 2, 0, NULL, 100), 117); /* fid 2 follows: dir2/new */
-	assert_int_equal(walk(2, 3, (const char *const[]){NULL}), 111);		  /* clone */
+	assert_int_equal(walk(2, 3, (const char *const[]){NULL}), 111); /* clone */
 	assert_int_equal(clunk(2), 121);
 	assert_int_equal(WALK(0, 4, "dir2"), 111);
 	assert_int_equal(lopen(4, 0), 13);
@@ -359,7 +359,7 @@ static void test_read_write_create(void **state)
 		assert_non_null(memmem(resp, resp_len, "new", 3));
 		assert_non_null(memmem(resp, resp_len, "f", 1));
 	}
-	assert_int_equal(dir_name(76, 0, "sub", 0x200, 0) , 77);
+	assert_int_equal(dir_name(76, 0, "sub", 0x200, 0), 77);
 	assert_int_equal(unit_sh("test ! -e %s/sub", share), 0);
 	assert_int_equal(clunk(3), 121);
 	assert_int_equal(clunk(3), RLERROR);
@@ -401,8 +401,8 @@ static void test_escapes(void **state)
 	assert_int_equal(unit_le(resp + 7, 2), 1);
 	assert_int_equal(WALK(0, 2, "abs_file"), 111);
 	assert_int_equal(lopen(2, 02), RLERROR);
-	assert_int_equal(setattr(2, 0x8, 0, 0), RLERROR); /* truncate through the link */
-	assert_int_equal(setattr(2, 0x1, 0777, 0), RLERROR); /* chmod through the link */
+	assert_int_equal(setattr(2, 0x8, 0, 0), RLERROR);      /* truncate through the link */
+	assert_int_equal(setattr(2, 0x1, 0777, 0), RLERROR);   /* chmod through the link */
 	assert_int_equal(lcreate(0, "abs_file", 02), RLERROR); /* create over the link */
 	/* a hard link of the link is a link to the link, not to the file outside */
 	assert_int_equal(link9(0, 2, "hard"), 71);
@@ -477,8 +477,7 @@ static void test_swap_race(void **state)
 	}
 	swapping = 0;
 	pthread_join(t, NULL);
-	print_message("swap race: %u walks reached the inside file, %u refused\n", inside,
-		      refused);
+	print_message("swap race: %u walks reached the inside file, %u refused\n", inside, refused);
 	assert_true(inside > 0);
 }
 
@@ -550,8 +549,8 @@ static void test_malformed(void **state)
 	start(&m, 255);
 	assert_int_equal(send(&m), RLERROR);
 	/* too many walk elements */
-	assert_int_equal(WALK(0, 1, "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a",
-			      "a", "a", "a", "a", "a"),
+	assert_int_equal(WALK(0, 1, "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a",
+			      "a", "a", "a", "a"),
 			 RLERROR);
 	/* unknown fids */
 	assert_int_equal(lopen(77, 0), RLERROR);
