@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # needs: kvm
+# slow: two stock-Linux boots of about 3 minutes each in the nested lab (make test-slow-only)
 # envvmm --share: Debian's stock kernel mounts envvmm's virtio-9p share with its own 9p
 # client (tests/linux/init_9p) and reads a host file, writes files the host then sees
 # (a 6 MiB one compared byte for byte), makes, renames, links and removes entries, lists a
