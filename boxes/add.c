@@ -369,10 +369,30 @@ static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_
 	closedir(d);
 }
 
-/* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
- * data file of the box's survives), and the original removed. */
+/* A plain qcow2 that passes the image library's whole-file check becomes base.qcow2 by
+ * rename: the same inode, nothing copied. Durable before the store commits it, as a converted
+ * disk is. */
+static int adopt_main_disk(const char *src, const char *final, struct err *e)
+{
+	int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fdatasync(fd) < 0) {
+		err_sys(e, "cannot sync %s", src);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (rename(src, final) < 0)
+		return err_sys(e, "cannot rename %s", src);
+	return 0;
+}
+
+/* The main disk becomes base.qcow2: adopted when it is a plain qcow2 the whole-file check
+ * accepts, else converted (never trusted as it is, so no backing file or data file of the
+ * box's survives), and the original removed. */
 static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
-			     struct err *e)
+			     struct box_add_result *r, struct err *e)
 {
 	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
 	char *final = fs_join(work, "base.qcow2");
@@ -388,6 +408,16 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	if (fmt == IMAGE_UNKNOWN && image_detect(src, &fmt, e) < 0) {
 		err_wrap(e, "box disk %s", m->disks[0].path);
 		goto out;
+	}
+	if (fmt == IMAGE_QCOW2) {
+		struct err why = {0};
+
+		if (image_qcow2_adoptable(src, BOX_DISK_MAX, &why)) {
+			rc = adopt_main_disk(src, final, e);
+			r->adopted = rc == 0;
+			goto out;
+		}
+		snprintf(r->not_adopted, sizeof(r->not_adopted), "%s", why.msg);
 	}
 	/* every file the disk reads (a split VMDK's extents too) goes once it is converted */
 	{
@@ -553,9 +583,9 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 			p->provider, p->arch);
 		goto meta;
 	}
-	step(o, "converting %s to qcow2", m.disks[0].path);
+	step(o, "installing %s as base.qcow2", m.disks[0].path);
 	t = now();
-	if (convert_main_disk(work, &m, o->convert, e) < 0)
+	if (convert_main_disk(work, &m, o->convert, r, e) < 0)
 		goto meta;
 	r->secs_convert = now() - t;
 	if (write_record(work, p, &m, o->source, e) < 0 ||

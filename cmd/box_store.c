@@ -175,6 +175,10 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 		json_object_object_add(j, "fetched", json_object_new_int64((int64_t)r.fetched));
 		json_object_object_add(j, "resumed_from",
 				       json_object_new_int64((int64_t)r.resumed_from));
+		json_object_object_add(j, "adopted", json_object_new_boolean(r.adopted));
+		if (r.not_adopted[0])
+			json_object_object_add(j, "not_adopted",
+					       json_object_new_string(r.not_adopted));
 		json_object_object_add(t, "resolve", json_object_new_double(r.secs_resolve));
 		json_object_object_add(t, "download", json_object_new_double(r.secs_download));
 		json_object_object_add(t, "verify", json_object_new_double(r.secs_verify));
@@ -193,6 +197,10 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 			"convert %.2f s",
 			(unsigned long long)r.fetched, r.resumed_from ? " (resumed)" : "",
 			r.secs_download, r.secs_verify, r.secs_extract, r.secs_convert);
+		if (r.adopted)
+			ui_verbose("  the box's qcow2 disk was adopted as it is (no conversion)");
+		else if (r.not_adopted[0])
+			ui_verbose("  the box's qcow2 disk was converted: %s", r.not_adopted);
 	}
 	box_add_result_free(&r);
 	return EXIT_OK;

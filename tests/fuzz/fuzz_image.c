@@ -1,7 +1,8 @@
 /* libFuzzer harness for one image reader (FUZZ_FORMAT picks which): the input is written to
  * a file, opened with references allowed inside its directory, and read end to end. With
  * FUZZ_WRITE the image is opened writable (qcow2) and written a few times first: hostile
- * metadata must not make the writer touch memory it does not own. */
+ * metadata must not make the writer touch memory it does not own. With FUZZ_ADOPT the
+ * box store's adoption check runs first: an image it accepts must then read end to end. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct err e = {0};
 	uint64_t off = 0, n;
 	unsigned steps = 0;
-	bool zero;
+	bool zero, adoptable = false;
 	int fd;
 
 	if (!dir[0]) {
@@ -48,8 +49,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifdef FUZZ_WRITE
 	o.writable = true;
 #endif
-	if (image_open(file, FUZZ_FORMAT, &o, &img, &e) < 0)
+#ifdef FUZZ_ADOPT
+	adoptable = image_qcow2_adoptable(file, 1ull << 46, &e);
+#endif
+	if (image_open(file, FUZZ_FORMAT, &o, &img, &e) < 0) {
+		if (adoptable)
+			abort(); /* adopted, but the reader refuses it */
 		return 0;
+	}
 #ifdef FUZZ_WRITE
 	for (unsigned i = 0; i < 4 && image_size(img); i++) {
 		uint64_t seed = size > i * 8 + 8 ? data[size - 1 - i] * 2654435761u + i : i;
@@ -65,13 +72,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #endif
 	/* every run of the disk, bounded in steps so huge virtual sizes stay quick */
 	while (off < image_size(img) && steps++ < 2048) {
-		if (image_block_status(img, off, image_size(img) - off, &n, &zero, &e) < 0)
+		if (image_block_status(img, off, image_size(img) - off, &n, &zero, &e) < 0) {
+			if (adoptable)
+				abort();
 			break;
+		}
 		if (!zero) {
 			uint64_t len = n < sizeof(buf) ? n : sizeof(buf);
 
-			if (image_pread(img, buf, (size_t)len, off, &e) < 0)
+			if (image_pread(img, buf, (size_t)len, off, &e) < 0) {
+				if (adoptable)
+					abort();
 				break;
+			}
 			n = len;
 		}
 		off += n;
