@@ -176,6 +176,7 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 		json_object_object_add(j, "resumed_from",
 				       json_object_new_int64((int64_t)r.resumed_from));
 		json_object_object_add(j, "adopted", json_object_new_boolean(r.adopted));
+		json_object_object_add(j, "streamed", json_object_new_boolean(r.streamed));
 		if (r.not_adopted[0])
 			json_object_object_add(j, "not_adopted",
 					       json_object_new_string(r.not_adopted));

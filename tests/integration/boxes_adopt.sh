@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# envbox add keeps a box's plain qcow2 disk as base.qcow2 (no conversion) only after the image
-# library's whole-file check: a valid one is adopted byte for byte; one with a backing file,
-# compressed clusters, snapshots, a data cluster on metadata or a wrong refcount is converted;
-# every hostile qcow2 of images_hostile.py, put into a libvirt box, is refused and leaves
-# nothing in the store. qemu-img is the oracle for the results.
+# How envbox add turns a box's disk into base.qcow2 without a second copy. A plain qcow2 is
+# kept as it is (adopted) only after the image library's whole-file check: a valid one is
+# adopted byte for byte; one with a backing file, compressed clusters, snapshots, a data
+# cluster on metadata or a wrong refcount is converted; every hostile qcow2 of
+# images_hostile.py, put into a libvirt box, is refused and leaves nothing in the store.
+# A streamOptimized VMDK (virtualbox boxes: QEMU's and VirtualBox's layouts) is converted
+# while the archive is read, never written out as a VMDK; a broken stream is refused, a killed
+# streaming add leaves the store as it was. qemu-img is the oracle for the results.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE=$ENVUP_SRC/tests/integration
 export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
@@ -148,6 +151,70 @@ if add overlap "$T/overlap.box" && [ "$(jget adopted <"$T/overlap.json")" = Fals
 	ok "data cluster on the L1 table: converted, not adopted (already used)"
 else
 	not_ok "data cluster on the L1 table: $(cat "$T/overlap.json" "$T/overlap.err")"
+fi
+
+# ---- stream VMDKs are converted straight from the archive ---------------------------------
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/src/pattern.raw" "$T/src/s.vmdk"
+python3 "$HERE/images_vbox_stream.py" "$T/src/pattern.raw" "$T/src/vbox.vmdk"
+qemu-img create -q -f vmdk -o subformat=streamOptimized "$T/src/empty.vmdk" 1M
+for v in s vbox; do
+	# the OVF attaches the second VMDK first: that one is the main disk
+	python3 "$HERE/boxes_make.py" virtualbox "$T/vb-$v.box" "$T/src/empty.vmdk" "$T/src/$v.vmdk" \
+		--compress none
+	if add "vb$v" "$T/vb-$v.box"; then
+		base=$(base_of "vb$v")
+		d=$(dirname "$base")
+		check_sh "stream VMDK ($v): converted while extracted, then adopted" \
+			'[ "$(jget streamed <"$T/vb$v.json")" = True ] && [ "$(jget adopted <"$T/vb$v.json")" = True ]'
+		check_sh "stream VMDK ($v): qemu-img compare finds base.qcow2 identical to the source" \
+			'qemu-img compare -q -f vmdk -F qcow2 "$T/src/$v.vmdk" "$base" && qemu-img check -q "$base"'
+		check_sh "stream VMDK ($v): no copy of the main disk is left in the box" \
+			'[ ! -e "$d/box-disk002.vmdk" ] && [ "$(find "$d" -type f | wc -l)" -eq 6 ]'
+	else
+		not_ok "stream VMDK ($v): refused: $(cat "$T/vb$v.err")"
+	fi
+done
+# a stream cut short, and one with an unknown marker: refused, nothing left behind
+head -c $(($(stat -c %s "$T/src/vbox.vmdk") - 4096)) "$T/src/vbox.vmdk" >"$T/src/cut.vmdk"
+python3 - "$T/src/s.vmdk" "$T/src/badmarker.vmdk" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+pos = struct.unpack("<Q", d[64:72])[0] * 512
+size = struct.unpack("<I", d[pos + 8:pos + 12])[0]
+pos = (pos + 12 + size + 511) // 512 * 512  # the second marker becomes metadata of type 9
+d[pos:pos + 16] = struct.pack("<QII", 0, 0, 9)
+open(sys.argv[2], "wb").write(d)
+PY
+for v in cut badmarker; do
+	python3 "$HERE/boxes_make.py" virtualbox "$T/vb-$v.box" "$T/src/empty.vmdk" "$T/src/$v.vmdk" \
+		--compress none
+	add "vb$v" "$T/vb-$v.box"
+	rc=$?
+	check_sh "broken stream VMDK ($v): refused, nothing in the store" \
+		'[ $rc -eq 1 ] && grep -q "box-disk002.vmdk" "$T/vb$v.err" && [ ! -e "$BOXES/t-VAGRANTSLASH-vb$v" ] && [ -z "$(ls -A "$BOXES/.tmp" 2>/dev/null)" ]'
+done
+grep -h "error" "$T/vbcut.err" "$T/vbbadmarker.err" | sed 's/^/# /'
+# killed while streaming a bigger disk: the store is as it was, the next add sweeps the rest
+python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(9).randbytes(192<<20))' "$T/src/big.raw"
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$T/src/big.raw" "$T/src/big.vmdk"
+rm "$T/src/big.raw"
+python3 "$HERE/boxes_make.py" virtualbox "$T/vb-big.box" "$T/src/empty.vmdk" "$T/src/big.vmdk" \
+	--compress none
+rm "$T/src/big.vmdk"
+before=$(envbox list --json)
+"$ENVCTL" box add "$T/vb-big.box" --name t/vbkill -q &
+pid=$!
+work=$BOXES/.tmp/t-VAGRANTSLASH-vbkill.work
+for _ in $(seq 4000); do [ -s "$work/box-disk002.vmdk" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -d "$work" ]; then
+	check_sh "killed while streaming: the store lists what it listed before" \
+		'[ "$(envbox list --json)" = "$before" ] && [ ! -e "$BOXES/t-VAGRANTSLASH-vbkill" ]'
+	add again "$T/plain.box"
+	check "the next add sweeps the killed add's work directory" [ ! -e "$work" ]
+else
+	skip "killed while streaming" "the add finished before it could be killed"
 fi
 
 # ---- every hostile qcow2 of the image suite, inside a box, is refused -----------------------
