@@ -549,6 +549,10 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	bo.progress = o->download;
 	/* a box larger than what extraction accepts could never be installed */
 	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;
+	/* the archive is read at once and removed after install: writing it back to disk
+	 * would only double the I/O of an add (a crash leaves a partial to resume, and the
+	 * checksum still judges what was kept) */
+	bo.defer_sync = true;
 	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {
