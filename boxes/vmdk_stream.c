@@ -3,6 +3,7 @@
  * markers (grain tables, directory, footer) up to the end-of-stream marker. The grain tables
  * at the end only repeat where the grains are, so the pass reads the grains as they come and
  * writes each into the qcow2 writer; all-zero grains are left out, as convert does. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 /* QEMU writes the grain directory and tables in front of the grains: held while streaming,
  * so at most this much of them */
 #define MAX_FRONT_BYTES (64u << 20)
+#define WRITEBACK_CHUNK (8u << 20)
 #define MARKER_EOS 0
 #define MARKER_GT 1
 #define MARKER_GD 2
@@ -107,6 +109,7 @@ struct stream {
 	uint32_t *gtes;
 	uint64_t ngtes;
 	bool zero_grain;
+	uint64_t unsynced; /* bytes written since writeback was last started */
 	uint8_t *cbuf, *gbuf;
 	struct image *out;
 };
@@ -258,7 +261,15 @@ static int grain(struct stream *s, uint64_t lba, uint32_t size)
 				(unsigned long long)lba);
 	if (image_is_zero(s->gbuf, want))
 		return 0;
-	return image_pwrite(s->out, s->gbuf, want, at, e);
+	if (image_pwrite(s->out, s->gbuf, want, at, e) < 0)
+		return -1;
+	/* writeback starts as the image grows, so that the final sync has little left */
+	s->unsynced += want;
+	if (s->unsynced >= WRITEBACK_CHUNK) {
+		sync_file_range(s->out->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		s->unsynced = 0;
+	}
+	return 0;
 }
 
 static int markers(struct stream *s)
