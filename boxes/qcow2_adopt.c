@@ -44,8 +44,9 @@ static int take(struct walk *w, uint64_t off, uint64_t len, const char *what)
 			       (unsigned long long)off);
 	for (uint64_t c = first; c <= last; c++) {
 		if (c >= w->nclusters)
-			return err_set(w->why, ERR_CORRUPT, "%s at %llu is past the end of the file",
-				       what, (unsigned long long)off);
+			return err_set(w->why, ERR_CORRUPT,
+				       "%s at %llu is past the end of the file", what,
+				       (unsigned long long)off);
 		if (w->refs[c])
 			return err_set(w->why, ERR_CORRUPT,
 				       "%s at %llu uses host cluster %llu, which is already used",
@@ -236,8 +237,8 @@ bool image_qcow2_adoptable(const char *path, uint64_t max_size, struct err *why)
 
 		if (fd < 0)
 			return false;
-		if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && get_be32(h) == QCOW2_MAGIC &&
-		    get_be64(h + 8)) {
+		if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		    get_be32(h) == QCOW2_MAGIC && get_be64(h + 8)) {
 			close(fd);
 			err_set(why, ERR_UNSUPPORTED, "it has a backing file");
 			return false;

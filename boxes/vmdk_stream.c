@@ -67,8 +67,7 @@ static int skip_to(struct in *in, uint64_t to, const char *what)
 
 	if (to < in->pos)
 		return err_set(in->e, ERR_CORRUPT, "%s: the %s at byte %llu lies behind byte %llu",
-			       in->name, what, (unsigned long long)to,
-			       (unsigned long long)in->pos);
+			       in->name, what, (unsigned long long)to, (unsigned long long)in->pos);
 	while (in->pos < to) {
 		size_t n = to - in->pos < sizeof(buf) ? (size_t)(to - in->pos) : sizeof(buf);
 
@@ -84,7 +83,8 @@ bool vmdk_stream_is(const void *head, size_t len)
 	uint64_t dsec, dlen;
 	char desc[MAX_DESC_SECTORS * SECTOR + 1], v[32];
 
-	if (len < SECTOR || memcmp(h, "KDMV", 4) || (~get_le32(h + 8) & (FLAG_COMPRESSED | FLAG_MARKERS)))
+	if (len < SECTOR || memcmp(h, "KDMV", 4) ||
+	    (~get_le32(h + 8) & (FLAG_COMPRESSED | FLAG_MARKERS)))
 		return false;
 	if (get_le64(h + 56) != GD_AT_END && get_le64(h + 64) > MAX_FRONT_BYTES / SECTOR)
 		return false;
@@ -126,23 +126,24 @@ static int check_header(struct stream *s, const uint8_t *h, uint64_t max_size, u
 		return err_set(e, ERR_UNSUPPORTED, "%s: VMDK version %u is not supported", name,
 			       version);
 	if (get_le16(h + 77) != 1)
-		return err_set(e, ERR_UNSUPPORTED, "%s: compressAlgorithm %u is not supported", name,
-			       get_le16(h + 77));
+		return err_set(e, ERR_UNSUPPORTED, "%s: compressAlgorithm %u is not supported",
+			       name, get_le16(h + 77));
 	if (grain_s == 0 || grain_s > MAX_GRAIN_SECTORS || (grain_s & (grain_s - 1)))
 		return err_set(e, ERR_CORRUPT, "%s: grainSize %llu sectors is invalid", name,
 			       (unsigned long long)grain_s);
 	if (cap > MAX_CAPACITY || cap * SECTOR > max_size)
-		return err_set(e, ERR_CORRUPT, "%s: capacity of %llu sectors is over the limit of "
-			       "%llu bytes", name, (unsigned long long)cap,
-			       (unsigned long long)max_size);
+		return err_set(e, ERR_CORRUPT,
+			       "%s: capacity of %llu sectors is over the limit of "
+			       "%llu bytes",
+			       name, (unsigned long long)cap, (unsigned long long)max_size);
 	*dsec = get_le64(h + 28);
 	*dlen = get_le64(h + 36);
 	*overhead = get_le64(h + 64);
 	if (!*dsec || !*dlen || *dlen > MAX_DESC_SECTORS || *dsec > MAX_OVERHEAD_SECTORS)
 		return err_set(e, ERR_CORRUPT,
 			       "%s: embedded descriptor (sector %llu, %llu sectors) is missing, "
-			       "misplaced or too large", name, (unsigned long long)*dsec,
-			       (unsigned long long)*dlen);
+			       "misplaced or too large",
+			       name, (unsigned long long)*dsec, (unsigned long long)*dlen);
 	if (*overhead > MAX_OVERHEAD_SECTORS || *overhead < *dsec + *dlen)
 		return err_set(e, ERR_CORRUPT, "%s: overHead of %llu sectors is invalid", name,
 			       (unsigned long long)*overhead);
@@ -159,14 +160,16 @@ static int check_descriptor(struct stream *s, char *desc)
 
 	if (!vmdk_desc_value(desc, "createType", v, sizeof(v)) || strcasecmp(v, "streamOptimized"))
 		return err_set(s->in.e, ERR_CORRUPT,
-			       "%s: the descriptor's createType is not streamOptimized", s->in.name);
+			       "%s: the descriptor's createType is not streamOptimized",
+			       s->in.name);
 	if (vmdk_desc_value(desc, "parentFileNameHint", v, sizeof(v)) ||
 	    (vmdk_desc_value(desc, "parentCID", v, sizeof(v)) && strcasecmp(v, "ffffffff")))
 		return err_set(s->in.e, ERR_UNSUPPORTED,
 			       "%s: a stream VMDK with a parent disk is not supported", s->in.name);
 	for (const char *l = desc; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		l += strspn(l, " \t");
-		if (!strncmp(l, "RW ", 3) || !strncmp(l, "RDONLY ", 7) || !strncmp(l, "NOACCESS ", 9))
+		if (!strncmp(l, "RW ", 3) || !strncmp(l, "RDONLY ", 7) ||
+		    !strncmp(l, "NOACCESS ", 9))
 			extents++;
 	}
 	if (extents != 1)
@@ -221,11 +224,12 @@ static int all_grains_came(struct stream *s)
 {
 	for (uint64_t g = 0; s->gtes && g < s->ngtes; g++)
 		if (s->gtes[g])
-			return err_set(s->in.e, ERR_CORRUPT,
-				       "%s: the grain for sector %llu (at sector %u) is missing from "
-				       "the stream",
-				       s->in.name, (unsigned long long)(g * s->grain / SECTOR),
-				       s->gtes[g]);
+			return err_set(
+				s->in.e, ERR_CORRUPT,
+				"%s: the grain for sector %llu (at sector %u) is missing from "
+				"the stream",
+				s->in.name, (unsigned long long)(g * s->grain / SECTOR),
+				s->gtes[g]);
 	return 0;
 }
 
@@ -250,7 +254,8 @@ static int grain(struct stream *s, uint64_t lba, uint32_t size)
 			return err_set(e, ERR_CORRUPT,
 				       "%s: the grain for sector %llu at sector %llu is not where "
 				       "its grain table says",
-				       s->in.name, (unsigned long long)lba, (unsigned long long)here);
+				       s->in.name, (unsigned long long)lba,
+				       (unsigned long long)here);
 		s->gtes[g] = 0;
 	}
 	want = s->capacity - at < s->grain ? s->capacity - at : s->grain;
@@ -303,13 +308,14 @@ static int markers(struct stream *s)
 				return 0;
 			if (type != MARKER_GT && type != MARKER_GD && type != MARKER_FOOTER)
 				return err_set(s->in.e, ERR_CORRUPT,
-					       "%s: unknown marker type %u at byte %llu", s->in.name,
-					       type, (unsigned long long)start);
+					       "%s: unknown marker type %u at byte %llu",
+					       s->in.name, type, (unsigned long long)start);
 			/* the tables and footer repeat what the grains said: read past them */
 			if (val > MAX_OVERHEAD_SECTORS * 16ull)
 				return err_set(s->in.e, ERR_CORRUPT,
-					       "%s: metadata of %llu sectors at byte %llu", s->in.name,
-					       (unsigned long long)val, (unsigned long long)start);
+					       "%s: metadata of %llu sectors at byte %llu",
+					       s->in.name, (unsigned long long)val,
+					       (unsigned long long)start);
 			if (skip_to(&s->in, s->in.pos + val * SECTOR, "metadata") < 0)
 				return -1;
 		}

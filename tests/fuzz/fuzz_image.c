@@ -2,7 +2,9 @@
  * a file, opened with references allowed inside its directory, and read end to end. With
  * FUZZ_WRITE the image is opened writable (qcow2) and written a few times first: hostile
  * metadata must not make the writer touch memory it does not own. With FUZZ_ADOPT the
- * box store's adoption check runs first: an image it accepts must then read end to end. */
+ * box store's adoption check runs first: an image it accepts must then read end to end. With
+ * FUZZ_STREAM an input that looks like a stream VMDK also goes through the streaming
+ * converter: whatever it writes must pass the adoption check. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "boxes/image.h"
+#include "boxes/vmdk_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +24,47 @@ static void cleanup(void)
 	unlink(file);
 	rmdir(dir);
 }
+
+#ifdef FUZZ_STREAM
+struct mem {
+	const uint8_t *p;
+	size_t n, pos;
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len, struct err *e)
+{
+	struct mem *m = ctx;
+	size_t k = m->n - m->pos < len ? m->n - m->pos : len;
+
+	(void)e;
+	memcpy(buf, m->p + m->pos, k);
+	m->pos += k;
+	return (ssize_t)k;
+}
+
+static void fuzz_stream(const uint8_t *data, size_t size)
+{
+	char out[320];
+	struct mem m = {data, size, 0};
+	struct err e = {0};
+	int fd;
+
+	if (!vmdk_stream_is(data, size))
+		return;
+	snprintf(out, sizeof(out), "%s/stream.qcow2", dir);
+	fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		abort();
+	if (vmdk_stream_to_qcow2(mem_read, &m, fd, "stream", 1ull << 32, &e) == 0) {
+		close(fd);
+		if (!image_qcow2_adoptable(out, 1ull << 46, &e))
+			abort(); /* the stream converter wrote an image the box store would refuse */
+	} else {
+		close(fd);
+	}
+	unlink(out);
+}
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	close(fd);
+#ifdef FUZZ_STREAM
+	fuzz_stream(data, size);
+#endif
 #ifdef FUZZ_WRITE
 	o.writable = true;
 #endif
