@@ -453,6 +453,12 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 	}
 	/* converted while extracted: a qcow2 of our own writer, checked again like any other */
 	if (was_streamed(streamed, src)) {
+		if (fmt != IMAGE_UNKNOWN && fmt != IMAGE_VMDK) {
+			err_set(e, ERR_CORRUPT,
+				"box disk %s: metadata says %s, but it is a stream VMDK",
+				m->disks[0].path, image_format_name(fmt));
+			goto out;
+		}
 		fmt = IMAGE_QCOW2;
 		r->streamed = true;
 	}

@@ -174,6 +174,16 @@ for v in s vbox; do
 		not_ok "stream VMDK ($v): refused: $(cat "$T/vb$v.err")"
 	fi
 done
+# an envup box that calls a stream VMDK raw: refused, not read as something else
+mkdir "$T/b/declared"
+cp "$T/src/s.vmdk" "$T/b/declared/d.vmdk"
+echo '{"provider":"envup","architecture":"amd64","disk":{"path":"d.vmdk","format":"raw"}}' \
+	>"$T/b/declared/metadata.json"
+tar -C "$T/b/declared" -cf "$T/declared.box" metadata.json d.vmdk
+add declared "$T/declared.box"
+rc=$?
+check_sh "a stream VMDK declared raw: refused, nothing in the store" \
+	'[ $rc -eq 1 ] && grep -q "metadata says raw, but it is a stream VMDK" "$T/declared.err" && [ ! -e "$BOXES/t-VAGRANTSLASH-declared" ]'
 # a stream cut short, and one with an unknown marker: refused, nothing left behind
 head -c $(($(stat -c %s "$T/src/vbox.vmdk") - 4096)) "$T/src/vbox.vmdk" >"$T/src/cut.vmdk"
 python3 - "$T/src/s.vmdk" "$T/src/badmarker.vmdk" <<'PY'
