@@ -77,6 +77,17 @@ static int skip_to(struct in *in, uint64_t to, const char *what)
 	return 0;
 }
 
+/* QEMU's layout is streamed only while its tables, and one entry per grain of the disk, stay
+ * within MAX_FRONT_BYTES (a 1 TiB disk of 64 KiB grains); larger ones are extracted and
+ * converted through the file. */
+static bool front_fits(const uint8_t *h)
+{
+	uint64_t grain_s = get_le64(h + 20), cap = get_le64(h + 12);
+
+	return get_le64(h + 64) <= MAX_FRONT_BYTES / SECTOR && grain_s &&
+	       cap / grain_s < MAX_FRONT_BYTES / 4;
+}
+
 bool vmdk_stream_is(const void *head, size_t len)
 {
 	const uint8_t *h = head;
@@ -86,7 +97,7 @@ bool vmdk_stream_is(const void *head, size_t len)
 	if (len < SECTOR || memcmp(h, "KDMV", 4) ||
 	    (~get_le32(h + 8) & (FLAG_COMPRESSED | FLAG_MARKERS)))
 		return false;
-	if (get_le64(h + 56) != GD_AT_END && get_le64(h + 64) > MAX_FRONT_BYTES / SECTOR)
+	if (get_le64(h + 56) != GD_AT_END && !front_fits(h))
 		return false;
 	dsec = get_le64(h + 28);
 	dlen = get_le64(h + 36);
@@ -191,6 +202,9 @@ static int load_front_tables(struct stream *s, const uint8_t *h, const uint8_t *
 	if (per_gt == 0 || per_gt > 512)
 		return err_set(e, ERR_CORRUPT, "%s: numGTEsPerGT %llu is outside 1..512",
 			       s->in.name, (unsigned long long)per_gt);
+	if (!front_fits(h))
+		return err_set(e, ERR_UNSUPPORTED, "%s: grain tables too large to stream",
+			       s->in.name);
 	gd_n = (cap_grains + per_gt - 1) / per_gt;
 	if (gd < base || gd > end || (end - gd) / 4 < gd_n)
 		return err_set(e, ERR_CORRUPT,
