@@ -17,6 +17,7 @@
 #include "boxes/extract.h"
 #include "boxes/image.h"
 #include "boxes/registry.h"
+#include "boxes/vmdk_stream.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/http.h"
@@ -369,9 +370,74 @@ static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_
 	closedir(d);
 }
 
-/* The main disk becomes base.qcow2: converted (never trusted as it is, so no backing file or
- * data file of the box's survives), and the original removed. */
+/* Stream VMDKs converted while the archive is read: the files they became (qcow2 now). */
+struct streamed {
+	struct image_file_id ids[8];
+	size_t n;
+	double secs;
+};
+
+static bool stream_claim(void *ctx, const char *name, const void *head, size_t len)
+{
+	struct streamed *st = ctx;
+
+	(void)name;
+	return st->n < sizeof(st->ids) / sizeof(st->ids[0]) && vmdk_stream_is(head, len);
+}
+
+static int stream_write(void *ctx, const char *name, int fd, struct extract_stream *s,
+			struct err *e)
+{
+	struct streamed *st = ctx;
+	struct stat sb;
+	double t = now();
+
+	if (vmdk_stream_to_qcow2(extract_stream_read, s, fd, name, BOX_DISK_MAX, e) < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0)
+		return err_sys(e, "cannot stat %s", name);
+	st->ids[st->n].dev = sb.st_dev;
+	st->ids[st->n++].ino = sb.st_ino;
+	st->secs += now() - t;
+	return 0;
+}
+
+static bool was_streamed(const struct streamed *st, const char *path)
+{
+	struct stat sb;
+
+	if (!st || lstat(path, &sb) < 0)
+		return false;
+	for (size_t i = 0; i < st->n; i++)
+		if (st->ids[i].dev == sb.st_dev && st->ids[i].ino == sb.st_ino)
+			return true;
+	return false;
+}
+
+/* A plain qcow2 that passes the image library's whole-file check becomes base.qcow2 by
+ * rename: the same inode, nothing copied. Durable before the store commits it, as a converted
+ * disk is. */
+static int adopt_main_disk(const char *src, const char *final, struct err *e)
+{
+	int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fdatasync(fd) < 0) {
+		err_sys(e, "cannot sync %s", src);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (rename(src, final) < 0)
+		return err_sys(e, "cannot rename %s", src);
+	return 0;
+}
+
+/* The main disk becomes base.qcow2: adopted when it is a plain qcow2 the whole-file check
+ * accepts, else converted (never trusted as it is, so no backing file or data file of the
+ * box's survives), and the original removed. */
 static int convert_main_disk(const char *work, const struct boxmeta *m, const struct progress *prog,
+			     const struct streamed *streamed, struct box_add_result *r,
 			     struct err *e)
 {
 	char *src = fs_join(work, m->disks[0].path), *dst = fs_join(work, "base.qcow2.new");
@@ -385,9 +451,30 @@ static int convert_main_disk(const char *work, const struct boxmeta *m, const st
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
 	}
+	/* converted while extracted: a qcow2 of our own writer, checked again like any other */
+	if (was_streamed(streamed, src)) {
+		if (fmt != IMAGE_UNKNOWN && fmt != IMAGE_VMDK) {
+			err_set(e, ERR_CORRUPT,
+				"box disk %s: metadata says %s, but it is a stream VMDK",
+				m->disks[0].path, image_format_name(fmt));
+			goto out;
+		}
+		fmt = IMAGE_QCOW2;
+		r->streamed = true;
+	}
 	if (fmt == IMAGE_UNKNOWN && image_detect(src, &fmt, e) < 0) {
 		err_wrap(e, "box disk %s", m->disks[0].path);
 		goto out;
+	}
+	if (fmt == IMAGE_QCOW2) {
+		struct err why = {0};
+
+		if (image_qcow2_adoptable(src, BOX_DISK_MAX, &why)) {
+			rc = adopt_main_disk(src, final, e);
+			r->adopted = rc == 0;
+			goto out;
+		}
+		snprintf(r->not_adopted, sizeof(r->not_adopted), "%s", why.msg);
 	}
 	/* every file the disk reads (a split VMDK's extents too) goes once it is converted */
 	{
@@ -468,6 +555,10 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	bo.progress = o->download;
 	/* a box larger than what extraction accepts could never be installed */
 	bo.max_bytes = EXTRACT_DEFAULT_MAX_TOTAL;
+	/* the archive is read at once and removed after install: writing it back to disk
+	 * would only double the I/O of an add (a crash leaves a partial to resume, and the
+	 * checksum still judges what was kept) */
+	bo.defer_sync = true;
 	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {
@@ -502,6 +593,9 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 		   const struct http_download *d, struct box_add_result *r, struct err *e)
 {
 	struct boxmeta m;
+	struct streamed st = {.n = 0};
+	/* streamOptimized VMDKs (virtualbox boxes) never reach the disk as VMDKs */
+	struct extract_hook hook = {".vmdk", stream_claim, stream_write, &st};
 	char *work = NULL;
 	double t;
 	int rc = -1;
@@ -510,7 +604,7 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 		return -1;
 	step(o, "extracting %s", p->url);
 	t = now();
-	if (extract_archive(d->path, work, NULL, o->extract, e) < 0)
+	if (extract_archive(d->path, work, NULL, &hook, o->extract, e) < 0)
 		goto out;
 	/* "users" holds the store's records of the machines built on the box: a box that
 	 * brought its own could claim users it does not have (and block its removal) */
@@ -530,7 +624,8 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 		err_wrap(e, "%s", p->url);
 		goto out;
 	}
-	r->secs_extract = now() - t;
+	r->secs_extract = now() - t - st.secs;
+	r->secs_convert = st.secs;
 	if (p->provider && strcmp(p->provider, m.provider)) {
 		err_set(e, ERR_CORRUPT,
 			"%s: the catalog says provider '%s' but the box's "
@@ -553,11 +648,11 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 			p->provider, p->arch);
 		goto meta;
 	}
-	step(o, "converting %s to qcow2", m.disks[0].path);
+	step(o, "installing %s as base.qcow2", m.disks[0].path);
 	t = now();
-	if (convert_main_disk(work, &m, o->convert, e) < 0)
+	if (convert_main_disk(work, &m, o->convert, &st, r, e) < 0)
 		goto meta;
-	r->secs_convert = now() - t;
+	r->secs_convert += now() - t;
 	if (write_record(work, p, &m, o->source, e) < 0 ||
 	    box_store_commit(s, work, p->name, p->version, p->provider, p->arch, o->force, e) < 0)
 		goto meta;

@@ -43,6 +43,9 @@ struct box_add_result {
 	uint64_t archive_bytes; /* size of the box file */
 	uint64_t fetched;	/* bytes received over the network */
 	uint64_t resumed_from;	/* bytes reused from an earlier partial download */
+	bool adopted;		/* the box's qcow2 became base.qcow2 as it was (no conversion) */
+	bool streamed;		/* the disk was a stream VMDK converted while extracted */
+	char not_adopted[256];	/* a qcow2 that was converted instead: why */
 	double secs_resolve, secs_download, secs_verify, secs_extract, secs_convert;
 };
 

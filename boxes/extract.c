@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ struct ctx {
 	uint64_t max_entry, max_total, total;
 	unsigned max_entries;
 	const struct progress *p;
+	const struct extract_hook *hook;
 	uint64_t archive_size;
 	struct err *e;
 	char **links; /* every symlink made, checked once the tree is complete */
@@ -179,13 +181,115 @@ static bool link_target_contained(const char *name, const char *target)
 	return true;
 }
 
+#define EXTRACT_HOOK_HEAD (64u << 10)
+#define EXTRACT_WRITEBACK_CHUNK (8u << 20)
+
+struct extract_stream {
+	struct ctx *c;
+	const char *name;
+	uint8_t *head; /* the first EXTRACT_HOOK_HEAD bytes, read to ask the hook */
+	size_t head_len, head_pos;
+	uint64_t read; /* bytes of the entry handed out */
+};
+
+ssize_t extract_stream_read(void *stream, void *buf, size_t len, struct err *e)
+{
+	struct extract_stream *s = stream;
+	struct ctx *c = s->c;
+	la_ssize_t n;
+
+	if (s->head_pos < s->head_len) {
+		size_t k = s->head_len - s->head_pos < len ? s->head_len - s->head_pos : len;
+
+		memcpy(buf, s->head + s->head_pos, k);
+		s->head_pos += k;
+		return (ssize_t)k;
+	}
+	n = archive_read_data(c->a, buf, len);
+	if (n < 0)
+		return err_set(e, ERR_CORRUPT, "%s: entry '%s': %s", c->archive, s->name,
+			       archive_error_string(c->a));
+	if (s->read + (uint64_t)n > c->max_entry || c->total + (uint64_t)n > c->max_total)
+		return err_set(e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
+			       c->archive, s->name,
+			       (unsigned long long)(s->read + (uint64_t)n > c->max_entry
+							    ? c->max_entry
+							    : c->max_total));
+	s->read += (uint64_t)n;
+	c->total += (uint64_t)n;
+	if (c->p)
+		progress_update(c->p, (uint64_t)archive_filter_bytes(c->a, -1), c->archive_size);
+	return n;
+}
+
+/* An entry the hook may take: its first bytes are read to ask; an entry not taken is
+ * written front to back (holes come back as zeros, which only costs space). */
+static int hooked_file(struct ctx *c, const char *name, int fd)
+{
+	struct extract_stream s = {.c = c, .name = name};
+	uint64_t at = 0;
+	la_ssize_t n = 0;
+	int rc = -1;
+
+	if (!(s.head = malloc(EXTRACT_HOOK_HEAD)))
+		return err_set(c->e, ERR_FAIL, "out of memory");
+	while (s.head_len < EXTRACT_HOOK_HEAD) {
+		n = archive_read_data(c->a, s.head + s.head_len, EXTRACT_HOOK_HEAD - s.head_len);
+		if (n <= 0)
+			break;
+		s.head_len += (size_t)n;
+	}
+	if (n < 0) {
+		err_set(c->e, ERR_CORRUPT, "%s: entry '%s': %s", c->archive, name,
+			archive_error_string(c->a));
+		goto out;
+	}
+	s.read = s.head_len;
+	c->total += s.head_len;
+	if (c->hook->claim(c->hook->ctx, name, s.head, s.head_len)) {
+		if (c->hook->write(c->hook->ctx, name, fd, &s, c->e) < 0)
+			err_wrap(c->e, "%s: entry '%s'", c->archive, name);
+		else
+			rc = 0;
+		goto out;
+	}
+	/* not taken: the head, then the rest through the same buffer */
+	if (fs_pwrite_all(fd, s.head, s.head_len, 0) < 0) {
+		err_sys(c->e, "cannot write %s", name);
+		goto out;
+	}
+	s.head_pos = s.head_len;
+	at = s.head_len;
+	while ((n = extract_stream_read(&s, s.head, EXTRACT_HOOK_HEAD, c->e)) > 0) {
+		if (fs_pwrite_all(fd, s.head, (size_t)n, (off_t)at) < 0) {
+			err_sys(c->e, "cannot write %s", name);
+			goto out;
+		}
+		at += (uint64_t)n;
+	}
+	rc = n < 0 ? -1 : 0;
+out:
+	free(s.head);
+	return rc;
+}
+
+static bool hook_wants(const struct ctx *c, const char *name)
+{
+	size_t n = strlen(name), k;
+
+	if (!c->hook)
+		return false;
+	k = strlen(c->hook->suffix);
+	return n >= k && !strcasecmp(name + n - k, c->hook->suffix);
+}
+
 static int write_file(struct ctx *c, const char *name, struct archive_entry *ent)
 {
 	int pfd, fd;
 	const void *buf;
 	size_t size;
 	la_int64_t off;
-	uint64_t end = 0;
+	uint64_t end = 0, synced = 0;
 	int r;
 
 	if (archive_entry_size_is_set(ent) && (uint64_t)archive_entry_size(ent) > c->max_entry)
@@ -203,6 +307,13 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 			return err_set(c->e, ERR_CORRUPT, "%s: entry '%s' appears twice",
 				       c->archive, name);
 		return err_sys(c->e, "cannot create %s", name);
+	}
+	if (hook_wants(c, name)) {
+		if (hooked_file(c, name, fd) < 0)
+			goto fail;
+		if (close(fd) < 0)
+			return err_sys(c->e, "cannot write %s", name);
+		return 0;
 	}
 	while ((r = archive_read_data_block(c->a, &buf, &size, &off)) == ARCHIVE_OK) {
 		if (off < 0 || (uint64_t)off + size > c->max_entry ||
@@ -222,6 +333,13 @@ static int write_file(struct ctx *c, const char *name, struct archive_entry *ent
 		c->total += size;
 		if ((uint64_t)off + size > end)
 			end = (uint64_t)off + size;
+		/* Writeback starts as the file grows: a disk the store keeps (base.qcow2 is
+		 * synced before it is committed) then has little left to wait for. */
+		if (end - synced >= EXTRACT_WRITEBACK_CHUNK) {
+			sync_file_range(fd, (off_t)synced, (off_t)(end - synced),
+					SYNC_FILE_RANGE_WRITE);
+			synced = end;
+		}
 		if (c->p)
 			progress_update(c->p, (uint64_t)archive_filter_bytes(c->a, -1),
 					c->archive_size);
@@ -362,9 +480,9 @@ out:
 }
 
 int extract_archive(const char *archive, const char *dir, const struct extract_limits *lim,
-		    const struct progress *p, struct err *e)
+		    const struct extract_hook *hook, const struct progress *p, struct err *e)
 {
-	struct ctx c = {.archive = archive, .p = p, .e = e};
+	struct ctx c = {.archive = archive, .p = p, .hook = hook, .e = e};
 	struct archive_entry *ent;
 	struct stat st;
 	unsigned count = 0;

@@ -6,7 +6,9 @@
 #ifndef ENVUP_BOXES_EXTRACT_H
 #define ENVUP_BOXES_EXTRACT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/err.h"
 #include "core/progress.h"
@@ -21,8 +23,25 @@ struct extract_limits {
 #define EXTRACT_DEFAULT_MAX_TOTAL (2ULL << 40)
 #define EXTRACT_DEFAULT_MAX_ENTRIES 10000
 
-/* Extracts archive into the existing directory dir. progress counts archive bytes read. */
+/* The rest of the entry a hook took, read front to back (holes as zeros, within the limits). */
+struct extract_stream;
+/* Reads up to len bytes: the count, 0 at the entry's end, -1 on error (e set). */
+ssize_t extract_stream_read(void *stream, void *buf, size_t len, struct err *e);
+
+/* A caller that writes some entries itself: for a regular file whose name ends in suffix
+ * (case ignored), claim sees its first bytes (up to 64 KiB); when it returns true, write gets
+ * the created, empty file (fd, still the caller's to leave open: extraction closes it) and
+ * reads the whole entry, those first bytes included, through extract_stream_read. */
+struct extract_hook {
+	const char *suffix;
+	bool (*claim)(void *ctx, const char *name, const void *head, size_t len);
+	int (*write)(void *ctx, const char *name, int fd, struct extract_stream *s, struct err *e);
+	void *ctx;
+};
+
+/* Extracts archive into the existing directory dir. progress counts archive bytes read;
+ * hook may be NULL. */
 int extract_archive(const char *archive, const char *dir, const struct extract_limits *lim,
-		    const struct progress *p, struct err *e);
+		    const struct extract_hook *hook, const struct progress *p, struct err *e);
 
 #endif

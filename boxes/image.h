@@ -80,6 +80,13 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 		  enum image_format dst_fmt, uint64_t max_size, const struct progress *p,
 		  struct err *e);
 
+/* Whether the qcow2 file at path may be kept as it is where a converted copy would do: one
+ * plain standalone image (no backing file, data file, snapshots, encryption, compression,
+ * dirty bit, extended L2 or bitmaps), virtual size within max_size, every L1/L2/refcount entry
+ * pointing into the file at a cluster nothing else uses, refcounts equal to the references.
+ * false: why says what stands in the way (the image may still convert, or be refused). */
+bool image_qcow2_adoptable(const char *path, uint64_t max_size, struct err *why);
+
 /* Facts for `envbox info` and the importer. */
 /* The path the image was opened with (references: joined to their parent's directory). */
 const char *image_name(const struct image *img);

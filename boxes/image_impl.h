@@ -58,6 +58,9 @@ struct image {
 	void *priv;
 };
 
+/* The value of key in a VMDK descriptor ("createType", ...), unquoted, into out. */
+bool vmdk_desc_value(const char *desc, const char *key, char *out, size_t outlen);
+
 /* Driver entry points: fill img (fd, name, dirfd, ctx already set) or fail. */
 int raw_open(struct image *img, struct err *e);
 int qcow2_open(struct image *img, struct err *e);

@@ -335,7 +335,7 @@ static int open_sparse(struct image *img, int fd, const char *what, struct exten
 }
 
 /* The value of key in a descriptor ("createType", ...), unquoted, or NULL. */
-static bool desc_value(const char *desc, const char *key, char *out, size_t outlen)
+bool vmdk_desc_value(const char *desc, const char *key, char *out, size_t outlen)
 {
 	size_t klen = strlen(key);
 
@@ -374,9 +374,9 @@ static int open_parent(struct image *img, const char *desc, struct err *e)
 {
 	char cid[32], hint[1024];
 
-	if (!desc_value(desc, "parentCID", cid, sizeof(cid)) || !strcasecmp(cid, "ffffffff"))
+	if (!vmdk_desc_value(desc, "parentCID", cid, sizeof(cid)) || !strcasecmp(cid, "ffffffff"))
 		return 0;
-	if (!desc_value(desc, "parentFileNameHint", hint, sizeof(hint)))
+	if (!vmdk_desc_value(desc, "parentFileNameHint", hint, sizeof(hint)))
 		return err_set(e, ERR_CORRUPT, "%s: delta disk without parentFileNameHint",
 			       img->name);
 	return image_open_ref(img, hint, IMAGE_VMDK, &img->backing, e);
@@ -520,7 +520,7 @@ static int open_descriptor(struct image *img, struct vmdk *v, char *desc, struct
 	if (!pos)
 		return err_set(e, ERR_CORRUPT, "%s: the descriptor's extents hold 0 sectors",
 			       img->name);
-	desc_value(desc, "createType", ct, sizeof(ct));
+	vmdk_desc_value(desc, "createType", ct, sizeof(ct));
 	snprintf(img->subformat, sizeof(img->subformat), "%s", ct[0] ? ct : "descriptor");
 	img->size = pos;
 	return open_parent(img, desc, e);
@@ -558,7 +558,7 @@ int vmdk_open(struct image *img, struct err *e)
 		if (desc && embedded_extents_agree(img, desc, cap, e) < 0)
 			goto out;
 		if (desc) {
-			desc_value(desc, "createType", ct, sizeof(ct));
+			vmdk_desc_value(desc, "createType", ct, sizeof(ct));
 			if (open_parent(img, desc, e) < 0)
 				goto out;
 		}

@@ -96,22 +96,32 @@ static int parse(int argc, char **argv, struct opts *o, const char *const *allow
 	return -1;
 }
 
-/* The three bars of one add; a step message first clears whichever is on the line. */
-struct add_bars {
-	struct ui_progress download, extract, convert;
+/* One bar for the whole add on a terminal: the line is reused, and its label names the
+ * phase the bytes belong to. Step lines ("downloading URL") only with -v. */
+struct add_phase {
+	struct ui_progress *bar;
+	const char *name;
 };
 
-static void on_step_clear(struct add_bars *b)
+static void phase_update(void *ctx, uint64_t done, uint64_t total)
 {
-	ui_progress_done(&b->download);
-	ui_progress_done(&b->extract);
-	ui_progress_done(&b->convert);
+	struct add_phase *ph = ctx;
+
+	if (ph->bar->label != ph->name) {
+		bool drawn = ph->bar->drawn;
+
+		ui_progress_start(ph->bar, ph->name);
+		ph->bar->drawn = drawn; /* the same line: cleared once at the end */
+	}
+	ui_progress_update(ph->bar, done, total);
 }
 
 static void on_step(void *ctx, const char *what)
 {
-	on_step_clear(ctx);
-	ui_info("==> box: %s", what);
+	if (cli.verbosity < UI_VERBOSE)
+		return;
+	ui_progress_done(ctx);
+	ui_verbose("==> box: %s", what);
 }
 
 void cmd_box_trace(void *ctx, const char *line)
@@ -142,27 +152,26 @@ static void print_json(struct json_object *o)
 
 static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 {
-	struct add_bars bars;
-	struct progress pd = {ui_progress_update, &bars.download},
-			px = {ui_progress_update, &bars.extract},
-			pc = {ui_progress_update, &bars.convert};
+	struct ui_progress bar;
+	struct add_phase phd = {&bar, "[1/3] download"}, phx = {&bar, "[2/3] unpack  "},
+			 phc = {&bar, "[3/3] convert "};
+	struct progress pd = {phase_update, &phd}, px = {phase_update, &phx},
+			pc = {phase_update, &phc};
 	struct box_add_opts o = *ao;
 	struct box_add_result r;
 	struct err e = {0};
 	int rc;
 
-	ui_progress_start(&bars.download, "download");
-	ui_progress_start(&bars.extract, "extract");
-	ui_progress_start(&bars.convert, "convert");
+	ui_progress_start(&bar, NULL);
 	o.download = &pd;
 	o.extract = &px;
 	o.convert = &pc;
 	o.step = on_step;
-	o.step_ctx = &bars;
+	o.step_ctx = &bar;
 	if (cli.verbosity >= UI_VERBOSE && !cli.json)
 		o.trace = cmd_box_trace;
 	rc = box_add(s, &o, &r, &e);
-	on_step_clear(&bars);
+	ui_progress_done(&bar);
 	if (rc < 0)
 		return cmd_fail(&e);
 	if (cli.json) {
@@ -175,6 +184,11 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 		json_object_object_add(j, "fetched", json_object_new_int64((int64_t)r.fetched));
 		json_object_object_add(j, "resumed_from",
 				       json_object_new_int64((int64_t)r.resumed_from));
+		json_object_object_add(j, "adopted", json_object_new_boolean(r.adopted));
+		json_object_object_add(j, "streamed", json_object_new_boolean(r.streamed));
+		if (r.not_adopted[0])
+			json_object_object_add(j, "not_adopted",
+					       json_object_new_string(r.not_adopted));
 		json_object_object_add(t, "resolve", json_object_new_double(r.secs_resolve));
 		json_object_object_add(t, "download", json_object_new_double(r.secs_download));
 		json_object_object_add(t, "verify", json_object_new_double(r.secs_verify));
@@ -193,6 +207,12 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 			"convert %.2f s",
 			(unsigned long long)r.fetched, r.resumed_from ? " (resumed)" : "",
 			r.secs_download, r.secs_verify, r.secs_extract, r.secs_convert);
+		if (r.streamed)
+			ui_verbose("  the box's stream VMDK was converted while it was unpacked");
+		else if (r.adopted)
+			ui_verbose("  the box's qcow2 disk was adopted as it is (no conversion)");
+		else if (r.not_adopted[0])
+			ui_verbose("  the box's qcow2 disk was converted: %s", r.not_adopted);
 	}
 	box_add_result_free(&r);
 	return EXIT_OK;

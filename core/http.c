@@ -71,7 +71,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		const char *sp = memchr(buf, ' ', n);
 
 		memset(r, 0, sizeof(*r));
-		r->range_start = r->length = -1;
+		r->range_start = r->range_total = r->length = -1;
 		if (sp)
 			r->status = strtol(sp + 1, NULL, 10);
 	} else if (n > 5 && !strncasecmp(buf, "ETag:", 5)) {
@@ -82,8 +82,13 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		char v[128];
 
 		copy_value(v, sizeof(v), buf + 14, n - 14);
-		if (!strncasecmp(v, "bytes ", 6))
+		if (!strncasecmp(v, "bytes ", 6)) {
+			const char *slash = strchr(v, '/');
+
 			r->range_start = strtoll(v + 6, NULL, 10);
+			if (slash && slash[1] >= '0' && slash[1] <= '9')
+				r->range_total = strtoll(slash + 1, NULL, 10);
+		}
 	} else if (n > 13 && !strncasecmp(buf, "Content-Type:", 13)) {
 		copy_value(r->content_type, sizeof(r->content_type), buf + 13, n - 13);
 	} else if (n > 15 && !strncasecmp(buf, "Content-Length:", 15)) {
@@ -317,7 +322,7 @@ int http_get(const char *url, const struct http_opts *o, size_t max, char **body
 		return fs_read_file(p, max, body, len, e);
 	}
 	for (int attempt = 0;; attempt++) {
-		struct response r = {.range_start = -1, .length = -1};
+		struct response r = {.range_start = -1, .range_total = -1, .length = -1};
 		struct membuf m = {.max = max, .r = &r};
 		struct curl_slist *hdrs = NULL;
 		char errbuf[CURL_ERROR_SIZE] = "";
@@ -449,6 +454,8 @@ struct xfer {
 	uint64_t offset;       /* bytes taken: in the file, then fill bytes in buf */
 	uint64_t start_offset; /* offset when this request was sent */
 	uint64_t synced;       /* bytes handed to writeback */
+	bool defer_sync;       /* http_opts.defer_sync */
+	bool sent_if_range;    /* this request's Range was conditional on our validator */
 	bool started;	       /* the final response's body has begun */
 	bool not_modified;
 	struct hash *hash;
@@ -571,7 +578,7 @@ static int xfer_flush(struct xfer *x)
 	x->fill = 0;
 	/* Start writeback as the file grows so that the final fsync has little left to wait
 	 * for (a plain `curl -o` never syncs; this keeps the download close to it). */
-	if (x->offset - x->synced >= HTTP_WRITEBACK_CHUNK) {
+	if (!x->defer_sync && x->offset - x->synced >= HTTP_WRITEBACK_CHUNK) {
 		sync_file_range(x->fd, (off_t)x->synced, (off_t)(x->offset - x->synced),
 				SYNC_FILE_RANGE_WRITE);
 		x->synced = x->offset;
@@ -635,7 +642,8 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 	CURLcode rc;
 
 	memset(&x->r, 0, sizeof(x->r));
-	x->r.range_start = -1;
+	x->r.range_start = x->r.range_total = -1;
+	x->sent_if_range = false;
 	x->started = false;
 	x->not_modified = false;
 	x->start_offset = x->offset;
@@ -657,6 +665,7 @@ static CURLcode xfer_run(struct xfer *x, const struct http_opts *o, char *errbuf
 		if (validator[0]) {
 			snprintf(line, sizeof(line), "If-Range: %s", validator);
 			hdrs = curl_slist_append(hdrs, line);
+			x->sent_if_range = true;
 		}
 	}
 	if (hdrs)
@@ -709,7 +718,8 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 			 .d = d,
 			 .progress = o ? o->progress : NULL,
 			 .e = e,
-			 .max_bytes = o && o->max_bytes ? o->max_bytes : HTTP_DEFAULT_MAX_BYTES};
+			 .max_bytes = o && o->max_bytes ? o->max_bytes : HTTP_DEFAULT_MAX_BYTES,
+			 .defer_sync = o && o->defer_sync};
 	struct stat st;
 	bool restarted = false;
 
@@ -761,6 +771,12 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 			goto fail;
 		if (rc == CURLE_OK && (x.r.status == 200 || x.r.status == 206 || x.not_modified))
 			break;
+		/* Range past the end with our validator matching (else If-Range would have
+		 * given a 200): the partial is the whole file, complete but not yet marked so
+		 * (an add killed after its download) */
+		if (rc == CURLE_OK && x.r.status == 416 && x.sent_if_range &&
+		    x.r.range_total >= 0 && (uint64_t)x.r.range_total == x.offset)
+			break;
 		if (rc == CURLE_OK && x.r.status == 416 && !restarted) {
 			/* Our partial is not a prefix of what the server has now. */
 			restarted = true;
@@ -779,13 +795,15 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 		}
 		http_backoff(attempt + 1);
 	}
-	if (fsync(x.fd) < 0) {
-		err_sys(e, "cannot write %s", cf->part);
-		goto fail;
+	if (!x.defer_sync) {
+		if (fsync(x.fd) < 0) {
+			err_sys(e, "cannot write %s", cf->part);
+			goto fail;
+		}
+		meta.complete = true;
+		if (meta_save(cf->meta, url, &meta, e) < 0)
+			goto fail;
 	}
-	meta.complete = true;
-	if (meta_save(cf->meta, url, &meta, e) < 0)
-		goto fail;
 	d->size = x.offset;
 	d->in_cache = true;
 	if (!(d->path = strdup(cf->part))) {

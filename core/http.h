@@ -26,6 +26,11 @@ struct http_opts {
 	/* http_download: a file larger than this is refused, as soon as the server announces
 	 * it or sends the byte past it, and its partial removed; 0: HTTP_DEFAULT_MAX_BYTES */
 	uint64_t max_bytes;
+	/* http_download: the caller reads the file at once and drops it after: no writeback
+	 * while it arrives, no fsync, not marked complete (a later download of the URL asks
+	 * for the bytes past its end and, when the server says there are none with the
+	 * validator matching, takes it as complete without fetching it again) */
+	bool defer_sync;
 	/* -v: called with each request line and header sent and each status line received,
 	 * Authorization values masked; NULL: quiet */
 	void (*trace)(void *ctx, const char *line);

@@ -17,6 +17,7 @@ struct response {
 	char last_modified[HTTP_VALIDATOR_MAX];
 	char content_type[128];
 	long long range_start; /* from Content-Range, -1 when absent */
+	long long range_total; /* the complete length from Content-Range, -1 when absent */
 	long long length;      /* from Content-Length, -1 when absent */
 };
 

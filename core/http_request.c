@@ -153,7 +153,7 @@ int http_request(const struct http_request *rq, const struct http_opts *o, struc
 	if (!http_is_remote(rq->url))
 		return err_set(e, ERR_USAGE, "%s: not an http(s) URL", rq->url);
 	for (int attempt = 0;; attempt++) {
-		struct response r = {.range_start = -1, .length = -1};
+		struct response r = {.range_start = -1, .range_total = -1, .length = -1};
 		struct upload u = {.rq = rq};
 		char errbuf[CURL_ERROR_SIZE] = "";
 		bool too_big = false;

@@ -10,8 +10,8 @@ BASE_CFLAGS += $(IMAGES_DEFLATE_CFLAGS)
 LIBS += $(IMAGES_DEFLATE_LIBS)
 endif
 
-IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c boxes/qcow2_l2cache.c \
-                   boxes/qcow2_write.c boxes/vmdk.c boxes/vdi.c boxes/vhd.c core/err.c \
+IMAGES_LIB_SRCS := boxes/image.c boxes/image_codec.c boxes/raw.c boxes/qcow2.c boxes/qcow2_adopt.c boxes/qcow2_l2cache.c \
+                   boxes/qcow2_write.c boxes/vmdk.c boxes/vmdk_stream.c boxes/vdi.c boxes/vhd.c core/err.c \
                    core/fsutil.c
 
 build/san/tests/images_tool: tests/tools/images_tool.c build/san/libenvup.a
@@ -25,8 +25,8 @@ build/rel/tests/images_tool: tests/tools/images_tool.c build/rel/libenvup.a
 	@$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
 IMAGES_FUZZERS := $(foreach f,qcow2 vmdk vdi vhd qcow2w,build/fuzz/fuzz_image_$(f))
-IMAGES_FUZZ_FMT_qcow2 := IMAGE_QCOW2
-IMAGES_FUZZ_FMT_vmdk := IMAGE_VMDK
+IMAGES_FUZZ_FMT_qcow2 := IMAGE_QCOW2 -DFUZZ_ADOPT
+IMAGES_FUZZ_FMT_vmdk := IMAGE_VMDK -DFUZZ_STREAM
 IMAGES_FUZZ_FMT_vdi := IMAGE_VDI
 IMAGES_FUZZ_FMT_vhd := IMAGE_VHD
 IMAGES_FUZZ_FMT_qcow2w := IMAGE_QCOW2 -DFUZZ_WRITE

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = fopen(arc, "wb");
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
 		abort();
-	extract_archive(arc, dir, &lim, NULL, &e);
+	extract_archive(arc, dir, &lim, NULL, NULL, &e);
 	d = opendir(parent);
 	if (!d)
 		abort();

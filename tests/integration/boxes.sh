@@ -201,6 +201,15 @@ out=$(envbox add "$H/cached.box" --name cache/complete --checksum "$sum" --check
 last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["status"], r[-1]["bytes"], len(r))' "$LOG")
 check_sh "a complete cached copy is revalidated: 304, 0 bytes fetched, checksum still verified" \
 	'[ "$last" = "304 0 1" ] && [ "$(jget "[\"fetched\"]" <<<"$out")" = 0 ]'
+# An add killed after its download leaves the whole file, not marked complete (the archive is
+# never synced, so never marked): the next add asks for the bytes past its end, the server
+# answers 416 with the validator matching, and the copy is used without fetching it again.
+cp "$WWW/test/cached.box" "$key.part"
+python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":sys.argv[2],"last_modified":"","complete":False}, open(sys.argv[3],"w"))' "$H/cached.box" "$etag" "$key.json"
+out=$(envbox add "$H/cached.box" --name cache/killed --checksum "$sum" --checksum-type sha256 --json)
+last=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/cached.box"]; print(r[-1]["range"], r[-1]["status"], r[-1]["bytes"])' "$LOG")
+check_sh "a whole partial not marked complete: 416 past its end, used as it is, checksum verified ($last)" \
+	'[ "$last" = "bytes=$size- 416 0" ] && [ "$(jget "[\"fetched\"]" <<<"$out")" = 0 ] && [ -d "$BOXES/cache-VAGRANTSLASH-killed/0/envup-amd64" ]'
 head -c 500000 /dev/urandom >"$key.part"
 python3 -c 'import json,sys; json.dump({"url":sys.argv[1],"etag":"\"stale\"","last_modified":"","complete":False}, open(sys.argv[2],"w"))' "$H/cached.box" "$key.json"
 envbox add "$H/cached.box" --name cache/changed --checksum "$sum" --checksum-type sha256 -q
