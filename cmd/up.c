@@ -182,6 +182,7 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
 	char *dir = NULL;
 	time_t start = time(NULL);
+	struct timespec t0, t1;
 	int rc = -1, nran, left;
 
 	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
@@ -195,8 +196,12 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 		goto out;
 	c.box = have_box ? &box : NULL;
 	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (pv->up(&c, e) < 0)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ui_verbose("==> %s: started in %ld ms", m->name,
+		   (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	/* boot_timeout covers the whole boot: what up used is not given again to SSH. */
 	left = m->boot_timeout - (int)(time(NULL) - start);
 	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -36,6 +37,14 @@ void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->log.info(c->log.ctx, msg);
+}
+
+void local_test_stop(const char *point)
+{
+	const char *want = getenv("ENVUP_TEST_STOP");
+
+	if (want && !strcmp(want, point))
+		raise(SIGSTOP);
 }
 
 void local_arg(struct local_args *a, const char *fmt, ...)
@@ -132,6 +141,7 @@ int local_disk_ensure(const struct provider_ctx *c, struct err *e)
 	unlink(tmp);
 	if (image_create_qcow2(tmp, c->m->disk_bytes, base, IMAGE_QCOW2, e) < 0)
 		goto out;
+	local_test_stop("clone");
 	if (rename(tmp, disk) < 0) {
 		err_sys(e, "cannot rename %s", tmp);
 		goto out;
@@ -170,8 +180,7 @@ static int box_file(const char *box, struct json_object *meta, const char *key, 
 	if (!*out)
 		return err_set(e, ERR_FAIL, "out of memory");
 	if (!fs_exists(*out))
-		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key,
-			       rel);
+		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key, rel);
 	return 0;
 }
 
@@ -336,6 +345,29 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 	if (state_set(c, "forwarded_ports", arr, e) < 0)
 		return -1;
 	return state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
+}
+
+int local_ports_lock(void)
+{
+	int fd = open(LOCAL_PORTS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+
+	/* another user's lock file in sticky /tmp (protected_regular refuses O_CREAT on it) */
+	if (fd < 0)
+		fd = open(LOCAL_PORTS_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+void local_ports_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* True when cmd (arguments joined by spaces) names dir or a path inside it: dir followed by

@@ -53,6 +53,14 @@ void local_kernel_free(struct local_kernel *k);
  * in 2200-2250 when it is taken. Records them in the machine's state. */
 int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, struct err *e);
 
+/* Ports are the host's, not a project's: from local_ports_choose until the hypervisor has
+ * bound them, a machine holds this host-wide lock, so that machines coming up at the same
+ * time (in parallel, or in two projects) never pick the same free port. Returns the lock's
+ * fd, or -1 when there is no lock to be had (then the choice goes on unguarded). */
+#define LOCAL_PORTS_LOCK "/tmp/envup-ports.lock"
+int local_ports_lock(void);
+void local_ports_unlock(int fd);
+
 /* The SSH host port recorded for the machine (ERR_NOTFOUND when none). */
 int local_ssh_port(const struct provider_ctx *c, int *port, struct err *e);
 
@@ -96,6 +104,10 @@ void local_arg(struct local_args *a, const char *fmt, ...) __attribute__((format
 
 /* Frees the arguments. */
 void local_args_free(struct local_args *a);
+
+/* The kill tests' way to catch envup at a point (ENVUP_TEST_STOP=point stops the process
+ * there, for the test to SIGKILL): "clone", the overlay made but not yet in place. */
+void local_test_stop(const char *point);
 
 /* Sends one message to the machine's provider log. */
 void local_say(const struct provider_ctx *c, const char *fmt, ...)

@@ -124,14 +124,19 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	struct local_args a = {0};
 	bool kvm = provider_hardware_virt();
 	pid_t pid;
-	int rc = -1;
+	int rc = -1, lock;
 
 	if (local_running(c, &pid))
 		return provider_record_state(c, "qemu", MACHINE_RUNNING, e);
 	/* a crashed or killed machine: what it left is cleared, its disk kept */
-	if (local_kill(c, QMP_SOCK, e) < 0 || local_disk_ensure(c, e) < 0 ||
-	    local_ports_choose(c, &ports, e) < 0)
+	if (local_kill(c, QMP_SOCK, e) < 0 || local_disk_ensure(c, e) < 0)
 		return -1;
+	/* held until qemu -daemonize returns: by then its host forwards are bound */
+	lock = local_ports_lock();
+	if (local_ports_choose(c, &ports, e) < 0) {
+		local_ports_unlock(lock);
+		return -1;
+	}
 	if (!kvm)
 		local_say(c, "no usable hardware KVM: qemu emulates the CPU in software (TCG), "
 			     "which is slow");
@@ -174,6 +179,7 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 		goto out;
 	rc = provider_record_state(c, "qemu", MACHINE_RUNNING, e);
 out:
+	local_ports_unlock(lock);
 	local_args_free(&a);
 	return rc;
 }
