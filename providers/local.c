@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -584,6 +585,58 @@ int local_state(const struct provider_ctx *c, enum machine_status *out, struct e
 		return -1;
 	if (*out == MACHINE_RUNNING && !local_running(c, &pid))
 		*out = MACHINE_ABORTED;
+	return 0;
+}
+
+int local_halt(const struct provider_ctx *c, bool force, const char *provider,
+	       const char *sock_name, local_request_fn power_off, local_request_fn hard_stop,
+	       struct err *e)
+{
+	struct err why = {0};
+	pid_t pid;
+
+	if (local_running(c, &pid) && !force) {
+		if (power_off(c, &why) == 0 && local_wait_gone(pid, LOCAL_HALT_GRACE_MS) == 0)
+			goto done;
+		if (why.msg[0])
+			local_say(c, "the guest did not power off (%s): stopping it", why.msg);
+		else
+			local_say(c, "the guest did not power off within %d s: stopping it",
+				  LOCAL_HALT_GRACE_MS / 1000);
+		if (hard_stop && hard_stop(c, &why) == 0)
+			local_wait_gone(pid, 5000);
+	}
+done:
+	/* gone already after a power-off: this only clears the pidfile and socket */
+	if (local_kill(c, sock_name, e) < 0)
+		return -1;
+	return provider_record_state(c, provider, MACHINE_HALTED, e);
+}
+
+int local_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
+{
+	snprintf(out->host, sizeof(out->host), "127.0.0.1");
+	return local_ssh_port(c, &out->port, e);
+}
+
+int local_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+
+	while (n < len - 1) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		r = read(fd, buf + n, 1);
+		if (r <= 0)
+			return -1;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = 0;
 	return 0;
 }
 

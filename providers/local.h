@@ -86,6 +86,25 @@ int local_state(const struct provider_ctx *c, enum machine_status *out, struct e
 /* The last n lines of console.log (heap string). */
 int local_console_tail(const struct provider_ctx *c, int n, char **out, struct err *e);
 
+/* How long a guest gets to power off on envhalt before its process is stopped. */
+#define LOCAL_HALT_GRACE_MS 60000
+
+/* envhalt of a local machine: unless force, power_off asks the guest to power off (0 when
+ * the request was taken) and the process gets LOCAL_HALT_GRACE_MS to end; else hard_stop
+ * (may be NULL) asks the hypervisor to stop. Then the process is killed if it still runs,
+ * pidfile and sock_name removed, and the state recorded as halted under provider's name. */
+typedef int (*local_request_fn)(const struct provider_ctx *c, struct err *e);
+int local_halt(const struct provider_ctx *c, bool force, const char *provider,
+	       const char *sock_name, local_request_fn power_off, local_request_fn hard_stop,
+	       struct err *e);
+
+/* ssh_info of a local machine: 127.0.0.1 and the recorded SSH port. */
+int local_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
+
+/* Reads one line from fd into buf (without its newline) within timeout_ms per byte; -1 on
+ * a timeout or end of file. A longer line is cut at len - 1 bytes. */
+int local_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
 /* Kills the process, forgets the box's use; the caller removes the directory. */
 int local_destroy(const struct provider_ctx *c, const char *sock_name, struct err *e);
 
