@@ -265,26 +265,30 @@ struct up_job {
 	time_t start, end;
 };
 
-/* Writes one whole line of job j's stream (0 stdout, 1 stderr) to ours. Lines that name the
- * machine already ("==> web: ...", "    web: ...") stay as they are; the others (errors,
- * warnings) get "web: " in front. One write per line: machines' lines never mix. */
+/* Writes one line of job j's stream (0 stdout, 1 stderr) to ours, ended by a newline whether
+ * it had one or not (a piece of an overlong line, the last line). Lines that name the machine
+ * already ("==> web: ...", "    web: ...") stay as they are; the others (errors, warnings)
+ * get "web: " in front. One write per line: machines' lines never mix. */
 static void job_line(const struct up_job *j, int stream, const char *line, size_t len)
 {
-	char head[300], buf[2048];
-	size_t nh = 0, n;
+	char head[300], buf[sizeof(head) + sizeof(j->part[0]) + 1];
+	size_t nh = 0;
 	int l = snprintf(head, sizeof(head), "==> %s: ", j->m->name);
+	bool named = len >= (size_t)l &&
+		     (!memcmp(line, head, (size_t)l) ||
+		      (!memcmp(line, "    ", 4) && !memcmp(line + 4, head + 4, (size_t)l - 4)));
+	ssize_t w;
 
-	if (!(len >= (size_t)l && !memcmp(line, head, (size_t)l)) &&
-	    !(len >= (size_t)l && !memcmp(line, "    ", 4) &&
-	      !memcmp(line + 4, head + 4, (size_t)l - 4)))
+	if (!named)
 		nh = (size_t)snprintf(head, sizeof(head), "%s: ", j->m->name);
-	n = nh + len < sizeof(buf) ? len : sizeof(buf) - nh - 1;
+	if (len > sizeof(j->part[0]))
+		len = sizeof(j->part[0]);
 	memcpy(buf, head, nh);
-	memcpy(buf + nh, line, n);
-	if (n < len) /* a longer line goes on in the next piece, on its own line */
-		buf[nh + n++] = '\n';
-	if (write(stream ? STDERR_FILENO : STDOUT_FILENO, buf, nh + n) < 0 && errno != EPIPE)
-		return;
+	memcpy(buf + nh, line, len);
+	if (!len || line[len - 1] != '\n')
+		buf[nh + len++] = '\n';
+	w = write(stream ? STDERR_FILENO : STDOUT_FILENO, buf, nh + len);
+	(void)w; /* our own output is gone: nowhere to say so */
 }
 
 /* Reads what job j wrote on fd[k]; whole lines go out at once. */
@@ -297,7 +301,7 @@ static void job_read(struct up_job *j, int k)
 		return;
 	if (r <= 0) {
 		if (k < 2 && j->npart[k]) /* a last line without newline */
-			job_line(j, k, j->part[k], j->npart[k]), job_line(j, k, "\n", 1);
+			job_line(j, k, j->part[k], j->npart[k]);
 		close(j->fd[k]);
 		j->fd[k] = -1;
 		return;

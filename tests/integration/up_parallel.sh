@@ -39,7 +39,9 @@ machines:
       - shell: {name: counted, inline: "echo x >>$C/beta.count"}
   gamma:
     depends_on: [alpha, beta]
-    provision: [{shell: {name: s, inline: "$(step gamma)"}}]
+    provision:
+      - shell: {name: s, inline: "$(step gamma)"}
+      - shell: {name: long, inline: "head -c 3000 /dev/zero | tr '\\\\0' x; echo"}
   broken:
     static: {host: 127.0.0.1, port: $dead_port}
     boot_timeout: 2
@@ -72,6 +74,8 @@ check "the summary names the failure" grep -q "^    broken: FAILED after [0-9]* 
 check "the summary counts the machines up" grep -q "^==> 3 of 5 machines up:" "$T/up.out"
 check "the error goes to stderr, named" grep -q "^broken: error: machine 'broken'" "$T/up.err"
 check "every output line names its machine" sh -c "! grep -vE '^(==> |    )?(alpha|beta|gamma|broken|after-broken): |^==> 3 of 5 machines up:' '$T/up.out'"
+check_sh "a line longer than a pipe read arrives whole, in named pieces" \
+	'[ "$(grep -E "^(    )?gamma: x+$" "$T/up.out" | sed -E "s/^ *gamma: //" | tr -d "\n" | wc -c)" -eq 3000 ]'
 check "the remote output of each machine is prefixed" grep -q "^    alpha: alpha-provisioned" "$T/up.out"
 
 "$ENVCTL" up alpha beta >"$T/up2.out" 2>&1
