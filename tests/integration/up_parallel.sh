@@ -3,7 +3,7 @@
 # up at the same time, a machine starts only after those it depends on are up, every output
 # line names its machine, a failing machine leaves the others finished, its dependents not
 # started, a summary and exit status 1; envreload halts and brings machines up again (run:
-# once not repeated, --provision repeats it).
+# once not repeated, --provision repeats it); a SIGKILLed envup leaves no process of its own.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/sshd.sh"
 sshd_require "parallel envup"
@@ -99,5 +99,23 @@ rc=$?
 check_sh "envreload of an unknown machine is an error naming it (status $rc)" \
 	'[ $rc -ne 0 ] && grep -q nosuch "$T/reload4.out"'
 check "envreload is in the command list" sh -c "'$ENVCTL' help | grep -q '^  reload '"
+
+# SIGKILL of a parallel envup takes its machines' processes with it; the next envup finishes.
+"$ENVCTL" up --provision alpha beta >"$T/kill.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ "$(grep -c 'Running provisioner: s ' "$T/kill.out")" -ge 2 ] && break
+	sleep 0.1
+done
+kids=$(pgrep -P "$pid" | tr '\n' ' ')
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+sleep 1
+# alive PID...: one of them runs (a zombie is not running: its parent may reap it later)
+alive() { for k in "$@"; do [ -e /proc/$k ] && [ "$(awk '{print $3}' /proc/$k/stat 2>/dev/null)" != Z ] && return 0; done; return 1; }
+check_sh "a killed envup had a process per machine ($kids), and none is left" \
+	'[ "$(echo $kids | wc -w)" -eq 2 ] && ! alive $kids'
+"$ENVCTL" up alpha beta >"$T/after-kill.out" 2>&1
+check "envup after the kill finishes" grep -q "^==> 2 of 2 machines up:" "$T/after-kill.out"
 "$ENVCTL" destroy -f >/dev/null 2>&1
 finish
