@@ -16,6 +16,7 @@ set -u
 cd "$(dirname "$0")/.."
 SRC=$PWD
 BIN=$SRC/build/rel/bin
+export PATH=$BIN:$PATH # the commands as a person types them
 W=$SRC/build/demo
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
@@ -23,20 +24,24 @@ now() { date +%s.%N; }
 times=()
 # run CMD...: prints the command, runs it, prints and records how long it took
 run() {
-	local t0 rc
-	bold "\$ $*"
+	local t0 rc a shown=""
+	for a in "$@"; do # as typed: words with spaces or ';' in single quotes
+		[[ $a =~ [[:space:]\;\$] ]] && a="'$a'"
+		shown+="${shown:+ }$a"
+	done
+	bold "\$ $shown"
 	t0=$(now)
 	"$@"
 	rc=$?
 	local took
 	took=$(printf '%.1f' "$(echo "$(now) - $t0" | bc)")
 	echo "    ($took s)"
-	times+=("$(printf '%7s s  %s' "$took" "$*")")
+	times+=("$(printf '%7s s  %s' "$took" "$shown")")
 	return $rc
 }
 fail() { echo "demo: $*" >&2; exit 1; }
 
-run env ENVUP_ENVFILE="$SRC/Envfile.example" "$BIN/envvalidate" || fail "Envfile.example is not valid"
+run env ENVUP_ENVFILE="$SRC/Envfile.example" envvalidate || fail "Envfile.example is not valid"
 [ "$(id -u)" -eq 0 ] || fail "the rest needs root (debootstrap for the demo box); run 'sudo make demo'"
 command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64: 'make deps' installs it"
 
@@ -52,7 +57,7 @@ bold "== the demo box (Debian 12 from Debian's archive; about 11 minutes the fir
 run bash tests/boxes/build-demo-box.sh "$W/boxes" || fail "the demo box could not be built"
 ln -f "$W/boxes/demo-libvirt.box" "$W/registry/demo/bookworm/12.0.0/libvirt-amd64.box"
 ln -f "$W/boxes/demo-virtualbox.box" "$W/registry/demo/bookworm-ovf/12.0.0/virtualbox-amd64.box"
-run "$BIN/envbox" index "$W/registry" || fail "envbox index failed"
+run envbox index "$W/registry" || fail "envbox index failed"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$W/ngx/nginx.conf" <<EOF
@@ -116,21 +121,21 @@ EOF
 bold "\$ cat Envfile"
 cat Envfile
 
-run "$BIN/envup" || fail "envup failed"
-run "$BIN/envstatus"
+run envup || fail "envup failed"
+run envstatus
 fwd=$(python3 -c 'import json; print(json.load(open(".envup/machines/web/state.json"))["forwarded_ports"][0]["host"])')
 run curl -sS "http://127.0.0.1:$fwd/" || fail "the forwarded port does not answer"
 echo "(the guest's port 80 on the host's 127.0.0.1:$fwd)"
-run "$BIN/envssh" -c 'hostname; ls /srv/project; sudo cat /root/once.count' ||
+run envssh -c 'hostname; ls /srv/project; sudo cat /root/once.count' ||
 	fail "envssh failed"
-run "$BIN/envssh" db -c 'hostname; cat /srv/db/created'
-run "$BIN/envhalt"
-run "$BIN/envstatus"
-run "$BIN/envup" || fail "the second envup failed"
+run envssh db -c 'hostname; cat /srv/db/created'
+run envhalt
+run envstatus
+run envup || fail "the second envup failed"
 echo "(the disks were kept; run: once steps did not run again, run: always did)"
-run "$BIN/envssh" -c 'sudo cat /root/once.count; uptime -s'
-run "$BIN/envdestroy" -f
-run "$BIN/envstatus"
+run envssh -c 'sudo cat /root/once.count; uptime -s'
+run envdestroy -f
+run envstatus
 bold "== the steps and their times"
 printf '%s\n' "${times[@]}"
 echo
