@@ -181,7 +181,8 @@ static int box_file(const char *box, struct json_object *meta, const char *key, 
 	if (!*out)
 		return err_set(e, ERR_FAIL, "out of memory");
 	if (!fs_exists(*out))
-		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key, rel);
+		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key,
+			       rel);
 	return 0;
 }
 
