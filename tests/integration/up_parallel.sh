@@ -20,8 +20,8 @@ C="$T/times"
 mkdir -p "$C"
 chmod 777 "$C"
 dead_port=$(free_port)
-# step NAME: records when the machine's provisioning started and ended, 2 s apart
-step() { echo "date +%s.%N >$C/$1.start; sleep 2; echo $1-provisioned; date +%s.%N >$C/$1.end"; }
+# step NAME: records when the machine's provisioning started and ended, 3 s apart
+step() { echo "date +%s.%N >$C/$1.start; sleep 3; echo $1-provisioned; date +%s.%N >$C/$1.end"; }
 cat >Envfile <<EOT
 version: 1
 defaults:
