@@ -94,6 +94,7 @@ fuzz: $(FUZZ_TARGETS)
 
 DEPS_SCRIPT ?= tools/deps.sh
 DEMO_SCRIPT ?= tools/demo.sh
+DEMO_STATIC_SCRIPT ?= tools/demo-static.sh
 deps:
 	@$(DEPS_SCRIPT)
 
@@ -103,6 +104,11 @@ deps:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(DEMO_SCRIPT)
+
+# The demo without virtual machines: a real sshd on 127.0.0.1 as a machine that exists.
+demo-static: deps
+	@$(MAKE) --no-print-directory all
+	@$(DEMO_STATIC_SCRIPT)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -118,6 +124,6 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all test test-slow test-slow-only build-test bench fuzz deps demo install clean format
+.PHONY: all test test-slow test-slow-only build-test bench fuzz deps demo demo-static install clean format
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -71,6 +71,7 @@ CMD_FUNCTION(cmd_up);
 CMD_FUNCTION(cmd_provision);
 CMD_FUNCTION(cmd_destroy);
 CMD_FUNCTION(cmd_halt);
+CMD_FUNCTION(cmd_reload);
 CMD_FUNCTION(cmd_ssh);
 CMD_FUNCTION(cmd_ssh_config);
 CMD_FUNCTION(cmd_rsync);

@@ -7,8 +7,8 @@
 #include "cmd/machines.h"
 #include "core/ui.h"
 
-static int halt_one(const struct env *env, const struct project *p, const struct machine *m,
-		    void *ctx, struct err *e)
+int cmd_halt_machine(const struct env *env, const struct project *p, const struct machine *m,
+		     void *ctx, struct err *e)
 {
 	bool force = *(bool *)ctx;
 	struct provider_ctx c;
@@ -33,6 +33,6 @@ int cmd_halt(int argc, char **argv)
 {
 	bool force = false;
 
-	return cmd_machines_command(argc, argv, cmd_force_option, &force, SELECT_REVERSE, halt_one,
-				    &force);
+	return cmd_machines_command(argc, argv, cmd_force_option, &force, SELECT_REVERSE,
+				    cmd_halt_machine, &force);
 }

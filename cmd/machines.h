@@ -40,6 +40,10 @@ typedef int (*cmd_machine_fn)(const struct env *env, const struct project *p,
 int cmd_machines_each_locked(const struct env *env, const struct machine **list, size_t n,
 			     cmd_machine_fn fn, void *ctx, struct err *e);
 
+/* envhalt of one machine (ctx: a bool, force); envreload halts with it too. */
+int cmd_halt_machine(const struct env *env, const struct project *p, const struct machine *m,
+		     void *ctx, struct err *e);
+
 /* "-f"/"--force" into *(bool *)ctx, for cmd_machines_args. */
 int cmd_force_option(int argc, char **argv, int *i, void *ctx);
 

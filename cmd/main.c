@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
 	{"init", cmd_init, "write a commented Envfile in the current directory", "[--box NAME]"},
 	{"provision", cmd_provision, "run provision steps on running machines", "[MACHINE...] [--provision-with A,B]"},
+	{"reload", cmd_reload, "halt machines and bring them up again, disks kept", "[MACHINE...] [--provision|--no-provision] [--provision-with A,B]"},
 	{"rsync", cmd_rsync, "sync the synced folders that go by rsync to running machines again", "[MACHINE...]"},
 	{"rsync-auto", cmd_rsync_auto, "watch the rsync synced folders and sync each change until interrupted", "[MACHINE...]"},
 	{"ssh", cmd_ssh, "log in to a machine, or run one command there", "[MACHINE] [-c COMMAND] [-t] [-- ARGS]"},

@@ -1,8 +1,17 @@
-/* envup: make every machine exist, run and be provisioned, in depends_on order. */
+/* envup: make every machine exist, run and be provisioned. Machines come up in parallel, each
+ * in its own process, a machine starting once those it depends on are up; their output lines
+ * carry their names. envreload is envhalt then envup. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "boxes/add.h"
 #include "cmd/cmd.h"
@@ -15,7 +24,8 @@ struct up_opts {
 	const char *provider;
 	bool no_provision;
 	struct provision_opts prov;
-	bool prefix; /* several machines have steps: prefix their output */
+	bool prefix; /* several machines: prefix their output */
+	bool reload; /* envreload: halt the machines first */
 };
 
 static void warn_unsupported(const struct machine *m, const struct provider *pv)
@@ -172,6 +182,7 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	struct provision_hooks h = {step_started, {cmd_output_write, &out}, &out};
 	char *dir = NULL;
 	time_t start = time(NULL);
+	struct timespec t0, t1;
 	int rc = -1, nran, left;
 
 	if (cmd_machines_ctx(&c, env, m, p, e) < 0)
@@ -185,8 +196,12 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 		goto out;
 	c.box = have_box ? &box : NULL;
 	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (pv->up(&c, e) < 0)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ui_verbose("==> %s: started in %ld ms", m->name,
+		   (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	/* boot_timeout covers the whole boot: what up used is not given again to SSH. */
 	left = m->boot_timeout - (int)(time(NULL) - start);
 	if (cmd_machines_login(&c, pv, left > 10 ? left : 10, &comm, e) < 0) {
@@ -237,37 +252,340 @@ static int up_option(int argc, char **argv, int *i, void *ctx)
 	return 1;
 }
 
-int cmd_up(int argc, char **argv)
+/* One machine's envup, run in a child process. */
+struct up_job {
+	const struct machine *m;
+	enum { JOB_WAITING, JOB_RUNNING, JOB_UP, JOB_FAILED, JOB_SKIPPED } state;
+	pid_t pid;
+	int fd[3];	    /* its stdout, its stderr, its error message; -1 once at EOF */
+	char part[2][1024]; /* a line not ended yet, per stream */
+	size_t npart[2];
+	char msg[512]; /* why it failed or was skipped (first line) */
+	int exit_code;
+	time_t start, end;
+};
+
+/* Writes one line of job j's stream (0 stdout, 1 stderr) to ours, ended by a newline whether
+ * it had one or not (a piece of an overlong line, the last line). Lines that name the machine
+ * already ("==> web: ...", "    web: ...") stay as they are; the others (errors, warnings)
+ * get "web: " in front. One write per line: machines' lines never mix. */
+static void job_line(const struct up_job *j, int stream, const char *line, size_t len)
 {
-	struct up_opts o = {0};
+	char head[300], buf[sizeof(head) + sizeof(j->part[0]) + 1];
+	size_t nh = 0;
+	int l = snprintf(head, sizeof(head), "==> %s: ", j->m->name);
+	bool named = len >= (size_t)l &&
+		     (!memcmp(line, head, (size_t)l) ||
+		      (!memcmp(line, "    ", 4) && !memcmp(line + 4, head + 4, (size_t)l - 4)));
+	ssize_t w;
+
+	if (!named)
+		nh = (size_t)snprintf(head, sizeof(head), "%s: ", j->m->name);
+	if (len > sizeof(j->part[0]))
+		len = sizeof(j->part[0]);
+	memcpy(buf, head, nh);
+	memcpy(buf + nh, line, len);
+	if (!len || line[len - 1] != '\n')
+		buf[nh + len++] = '\n';
+	w = write(stream ? STDERR_FILENO : STDOUT_FILENO, buf, nh + len);
+	(void)w; /* our own output is gone: nowhere to say so */
+}
+
+/* Reads what job j wrote on fd[k]; whole lines go out at once. */
+static void job_read(struct up_job *j, int k)
+{
+	char buf[4096];
+	ssize_t r = read(j->fd[k], buf, sizeof(buf));
+
+	if (r < 0 && errno == EINTR)
+		return;
+	if (r <= 0) {
+		if (k < 2 && j->npart[k]) /* a last line without newline */
+			job_line(j, k, j->part[k], j->npart[k]);
+		close(j->fd[k]);
+		j->fd[k] = -1;
+		return;
+	}
+	if (k == 2) { /* the error message: its first line, for the summary */
+		size_t have = strlen(j->msg), n = (size_t)r;
+
+		if (have + n >= sizeof(j->msg))
+			n = sizeof(j->msg) - 1 - have;
+		memcpy(j->msg + have, buf, n);
+		j->msg[have + n] = 0;
+		return;
+	}
+	for (ssize_t i = 0; i < r; i++) {
+		char *part = j->part[k];
+
+		part[j->npart[k]++] = buf[i];
+		if (buf[i] == '\n' || j->npart[k] == sizeof(j->part[k])) {
+			job_line(j, k, part, j->npart[k]);
+			j->npart[k] = 0;
+		}
+	}
+}
+
+/* The child: envup of one machine with its output into pipes; exits 0, 1 or 2. */
+static void job_child(const struct env *env, const struct project *p, struct up_job *j,
+		      struct up_opts *o, int out[2], int errp[2], int res[2])
+{
+	struct err e = {0};
+	int nul = open("/dev/null", O_RDONLY);
+
+	/* envup killed (even by SIGKILL) takes its machines' runs with it: the next envup
+	 * resumes them, and nothing works on a machine that nobody waits for */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(EXIT_FAIL);
+	dup2(nul, STDIN_FILENO);
+	dup2(out[1], STDOUT_FILENO);
+	dup2(errp[1], STDERR_FILENO);
+	close(out[0]), close(errp[0]), close(res[0]);
+	close(out[1]), close(errp[1]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (up_one(env, p, j->m, o, &e) == 0) {
+		close(res[1]);
+		exit(EXIT_OK);
+	}
+	ui_error("%s", e.msg);
+	if (write(res[1], e.msg, strnlen(e.msg, sizeof(e.msg))) < 0)
+		e.code = ERR_FAIL;
+	close(res[1]);
+	exit(e.code == ERR_USAGE ? EXIT_USAGE : EXIT_FAIL);
+}
+
+static int job_start(const struct env *env, const struct project *p, struct up_job *j,
+		     struct up_opts *o)
+{
+	int out[2], errp[2], res[2];
+
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		close(out[0]), close(out[1]);
+		return -1;
+	}
+	if (pipe2(res, O_CLOEXEC) < 0) {
+		close(out[0]), close(out[1]), close(errp[0]), close(errp[1]);
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	j->pid = fork();
+	if (j->pid == 0)
+		job_child(env, p, j, o, out, errp, res);
+	close(out[1]), close(errp[1]), close(res[1]);
+	if (j->pid < 0) {
+		close(out[0]), close(errp[0]), close(res[0]);
+		return -1;
+	}
+	j->fd[0] = out[0], j->fd[1] = errp[0], j->fd[2] = res[0];
+	j->state = JOB_RUNNING;
+	j->start = time(NULL);
+	return 0;
+}
+
+/* The job of machine m in jobs, or NULL (a dependency not brought up by this run). */
+static struct up_job *job_of(struct up_job *jobs, size_t n, const struct machine *m)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].m == m)
+			return &jobs[i];
+	return NULL;
+}
+
+/* Starts every waiting job whose dependencies are up; skips those whose dependency failed. */
+static void jobs_start_ready(const struct env *env, const struct project *p, struct up_job *jobs,
+			     size_t n, struct up_opts *o)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct up_job *j = &jobs[i];
+		bool ready = true;
+
+		if (j->state != JOB_WAITING)
+			continue;
+		for (size_t d = 0; d < j->m->ndepends && j->state == JOB_WAITING; d++) {
+			const struct machine *dm = &env->machines[j->m->dep_index[d]];
+			struct up_job *dj = job_of(jobs, n, dm);
+
+			if (!dj)
+				continue;
+			if (dj->state == JOB_FAILED || dj->state == JOB_SKIPPED) {
+				j->state = JOB_SKIPPED;
+				snprintf(j->msg, sizeof(j->msg), "depends on %s, which is not up",
+					 dm->name);
+				ui_info("==> %s: Not started: %s", j->m->name, j->msg);
+			}
+			ready &= dj->state == JOB_UP;
+		}
+		if (j->state == JOB_WAITING && ready && job_start(env, p, j, o) < 0) {
+			j->state = JOB_FAILED;
+			j->exit_code = EXIT_FAIL;
+			snprintf(j->msg, sizeof(j->msg), "cannot start a process: %s",
+				 strerror(errno));
+		}
+	}
+}
+
+/* Forwards the running jobs' output until one of them ends; reaps it. */
+static void jobs_wait_one(struct up_job *jobs, size_t n)
+{
+	struct pollfd *pf = calloc(3 * n, sizeof(*pf));
+	size_t np = 0;
+
+	if (!pf) {
+		sleep(1);
+		return;
+	}
+
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; jobs[i].state == JOB_RUNNING && k < 3; k++)
+			if (jobs[i].fd[k] >= 0) {
+				pf[np++] = (struct pollfd){jobs[i].fd[k], POLLIN, 0};
+			}
+	if (np && poll(pf, np, -1) > 0)
+		for (size_t p = 0; p < np; p++)
+			for (size_t i = 0; pf[p].revents && i < n; i++)
+				for (int k = 0; k < 3; k++)
+					if (jobs[i].fd[k] == pf[p].fd) {
+						job_read(&jobs[i], k);
+						pf[p].revents = 0;
+						break;
+					}
+	free(pf);
+	for (size_t i = 0; i < n; i++) {
+		struct up_job *j = &jobs[i];
+		int status;
+
+		if (j->state != JOB_RUNNING || j->fd[0] >= 0 || j->fd[1] >= 0 || j->fd[2] >= 0)
+			continue;
+		while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		j->end = time(NULL);
+		j->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAIL;
+		j->state = j->exit_code == 0 ? JOB_UP : JOB_FAILED;
+		if (j->state == JOB_FAILED && !j->msg[0])
+			snprintf(j->msg, sizeof(j->msg), "its envup process ended by signal %d",
+				 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		char *nl = strchr(j->msg, '\n');
+		if (nl)
+			*nl = 0;
+	}
+}
+
+/* envup of several machines: each in its own process as soon as what it depends on is up.
+ * Returns the exit code; prints a summary of every machine. */
+static int up_parallel(const struct env *env, const struct project *p, const struct machine **list,
+		       size_t n, struct up_opts *o)
+{
+	struct up_job *jobs = calloc(n, sizeof(*jobs));
+	size_t nup = 0;
+	int rc = EXIT_OK;
+	bool busy;
+
+	if (!jobs) {
+		ui_error("out of memory");
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		jobs[i] = (struct up_job){.m = list[i], .fd = {-1, -1, -1}};
+	do {
+		jobs_start_ready(env, p, jobs, n, o);
+		busy = false;
+		for (size_t i = 0; i < n; i++)
+			busy |= jobs[i].state == JOB_RUNNING;
+		if (busy)
+			jobs_wait_one(jobs, n);
+	} while (busy);
+	for (size_t i = 0; i < n; i++)
+		nup += jobs[i].state == JOB_UP;
+	ui_info("==> %zu of %zu machines up:", nup, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct up_job *j = &jobs[i];
+
+		if (j->state == JOB_UP)
+			ui_info("    %s: up (%d s)", j->m->name, (int)(j->end - j->start));
+		else if (j->state == JOB_FAILED)
+			ui_info("    %s: FAILED after %d s: %s", j->m->name,
+				(int)(j->end - j->start), j->msg);
+		else
+			ui_info("    %s: not started: %s", j->m->name, j->msg);
+		if (j->state != JOB_UP && rc == EXIT_OK)
+			rc = j->state == JOB_FAILED ? j->exit_code : EXIT_FAIL;
+	}
+	free(jobs);
+	return rc;
+}
+
+/* envreload's first half: every machine of list that runs (or ran) is halted, dependents
+ * first; its disk is kept. */
+static int reload_halt(const struct env *env, const struct project *p, const struct machine **list,
+		       size_t n, struct err *e)
+{
+	bool force = false;
+
+	for (size_t i = n; i-- > 0;)
+		if (cmd_halt_machine(env, p, list[i], &force, e) < 0)
+			return -1;
+	return 0;
+}
+
+/* envup and envreload: options, the machines, the project lock, then the work. */
+static int up_command(int argc, char **argv, bool reload)
+{
+	struct up_opts o = {.reload = reload};
 	const struct machine **list = NULL;
 	struct env *env = NULL;
+	struct project proj = {.lock_fd = -1};
+	bool opened = false;
 	struct err e = {0};
 	char **names;
 	size_t n = 0;
-	int nnames, rc, with_steps = 0;
+	/* envreload brings up what it halted: the machines named, not their dependencies */
+	unsigned flags = reload ? SELECT_AUTOSTART : SELECT_DEPS | SELECT_AUTOSTART;
+	int nnames, rc;
 
-	rc = cmd_machines_args(cmd_lookup("up"), argc, argv, up_option, &o, &names, &nnames);
+	rc = cmd_machines_args(cmd_lookup(argv[0]), argc, argv, up_option, &o, &names, &nnames);
 	if (rc >= 0)
 		goto out;
 	rc = EXIT_OK;
 	if (cmd_load_env(&env, &e) < 0 ||
-	    cmd_machines_select(env, names, nnames, SELECT_DEPS | SELECT_AUTOSTART, &list, &n, &e) <
-		    0 ||
+	    cmd_machines_select(env, names, nnames, flags, &list, &n, &e) < 0 ||
 	    cmd_provision_names_known(env, list, n, &o.prov, &e) < 0)
 		goto fail;
-	for (size_t i = 0; i < n; i++)
-		with_steps += list[i]->nsteps > 0;
-	o.prefix = with_steps > 1;
-	if (cmd_machines_each_locked(env, list, n, up_one, &o, &e) < 0)
+	if (project_open(env, &proj, &e) < 0)
+		goto fail;
+	opened = true;
+	if (project_lock(&proj, !cli.no_wait, &e) < 0 ||
+	    (reload && reload_halt(env, &proj, list, n, &e) < 0))
+		goto fail;
+	o.prefix = n > 1;
+	if (n > 1) {
+		rc = up_parallel(env, &proj, list, n, &o);
+		goto out;
+	}
+	if (n == 1 && up_one(env, &proj, list[0], &o, &e) < 0)
 		goto fail;
 	goto out;
 fail:
 	rc = cmd_fail(&e);
 out:
+	if (opened)
+		project_close(&proj);
 	envfile_free(env);
 	free(list);
 	free(names);
 	cmd_provision_opts_free(&o.prov);
 	return rc;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	return up_command(argc, argv, false);
+}
+
+int cmd_reload(int argc, char **argv)
+{
+	return up_command(argc, argv, true);
 }

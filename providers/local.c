@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -36,6 +38,14 @@ void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->log.info(c->log.ctx, msg);
+}
+
+void local_test_stop(const char *point)
+{
+	const char *want = getenv("ENVUP_TEST_STOP");
+
+	if (want && !strcmp(want, point))
+		raise(SIGSTOP);
 }
 
 void local_arg(struct local_args *a, const char *fmt, ...)
@@ -132,6 +142,7 @@ int local_disk_ensure(const struct provider_ctx *c, struct err *e)
 	unlink(tmp);
 	if (image_create_qcow2(tmp, c->m->disk_bytes, base, IMAGE_QCOW2, e) < 0)
 		goto out;
+	local_test_stop("clone");
 	if (rename(tmp, disk) < 0) {
 		err_sys(e, "cannot rename %s", tmp);
 		goto out;
@@ -336,6 +347,29 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 	if (state_set(c, "forwarded_ports", arr, e) < 0)
 		return -1;
 	return state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
+}
+
+int local_ports_lock(void)
+{
+	int fd = open(LOCAL_PORTS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+
+	/* another user's lock file in sticky /tmp (protected_regular refuses O_CREAT on it) */
+	if (fd < 0)
+		fd = open(LOCAL_PORTS_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+void local_ports_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* True when cmd (arguments joined by spaces) names dir or a path inside it: dir followed by
@@ -552,6 +586,58 @@ int local_state(const struct provider_ctx *c, enum machine_status *out, struct e
 		return -1;
 	if (*out == MACHINE_RUNNING && !local_running(c, &pid))
 		*out = MACHINE_ABORTED;
+	return 0;
+}
+
+int local_halt(const struct provider_ctx *c, bool force, const char *provider,
+	       const char *sock_name, local_request_fn power_off, local_request_fn hard_stop,
+	       struct err *e)
+{
+	struct err why = {0};
+	pid_t pid;
+
+	if (local_running(c, &pid) && !force) {
+		if (power_off(c, &why) == 0 && local_wait_gone(pid, LOCAL_HALT_GRACE_MS) == 0)
+			goto done;
+		if (why.msg[0])
+			local_say(c, "the guest did not power off (%s): stopping it", why.msg);
+		else
+			local_say(c, "the guest did not power off within %d s: stopping it",
+				  LOCAL_HALT_GRACE_MS / 1000);
+		if (hard_stop && hard_stop(c, &why) == 0)
+			local_wait_gone(pid, 5000);
+	}
+done:
+	/* gone already after a power-off: this only clears the pidfile and socket */
+	if (local_kill(c, sock_name, e) < 0)
+		return -1;
+	return provider_record_state(c, provider, MACHINE_HALTED, e);
+}
+
+int local_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
+{
+	snprintf(out->host, sizeof(out->host), "127.0.0.1");
+	return local_ssh_port(c, &out->port, e);
+}
+
+int local_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+
+	while (n < len - 1) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		r = read(fd, buf + n, 1);
+		if (r <= 0)
+			return -1;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = 0;
 	return 0;
 }
 

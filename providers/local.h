@@ -53,6 +53,14 @@ void local_kernel_free(struct local_kernel *k);
  * in 2200-2250 when it is taken. Records them in the machine's state. */
 int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, struct err *e);
 
+/* Ports are the host's, not a project's: from local_ports_choose until the hypervisor has
+ * bound them, a machine holds this host-wide lock, so that machines coming up at the same
+ * time (in parallel, or in two projects) never pick the same free port. Returns the lock's
+ * fd, or -1 when there is no lock to be had (then the choice goes on unguarded). */
+#define LOCAL_PORTS_LOCK "/tmp/envup-ports.lock"
+int local_ports_lock(void);
+void local_ports_unlock(int fd);
+
 /* The SSH host port recorded for the machine (ERR_NOTFOUND when none). */
 int local_ssh_port(const struct provider_ctx *c, int *port, struct err *e);
 
@@ -78,6 +86,25 @@ int local_state(const struct provider_ctx *c, enum machine_status *out, struct e
 /* The last n lines of console.log (heap string). */
 int local_console_tail(const struct provider_ctx *c, int n, char **out, struct err *e);
 
+/* How long a guest gets to power off on envhalt before its process is stopped. */
+#define LOCAL_HALT_GRACE_MS 60000
+
+/* envhalt of a local machine: unless force, power_off asks the guest to power off (0 when
+ * the request was taken) and the process gets LOCAL_HALT_GRACE_MS to end; else hard_stop
+ * (may be NULL) asks the hypervisor to stop. Then the process is killed if it still runs,
+ * pidfile and sock_name removed, and the state recorded as halted under provider's name. */
+typedef int (*local_request_fn)(const struct provider_ctx *c, struct err *e);
+int local_halt(const struct provider_ctx *c, bool force, const char *provider,
+	       const char *sock_name, local_request_fn power_off, local_request_fn hard_stop,
+	       struct err *e);
+
+/* ssh_info of a local machine: 127.0.0.1 and the recorded SSH port. */
+int local_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
+
+/* Reads one line from fd into buf (without its newline) within timeout_ms per byte; -1 on
+ * a timeout or end of file. A longer line is cut at len - 1 bytes. */
+int local_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
 /* Kills the process, forgets the box's use; the caller removes the directory. */
 int local_destroy(const struct provider_ctx *c, const char *sock_name, struct err *e);
 
@@ -96,6 +123,10 @@ void local_arg(struct local_args *a, const char *fmt, ...) __attribute__((format
 
 /* Frees the arguments. */
 void local_args_free(struct local_args *a);
+
+/* The kill tests' way to catch envup at a point (ENVUP_TEST_STOP=point stops the process
+ * there, for the test to SIGKILL): "clone", the overlay made but not yet in place. */
+void local_test_stop(const char *point);
 
 /* Sends one message to the machine's provider log. */
 void local_say(const struct provider_ctx *c, const char *fmt, ...)

@@ -2,9 +2,6 @@
  * qemu-system-x86) on the machine's overlay disk, with user networking and its host
  * forwards, the serial console into console.log and a QMP socket for power-off. KVM where
  * the hardware has it, else TCG. */
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,29 +12,6 @@
 #include "providers/qemu.h"
 
 #define QMP_SOCK "qmp.sock"
-#define HALT_GRACE_MS 60000 /* how long a guest gets to power off before it is stopped */
-
-/* Reads one line from fd into buf within timeout_ms (QMP speaks one JSON object a line). */
-static int read_line(int fd, char *buf, size_t len, int timeout_ms)
-{
-	size_t n = 0;
-
-	while (n < len - 1) {
-		struct pollfd p = {fd, POLLIN, 0};
-		ssize_t r;
-
-		if (poll(&p, 1, timeout_ms) != 1)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = 0;
-	return 0;
-}
 
 /* Runs one QMP command ("execute" name); 0 when QEMU answered "return". */
 static int qmp_run(const struct provider_ctx *c, const char *cmd, struct err *e)
@@ -47,16 +21,16 @@ static int qmp_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 
 	if (fd < 0)
 		return -1;
-	if (read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"QMP\""))
+	if (local_read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"QMP\""))
 		goto bad;
 	if (dprintf(fd, "{\"execute\":\"qmp_capabilities\"}\n") < 0 ||
-	    read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"return\""))
+	    local_read_line(fd, line, sizeof(line), 5000) < 0 || !strstr(line, "\"return\""))
 		goto bad;
 	if (dprintf(fd, "{\"execute\":\"%s\"}\n", cmd) < 0)
 		goto bad;
 	/* events may come before the answer */
 	for (int i = 0; i < 16; i++) {
-		if (read_line(fd, line, sizeof(line), 5000) < 0)
+		if (local_read_line(fd, line, sizeof(line), 5000) < 0)
 			break;
 		if (strstr(line, "\"return\"")) {
 			rc = 0;
@@ -72,7 +46,6 @@ out:
 	return rc;
 }
 
-/* argv helper: a bounded vector of heap strings. */
 /* -netdev user with hostfwd for SSH and every forwarded port. */
 static void add_net(struct local_args *a, const struct local_ports *p)
 {
@@ -124,14 +97,19 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	struct local_args a = {0};
 	bool kvm = provider_hardware_virt();
 	pid_t pid;
-	int rc = -1;
+	int rc = -1, lock;
 
 	if (local_running(c, &pid))
 		return provider_record_state(c, "qemu", MACHINE_RUNNING, e);
 	/* a crashed or killed machine: what it left is cleared, its disk kept */
-	if (local_kill(c, QMP_SOCK, e) < 0 || local_disk_ensure(c, e) < 0 ||
-	    local_ports_choose(c, &ports, e) < 0)
+	if (local_kill(c, QMP_SOCK, e) < 0 || local_disk_ensure(c, e) < 0)
 		return -1;
+	/* held until qemu -daemonize returns: by then its host forwards are bound */
+	lock = local_ports_lock();
+	if (local_ports_choose(c, &ports, e) < 0) {
+		local_ports_unlock(lock);
+		return -1;
+	}
 	if (!kvm)
 		local_say(c, "no usable hardware KVM: qemu emulates the CPU in software (TCG), "
 			     "which is slow");
@@ -174,43 +152,25 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 		goto out;
 	rc = provider_record_state(c, "qemu", MACHINE_RUNNING, e);
 out:
+	local_ports_unlock(lock);
 	local_args_free(&a);
 	return rc;
 }
 
+static int qemu_power_off(const struct provider_ctx *c, struct err *e)
+{
+	return qmp_run(c, "system_powerdown", e);
+}
+
 static int qemu_halt(const struct provider_ctx *c, bool force, struct err *e)
 {
-	struct err ignored = {0};
-	pid_t pid;
-
-	if (local_running(c, &pid) && !force) {
-		if (qmp_run(c, "system_powerdown", &ignored) == 0 &&
-		    local_wait_gone(pid, HALT_GRACE_MS) == 0)
-			goto done;
-		local_say(c, "the guest did not power off within %d s: stopping it",
-			  HALT_GRACE_MS / 1000);
-	}
-done:
-	/* gone already after a power-off: this only clears the pidfile and socket */
-	if (local_kill(c, QMP_SOCK, e) < 0)
-		return -1;
-	return provider_record_state(c, "qemu", MACHINE_HALTED, e);
+	/* after the grace time the process is killed: QMP's quit would add nothing */
+	return local_halt(c, force, "qemu", QMP_SOCK, qemu_power_off, NULL, e);
 }
 
 static int qemu_destroy(const struct provider_ctx *c, struct err *e)
 {
 	return local_destroy(c, QMP_SOCK, e);
-}
-
-static int qemu_state(const struct provider_ctx *c, enum machine_status *out, struct err *e)
-{
-	return local_state(c, out, e);
-}
-
-static int qemu_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
-{
-	snprintf(out->host, sizeof(out->host), "127.0.0.1");
-	return local_ssh_port(c, &out->port, e);
 }
 
 const struct provider provider_qemu = {
@@ -219,7 +179,7 @@ const struct provider provider_qemu = {
 	.up = qemu_up,
 	.halt = qemu_halt,
 	.destroy = qemu_destroy,
-	.state = qemu_state,
-	.ssh_info = qemu_ssh_info,
+	.state = local_state,
+	.ssh_info = local_ssh_info,
 	.console_tail = local_console_tail,
 };

@@ -1,67 +1,142 @@
 #!/usr/bin/env bash
-# make demo: envup's main job end to end on this machine, with nothing to download.
+# make demo: envup's main path on this machine with real virtual machines, nothing from the
+# internet but Debian's archive (once, for the demo box).
 #  1. checks Envfile.example (every key envup knows);
-#  2. starts "a machine that already exists": a real OpenSSH sshd on 127.0.0.1 with a user that
-#     trusts Vagrant's well-known insecure key, exactly like a fresh Vagrant base box;
-#  3. envup brings it up through the static provider: waits for SSH, swaps the insecure key for
-#     a per-machine one, pins the host key, runs the provisioners; then envstatus, envssh,
-#     envssh-config and envdestroy.
-# Needs root (a throw-away user and sshd), as `make deps` does.
+#  2. builds the demo box (tests/boxes/build-demo-box.sh: debootstrap Debian 12; cached, so a
+#     rerun takes seconds) and serves its libvirt and VirtualBox flavours as a team registry
+#     from nginx on 127.0.0.1 (envbox index turns the tree of boxes into catalogs);
+#  3. runs Envfile.example's environment (db, and web that depends on it, a forwarded port, a
+#     synced folder, provisioning) through the qemu provider: envup fetches both boxes from the
+#     registry, makes linked-clone disks, boots, provisions; then the forwarded port from the
+#     host, envstatus, envssh -c, envhalt, envup again (disk kept, run: once steps not
+#     repeated), envdestroy. Each step is printed with its time.
+# Without hardware KVM qemu emulates the CPU (TCG): the boots take minutes.
+# Needs root (debootstrap for the box, as `make deps` does).
 set -u
 cd "$(dirname "$0")/.."
-ENVCTL=$PWD/build/rel/bin/envctl
-BIN=$PWD/build/rel/bin
-source tests/integration/lib.sh
-source tests/integration/helpers/sshd.sh
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "$*"; "$@"; }
+SRC=$PWD
+BIN=$SRC/build/rel/bin
+export PATH=$BIN:$PATH # the commands as a person types them
+W=$SRC/build/demo
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+now() { date +%s.%N; }
+times=()
+# run CMD...: prints the command, runs it, prints and records how long it took
+run() {
+	local t0 rc a shown=""
+	for a in "$@"; do # as typed: words with spaces or ';' in single quotes
+		[[ $a =~ [[:space:]\;\$] ]] && a="'$a'"
+		shown+="${shown:+ }$a"
+	done
+	bold "\$ $shown"
+	t0=$(now)
+	"$@"
+	rc=$?
+	local took
+	took=$(printf '%.1f' "$(echo "$(now) - $t0" | bc)")
+	echo "    ($took s)"
+	times+=("$(printf '%7s s  %s' "$took" "$shown")")
+	return $rc
+}
+fail() { echo "demo: $*" >&2; exit 1; }
 
-say "ENVUP_ENVFILE=Envfile.example envvalidate"
-ENVUP_ENVFILE=$PWD/Envfile.example "$BIN/envvalidate" || exit 1
+run env ENVUP_ENVFILE="$SRC/Envfile.example" envvalidate || fail "Envfile.example is not valid"
+[ "$(id -u)" -eq 0 ] || fail "the rest needs root (debootstrap for the demo box); run 'sudo make demo'"
+command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64: 'make deps' installs it"
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: the rest needs root (it runs a throw-away sshd and user); run 'sudo make demo'"
-	exit 1
+# A previous run's machines go first (a demo stopped half-way leaves them).
+if [ -d "$W/project/.envup" ]; then
+	(cd "$W/project" && XDG_DATA_HOME=$W/data "$BIN/envdestroy" -f >/dev/null 2>&1)
 fi
-sshd_user && sshd_config && sshd_start || exit 1
-mkdir -p "$T/project" && cd "$T/project"
-echo "Hello from the host" >motd.txt
-cat >Envfile <<YAML
+[ -f "$W/ngx/nginx.pid" ] && kill "$(cat "$W/ngx/nginx.pid")" 2>/dev/null
+rm -rf "$W/project" "$W/registry" "$W/ngx" "$W/data"
+mkdir -p "$W/project" "$W/ngx" "$W/registry/demo/bookworm/12.0.0" "$W/registry/demo/bookworm-ovf/12.0.0"
+
+bold "== the demo box (Debian 12 from Debian's archive; about 11 minutes the first time)"
+run bash tests/boxes/build-demo-box.sh "$W/boxes" || fail "the demo box could not be built"
+ln -f "$W/boxes/demo-libvirt.box" "$W/registry/demo/bookworm/12.0.0/libvirt-amd64.box"
+ln -f "$W/boxes/demo-virtualbox.box" "$W/registry/demo/bookworm-ovf/12.0.0/virtualbox-amd64.box"
+run envbox index "$W/registry" || fail "envbox index failed"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$W/ngx/nginx.conf" <<EOF
+user root;
+daemon on;
+worker_processes 1;
+pid $W/ngx/nginx.pid;
+error_log $W/ngx/error.log;
+events { worker_connections 64; }
+http {
+  access_log $W/ngx/access.log;
+  client_body_temp_path $W/ngx/body; proxy_temp_path $W/ngx/proxy;
+  fastcgi_temp_path $W/ngx/fcgi; uwsgi_temp_path $W/ngx/uwsgi; scgi_temp_path $W/ngx/scgi;
+  server { listen 127.0.0.1:$PORT; root $W/registry; }
+}
+EOF
+run "$NGINX" -c "$W/ngx/nginx.conf" -p "$W/ngx" || fail "nginx did not start"
+trap 'kill $(cat "$W/ngx/nginx.pid") 2>/dev/null' EXIT
+
+# The project: Envfile.example's machines, its boxes from the registry above. The box store
+# is the demo's own (XDG_DATA_HOME), so the demo fetches and leaves yours alone.
+export XDG_DATA_HOME=$W/data
+cd "$W/project" || exit 1
+cp "$SRC/tools/demo-web/"* .
+cat >Envfile <<EOF
 version: 1
+registries: [http://127.0.0.1:$PORT]
+defaults:
+  provider: qemu                # the box flavours below boot under QEMU (KVM, else TCG)
+  memory: 512
+  boot_timeout: 1200
+  provision:
+    - shell: "echo common first step on \$(hostname)"
 machines:
-  demo:
-    provider: static            # a machine that already exists: envup only provisions it
-    static: {host: 127.0.0.1, port: $SSH_PORT}
-    ssh: {user: $SSH_USER}
-    boot_timeout: 30
-    synced_folders:             # the "machine" is this host: not its /vagrant, but a home dir
-      - {host: ., guest: /vagrant, disabled: true}
-      - {host: ., guest: $SSH_HOME/project, exclude: ["*.tmp"]}
+  db:
+    box: demo/bookworm-ovf      # the VirtualBox flavour: OVF and a streamOptimized VMDK
+    box_version: ">= 12.0, < 13"
+    hostname: db.local
+    synced_folders: [{host: ., guest: /vagrant, disabled: true}]
     provision:
-      - shell: {name: synced, inline: "ls ~/project", privileged: false}
-      - file: {source: motd.txt, destination: /tmp/envup-demo-motd.txt}
       - shell:
-          name: hello
-          inline: "echo provisioned \$(hostname) as \$(id -un); cat /tmp/envup-demo-motd.txt"
-      - shell: {name: every-time, inline: "date", run: always}
-YAML
-say "cat Envfile"; cat Envfile
-cd "$T/project/" || exit 1
-run "$BIN/envup" || exit 1
-run "$BIN/envstatus"
-say "grep -c 'vagrant insecure public key' ~$SSH_USER/.ssh/authorized_keys"
-grep -c "vagrant insecure public key" "$SSH_HOME/.ssh/authorized_keys"
-echo "(0: the shared insecure key is gone; envup put a per-machine key in its place)"
-run "$BIN/envssh" -c 'cat /tmp/envup-demo-motd.txt; uname -sr'
-run "$BIN/envup"
-echo "(a second envup runs only the 'run: always' step)"
-say "echo news >news.txt; echo scratch >scratch.tmp"
-echo news >news.txt; echo scratch >scratch.tmp
-run "$BIN/envrsync"
-run "$BIN/envssh" -c 'ls ~/project'
-echo "(news.txt arrived; scratch.tmp is excluded)"
-run "$BIN/envssh-config"
-run "$BIN/envdestroy" -f
-run "$BIN/envstatus"
+          name: install-db
+          inline: "mkdir -p /srv/db && date >/srv/db/created && echo ran >>/root/once.count"
+          run: once
+  web:
+    primary: true
+    depends_on: [db]
+    box: demo/bookworm          # the libvirt flavour: box.img (qcow2)
+    hostname: web.local
+    forwarded_ports:
+      - {guest: 80, host: 8080, auto_correct: true}
+    synced_folders:
+      - {host: ., guest: /vagrant, disabled: true}
+      - {host: ., guest: /srv/project, exclude: [Envfile]}
+    provision:
+      - shell:
+          name: app-setup       # a web server on port 80: systemd socket activation
+          inline: "cp /srv/project/hello.socket /srv/project/hello@.service /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now hello.socket && echo ran >>/root/once.count"
+      - shell: {name: every-time, inline: "echo up since \$(uptime -s)", run: always}
+EOF
+bold "\$ cat Envfile"
+cat Envfile
+
+run envup || fail "envup failed"
+run envstatus
+fwd=$(python3 -c 'import json; print(json.load(open(".envup/machines/web/state.json"))["forwarded_ports"][0]["host"])')
+run curl -sS "http://127.0.0.1:$fwd/" || fail "the forwarded port does not answer"
+echo "(the guest's port 80 on the host's 127.0.0.1:$fwd)"
+run envssh -c 'hostname; ls /srv/project; sudo cat /root/once.count' ||
+	fail "envssh failed"
+run envssh db -c 'hostname; cat /srv/db/created'
+run envhalt
+run envstatus
+run envup || fail "the second envup failed"
+echo "(the disks were kept; run: once steps did not run again, run: always did)"
+run envssh -c 'sudo cat /root/once.count; uptime -s'
+run envdestroy -f
+run envstatus
+bold "== the steps and their times"
+printf '%s\n' "${times[@]}"
 echo
 echo "demo: done"

@@ -56,6 +56,9 @@ rc=$?
 echo "# envup of two machines under TCG: $(($(date +%s) - start)) s"
 check_sh "envup brings both machines up (status $rc)" '[ $rc -eq 0 ]' || true
 [ $rc -eq 0 ] || tail -40 "$T/up.log"
+check_sh "independent machines come up at the same time" \
+	'[ "$(grep -n "db: Bringing machine up" "$T/up.log" | cut -d: -f1)" -lt "$(grep -n "web: SSH ready" "$T/up.log" | cut -d: -f1)" ]'
+check "a summary of both" grep -q "^==> 2 of 2 machines up:" "$T/up.log"
 check "provisioning output of web" grep -q "provisioned-web web-one" "$T/up.log"
 check "provisioning output of db" grep -q "provisioned-db" "$T/up.log"
 check "the disks are qcow2 overlays on the box" \

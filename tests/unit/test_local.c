@@ -2,11 +2,14 @@
  * oracle), the host port choice with auto_correct, the pidfile check against recycled pids,
  * and the console tail. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,8 +97,10 @@ static void test_many_ports(void **state)
 
 	(void)state;
 	for (int i = 0; i < 64; i++)
-		fp[i] = (struct forwarded_port){.guest = 1000 + i, .host = 47000 + i,
-						 .host_ip = "127.0.0.1", .protocol = "tcp"};
+		fp[i] = (struct forwarded_port){.guest = 1000 + i,
+						.host = 47000 + i,
+						.host_ip = "127.0.0.1",
+						.protocol = "tcp"};
 	ctx_for(&c, &m, unit_dir);
 	assert_int_equal(local_ports_choose(&c, &p, &e), 0);
 	assert_int_equal(p.n, 64);
@@ -208,6 +213,48 @@ static void test_disk(void **state)
 	free(boxdir);
 }
 
+/* The host-wide ports lock excludes another process (two envups choosing ports at once) and
+ * is free again once released. */
+static void test_ports_lock(void **state)
+{
+	int fd = local_ports_lock(), other;
+
+	(void)state;
+	assert_true(fd >= 0);
+	other = open(LOCAL_PORTS_LOCK, O_RDONLY | O_CLOEXEC);
+	assert_true(other >= 0);
+	/* flock is per open file: a second open, as another process has, is refused */
+	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	close(other);
+	local_ports_unlock(fd);
+	fd = local_ports_lock();
+	assert_true(fd >= 0);
+	local_ports_unlock(fd);
+}
+
+/* QMP's reader: one line at a time, a line cut at the buffer, nothing when no newline comes. */
+static void test_read_line(void **state)
+{
+	char buf[8];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "abc\n0123456789\ntail", 20), 20);
+	assert_int_equal(local_read_line(p[0], buf, sizeof(buf), 100), 0);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(local_read_line(p[0], buf, sizeof(buf), 100), 0);
+	assert_string_equal(buf, "0123456");
+	assert_int_equal(local_read_line(p[0], buf, sizeof(buf), 100), 0);
+	assert_string_equal(buf, "789");
+	/* "tail" has no newline: a timeout, then end of file */
+	assert_int_equal(local_read_line(p[0], buf, sizeof(buf), 100), -1);
+	close(p[1]);
+	assert_int_equal(local_read_line(p[0], buf, sizeof(buf), 100), -1);
+	close(p[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +264,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_console_tail, unit_setup_dir,
 						unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_disk, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test(test_ports_lock),
+		cmocka_unit_test(test_read_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

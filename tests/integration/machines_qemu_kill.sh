@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# slow: boots Debian machines under QEMU's TCG (minutes on 2 cores)
+# Kills through the qemu provider with the demo box: envup SIGKILLed while the overlay is made,
+# while it waits for SSH and while a step provisions; the qemu process SIGKILLed (a crashed
+# hypervisor). Each time the next envup resumes or envdestroy cleans, and envhalt/envdestroy
+# leave no process, socket, port, overlay or state. Two projects with a machine of the same
+# name and the same forwarded port run side by side without sharing a port, socket or disk.
+source "$(dirname "$0")/lib.sh"
+command -v qemu-system-x86_64 >/dev/null || { skip "qemu kill tests" "no qemu-system-x86_64 (make deps)"; finish; }
+BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
+if ! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
+	tail -5 "$T/box.log"
+	skip "qemu kill tests" "the demo box could not be built (root and deb.debian.org needed)"
+	finish
+fi
+export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
+BIN=$(dirname "$ENVCTL")
+A=$T/a B=$T/b
+web_port=$(free_port)
+for d in "$A" "$B"; do
+	mkdir -p "$d"
+	cat >"$d/Envfile" <<EOT
+version: 1
+machines:
+  k:
+    provider: qemu
+    box: demo/libvirt
+    box_url: $BOXES/demo-libvirt.box
+    memory: 384
+    boot_timeout: 900
+    synced_folders: [{host: ., guest: /vagrant, disabled: true}]
+    forwarded_ports:
+      - {guest: 8080, host: $web_port, auto_correct: true}
+    provision:
+      - shell: {name: slow, inline: "echo slow-started; sleep 15; echo slow-done"}
+      - shell: {name: once, inline: "echo ran >>/root/once.count; echo once-ran"}
+EOT
+done
+at_exit "'$BIN/envdestroy' -f >/dev/null 2>&1 </dev/null; cd '$A' && '$BIN/envdestroy' -f >/dev/null 2>&1 </dev/null"
+# wait_for SECONDS 'CONDITION'
+wait_for() {
+	local i
+	for ((i = 0; i < $1 * 5; i++)); do
+		eval "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+# qemu processes of project dir $1
+qemus() { pgrep -f "$1/[.]envup/machines/" || true; }
+port_free() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$1))" 2>/dev/null; }
+state_of() { "$BIN/envstatus" --json 2>/dev/null | python3 -c "import json,sys;print(json.load(sys.stdin)['machines'][0]['state'])"; }
+M=.envup/machines/k
+
+# ---- SIGKILL while the overlay is made ------------------------------------------------------
+cd "$A" || exit 1
+ENVUP_TEST_STOP=clone "$BIN/envup" >"$T/a1.log" 2>&1 &
+pid=$!
+wait_for 300 "stopped $pid"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check_sh "killed with the overlay made but not in place" \
+	'[ -e $M/disk.qcow2.tmp ] && [ ! -e $M/disk.qcow2 ] && [ -z "$(qemus "$A")" ]'
+check_sh "envstatus: not created" '[ "$(state_of)" = not_created ]'
+"$BIN/envdestroy" -f >"$T/a1d.log" 2>&1
+check_sh "envdestroy cleans what the killed envup left" '[ ! -e .envup/machines/k ]'
+"$BIN/envbox" remove demo/libvirt >"$T/rm.log" 2>&1
+check "the box is used by nobody after that (envbox remove without --force)" \
+	sh -c "! '$BIN/envbox' list | grep -q demo/libvirt"
+ENVUP_TEST_STOP=clone "$BIN/envup" >"$T/a2.log" 2>&1 &
+pid=$!
+wait_for 300 "stopped $pid"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+
+# ---- SIGKILL while waiting for SSH; project B comes up at the same time -------------------
+"$BIN/envup" >"$T/a3.log" 2>&1 &
+pid=$!
+(cd "$B" && exec "$BIN/envup" >"$T/b1.log" 2>&1) &
+bpid=$!
+wait_for 120 '[ -n "$(qemus "$A")" ] && grep -q "waiting for SSH\|Bringing machine up" "$T/a3.log"'
+sleep 3
+check_sh "envup resumed after a kill during the clone, the machine boots" \
+	'[ -n "$(qemus "$A")" ] && [ -e $M/disk.qcow2 ] && [ ! -e $M/disk.qcow2.tmp ]'
+check_sh "still waiting for SSH when killed" '! grep -q "SSH ready" "$T/a3.log"'
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check_sh "the machine runs on after envup was killed" '[ "$(state_of)" = running ] && [ -n "$(qemus "$A")" ]'
+
+# ---- SIGKILL during provisioning -------------------------------------------------------------
+"$BIN/envup" >"$T/a4.log" 2>&1 &
+pid=$!
+wait_for 900 'grep -q slow-started "$T/a4.log"'
+check "the next envup reaches provisioning on the same machine" grep -q "slow-started" "$T/a4.log"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+"$BIN/envup" >"$T/a5.log" 2>&1
+rc=$?
+check_sh "envup after a kill in a step finishes (status $rc)" '[ $rc -eq 0 ] && grep -q "^slow-done" "$T/a5.log"'
+[ $rc -eq 0 ] || tail -30 "$T/a5.log"
+check "the killed step runs again, the rest once" \
+	sh -c "'$BIN/envssh' k -c 'sudo cat /root/once.count' 2>/dev/null | wc -l | grep -qx 1"
+
+# ---- two projects side by side ---------------------------------------------------------------
+wait "$bpid"
+brc=$?
+check_sh "project B's machine of the same name came up alongside (status $brc)" '[ $brc -eq 0 ]'
+[ $brc -eq 0 ] || tail -30 "$T/b1.log"
+sshp() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['ssh_port'])" "$1/$M/state.json"; }
+fwdp() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['forwarded_ports'][0]['host'])" "$1/$M/state.json"; }
+check_sh "different SSH ports ($(sshp "$A"), $(sshp "$B"))" '[ "$(sshp "$A")" != "$(sshp "$B")" ]'
+check_sh "the same forwarded port auto-corrected in one ($(fwdp "$A"), $(fwdp "$B"))" \
+	'[ "$(fwdp "$A")" != "$(fwdp "$B")" ] && grep -q "auto_correct" "$T/b1.log" "$T/a3.log"'
+check_sh "each qemu uses its own project's disk and QMP socket" \
+	'tr "\0" " " </proc/$(cat $A/$M/pid)/cmdline | grep -q "file=$A/$M/disk.qcow2.*unix:$A/$M/qmp.sock" &&
+	 tr "\0" " " </proc/$(cat $B/$M/pid)/cmdline | grep -q "file=$B/$M/disk.qcow2.*unix:$B/$M/qmp.sock" &&
+	 ! tr "\0" " " </proc/$(cat $B/$M/pid)/cmdline | grep -q "$A/"'
+check_sh "the disks are two overlays on one base" \
+	'[ "$(stat -c %i $A/$M/disk.qcow2)" != "$(stat -c %i $B/$M/disk.qcow2)" ] &&
+	 [ "$(qemu-img info -U --output=json $A/$M/disk.qcow2 | grep -o "\"backing-filename\": *\"[^\"]*\"")" = "$(qemu-img info -U --output=json $B/$M/disk.qcow2 | grep -o "\"backing-filename\": *\"[^\"]*\"")" ]'
+
+# ---- a crashed hypervisor ------------------------------------------------------------------
+cd "$B" || exit 1
+"$BIN/envssh" k -c 'echo kept | sudo tee /root/kept.txt >/dev/null; sync' >/dev/null 2>&1
+bport=$(sshp "$B")
+kill -9 "$(cat $M/pid)"
+check_sh "a SIGKILLed qemu is aborted" 'wait_for 10 "[ \"\$(state_of)\" = aborted ]"'
+"$BIN/envup" >"$T/b2.log" 2>&1
+rc=$?
+check_sh "envup brings the crashed machine back (status $rc)" '[ $rc -eq 0 ]'
+check "on the same disk" sh -c "'$BIN/envssh' k -c 'sudo cat /root/kept.txt' 2>/dev/null | grep -qx kept"
+check "project A's machine ran on throughout" sh -c "cd '$A' && '$BIN/envstatus' k | grep -q 'k .*running'"
+
+# ---- envhalt and envdestroy leave nothing ---------------------------------------------------
+cd "$A" || exit 1
+aport=$(sshp "$A") afwd=$(fwdp "$A")
+"$BIN/envhalt" >"$T/ah.log" 2>&1
+check_sh "envhalt: no process, pidfile or socket; the disk kept" \
+	'[ -z "$(qemus "$A")" ] && [ ! -e $M/pid ] && [ ! -e $M/qmp.sock ] && [ -e $M/disk.qcow2 ] && [ "$(state_of)" = halted ]'
+check_sh "envhalt: its ports are free" 'port_free $aport && port_free $afwd'
+"$BIN/envdestroy" -f >"$T/ad.log" 2>&1
+cd "$B" && "$BIN/envdestroy" -f >"$T/bd.log" 2>&1
+check_sh "envdestroy (running and halted): no process, no directory" \
+	'[ -z "$(qemus "$A")$(qemus "$B")" ] && [ ! -e "$A/$M" ] && [ ! -e "$B/$M" ]'
+check_sh "every port is free" 'port_free $aport && port_free $bport && port_free $web_port && port_free $afwd'
+check_sh "no qemu of either project anywhere" '! pgrep -af qemu-system | grep -q "$T/"'
+finish
