@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # needs: kvm
 # needs: demo-box
+# slow: two Debian boots in the nested KVM lab (about 10 min there)
+# lab-timeout: 1500
 # The vmm provider end to end with the direct-boot demo box (envup's own flavour: envvmm
 # boots the box's kernel and initrd): envup to SSH-ready with the key swapped and the host
 # key pinned, provisioning, TCP forwards on 127.0.0.1 and on another host_ip, a UDP forward,

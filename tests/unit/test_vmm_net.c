@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -256,7 +257,8 @@ static void test_net_parse_forwards(void **state)
 
 struct udp_in {
 	unsigned frames;
-	uint16_t guest_port;
+	uint16_t guest_port, from_port;
+	uint8_t from_ip[4];
 	char payload[8];
 };
 
@@ -270,10 +272,13 @@ static void deliver_udp_in(void *opaque, const uint8_t *f, size_t len)
 		return;
 	u->frames++;
 	u->guest_port = (uint16_t)(f[36] << 8 | f[37]);
+	u->from_port = (uint16_t)(f[34] << 8 | f[35]);
+	memcpy(u->from_ip, f + 26, 4);
 	memcpy(u->payload, f + 42, 4);
 }
 
-/* A UDP forward on 127.0.0.2: a datagram sent there reaches the guest's port. */
+/* A UDP forward on 127.0.0.2: a datagram sent there reaches the guest's port, and the
+ * guest's answer reaches the sender. */
 static void test_net_udp_forward_on_its_address(void **state)
 {
 	static struct vm vm;
@@ -306,6 +311,23 @@ static void test_net_udp_forward_on_its_address(void **state)
 	assert_int_equal(u.frames, 1);
 	assert_int_equal(u.guest_port, 5353);
 	assert_memory_equal(u.payload, "ping", 4);
+	/* the answer, from the guest's port to where the datagram came from (10.0.2.2) */
+	{
+		uint8_t f[64];
+		char got[8] = "";
+		size_t len = udp_frame(f, 5353, u.from_port);
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+
+		assert_memory_equal(u.from_ip, ((uint8_t[]){10, 0, 2, 2}), 4);
+		setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		pthread_mutex_lock(&vm.lock);
+		net_slirp_input(ns, f, len);
+		pthread_mutex_unlock(&vm.lock);
+		deadline = now_s() + 10;
+		while (recv(cl, got, sizeof(got), 0) != 4 && now_s() < deadline)
+			el_run_once(&el, 20);
+		assert_memory_equal(got, "ping", 4);
+	}
 	net_slirp_free(ns);
 	el_free(&el);
 	vm_destroy(&vm);
