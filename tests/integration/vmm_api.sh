@@ -110,7 +110,8 @@ head -c 1048576 /dev/zero >"$deep/d,isk.raw"
 	--pidfile "$deep/pid" --console "$T/l.console" --log "$T/l.log" \
 	--disk "${deep//,/,,}/d,,isk.raw,format=raw" --cmdline "$KIT64 kit.tests=powerbutton" \
 	>"$T/l.out" 2>&1
-check "a control socket path of $(printf %s "$deep/ctl.sock" | wc -c) bytes: envvmm starts" [ $? -eq 0 ]
+rc=$?
+check "a control socket path of $(printf %s "$deep/ctl.sock" | wc -c) bytes: envvmm starts" [ $rc -eq 0 ]
 pid=$(cat "$deep/pid" 2>/dev/null)
 at_exit "kill $pid 2>/dev/null"
 check "the socket is at the long path" [ -S "$deep/ctl.sock" ]
