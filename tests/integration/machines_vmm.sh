@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # needs: kvm
 # needs: demo-box
-# slow: two Debian boots in the nested KVM lab (6-10 min there)
+# slow: two Debian boots in the nested KVM lab (4-6 min there)
 # lab-timeout: 1500
 # The vmm provider end to end with the direct-boot demo box (envup's own flavour: envvmm
 # boots the box's kernel and initrd): envup to SSH-ready with the key swapped and the host

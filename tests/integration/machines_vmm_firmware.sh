@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # needs: kvm
 # needs: demo-box
-# slow: two Debian boots in the nested KVM lab (6-10 min there)
+# slow: two Debian boots in the nested KVM lab (4-6 min there)
 # lab-timeout: 1500
 # The vmm provider end to end with the libvirt-flavoured demo box, which has no kernel of its
 # own: envvmm boots it through firmware (SeaBIOS, then GRUB from the disk's MBR), the rest of
