@@ -1,8 +1,10 @@
 /* The vmm provider: each machine is one detached envvmm (the bundled VMM) on the machine's
- * overlay disk, booting the box's kernel directly, with slirp networking and its host
- * forwards, the console into console.log and the JSON control socket for power-off. */
+ * overlay disk, booting the box's kernel directly or the disk's bootloader through SeaBIOS,
+ * with slirp networking and its host forwards, the console into console.log and the JSON
+ * control socket for power-off. */
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,55 +85,106 @@ bad:
 	return err_set(e, ERR_FAIL, "machine '%s': control socket write failed", c->m->name);
 }
 
-/* The box's kernel, initrd and command line. envvmm can boot a disk's bootloader (--firmware),
- * but this provider does not use it yet: a box without a kernel is refused, saying so. */
+/* path with each comma doubled: envvmm's --disk reads ",," as a comma inside a path (heap
+ * string, NULL when out of memory). */
+static char *comma_escaped(const char *path)
+{
+	size_t n = strlen(path), commas = 0;
+	char *out, *w;
+
+	for (const char *r = path; *r; r++)
+		commas += *r == ',';
+	out = malloc(n + commas + 1);
+	if (!out)
+		return NULL;
+	w = out;
+	for (const char *r = path; *r; r++) {
+		*w++ = *r;
+		if (*r == ',')
+			*w++ = ',';
+	}
+	*w = 0;
+	return out;
+}
+
+/* Direct boot with the box's kernel, initrd and command line when its metadata has them
+ * (envup boxes); else --firmware: SeaBIOS boots the bootloader on the disk (libvirt and
+ * VirtualBox boxes), as a Vagrant box expects. Then the machine's disk, whose backing file
+ * envvmm follows only to the box's base.qcow2. */
 static int add_boot(struct local_args *a, const struct provider_ctx *c, struct err *e)
 {
 	struct local_kernel k;
-	char *box = NULL;
+	char *box = NULL, *disk = NULL, *base = NULL, *disk_esc = NULL, *base_esc = NULL;
 	int rc = -1;
 
 	if (local_box_kernel(c, &k, e) < 0 || local_box_dir(c, &box, e) < 0)
 		goto out;
-	if (!box || !k.kernel) {
-		err_set(e, ERR_UNSUPPORTED,
-			"machine '%s': its box has no kernel for direct boot, and the vmm "
-			"provider does not boot a disk's bootloader through firmware yet; use an "
-			"envup box (with kernel) or --provider qemu",
-			c->m->name);
+	if (!box) {
+		err_set(e, ERR_CORRUPT, "machine '%s': its state names no box (envdestroy %s)",
+			c->m->name, c->m->name);
 		goto out;
 	}
-	local_arg(a, "--kernel");
-	local_arg(a, "%s", k.kernel);
-	if (k.initrd) {
-		local_arg(a, "--initrd");
-		local_arg(a, "%s", k.initrd);
+	if (k.kernel) {
+		local_arg(a, "--kernel");
+		local_arg(a, "%s", k.kernel);
+		if (k.initrd) {
+			local_arg(a, "--initrd");
+			local_arg(a, "%s", k.initrd);
+		}
+		if (k.cmdline) {
+			local_arg(a, "--cmdline");
+			local_arg(a, "%s", k.cmdline);
+		}
+	} else {
+		/* the installed SeaBIOS; the next argument must be an option (--firmware FILE) */
+		local_arg(a, "--firmware");
 	}
-	if (k.cmdline) {
-		local_arg(a, "--cmdline");
-		local_arg(a, "%s", k.cmdline);
+	disk = local_file(c, "disk.qcow2");
+	base = fs_join(box, "base.qcow2");
+	disk_esc = disk ? comma_escaped(disk) : NULL;
+	base_esc = base ? comma_escaped(base) : NULL;
+	if (!disk_esc || !base_esc) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
 	}
 	local_arg(a, "--disk");
-	local_arg(a, "%s/disk.qcow2,format=qcow2,backing=%s/base.qcow2", c->machine_dir, box);
+	local_arg(a, "%s,format=qcow2,backing=%s", disk_esc, base_esc);
 	rc = 0;
 out:
 	local_kernel_free(&k);
 	free(box);
+	free(disk);
+	free(base);
+	free(disk_esc);
+	free(base_esc);
 	return rc;
 }
 
-static void add_net(struct local_args *a, const struct local_ports *p)
+/* user networking: SSH on 127.0.0.1 and every forwarded port on its host address. */
+static int add_net(struct local_args *a, const struct local_ports *p, struct err *e)
 {
-	char buf[4096];
-	size_t off;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	off = (size_t)snprintf(buf, sizeof(buf), "user,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
-	for (size_t i = 0; i < p->n && off < sizeof(buf); i++)
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",hostfwd=%s:%s:%d-:%d",
-					p->fw[i].udp ? "udp" : "tcp", p->fw[i].ip, p->fw[i].host,
-					p->fw[i].guest);
+	if (!f)
+		return err_set(e, ERR_FAIL, "out of memory");
+	fprintf(f, "user,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct local_fwd *w = &p->fw[i];
+		bool v6 = strchr(w->ip, ':') != NULL;
+
+		fprintf(f, ",hostfwd=%s:%s%s%s:%d-:%d", w->udp ? "udp" : "tcp", v6 ? "[" : "",
+			w->ip, v6 ? "]" : "", w->host, w->guest);
+	}
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return err_set(e, ERR_FAIL, "out of memory");
+	}
 	local_arg(a, "--net");
 	local_arg(a, "%s", buf);
+	free(buf);
+	return 0;
 }
 
 static int vmm_up(const struct provider_ctx *c, struct err *e)
@@ -154,9 +207,8 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 	local_arg(&a, "%llu", (unsigned long long)(m->memory_mib ? m->memory_mib : 1024));
 	local_arg(&a, "--cpus");
 	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
-	if (add_boot(&a, c, e) < 0)
+	if (add_boot(&a, c, e) < 0 || add_net(&a, &ports, e) < 0)
 		goto out;
-	add_net(&a, &ports);
 	local_arg(&a, "--console");
 	local_arg(&a, "%s/console.log", c->machine_dir);
 	local_arg(&a, "--api");
@@ -183,11 +235,18 @@ static int vmm_halt(const struct provider_ctx *c, bool force, struct err *e)
 	struct err why = {0};
 	pid_t pid;
 
-	if (local_running(c, &pid) && !force) {
-		if (api_run(c, "shutdown", &why) == 0 && local_wait_gone(pid, HALT_GRACE_MS) == 0)
-			goto done;
-		local_say(c, "the guest did not power off (%s): stopping it",
-			  why.msg[0] ? why.msg : "timeout");
+	if (local_running(c, &pid)) {
+		if (!force) {
+			if (api_run(c, "shutdown", &why) == 0 &&
+			    local_wait_gone(pid, HALT_GRACE_MS) == 0)
+				goto done;
+			if (!why.msg[0])
+				snprintf(why.msg, sizeof(why.msg), "not within %d s",
+					 HALT_GRACE_MS / 1000);
+			local_say(c, "the guest did not power off (%s): stopping it", why.msg);
+		}
+		/* envvmm's stop ends the machine in order (disks flushed); the kill below is for
+		 * an envvmm that does not answer */
 		api_run(c, "stop", &why);
 		local_wait_gone(pid, 5000);
 	}

@@ -1,6 +1,7 @@
 #include "vmm/api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -210,7 +211,7 @@ int api_init(struct api *a, const char *path, struct vm *vm, struct acpi_pm *pm,
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	mode_t old_umask;
-	int rc;
+	int rc, dirfd = -1;
 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
@@ -222,21 +223,46 @@ int api_init(struct api *a, const char *path, struct vm *vm, struct acpi_pm *pm,
 		a->client[i].fd = -1;
 		a->client[i].api = a;
 	}
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return err_set(e, ERR_USAGE, "--api %s: path longer than %zu bytes", path,
-			       sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+	} else {
+		/* Deeper than sun_path holds (107 bytes): bind through the directory's descriptor,
+		 * /proc/self/fd/N/NAME; the socket still lives at path for everyone else. */
+		const char *slash = strrchr(path, '/');
+		char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+
+		dirfd = dir ? open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		free(dir);
+		if (dirfd < 0 ||
+		    (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd,
+				     slash + 1) >= sizeof(sa.sun_path)) {
+			if (dirfd >= 0)
+				close(dirfd);
+			return err_set(
+				e, ERR_USAGE,
+				"--api %s: cannot reach a path this long (its directory must "
+				"open and its file name be short)",
+				path);
+		}
+	}
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return err_set(e, ERR_EXISTS, "--api %s: exists and is not a socket", path);
-		if (socket_alive(&sa))
-			return err_set(e, ERR_BUSY, "--api %s: another process is listening there",
-				       path);
-		unlink(path); /* left behind by an envvmm that died */
+			rc = err_set(e, ERR_EXISTS, "--api %s: exists and is not a socket", path);
+		else if (socket_alive(&sa))
+			rc = err_set(e, ERR_BUSY, "--api %s: another process is listening there",
+				     path);
+		else if (unlink(path) < 0) /* left behind by an envvmm that died */
+			rc = err_sys(e, "--api %s: cannot remove the stale socket", path);
+		else
+			rc = 0;
+		if (rc < 0)
+			goto fail;
 	}
 	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (a->fd < 0)
-		return err_sys(e, "--api: socket");
+	if (a->fd < 0) {
+		err_sys(e, "--api: socket");
+		goto fail;
+	}
 	/* The socket is born 0600: a chmod after bind would leave a window for other users. The
 	 * umask is process-wide, and this runs before any other thread exists. */
 	old_umask = umask(0177);
@@ -246,12 +272,18 @@ int api_init(struct api *a, const char *path, struct vm *vm, struct acpi_pm *pm,
 		err_sys(e, "--api %s", path);
 		close(a->fd);
 		a->fd = -1;
-		return -1;
+		goto fail;
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	a->path = strdup(path);
 	if (!a->path)
 		return err_set(e, ERR_FAIL, "out of memory");
 	return el_add(el, a->fd, POLLIN, on_accept, a, e);
+fail:
+	if (dirfd >= 0)
+		close(dirfd);
+	return -1;
 }
 
 void api_close(struct api *a)

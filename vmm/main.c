@@ -108,8 +108,9 @@ static const char usage_text[] =
 	"              (--kernel FILE [--initrd FILE] [--cmdline STRING] |\n"
 	"               --firmware [FILE])\n"
 	"              [--disk PATH,format=raw|qcow2[,readonly][,serial=ID]\n"
-	"                      [,backing=/ABS/PATH]] ...\n"
-	"              [--net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...]\n"
+	"                      [,backing=/ABS/PATH]] ...   (a comma in a path: ,,)\n"
+	"              [--net user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...]\n"
+	"                      (ADDR: IPv4, [IPv6], or empty for 127.0.0.1)\n"
 	"              [--console stdio|FILE] [--api SOCKET] [--pidfile FILE]\n"
 	"              [--share DIR,tag=TAG[,readonly]] ...\n"
 	"              [--daemonize] [--log FILE] [--no-sandbox]\n";
@@ -169,12 +170,32 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* PATH,format=raw|qcow2[,readonly][,serial=ID][,backing=/ABS/PATH]; returns -1 when fine, else the
- * exit status. */
+/* The next comma-separated field of *p (in place, NUL-terminated; NULL at the end). ",,"
+ * stands for a comma inside a field, as in QEMU's options, so that any path can be given. */
+static char *next_field(char **p)
+{
+	char *start = *p, *r, *w;
+
+	if (!start)
+		return NULL;
+	for (r = w = start; *r; r++, w++) {
+		if (*r == ',' && r[1] == ',')
+			r++;
+		else if (*r == ',')
+			break;
+		*w = *r;
+	}
+	*p = *r ? r + 1 : NULL;
+	*w = 0;
+	return start;
+}
+
+/* PATH,format=raw|qcow2[,readonly][,serial=ID][,backing=/ABS/PATH] (",," for a comma in PATH or
+ * backing=); returns -1 when fine, else the exit status. */
 static int parse_disk(struct options *o, const char *arg)
 {
 	struct disk_opt *d;
-	char *save = NULL, *tok;
+	char *rest, *tok;
 
 	if (o->ndisks == MAX_DISKS)
 		return usage_error("--disk: at most %d disks", MAX_DISKS);
@@ -183,10 +204,13 @@ static int parse_disk(struct options *o, const char *arg)
 	if (!d->buf)
 		return usage_error("out of memory");
 	o->ndisks++;
-	d->path = strtok_r(d->buf, ",", &save);
+	rest = d->buf;
+	d->path = next_field(&rest);
 	if (!d->path || !*d->path)
 		return usage_error("--disk %s: no path", arg);
-	while ((tok = strtok_r(NULL, ",", &save))) {
+	while ((tok = next_field(&rest))) {
+		if (!*tok)
+			continue;
 		if (str_starts_with(tok, "format=")) {
 			d->fmt = image_format_from_name(tok + 7);
 			if (d->fmt != IMAGE_RAW && d->fmt != IMAGE_QCOW2)

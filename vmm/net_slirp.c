@@ -43,6 +43,93 @@ struct net_slirp {
 	bool overflow, crowded; /* crowded: sockets are taking turns (logged once per episode) */
 };
 
+/* A port number of 1..65535 at *p (advancing it); -1 when there is none. */
+static int parse_port(const char **p)
+{
+	long v = 0;
+	int digits = 0;
+
+	while (**p >= '0' && **p <= '9' && digits < 6) {
+		v = v * 10 + (**p - '0');
+		(*p)++;
+		digits++;
+	}
+	return digits && v >= 1 && v <= 65535 ? (int)v : -1;
+}
+
+/* One "hostfwd=PROTO:[ADDR]:HOST-[10.0.2.15]:GUEST" at p; *used: its length. */
+static int parse_fwd(const char *p, struct net_fwd *f, size_t *used, struct err *e)
+{
+	const char *q = p, *a, *aend;
+	char addr[INET6_ADDRSTRLEN + 1];
+	size_t len = strcspn(p, ",");
+	bool v6 = false;
+
+	memset(f, 0, sizeof(*f));
+	if (str_starts_with(q, "hostfwd=tcp:"))
+		f->udp = false;
+	else if (str_starts_with(q, "hostfwd=udp:"))
+		f->udp = true;
+	else
+		goto bad;
+	q += strlen("hostfwd=tcp:");
+	if (*q == '[') {
+		a = ++q;
+		aend = strchr(q, ']');
+		if (!aend || aend[1] != ':')
+			goto bad;
+		q = aend + 2;
+		v6 = true;
+	} else {
+		a = q;
+		aend = q + strcspn(q, ":,");
+		if (*aend != ':')
+			goto bad;
+		q = aend + 1;
+	}
+	if ((size_t)(aend - a) >= sizeof(addr))
+		goto bad;
+	memcpy(addr, a, (size_t)(aend - a));
+	addr[aend - a] = 0;
+	f->host_port = parse_port(&q);
+	if (f->host_port < 0 || *q++ != '-')
+		goto bad;
+	/* the guest side: the guest's address (or nothing) and its port */
+	if (str_starts_with(q, "10.0.2.15:"))
+		q += strlen("10.0.2.15:");
+	else if (*q++ != ':')
+		goto bad;
+	f->guest_port = parse_port(&q);
+	if (f->guest_port < 0 || (*q && *q != ','))
+		goto bad;
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&f->host;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)f->host_port);
+		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			return err_set(e, ERR_USAGE, "--net: '%.*s': '%s' is no IPv6 address",
+				       (int)len, p, addr);
+		f->host_len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&f->host;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)f->host_port);
+		/* no address: loopback, never every interface by default */
+		if (inet_pton(AF_INET, addr[0] ? addr : "127.0.0.1", &s4->sin_addr) != 1)
+			return err_set(e, ERR_USAGE, "--net: '%.*s': '%s' is no IPv4 address",
+				       (int)len, p, addr);
+		f->host_len = sizeof(*s4);
+	}
+	*used = (size_t)(q - p);
+	return 0;
+bad:
+	return err_set(
+		e, ERR_USAGE,
+		"--net: cannot read '%.*s' (want hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT, "
+		"ADDR an IPv4 address, [IPv6] or empty for 127.0.0.1)",
+		(int)len, p);
+}
+
 int net_parse(const char *arg, struct net_opts *o, struct err *e)
 {
 	const char *p;
@@ -52,26 +139,14 @@ int net_parse(const char *arg, struct net_opts *o, struct err *e)
 		return err_set(e, ERR_USAGE, "--net %s: only 'user' networking is supported", arg);
 	p = arg + 4;
 	while (*p == ',') {
-		char addr[32] = "";
-		int hp = -1, gp = -1, used = 0;
+		size_t used = 0;
+
 		p++;
 		if (o->nfwd == NET_MAX_FWD)
 			return err_set(e, ERR_USAGE, "--net: at most %d forwards", NET_MAX_FWD);
-		/* hostfwd=tcp:[127.0.0.1]:HOST-[10.0.2.15]:GUEST */
-		if (sscanf(p, "hostfwd=tcp:%31[0-9.]:%d-:%d%n", addr, &hp, &gp, &used) != 3 &&
-		    sscanf(p, "hostfwd=tcp::%d-:%d%n", &hp, &gp, &used) != 2 &&
-		    sscanf(p, "hostfwd=tcp:%31[0-9.]:%d-10.0.2.15:%d%n", addr, &hp, &gp, &used) !=
-			    3)
-			return err_set(
-				e, ERR_USAGE,
-				"--net: cannot read '%s' (want hostfwd=tcp:127.0.0.1:HOST-:GUEST)",
-				p);
-		if (addr[0] && strcmp(addr, "127.0.0.1") != 0)
-			return err_set(e, ERR_USAGE,
-				       "--net: forwards listen on 127.0.0.1 only, not %s", addr);
-		if (hp < 1 || hp > 65535 || gp < 1 || gp > 65535)
-			return err_set(e, ERR_USAGE, "--net: port out of range in '%s'", p);
-		o->fwd[o->nfwd++] = (struct net_fwd){hp, gp};
+		if (parse_fwd(p, &o->fwd[o->nfwd], &used, e) < 0)
+			return -1;
+		o->nfwd++;
 		p += used;
 	}
 	if (*p)
@@ -277,6 +352,21 @@ static void on_wake(void *opaque, short revents)
 		log_msg(LOG_WARN, "net: wake read: %s", strerror(errno));
 }
 
+/* "ADDR:PORT" or "[ADDR]:PORT" of a forward's host side, for messages. */
+static void fwd_host_name(const struct net_fwd *f, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (f->host.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&f->host)->sin6_addr, a,
+			  sizeof(a));
+		snprintf(out, len, "[%s]:%d", a, f->host_port);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&f->host)->sin_addr, a, sizeof(a));
+		snprintf(out, len, "%s:%d", a, f->host_port);
+	}
+}
+
 static const SlirpCb slirp_cbs = {
 	.send_packet = cb_send,
 	.guest_error = cb_guest_error,
@@ -294,7 +384,7 @@ int net_slirp_new(struct vm *vm, struct eventloop *el, const struct net_opts *o,
 {
 	struct net_slirp *ns = calloc(1, sizeof(*ns));
 	SlirpConfig cfg = {.version = 4, .in_enabled = true};
-	struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)}, guest;
+	struct in_addr guest;
 
 	if (!ns)
 		return err_set(e, ERR_FAIL, "net: out of memory");
@@ -322,15 +412,23 @@ int net_slirp_new(struct vm *vm, struct eventloop *el, const struct net_opts *o,
 		return err_set(e, ERR_NET, "net: libslirp failed to start");
 	}
 	for (unsigned i = 0; i < o->nfwd; i++) {
-		if (slirp_add_hostfwd(ns->slirp, 0, lo, o->fwd[i].host_port, guest,
-				      o->fwd[i].guest_port) < 0) {
-			err_set(e, ERR_NET, "--net: cannot listen on 127.0.0.1:%d (in use?)",
-				o->fwd[i].host_port);
+		const struct net_fwd *f = &o->fwd[i];
+		struct sockaddr_in g = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)f->guest_port),
+					.sin_addr = guest};
+		char where[INET6_ADDRSTRLEN + 8];
+
+		fwd_host_name(f, where, sizeof(where));
+		if (slirp_add_hostxfwd(ns->slirp, (const struct sockaddr *)&f->host, f->host_len,
+				       (const struct sockaddr *)&g, sizeof(g),
+				       f->udp ? SLIRP_HOSTFWD_UDP : 0) < 0) {
+			err_set(e, ERR_NET, "--net: cannot listen on %s/%s (in use?)", where,
+				f->udp ? "udp" : "tcp");
 			net_slirp_free(ns);
 			return -1;
 		}
-		log_msg(LOG_INFO, "net: 127.0.0.1:%d -> guest port %d", o->fwd[i].host_port,
-			o->fwd[i].guest_port);
+		log_msg(LOG_INFO, "net: %s/%s -> guest port %d", where, f->udp ? "udp" : "tcp",
+			f->guest_port);
 	}
 	if (el_add(el, ns->wake_fd, POLLIN, on_wake, ns, e) < 0) {
 		net_slirp_free(ns);

@@ -101,6 +101,40 @@ check "SIGTERM: process ends" gone "$pid"
 check "SIGTERM: orderly exit logged" grep -q 'terminated by signal 15' "$T/s.log"
 check "SIGTERM: pidfile and socket removed" test ! -e "$T/pid" -a ! -e "$T/ctl.sock"
 
+# A control socket deeper than sun_path holds (107 bytes: a deep project folder) and a disk
+# whose path has commas (",," in --disk).
+deep=$T/$(printf 'deep-folder-%.0s' $(seq 8))/with,comma
+mkdir -p "$deep"
+head -c 1048576 /dev/zero >"$deep/d,isk.raw"
+"$ENVVMM" --daemonize --memory 64 --kernel "$KIT_ELF" --api "$deep/ctl.sock" \
+	--pidfile "$deep/pid" --console "$T/l.console" --log "$T/l.log" \
+	--disk "${deep//,/,,}/d,,isk.raw,format=raw" --cmdline "$KIT64 kit.tests=powerbutton" \
+	>"$T/l.out" 2>&1
+rc=$?
+check "a control socket path of $(printf %s "$deep/ctl.sock" | wc -c) bytes: envvmm starts" [ $rc -eq 0 ]
+pid=$(cat "$deep/pid" 2>/dev/null)
+at_exit "kill $pid 2>/dev/null"
+check "the socket is at the long path" [ -S "$deep/ctl.sock" ]
+check "the disk with commas in its path is open" \
+	sh -c "ls -l /proc/$pid/fd | grep -qF '$deep/d,isk.raw'"
+# clients reach it through the directory, as envup does
+deep_api() {
+	python3 - "$deep" "$1" <<'PY'
+import os, socket, sys
+d = os.open(sys.argv[1], os.O_PATH | os.O_DIRECTORY)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect("/proc/self/fd/%d/ctl.sock" % d)
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.recv(4096).decode().strip())
+PY
+}
+r=$(deep_api '{"command":"status"}')
+check "status through the long path" grep -q '"state":"running"' <<<"$r"
+deep_api '{"command":"stop"}' >/dev/null
+check "stop: process ends" gone "$pid"
+check "the long-path socket is removed at exit" [ ! -e "$deep/ctl.sock" ]
+
 "$ENVVMM" --daemonize --memory 64 --kernel "$T/missing" --console "$T/c.console" \
 	--log "$T/c.log" >"$T/c.out" 2>&1
 rc=$?

@@ -40,8 +40,20 @@ check "net: guest got the server's answer" \
 check "net: host got the guest's banner through the forward" grep -q '^kit says hi$' "$T/host.got"
 check "net: guest got the host's line" grep -q '^kit: ok net-tcp-in got=host says hi' "$T/net.out"
 
-vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net "user,hostfwd=tcp:0.0.0.0:$hport-:22"
-check "net: forwards only on 127.0.0.1" vmm_rc_grep 2 'listen on 127.0.0.1 only' bad
+# UDP and another host address: slirp listens there (envvmm logs each forward it set up)
+uport=$(free_port)
+vmm_boot fwds --memory 64 --kernel "$KIT_ELF" --cmdline "$KIT64" --log "$T/fwds.log" \
+	--net "user,hostfwd=udp:127.0.0.2:$uport-:9,hostfwd=tcp::$hport-10.0.2.15:22"
+check "net: a UDP forward on 127.0.0.2" grep -q "net: 127.0.0.2:$uport/udp -> guest port 9" "$T/fwds.log"
+check "net: no address means 127.0.0.1" grep -q "net: 127.0.0.1:$hport/tcp -> guest port 22" "$T/fwds.log"
+vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net "user,hostfwd=tcp:127.0.0.300:$hport-:22"
+check "net: a bad host address is refused" vmm_rc_grep 2 "'127.0.0.300' is no IPv4 address" bad
+vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net "user,hostfwd=sctp::$hport-:22"
+check "net: only tcp and udp forwards" vmm_rc_grep 2 'want hostfwd=tcp|udp' bad
+fwds=user
+for i in $(seq 129); do fwds+=",hostfwd=tcp::$((20000 + i))-:$i"; done
+vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net "$fwds"
+check "net: at most 128 forwards" vmm_rc_grep 2 'at most 128 forwards' bad
 vmm_boot bad --memory 64 --kernel "$KIT_ELF" --net tap0
 check "net: only user networking" vmm_rc_grep 2 "only 'user' networking" bad
 

@@ -1,7 +1,7 @@
 /* envvmm's user networking with the real libslirp and the real event loop: a guest that opens
  * many UDP flows gets every flow's answer, whether its sockets all fit the poll set (which grows
  * for them) or have to take turns (a lowered bound), and the crowding is logged once, not once
- * per round. */
+ * per round; --net's forwards as parsed, and a UDP forward on another loopback address. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,9 +208,137 @@ static void test_net_flows_take_turns(void **state)
 	assert_int_equal(count(log_text, "take turns"), 1);
 }
 
+/* Forwards as --net writes them: tcp and udp, an address or none (127.0.0.1), [IPv6], the
+ * guest's address spelled out; anything else refused naming the entry. */
+static void test_net_parse_forwards(void **state)
+{
+	struct net_opts o;
+	struct err e = {0};
+	const struct sockaddr_in *s4;
+	char *many = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_int_equal(net_parse("user,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.2:53-10.0.2.15:"
+				   "5353,hostfwd=tcp:[::1]:8080-:80,hostfwd=tcp:0.0.0.0:1-:2",
+				   &o, &e),
+			 0);
+	assert_int_equal(o.nfwd, 4);
+	s4 = (const struct sockaddr_in *)&o.fwd[0].host;
+	assert_false(o.fwd[0].udp);
+	assert_int_equal(s4->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_int_equal(ntohs(s4->sin_port), 2222);
+	assert_int_equal(o.fwd[0].guest_port, 22);
+	s4 = (const struct sockaddr_in *)&o.fwd[1].host;
+	assert_true(o.fwd[1].udp);
+	assert_int_equal(s4->sin_addr.s_addr, htonl(0x7f000002));
+	assert_int_equal(o.fwd[1].guest_port, 5353);
+	assert_int_equal(o.fwd[2].host.ss_family, AF_INET6);
+	assert_int_equal(o.fwd[2].host_len, sizeof(struct sockaddr_in6));
+	assert_int_equal(((const struct sockaddr_in *)&o.fwd[3].host)->sin_addr.s_addr, 0);
+	assert_int_equal(net_parse("user,hostfwd=tcp:localhost:1-:2", &o, &e), -1);
+	assert_non_null(strstr(e.msg, "'localhost' is no IPv4 address"));
+	assert_int_equal(net_parse("user,hostfwd=udp:[::x]:1-:2", &o, &e), -1);
+	assert_non_null(strstr(e.msg, "is no IPv6 address"));
+	assert_int_equal(net_parse("user,hostfwd=tcp::0-:2", &o, &e), -1);
+	assert_int_equal(net_parse("user,hostfwd=tcp::1-:65536", &o, &e), -1);
+	assert_int_equal(net_parse("user,hostfwd=tcp::1-10.0.2.16:2", &o, &e), -1);
+	assert_int_equal(net_parse("user,hostfwd=tcp::1-:2x", &o, &e), -1);
+	assert_non_null(strstr(e.msg, "cannot read 'hostfwd=tcp::1-:2x'"));
+	f = open_memstream(&many, &len);
+	fputs("user", f);
+	for (int i = 1; i <= NET_MAX_FWD; i++)
+		fprintf(f, ",hostfwd=tcp::%d-:%d", 10000 + i, i);
+	fclose(f);
+	assert_int_equal(net_parse(many, &o, &e), 0);
+	assert_int_equal(o.nfwd, NET_MAX_FWD);
+	free(many);
+}
+
+struct udp_in {
+	unsigned frames;
+	uint16_t guest_port, from_port;
+	uint8_t from_ip[4];
+	char payload[8];
+};
+
+/* Records a UDP datagram to the guest (10.0.2.15). */
+static void deliver_udp_in(void *opaque, const uint8_t *f, size_t len)
+{
+	struct udp_in *u = opaque;
+
+	if (len < 46 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 17 ||
+	    memcmp(f + 30, (uint8_t[]){10, 0, 2, 15}, 4))
+		return;
+	u->frames++;
+	u->guest_port = (uint16_t)(f[36] << 8 | f[37]);
+	u->from_port = (uint16_t)(f[34] << 8 | f[35]);
+	memcpy(u->from_ip, f + 26, 4);
+	memcpy(u->payload, f + 42, 4);
+}
+
+/* A UDP forward on 127.0.0.2: a datagram sent there reaches the guest's port, and the
+ * guest's answer reaches the sender. */
+static void test_net_udp_forward_on_its_address(void **state)
+{
+	static struct vm vm;
+	static struct eventloop el;
+	static struct udp_in u;
+	struct net_slirp *ns = NULL;
+	struct net_opts o;
+	struct err e = {0};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+	socklen_t sl = sizeof(to);
+	int probe = socket(AF_INET, SOCK_DGRAM, 0), cl = socket(AF_INET, SOCK_DGRAM, 0);
+	char arg[96];
+	double deadline;
+
+	/* a free port on 127.0.0.2 */
+	assert_int_equal(bind(probe, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(getsockname(probe, (struct sockaddr *)&to, &sl), 0);
+	close(probe);
+	snprintf(arg, sizeof(arg), "user,hostfwd=udp:127.0.0.2:%d-:5353", ntohs(to.sin_port));
+	assert_int_equal(net_parse(arg, &o, &e), 0);
+	vm_init(&vm);
+	memset(&el, 0, sizeof(el));
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(net_slirp_new(&vm, &el, &o, deliver_udp_in, &u, &ns, &e), 0);
+	guest_arp(ns);
+	assert_int_equal(sendto(cl, "ping", 4, 0, (struct sockaddr *)&to, sizeof(to)), 4);
+	deadline = now_s() + 10;
+	while (!u.frames && now_s() < deadline)
+		el_run_once(&el, 20);
+	assert_int_equal(u.frames, 1);
+	assert_int_equal(u.guest_port, 5353);
+	assert_memory_equal(u.payload, "ping", 4);
+	/* the answer, from the guest's port to where the datagram came from (10.0.2.2) */
+	{
+		uint8_t f[64];
+		char got[8] = "";
+		size_t len = udp_frame(f, 5353, u.from_port);
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+
+		assert_memory_equal(u.from_ip, ((uint8_t[]){10, 0, 2, 2}), 4);
+		setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		pthread_mutex_lock(&vm.lock);
+		net_slirp_input(ns, f, len);
+		pthread_mutex_unlock(&vm.lock);
+		deadline = now_s() + 10;
+		while (recv(cl, got, sizeof(got), 0) != 4 && now_s() < deadline)
+			el_run_once(&el, 20);
+		assert_memory_equal(got, "ping", 4);
+	}
+	net_slirp_free(ns);
+	el_free(&el);
+	vm_destroy(&vm);
+	close(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_net_parse_forwards),
+		cmocka_unit_test(test_net_udp_forward_on_its_address),
 		cmocka_unit_test(test_net_many_flows_all_polled),
 		cmocka_unit_test(test_net_flows_take_turns),
 	};
