@@ -181,8 +181,7 @@ static int box_file(const char *box, struct json_object *meta, const char *key, 
 	if (!*out)
 		return err_set(e, ERR_FAIL, "out of memory");
 	if (!fs_exists(*out))
-		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key,
-			       rel);
+		return err_set(e, ERR_CORRUPT, "%s/metadata.json: %s %s is missing", box, key, rel);
 	return 0;
 }
 
@@ -596,14 +595,18 @@ int local_halt(const struct provider_ctx *c, bool force, const char *provider,
 	struct err why = {0};
 	pid_t pid;
 
-	if (local_running(c, &pid) && !force) {
-		if (power_off(c, &why) == 0 && local_wait_gone(pid, LOCAL_HALT_GRACE_MS) == 0)
-			goto done;
-		if (why.msg[0])
-			local_say(c, "the guest did not power off (%s): stopping it", why.msg);
-		else
-			local_say(c, "the guest did not power off within %d s: stopping it",
-				  LOCAL_HALT_GRACE_MS / 1000);
+	if (local_running(c, &pid)) {
+		if (!force) {
+			if (power_off(c, &why) == 0 &&
+			    local_wait_gone(pid, LOCAL_HALT_GRACE_MS) == 0)
+				goto done;
+			if (why.msg[0])
+				local_say(c, "the guest did not power off (%s): stopping it",
+					  why.msg);
+			else
+				local_say(c, "the guest did not power off within %d s: stopping it",
+					  LOCAL_HALT_GRACE_MS / 1000);
+		}
 		if (hard_stop && hard_stop(c, &why) == 0)
 			local_wait_gone(pid, 5000);
 	}

@@ -90,8 +90,9 @@ int local_console_tail(const struct provider_ctx *c, int n, char **out, struct e
 #define LOCAL_HALT_GRACE_MS 60000
 
 /* envhalt of a local machine: unless force, power_off asks the guest to power off (0 when
- * the request was taken) and the process gets LOCAL_HALT_GRACE_MS to end; else hard_stop
- * (may be NULL) asks the hypervisor to stop. Then the process is killed if it still runs,
+ * the request was taken) and the process gets LOCAL_HALT_GRACE_MS to end; failing that, or
+ * with force, hard_stop (may be NULL) asks the hypervisor to stop in order (5 s). Then the
+ * process is killed if it still runs,
  * pidfile and sock_name removed, and the state recorded as halted under provider's name. */
 typedef int (*local_request_fn)(const struct provider_ctx *c, struct err *e);
 int local_halt(const struct provider_ctx *c, bool force, const char *provider,

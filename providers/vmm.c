@@ -3,7 +3,6 @@
  * with slirp networking and its host forwards, the console into console.log and the JSON
  * control socket for power-off. */
 #include <limits.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +14,6 @@
 #include "providers/vmm.h"
 
 #define API_SOCK "ctl.sock"
-#define HALT_GRACE_MS 60000
 
 /* envvmm next to this program (build tree and installs keep them together), else on PATH. */
 static void envvmm_path(char *out, size_t len)
@@ -51,25 +49,18 @@ static void envvmm_path(char *out, size_t len)
 /* Sends one command to the control socket; 0 when envvmm answered "ok":true. */
 static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 {
-	char line[1024];
-	size_t n = 0;
+	char line[1024] = "";
 	int fd = local_connect(c, API_SOCK, e);
 
 	if (fd < 0)
 		return -1;
-	if (dprintf(fd, "{\"command\":\"%s\"}\n", cmd) < 0)
-		goto bad;
-	while (n < sizeof(line) - 1) {
-		struct pollfd p = {fd, POLLIN, 0};
-		ssize_t r;
-
-		if (poll(&p, 1, 5000) != 1 || (r = read(fd, line + n, sizeof(line) - 1 - n)) <= 0)
-			break;
-		n += (size_t)r;
-		if (memchr(line, '\n', n))
-			break;
+	if (dprintf(fd, "{\"command\":\"%s\"}\n", cmd) < 0) {
+		close(fd);
+		return err_set(e, ERR_FAIL, "machine '%s': control socket write failed",
+			       c->m->name);
 	}
-	line[n] = 0;
+	if (local_read_line(fd, line, sizeof(line), 5000) < 0)
+		line[0] = 0;
 	close(fd);
 	/* a guest that never enabled its power button will not react: no use waiting */
 	if (strstr(line, "\"ok\": true") || strstr(line, "\"ok\":true"))
@@ -80,9 +71,6 @@ static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 			       : 0;
 	return err_set(e, ERR_FAIL, "machine '%s': envvmm answered '%s' to %s", c->m->name, line,
 		       cmd);
-bad:
-	close(fd);
-	return err_set(e, ERR_FAIL, "machine '%s': control socket write failed", c->m->name);
 }
 
 /* path with each comma doubled: envvmm's --disk reads ",," as a comma inside a path (heap
@@ -194,13 +182,18 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 	struct local_args a = {0};
 	char prog[PATH_MAX];
 	pid_t pid;
-	int rc = -1;
+	int rc = -1, lock;
 
 	if (local_running(c, &pid))
 		return provider_record_state(c, "vmm", MACHINE_RUNNING, e);
-	if (local_kill(c, API_SOCK, e) < 0 || local_disk_ensure(c, e) < 0 ||
-	    local_ports_choose(c, &ports, e) < 0)
+	if (local_kill(c, API_SOCK, e) < 0 || local_disk_ensure(c, e) < 0)
 		return -1;
+	/* held until envvmm --daemonize returns: by then its host forwards are bound */
+	lock = local_ports_lock();
+	if (local_ports_choose(c, &ports, e) < 0) {
+		local_ports_unlock(lock);
+		return -1;
+	}
 	envvmm_path(prog, sizeof(prog));
 	local_arg(&a, "%s", prog);
 	local_arg(&a, "--memory");
@@ -226,50 +219,31 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 		goto out;
 	rc = provider_record_state(c, "vmm", MACHINE_RUNNING, e);
 out:
+	local_ports_unlock(lock);
 	local_args_free(&a);
 	return rc;
 }
 
+static int vmm_power_off(const struct provider_ctx *c, struct err *e)
+{
+	return api_run(c, "shutdown", e); /* the ACPI power button */
+}
+
+/* envvmm's stop ends the machine in order (disks flushed); local_halt kills an envvmm that
+ * does not answer */
+static int vmm_stop(const struct provider_ctx *c, struct err *e)
+{
+	return api_run(c, "stop", e);
+}
+
 static int vmm_halt(const struct provider_ctx *c, bool force, struct err *e)
 {
-	struct err why = {0};
-	pid_t pid;
-
-	if (local_running(c, &pid)) {
-		if (!force) {
-			if (api_run(c, "shutdown", &why) == 0 &&
-			    local_wait_gone(pid, HALT_GRACE_MS) == 0)
-				goto done;
-			if (!why.msg[0])
-				snprintf(why.msg, sizeof(why.msg), "not within %d s",
-					 HALT_GRACE_MS / 1000);
-			local_say(c, "the guest did not power off (%s): stopping it", why.msg);
-		}
-		/* envvmm's stop ends the machine in order (disks flushed); the kill below is for
-		 * an envvmm that does not answer */
-		api_run(c, "stop", &why);
-		local_wait_gone(pid, 5000);
-	}
-done:
-	if (local_kill(c, API_SOCK, e) < 0)
-		return -1;
-	return provider_record_state(c, "vmm", MACHINE_HALTED, e);
+	return local_halt(c, force, "vmm", API_SOCK, vmm_power_off, vmm_stop, e);
 }
 
 static int vmm_destroy(const struct provider_ctx *c, struct err *e)
 {
 	return local_destroy(c, API_SOCK, e);
-}
-
-static int vmm_state(const struct provider_ctx *c, enum machine_status *out, struct err *e)
-{
-	return local_state(c, out, e);
-}
-
-static int vmm_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e)
-{
-	snprintf(out->host, sizeof(out->host), "127.0.0.1");
-	return local_ssh_port(c, &out->port, e);
 }
 
 const struct provider provider_vmm = {
@@ -278,7 +252,7 @@ const struct provider provider_vmm = {
 	.up = vmm_up,
 	.halt = vmm_halt,
 	.destroy = vmm_destroy,
-	.state = vmm_state,
-	.ssh_info = vmm_ssh_info,
+	.state = local_state,
+	.ssh_info = local_ssh_info,
 	.console_tail = local_console_tail,
 };
