@@ -22,11 +22,11 @@
 
 struct job {
 	struct image *src;
-	struct image *dst; /* qcow2 output */
-	int dst_fd;	   /* raw output */
-	int out_fd;	   /* the output file, either format */
+	struct image *dst;    /* qcow2 output */
+	int dst_fd;	      /* raw output */
+	int out_fd;	      /* the output file, either format */
 	uint64_t unsubmitted; /* bytes written since writeback was last started (atomic) */
-	uint64_t granule;  /* zero detection unit */
+	uint64_t granule;     /* zero detection unit */
 	pthread_mutex_t lock;
 	uint64_t next; /* guest offset of the next chunk to hand out */
 	uint64_t done;

@@ -111,8 +111,15 @@ rm -rf "$T/huge" "$T/huge.box" "$T/huge.qcow2"
 dir=$(envbox add "$T/vb.box" --name t/vb --json | jget '["dir"]')
 check "virtualbox flavour: envup's own importer reads the OVF and its VMDK" \
 	qemu-img compare -q "$dir/base.qcow2" "$T/disk.raw"
-err=$(envbox package --machine web 2>&1); rc=$?
-check_sh "package --machine refuses clearly while no provider runs machines" '[ $rc -eq 1 ] && grep -q "no provider" <<<"$err"'
+# --machine without a VM (tests/integration/package_machine.sh packages a real one): a machine
+# never brought up, and one that is not in the Envfile, are refused by name.
+mkdir -p "$T/proj"
+printf 'version: 1\nmachines:\n  web:\n    provider: qemu\n    box: t/vb\n' >"$T/proj/Envfile"
+err=$(cd "$T/proj" && envbox package --machine web --output "$T/m.box" 2>&1); rc=$?
+check_sh "package --machine refuses a machine not created, saying what to do" \
+	'[ $rc -eq 1 ] && grep -q "machine .web. is not created.*envup web" <<<"$err" && [ ! -e "$T/m.box" ]'
+err=$(cd "$T/proj" && envbox package --machine nosuch --output "$T/m.box" 2>&1); rc=$?
+check_sh "package --machine names a machine the Envfile lacks" '[ $rc -ne 0 ] && grep -q "nosuch" <<<"$err"'
 err=$(envbox package --image "$T/disk.qcow2" --flavour libvirt --kernel /etc/hostname --output "$T/x.box" 2>&1); rc=$?
 check_sh "--kernel is refused for a flavour that boots from its disk" '[ $rc -ne 0 ] && grep -q "envup flavour" <<<"$err"'
 envbox repackage t/vb 0 virtualbox --flavour libvirt --output "$T/re.box" -q >/dev/null
