@@ -4,13 +4,10 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,8 +21,6 @@
 
 #define COPY_CHUNK (8u << 20)
 
-#define HASH_WINDOW (8u << 20)
-
 struct publish_hash {
 	pthread_t thread;
 	const char *path;
@@ -34,88 +29,13 @@ struct publish_hash {
 	int rc;
 };
 
-/* The hashing thread reads the box through a mapping: the pages the upload has just read
- * into the page cache are hashed where they lie, without a copy of their own (with read()
- * the digest's copy was a fifth of the CPU a publish costs). A file shortened under the
- * mapping raises SIGBUS on this thread, which jumps back here and fails cleanly. */
-static __thread sigjmp_buf *bus_guard;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)si;
-	(void)uc;
-	if (bus_guard)
-		siglongjmp(*bus_guard, 1);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static bool bus_handler_set;
-
-static void set_bus_handler(void)
-{
-	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
-
-	sigemptyset(&sa.sa_mask);
-	bus_handler_set = sigaction(SIGBUS, &sa, NULL) == 0;
-}
-
-static int hash_mapped(struct hash *h, const char *path, struct err *e)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	sigjmp_buf jb;
-	struct stat st;
-	volatile uint64_t off = 0;
-	void *volatile map = MAP_FAILED;
-	volatile size_t map_len = 0;
-	int fd = fs_open_input(path, false, e), rc = -1;
-
-	if (fd < 0)
-		return -1;
-	pthread_once(&once, set_bus_handler);
-	if (!bus_handler_set || fstat(fd, &st) < 0) {
-		close(fd);
-		return hash_file(h, path, e);
-	}
-	if (sigsetjmp(jb, 1)) {
-		bus_guard = NULL;
-		err_set(e, ERR_IO, "%s changed while it was being published (it became shorter)",
-			path);
-		goto out;
-	}
-	bus_guard = &jb;
-	while (off < (uint64_t)st.st_size) {
-		size_t n = (uint64_t)st.st_size - off < HASH_WINDOW ? (size_t)(st.st_size - off)
-								    : HASH_WINDOW;
-
-		map = mmap(NULL, n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
-		if (map == MAP_FAILED) {
-			err_sys(e, "cannot read %s", path);
-			goto out;
-		}
-		map_len = n;
-		if (hash_update(h, map, n, e) < 0)
-			goto out;
-		munmap(map, n);
-		map = MAP_FAILED;
-		off += n;
-	}
-	rc = 0;
-out:
-	bus_guard = NULL;
-	if (map != MAP_FAILED)
-		munmap(map, map_len);
-	close(fd);
-	return rc;
-}
-
-/* The checksum is computed on its own thread while the bytes go out, so it costs no time on
- * the path of the upload (or the copy). */
+/* The checksum is read from the page cache on its own thread while the bytes go out, so it
+ * costs no time on the path of the upload (or the copy). */
 static void *hash_thread(void *arg)
 {
 	struct publish_hash *p = arg;
 
-	p->rc = hash_mapped(p->h, p->path, &p->e);
+	p->rc = hash_file(p->h, p->path, &p->e);
 	return NULL;
 }
 
