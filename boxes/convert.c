@@ -16,12 +16,17 @@
 
 #define CHUNK (2u << 20)
 #define MAX_WORKERS 8
+/* Writeback of the output is started after every this many bytes written, so that it runs
+ * while the conversion goes on and the final fdatasync has little left to wait for. */
+#define WRITEBACK_CHUNK (8u << 20)
 
 struct job {
 	struct image *src;
-	struct image *dst; /* qcow2 output */
-	int dst_fd;	   /* raw output */
-	uint64_t granule;  /* zero detection unit */
+	struct image *dst;    /* qcow2 output */
+	int dst_fd;	      /* raw output */
+	int out_fd;	      /* the output file, either format */
+	uint64_t unsubmitted; /* bytes written since writeback was last started (atomic) */
+	uint64_t granule;     /* zero detection unit */
 	pthread_mutex_t lock;
 	uint64_t next; /* guest offset of the next chunk to hand out */
 	uint64_t done;
@@ -32,10 +37,18 @@ struct job {
 
 static int write_out(struct job *j, const uint8_t *buf, size_t len, uint64_t off, struct err *e)
 {
-	if (j->dst)
-		return image_pwrite(j->dst, buf, len, off, e);
-	if (fs_pwrite_all(j->dst_fd, buf, len, (off_t)off) < 0)
+	if (j->dst) {
+		if (image_pwrite(j->dst, buf, len, off, e) < 0)
+			return -1;
+	} else if (fs_pwrite_all(j->dst_fd, buf, len, (off_t)off) < 0) {
 		return err_sys(e, "cannot write the output");
+	}
+	/* The whole file: qcow2 places clusters where it allocates them. Pages already under
+	 * writeback are skipped, so the cost is the dirty pages' lookup. */
+	if (__atomic_add_fetch(&j->unsubmitted, len, __ATOMIC_RELAXED) >= WRITEBACK_CHUNK) {
+		__atomic_store_n(&j->unsubmitted, 0, __ATOMIC_RELAXED);
+		sync_file_range(j->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
 	return 0;
 }
 
@@ -186,7 +199,15 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 		  enum image_format dst_fmt, uint64_t max_size, const struct progress *p,
 		  struct err *e)
 {
-	struct image_ctx ctx = {.follow_refs = true, .max_depth = 16};
+	return image_convert_trusted(src, src_fmt, NULL, dst, dst_fmt, max_size, p, e);
+}
+
+int image_convert_trusted(const char *src, enum image_format src_fmt, const char *trusted_backing,
+			  const char *dst, enum image_format dst_fmt, uint64_t max_size,
+			  const struct progress *p, struct err *e)
+{
+	struct image_ctx ctx = {
+		.follow_refs = true, .max_depth = 16, .trusted_backing = trusted_backing};
 	struct job j = {.dst_fd = -1, .p = p};
 	struct fs_temp tmp = {.fd = -1};
 	int fd, rc = -1;
@@ -207,6 +228,7 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 	if (fs_temp_create(dst, 0644, &tmp, e) < 0)
 		goto out;
 	fd = tmp.fd;
+	j.out_fd = fd;
 	if (dst_fmt == IMAGE_RAW) {
 		if (ftruncate(fd, (off_t)j.src->size) < 0) {
 			err_sys(e, "cannot size %s", dst);
@@ -215,7 +237,7 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 		j.dst_fd = fd;
 		j.granule = 4096;
 	} else {
-		struct image_open_opts o = {.writable = true};
+		struct image_open_opts o = {.writable = true, .unnamed_output = true};
 
 		if (qcow2_create_fd(fd, dst, j.src->size, NULL, NULL, QCOW2_LAYOUT_BASE, e) < 0 ||
 		    image_open(tmp.reopen, IMAGE_QCOW2, &o, &j.dst, e) < 0)
@@ -233,9 +255,11 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
 		goto out;
 	}
 	rc = -1;
-	if (j.dst && image_flush(j.dst, e) < 0)
-		goto out;
-	if (fdatasync(fd) < 0) {
+	/* one sync of the complete file, before it gets its name */
+	if (j.dst) {
+		if (image_flush(j.dst, e) < 0)
+			goto out;
+	} else if (fdatasync(fd) < 0) {
 		err_sys(e, "cannot sync %s", dst);
 		goto out;
 	}

@@ -211,6 +211,7 @@ int image_open(const char *path, enum image_format fmt, const struct image_open_
 		ctx.max_depth = opts->max_depth;
 		ctx.trusted_backing = opts->trusted_backing;
 		ctx.l2_cache_bytes = opts->l2_cache_bytes;
+		ctx.unnamed_output = opts->unnamed_output;
 	}
 	if (!ctx.max_depth)
 		ctx.max_depth = DEFAULT_MAX_DEPTH;
@@ -291,6 +292,7 @@ int image_open_ref(struct image *parent, const char *rel, enum image_format fmt,
 	if (fmt == IMAGE_UNKNOWN && detect_fd(fd, name, &fmt, e) < 0)
 		goto out;
 	ctx.writable = false;
+	ctx.unnamed_output = false;
 	ctx.depth++;
 	ctx.chain = &node;
 	ctx.trusted_backing = NULL;
@@ -350,6 +352,7 @@ int image_open_backing(struct image *parent, const char *name, enum image_format
 	}
 	/* the base's own references stay inside its directory: trust is not inherited */
 	ctx.writable = false;
+	ctx.unnamed_output = false;
 	ctx.depth++;
 	ctx.chain = &node;
 	ctx.trusted_backing = NULL;

@@ -33,6 +33,10 @@ struct image_open_opts {
 	/* qcow2: bytes of L2 tables cached per image in the chain; 0 means the default (1 MiB,
 	 * which maps 8 GiB of 64 KiB clusters) */
 	size_t l2_cache_bytes;
+	/* qcow2 opened writable: the file has no name until it is complete (a conversion's
+	 * temporary), so a crash cannot expose it half written; the fdatasyncs that order data
+	 * before metadata are skipped and image_flush alone makes the whole file durable. */
+	bool unnamed_output;
 };
 
 struct image;
@@ -86,6 +90,12 @@ int image_convert(const char *src, enum image_format src_fmt, const char *dst,
  * pointing into the file at a cluster nothing else uses, refcounts equal to the references.
  * false: why says what stands in the way (the image may still convert, or be refused). */
 bool image_qcow2_adoptable(const char *path, uint64_t max_size, struct err *why);
+
+/* image_convert of a qcow2 overlay whose backing file is the absolute path trusted_backing
+ * (a machine's disk on its box's base.qcow2: see image_open_opts); NULL: as image_convert. */
+int image_convert_trusted(const char *src, enum image_format src_fmt, const char *trusted_backing,
+			  const char *dst, enum image_format dst_fmt, uint64_t max_size,
+			  const struct progress *p, struct err *e);
 
 /* Facts for `envbox info` and the importer. */
 /* The path the image was opened with (references: joined to their parent's directory). */

@@ -38,6 +38,7 @@ struct image_ctx {
 	const struct image_chain *chain;
 	const char *trusted_backing; /* see image_open_opts; only for the top image */
 	size_t l2_cache_bytes;	     /* see image_open_opts */
+	bool unnamed_output;	     /* see image_open_opts; only for the top image */
 };
 
 

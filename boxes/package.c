@@ -127,7 +127,8 @@ int box_package(const struct box_package_opts *o, struct box_package_result *r, 
 		goto out;
 	/* Converting writes only what the guest wrote: the box holds a compact image, with no
 	 * backing file left (a machine's overlay is flattened with its base here). */
-	if (image_convert(o->image, fmt, disk, IMAGE_QCOW2, 0, o->progress, e) < 0) {
+	if (image_convert_trusted(o->image, fmt, o->trusted_backing, disk, IMAGE_QCOW2, 0,
+				  o->progress, e) < 0) {
 		err_wrap(e, "converting %s", o->image);
 		goto out;
 	}

@@ -241,6 +241,13 @@ static int write_pending_refcounts(struct image *img, struct qcow2 *q, struct er
 	return 0;
 }
 
+/* An ordering point: what was written before reaches the disk before what is written after.
+ * An unnamed output is synced once when complete instead (see image_open_opts). */
+static int barrier(struct image *img, struct err *e)
+{
+	return img->ctx.unnamed_output ? 0 : image_sync(img, e);
+}
+
 /* Makes the refcounts and data written so far durable: a table written after this may point
  * at any of those clusters. */
 static int make_durable(struct image *img, struct qcow2 *q, struct err *e)
@@ -249,7 +256,7 @@ static int make_durable(struct image *img, struct qcow2 *q, struct err *e)
 		return -1;
 	if (!q->unsynced)
 		return 0;
-	if (image_sync(img, e) < 0)
+	if (barrier(img, e) < 0)
 		return -1;
 	q->unsynced = false;
 	return 0;
@@ -277,7 +284,7 @@ int qcow2_write_back(struct image *img, struct err *e)
 	if (lo >= hi)
 		return 0;
 	/* the new L2 tables are written; they must be durable before an L1 entry names them */
-	if (image_sync(img, e) < 0)
+	if (barrier(img, e) < 0)
 		return -1;
 	l1 = malloc((hi - lo) * 8);
 	if (!l1)
@@ -547,7 +554,7 @@ static int write_compressed(struct image *img, struct qcow2 *q, const uint8_t *b
 	    l2_set(img, q, cidx, host | QCOW2_COPIED, q->ext_l2 ? 0xffffffffull : 0, e) < 0)
 		goto out;
 	/* the old reference must be gone from the disk before the refcount drops */
-	if (qcow2_write_back(img, e) < 0 || image_sync(img, e) < 0)
+	if (qcow2_write_back(img, e) < 0 || barrier(img, e) < 0)
 		goto out;
 	for (c = coff >> q->cluster_bits; c <= (coff + nsec * 512 - 1) >> q->cluster_bits; c++) {
 		uint64_t v;

@@ -14,7 +14,10 @@
 #include "cmd/box_registry.h"
 #include "cmd/box_store.h"
 #include "cmd/cmd.h"
+#include "cmd/machines.h"
 #include "core/fsutil.h"
+#include "core/project.h"
+#include "providers/local.h"
 #include "core/ui.h"
 #include "core/userconf.h"
 
@@ -143,9 +146,13 @@ static int run_package(struct box_package_opts *po, const char *flavour)
 	return package_report(po->output, &r);
 }
 
+static int package_machine(const char *name, struct box_package_opts *po, const char *flavour,
+			   const char *arch, const char *output);
+
 int cmd_box_package(int argc, char **argv)
 {
-	const char *output = NULL, *name = NULL, *version = NULL, *flavour = "envup";
+	const char *output = NULL, *name = NULL, *version = NULL, *flavour = NULL;
+	bool flavour_given;
 	char *named = NULL;
 	const char *machine = NULL, *image = NULL, *format = NULL, *arch = NULL;
 	struct box_package_opts po = {0};
@@ -162,6 +169,9 @@ int cmd_box_package(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+	flavour_given = flavour != NULL;
+	if (!flavour)
+		flavour = "envup";
 	/* --name and --box-version name the file when --output does not: ORG-BOX-V-FLAVOUR.box */
 	if (!output && name) {
 		if (asprintf(&named, "%.*s-%s%s%s-%s.box", (int)strcspn(name, "/"), name,
@@ -178,14 +188,9 @@ int cmd_box_package(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (machine) {
-		/* A machine's disk is an overlay on its box's base.qcow2; it can be flattened
-		 * only once a provider that runs machines (vmm, qemu) can halt it first. */
-		ui_error("package --machine %s: no provider that runs machines exists yet (only "
-			 "'static', whose machines envup does not hold the disk of); package a "
-			 "disk image with --image DISK",
-			 machine);
+		rc = package_machine(machine, &po, flavour_given ? flavour : NULL, arch, output);
 		free(named);
-		return EXIT_FAIL;
+		return rc;
 	}
 	if (!image) {
 		ui_error("package: which disk? (--image DISK or --machine NAME)");
@@ -205,11 +210,10 @@ int cmd_box_package(int argc, char **argv)
 	return rc;
 }
 
-/* Reads the kernel, initrd and cmdline an installed envup box was recorded with. */
-static void record_boot(const struct box_entry *b, struct box_package_opts *po, char **k, char **i,
-			char **c)
+/* Reads the kernel, initrd and cmdline the installed box in dir was recorded with. */
+static void record_boot(const char *dir, struct box_package_opts *po, char **k, char **i, char **c)
 {
-	char *path = fs_join(b->dir, BOX_RECORD_FILE), *buf;
+	char *path = fs_join(dir, BOX_RECORD_FILE), *buf;
 	struct json_object *j = NULL, *v;
 
 	*k = *i = *c = NULL;
@@ -221,15 +225,135 @@ static void record_boot(const struct box_entry *b, struct box_package_opts *po, 
 	if (!j)
 		return;
 	if (json_object_object_get_ex(j, "kernel", &v) && json_object_is_type(v, json_type_string))
-		*k = fs_join(b->dir, json_object_get_string(v));
+		*k = fs_join(dir, json_object_get_string(v));
 	if (json_object_object_get_ex(j, "initrd", &v) && json_object_is_type(v, json_type_string))
-		*i = fs_join(b->dir, json_object_get_string(v));
+		*i = fs_join(dir, json_object_get_string(v));
 	if (json_object_object_get_ex(j, "cmdline", &v) && json_object_is_type(v, json_type_string))
 		*c = strdup(json_object_get_string(v));
 	json_object_put(j);
 	po->kernel = *k;
 	po->initrd = *i;
 	po->cmdline = *c;
+}
+
+/* A string field of the installed box's record in dir (heap; NULL when absent). */
+static char *record_string(const char *dir, const char *key)
+{
+	char *path = fs_join(dir, BOX_RECORD_FILE), *buf, *out = NULL;
+	struct json_object *j = NULL, *v;
+
+	if (path && fs_read_file(path, 1 << 16, &buf, NULL, NULL) == 0) {
+		j = json_tokener_parse(buf);
+		free(buf);
+	}
+	free(path);
+	if (j && json_object_object_get_ex(j, key, &v) && json_object_is_type(v, json_type_string))
+		out = strdup(json_object_get_string(v));
+	json_object_put(j);
+	return out;
+}
+
+/* The disk of a machine of this project, flattened with its box's base.qcow2, as a box. The
+ * project lock is held throughout, so no `envup` starts the machine while its disk is read;
+ * a machine that runs (or is suspended) is refused: its disk changes under the reader. */
+static int package_machine(const char *name, struct box_package_opts *po, const char *flavour,
+			   const char *arch, const char *output)
+{
+	const struct machine *m;
+	const struct provider *pv;
+	struct provider_ctx c;
+	struct project proj = {.lock_fd = -1};
+	enum machine_status s;
+	struct env *env = NULL;
+	struct err e = {0};
+	char *box_dir = NULL, *disk = NULL, *base = NULL, *box_provider = NULL, *box_arch = NULL;
+	char *k = NULL, *i = NULL, *cmdline = NULL;
+	bool have_ctx = false, have_proj = false;
+	int rc = EXIT_FAIL;
+
+	if (cmd_load_env(&env, &e) < 0 || cmd_machines_one(env, name, &m, &e) < 0 ||
+	    project_open(env, &proj, &e) < 0)
+		goto fail;
+	have_proj = true;
+	if (project_lock(&proj, !cli.no_wait, &e) < 0 ||
+	    cmd_machines_reach(&c, env, m, &proj, &s, &pv, &e) < 0)
+		goto fail;
+	have_ctx = true;
+	switch (s) {
+	case MACHINE_NOT_CREATED:
+		err_set(&e, ERR_NOTFOUND,
+			"machine '%s' is not created: nothing to package ('envup %s' "
+			"first)",
+			m->name, m->name);
+		goto fail;
+	case MACHINE_RUNNING:
+	case MACHINE_SUSPENDED:
+		err_set(&e, ERR_BUSY,
+			"machine '%s' is %s: its disk changes while it runs; halt it first "
+			"('envhalt %s'), then package it",
+			m->name, machine_status_name(s), m->name);
+		goto fail;
+	case MACHINE_ABORTED:
+		ui_warn("machine '%s' was not halted cleanly (aborted): its file systems may need "
+			"a check at the next boot",
+			m->name);
+		break;
+	case MACHINE_HALTED: break;
+	}
+	disk = fs_join(c.machine_dir, "disk.qcow2");
+	if (!disk) {
+		err_set(&e, ERR_FAIL, "out of memory");
+		goto fail;
+	}
+	if (!fs_exists(disk)) {
+		err_set(&e, ERR_UNSUPPORTED,
+			"machine '%s' (provider %s) has no disk envup keeps (%s): only machines "
+			"of the vmm and qemu providers can be packaged",
+			m->name, pv ? pv->name : "?", disk);
+		goto fail;
+	}
+	if (local_box_dir(&c, &box_dir, &e) < 0)
+		goto fail;
+	if (box_dir && !(base = fs_join(box_dir, "base.qcow2"))) {
+		err_set(&e, ERR_FAIL, "out of memory");
+		goto fail;
+	}
+	/* The box it came from decides the flavour and architecture unless told otherwise. */
+	if (box_dir) {
+		box_provider = record_string(box_dir, "provider");
+		box_arch = record_string(box_dir, "architecture");
+	}
+	if (!flavour)
+		flavour = box_provider && box_flavour_from_name(box_provider) >= 0 ? box_provider
+										   : "envup";
+	po->image = disk;
+	po->fmt = IMAGE_QCOW2;
+	po->trusted_backing = base;
+	po->arch = arch ? arch : box_arch && strcmp(box_arch, "unknown") ? box_arch : NULL;
+	po->output = output;
+	if (!strcmp(flavour, "envup") && box_dir && !po->kernel)
+		record_boot(box_dir, po, &k, &i, &cmdline);
+	ui_info("==> %s: packaging its disk (%s) with its box's base image", m->name,
+		machine_status_name(s));
+	rc = run_package(po, flavour);
+	goto out;
+fail:
+	rc = cmd_fail(&e);
+out:
+	if (have_ctx)
+		provider_ctx_free(&c);
+	if (have_proj)
+		project_close(&proj);
+	envfile_free(env);
+	free(box_dir);
+	free(disk);
+	free(base);
+	free(box_provider);
+	free(box_arch);
+	free(k);
+	free(i);
+	free(cmdline);
+	return rc;
 }
 
 int cmd_box_repackage(int argc, char **argv)
@@ -270,7 +394,7 @@ int cmd_box_repackage(int argc, char **argv)
 	po.arch = strcmp(b.arch, "unknown") ? b.arch : NULL;
 	po.output = output;
 	if (!strcmp(flavour, "envup"))
-		record_boot(&b, &po, &k, &i, &c);
+		record_boot(b.dir, &po, &k, &i, &c);
 	rc = run_package(&po, flavour);
 	free(image);
 	free(k);

@@ -7,7 +7,7 @@
 # BOX_MIB overrides the size.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$PWD/build/rel/bin/envctl
+bin=${ENVCTL:-$PWD/build/rel/bin/envctl}
 mib=${BOX_MIB:-1024}
 runs=${RUNS:-3}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

@@ -111,8 +111,15 @@ rm -rf "$T/huge" "$T/huge.box" "$T/huge.qcow2"
 dir=$(envbox add "$T/vb.box" --name t/vb --json | jget '["dir"]')
 check "virtualbox flavour: envup's own importer reads the OVF and its VMDK" \
 	qemu-img compare -q "$dir/base.qcow2" "$T/disk.raw"
-err=$(envbox package --machine web 2>&1); rc=$?
-check_sh "package --machine refuses clearly while no provider runs machines" '[ $rc -eq 1 ] && grep -q "no provider" <<<"$err"'
+# --machine without a VM (tests/integration/package_machine.sh packages a real one): a machine
+# never brought up, and one that is not in the Envfile, are refused by name.
+mkdir -p "$T/proj"
+printf 'version: 1\nmachines:\n  web:\n    provider: qemu\n    box: t/vb\n' >"$T/proj/Envfile"
+err=$(cd "$T/proj" && envbox package --machine web --output "$T/m.box" 2>&1); rc=$?
+check_sh "package --machine refuses a machine not created, saying what to do" \
+	'[ $rc -eq 1 ] && grep -q "machine .web. is not created.*envup web" <<<"$err" && [ ! -e "$T/m.box" ]'
+err=$(cd "$T/proj" && envbox package --machine nosuch --output "$T/m.box" 2>&1); rc=$?
+check_sh "package --machine names a machine the Envfile lacks" '[ $rc -ne 0 ] && grep -q "nosuch" <<<"$err"'
 err=$(envbox package --image "$T/disk.qcow2" --flavour libvirt --kernel /etc/hostname --output "$T/x.box" 2>&1); rc=$?
 check_sh "--kernel is refused for a flavour that boots from its disk" '[ $rc -ne 0 ] && grep -q "envup flavour" <<<"$err"'
 envbox repackage t/vb 0 virtualbox --flavour libvirt --output "$T/re.box" -q >/dev/null
@@ -128,6 +135,11 @@ envbox publish "$T/e2.box" --registry "$U/reg" --name team/base --box-version 1.
 envbox publish "$T/e.box" --registry "$U/reg" --name team/base --box-version 2.0.0 -q
 check "publish PUTs the box where envbox index would look (org/name/VERSION/PROVIDER-ARCH.box)" \
 	cmp -s "$T/e2.box" "$T/www/reg/team/base/1.2.0/envup-amd64.box"
+# -v traces through libcurl, so the upload takes libcurl's path instead of sendfile: both
+# must put the same bytes
+envbox publish "$T/e2.box" --registry "$U/reg" --name team/traced --box-version 1.0 -v >/dev/null 2>&1
+check "publish -v (libcurl's upload path) PUTs the same box" \
+	cmp -s "$T/e2.box" "$T/www/reg/team/traced/1.0/envup-amd64.box"
 check "the catalog holds every version with URL, sha256 and size" \
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); p={v["version"]:v["providers"][0] for v in c["versions"]}; assert sorted(p)==["1.0.0","1.2.0","2.0.0"] and c["description"]=="team base" and all(x["checksum_type"]=="sha256" and len(x["checksum"])==64 and x["size"]>0 and x["url"].startswith("http") for x in p.values())' "$T/www/reg/team/base.json"
 check "no lock is left behind" test ! -e "$T/www/reg/team/base.json.lock"
