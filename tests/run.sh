@@ -171,23 +171,25 @@ else
 	done
 	start=$(date +%s)
 	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
-	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM: a new
-	# boot runs the suites an earlier one left unfinished (three boots at most). Finished
-	# suites are not run again; the report says when a boot was lost.
-	for attempt in 1 2 3; do
+	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM
+	# (tests/kvmlab/run.sh stops a frozen one after 90 s without its heartbeat): a new boot
+	# runs the suites an earlier one left unfinished (five boots at most). Finished suites are
+	# not run again; the report says when a boot was lost, and why.
+	for attempt in 1 2 3 4 5; do
 		todo=()
 		for entry in "${kvm_suites[@]}"; do
 			f="$labout/$(echo "${entry%%|*}" | tr '/' '_').status"
 			[ -f "$f" ] || todo+=("${entry%%|*}")
 		done
 		[ ${#todo[@]} -eq 0 ] && break
-		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || echo 'no panic on its console: a freeze')); booting it again"
+		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || grep -o "kernel froze ([^)]*)" "$labout/lab.log" 2>/dev/null | tail -1 | grep . || echo 'no panic on its console: a freeze')); booting it again"
 		# its own session, so that a frozen lab can be stopped with everything under it
 		setsid tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-1500}" \
 			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1 &
 		lab_pid=$!
-		# A frozen lab writes nothing: when no suite's log has grown for ENVUP_KVMLAB_STALL
-		# seconds (400; a Linux boot on a loaded host took at most about 300), it is stopped.
+		# The last resort (the lab's own heartbeat watch stops a frozen kernel sooner): when
+		# no suite's log has grown for ENVUP_KVMLAB_STALL seconds (400; a Linux boot on a
+		# loaded host took at most about 300), the lab is stopped.
 		while kill -0 "$lab_pid" 2>/dev/null; do
 			sleep 5
 			stall=${ENVUP_KVMLAB_STALL:-400}

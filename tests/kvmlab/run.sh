@@ -51,10 +51,15 @@ trap 'rm -rf "$dir"' EXIT
 } >"$dir/cmd.sh"
 
 rwlist=$(IFS=,; echo "${rw[*]}")
+# (the monitor's socket in /tmp: a checkout's path may be longer than a socket's 107 bytes)
+monitor=$(mktemp -u /tmp/kvmlab-monitor.XXXXXX)
+# nokaslr: a frozen lab's instruction pointers read against one kallsyms (kvmlab.syms)
+syms=$build/kvmlab/kallsyms-$(basename "$(ls "$build"/linux/linux-image-*.deb | head -1)" .deb)
 args=(-accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp "$cpus" -m "$memory"
-	-machine q35 -display none -monitor none -no-reboot -nodefaults
+	-machine q35 -display none -no-reboot -nodefaults
+	-monitor "unix:$monitor,server=on,wait=off" -pidfile "$dir/qemu.pid"
 	-kernel "$build/linux/vmlinuz" -initrd "$build/kvmlab/initramfs.gz"
-	-append "console=ttyS0 panic=-1 quiet printk.time=1 kvmlab.dir=$dir kvmlab.rw=$rwlist"
+	-append "console=ttyS0 panic=-1 nokaslr printk.time=1 kvmlab.dir=$dir kvmlab.rw=$rwlist kvmlab.syms=$syms"
 	-serial "file:$dir/console.log" -serial stdio
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
 i=0
@@ -62,6 +67,35 @@ for p in "${rw[@]}"; do
 	args+=(-virtfs "local,path=$p,mount_tag=rw$i,security_model=none,multidevs=remap")
 	i=$((i + 1))
 done
+
+# The freeze watch: the lab's init rewrites $dir/heartbeat every 5 s. When it has not for
+# ENVUP_KVMLAB_FREEZE seconds (90; a loaded lab beats at most a few seconds late), the lab's
+# kernel froze (seen under QEMU TCG's nested SVM, docs/notes/vmm.md): what QEMU says about
+# its vCPUs goes to build/kvmlab/last-freeze.log, an NMI asks the kernel for a backtrace on
+# the console, and QEMU is stopped.
+freeze_watch() {
+	local grace=${ENVUP_KVMLAB_FREEZE:-90} now beat
+	while sleep 5; do
+		[ -f "$dir/heartbeat" ] && [ -f "$dir/qemu.pid" ] || continue
+		now=$(date +%s) beat=$(stat -c %Y "$dir/heartbeat")
+		[ $((now - beat)) -ge "$grace" ] || continue
+		{
+			echo "kvmlab: no heartbeat for $((now - beat)) s at $(date -u +%T); QEMU's view:"
+			python3 "$src/tests/kvmlab/monitor.py" "$monitor" \
+				"info cpus" "info registers -a" "info registers -a" nmi
+			sleep 5
+			echo "console tail after the NMI:"
+			tail -n 60 "$dir/console.log"
+			[ -f "$syms" ] && echo "symbols: $syms (nokaslr); modules at freeze:" && cat "$dir/modules"
+		} >"$build/kvmlab/last-freeze.log" 2>&1
+		touch "$dir/frozen"
+		kill "$(cat "$dir/qemu.pid")" 2>/dev/null
+		return
+	done
+}
+freeze_watch &
+watch_pid=$!
+trap 'kill $watch_pid 2>/dev/null || true; rm -rf "$dir" "$monitor"' EXIT
 
 start=$EPOCHREALTIME
 set +e
@@ -84,7 +118,10 @@ cp "$dir/console.log" "$build/kvmlab/last-console.log" 2>/dev/null || true
 if [ -f "$dir/rc" ]; then
 	exit "$(cat "$dir/rc")"
 fi
-if [ "$qrc" -eq 124 ]; then
+if [ -f "$dir/frozen" ]; then
+	echo "kvmlab: the lab's kernel froze (no heartbeat for ${ENVUP_KVMLAB_FREEZE:-90} s): stopped; QEMU's view in $build/kvmlab/last-freeze.log" >&2
+	tail -n 8 "$dir/console.log" >&2 || true
+elif [ "$qrc" -eq 124 ]; then
 	echo "kvmlab: the command did not finish within $limit s" >&2
 else
 	echo "kvmlab: the lab stopped without the command's status (qemu exited $qrc); console: $build/kvmlab/last-console.log" >&2
