@@ -754,29 +754,17 @@ static int op_mknod(struct req *q)
 	return create_epilogue(q, dfd, name);
 }
 
-static int op_renameat(struct req *q)
+/* Trenameat and Trename: the entry at opath (taken over; NULL with errno set when it could
+ * not be made) moves to nname in the directory fid nd, and every fid at or below it follows. */
+static int rename_entry(struct req *q, char *opath, struct p9_fid *nd, const char *nname)
 {
-	int err = 0;
-	struct p9_fid *od = req_fid(q, &err), *nd;
-	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
-	char *opath = NULL, *npath = NULL;
-	int ofd = -1, nfd = -1;
+	char oname[NAME_MAX + 1];
+	char *npath = p9_path_join(nd->path, nname);
+	int ofd = -1, nfd = -1, err = 0;
 
-	if (!od)
-		return err;
-	if ((err = req_name(q, oname)))
-		return err;
-	if (!(nd = req_fid(q, &err)))
-		return err;
-	if ((err = req_name(q, nname)))
-		return err;
-	if (q->s->readonly)
-		return EROFS;
-	opath = p9_path_join(od->path, oname);
-	npath = p9_path_join(nd->path, nname);
 	if (!opath || !npath)
 		err = errno;
-	if (!err && (ofd = p9_openat(q->s, od->path, O_PATH | O_DIRECTORY)) < 0)
+	if (!err && (ofd = p9_parent(q->s, opath, oname, sizeof(oname))) < 0)
 		err = -ofd;
 	if (!err && (nfd = p9_openat(q->s, nd->path, O_PATH | O_DIRECTORY)) < 0)
 		err = -nfd;
@@ -793,14 +781,31 @@ static int op_renameat(struct req *q)
 	return err;
 }
 
+static int op_renameat(struct req *q)
+{
+	int err = 0;
+	struct p9_fid *od = req_fid(q, &err), *nd;
+	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
+
+	if (!od)
+		return err;
+	if ((err = req_name(q, oname)))
+		return err;
+	if (!(nd = req_fid(q, &err)))
+		return err;
+	if ((err = req_name(q, nname)))
+		return err;
+	if (q->s->readonly)
+		return EROFS;
+	return rename_entry(q, p9_path_join(od->path, oname), nd, nname);
+}
+
 /* Trename: fid's entry moves into dfid as name. */
 static int op_rename(struct req *q)
 {
 	int err = 0;
 	struct p9_fid *f = req_fid(q, &err), *d;
-	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
-	char *npath = NULL, *opath = NULL;
-	int ofd = -1, nfd = -1;
+	char nname[NAME_MAX + 1];
 
 	if (!f)
 		return err;
@@ -812,24 +817,20 @@ static int op_rename(struct req *q)
 		return EROFS;
 	if (!*f->path)
 		return EBUSY;
-	opath = strdup(f->path);
-	npath = p9_path_join(d->path, nname);
-	if (!opath || !npath)
+	return rename_entry(q, strdup(f->path), d, nname);
+}
+
+/* Tunlinkat and Tremove: removes entry name of the directory dfd (an O_PATH fd, or -errno
+ * from opening it) and closes dfd. */
+static int unlink_entry(int dfd, const char *name, int flags)
+{
+	int err = 0;
+
+	if (dfd < 0)
+		return -dfd;
+	if (unlinkat(dfd, name, flags) < 0)
 		err = errno;
-	if (!err && (ofd = p9_parent(q->s, f->path, oname, sizeof(oname))) < 0)
-		err = -ofd;
-	if (!err && (nfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY)) < 0)
-		err = -nfd;
-	if (!err && renameat(ofd, oname, nfd, nname) < 0)
-		err = errno;
-	if (!err)
-		p9_fids_renamed(q->s, opath, npath);
-	if (ofd >= 0)
-		close(ofd);
-	if (nfd >= 0)
-		close(nfd);
-	free(opath);
-	free(npath);
+	close(dfd);
 	return err;
 }
 
@@ -839,7 +840,6 @@ static int op_unlinkat(struct req *q)
 	struct p9_fid *d = req_fid(q, &err);
 	char name[NAME_MAX + 1];
 	uint32_t flags;
-	int dfd;
 
 	if (!d)
 		return err;
@@ -850,13 +850,8 @@ static int op_unlinkat(struct req *q)
 		return EINVAL;
 	if (q->s->readonly)
 		return EROFS;
-	dfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY);
-	if (dfd < 0)
-		return -dfd;
-	if (unlinkat(dfd, name, (int)(flags & AT_REMOVEDIR)) < 0)
-		err = errno;
-	close(dfd);
-	return err;
+	return unlink_entry(p9_openat(q->s, d->path, O_PATH | O_DIRECTORY), name,
+			    (int)(flags & AT_REMOVEDIR));
 }
 
 static int op_remove(struct req *q)
@@ -865,7 +860,6 @@ static int op_remove(struct req *q)
 	struct p9_fid *f = req_fid(q, &err);
 	char name[NAME_MAX + 1];
 	uint32_t num;
-	int dfd;
 
 	if (!f)
 		return err;
@@ -874,13 +868,9 @@ static int op_remove(struct req *q)
 		err = EROFS;
 	else if (!*f->path)
 		err = EBUSY;
-	else if ((dfd = p9_parent(q->s, f->path, name, sizeof(name))) < 0)
-		err = -dfd;
-	else {
-		if (unlinkat(dfd, name, f->is_dir ? AT_REMOVEDIR : 0) < 0)
-			err = errno;
-		close(dfd);
-	}
+	else
+		err = unlink_entry(p9_parent(q->s, f->path, name, sizeof(name)), name,
+				   f->is_dir ? AT_REMOVEDIR : 0);
 	p9_fid_clunk(q->s, num); /* Tremove clunks, whether or not the removal worked */
 	return err;
 }
