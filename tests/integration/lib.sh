@@ -34,3 +34,8 @@ finish() { [ "$_failures" -eq 0 ]; exit $?; }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# project_dir [DIR]: makes the project directory P (default $T/project) and enters it.
+project_dir() {
+	P=${1:-$T/project}
+	mkdir -p "$P" && cd "$P" || exit 1
+}
