@@ -70,7 +70,7 @@ static int destroy_one(const struct env *env, const struct project *p, const str
 		result(o, m, "kept");
 	} else {
 		ui_info("==> %s: Destroying...", m->name);
-		if (pv->destroy(&c, e) == 0)
+		if (provider_ops(pv)->destroy(&c, e) == 0)
 			rc = fs_remove_tree(c.machine_dir, e);
 		result(o, m, rc == 0 ? "destroyed" : "failed");
 	}

@@ -23,7 +23,7 @@ int cmd_halt_machine(const struct env *env, const struct project *p, const struc
 			s == MACHINE_HALTED ? "already halted" : "not created");
 	} else {
 		ui_info("==> %s: Halting%s...", m->name, force ? " (forced)" : "");
-		rc = pv->halt(&c, force, e);
+		rc = provider_ops(pv)->halt(&c, force, e);
 	}
 	provider_ctx_free(&c);
 	return rc;

@@ -131,11 +131,12 @@ static int box_resolve(const struct env *env, const struct provider_ctx *c, stru
 /* A machine that never answered SSH: its console says why. */
 static void console_hint(const struct provider_ctx *c, const struct provider *pv, struct err *e)
 {
+	const struct provider_ops *ops = provider_ops(pv);
 	char *tail = NULL;
 	struct err ignored = {0};
 
-	if (!pv->console_tail || e->code != ERR_TIMEOUT ||
-	    pv->console_tail(c, 20, &tail, &ignored) < 0)
+	if (!ops->console_tail || e->code != ERR_TIMEOUT ||
+	    ops->console_tail(c, 20, &tail, &ignored) < 0)
 		return;
 	if (*tail) {
 		char msg[sizeof(e->msg)];
@@ -197,7 +198,7 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 	c.box = have_box ? &box : NULL;
 	ui_info("==> %s: Bringing machine up with provider '%s'...", m->name, pv->name);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (pv->up(&c, e) < 0)
+	if (provider_ops(pv)->up(&c, e) < 0)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ui_verbose("==> %s: started in %ld ms", m->name,

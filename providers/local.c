@@ -1,4 +1,6 @@
-/* The part of the vmm and qemu providers that is the same for any local hypervisor process. */
+/* The part of the vmm and qemu providers that is the same for any local hypervisor process.
+ * What needs the box store or the image library is in local_disk.c: this file is linked by
+ * envstatus (local_state, local_ssh_info) and must stay light. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boxes/image.h"
 #include "core/fsutil.h"
 #include "core/project.h"
 #include "providers/local.h"
@@ -72,9 +73,8 @@ void local_args_free(struct local_args *a)
 	a->n = 0;
 }
 
-/* Sets key to val (an owned json object) in the machine's state.json. */
-static int state_set(const struct provider_ctx *c, const char *key, struct json_object *val,
-		     struct err *e)
+int local_state_set(const struct provider_ctx *c, const char *key, struct json_object *val,
+		    struct err *e)
 {
 	struct json_object *st = NULL;
 	int rc;
@@ -108,51 +108,6 @@ static int state_get(const struct provider_ctx *c, const char *key, char **out, 
 int local_box_dir(const struct provider_ctx *c, char **out, struct err *e)
 {
 	return state_get(c, "box_dir", out, e);
-}
-
-int local_disk_ensure(const struct provider_ctx *c, struct err *e)
-{
-	char *disk = local_file(c, "disk.qcow2"), *tmp = local_file(c, "disk.qcow2.tmp");
-	char *base = NULL;
-	int rc = -1;
-
-	if (!disk || !tmp) {
-		err_set(e, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	if (fs_exists(disk)) {
-		rc = 0;
-		goto out;
-	}
-	if (!c->box) {
-		err_set(e, ERR_USAGE, "machine '%s' has no disk and no box to make one from",
-			c->m->name);
-		goto out;
-	}
-	base = fs_join(c->box->dir, "base.qcow2");
-	if (!base) {
-		err_set(e, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	/* Recorded first: a machine killed between here and the rename still lets envdestroy
-	 * release the box. */
-	if (box_store_use(c->box, c->machine_dir, e) < 0 ||
-	    state_set(c, "box_dir", json_object_new_string(c->box->dir), e) < 0)
-		goto out;
-	unlink(tmp);
-	if (image_create_qcow2(tmp, c->m->disk_bytes, base, IMAGE_QCOW2, e) < 0)
-		goto out;
-	local_test_stop("clone");
-	if (rename(tmp, disk) < 0) {
-		err_sys(e, "cannot rename %s", tmp);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(disk);
-	free(tmp);
-	free(base);
-	return rc;
 }
 
 void local_kernel_free(struct local_kernel *k)
@@ -343,9 +298,9 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 		json_object_object_add(o, "host_ip", json_object_new_string(w->ip));
 		json_object_array_add(arr, o);
 	}
-	if (state_set(c, "forwarded_ports", arr, e) < 0)
+	if (local_state_set(c, "forwarded_ports", arr, e) < 0)
 		return -1;
-	return state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
+	return local_state_set(c, "ssh_port", json_object_new_int(p->ssh), e);
 }
 
 int local_ports_lock(void)
@@ -665,22 +620,6 @@ int local_read_line(int fd, char *buf, size_t len, int timeout_ms)
 	}
 	buf[n] = 0;
 	return 0;
-}
-
-int local_destroy(const struct provider_ctx *c, const char *sock_name, struct err *e)
-{
-	char *box = NULL;
-	int rc = 0;
-
-	if (local_kill(c, sock_name, e) < 0 || local_box_dir(c, &box, e) < 0)
-		return -1;
-	if (box) {
-		struct box_entry b = {.dir = box};
-
-		rc = box_store_unuse(&b, c->machine_dir, e);
-	}
-	free(box);
-	return rc;
 }
 
 int local_connect(const struct provider_ctx *c, const char *name, struct err *e)

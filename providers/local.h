@@ -30,8 +30,14 @@ struct local_ports {
 char *local_file(const struct provider_ctx *c, const char *name);
 
 /* Makes disk.qcow2, a qcow2 overlay on the box's base.qcow2 (kept when it exists: a halted
- * machine keeps its disk), and records that the machine uses the box. */
+ * machine keeps its disk), and records that the machine uses the box. In local_disk.c, with
+ * local_destroy: the two that need the image library and the box store. */
 int local_disk_ensure(const struct provider_ctx *c, struct err *e);
+
+/* Sets key to val (an owned json object) in the machine's state.json. */
+struct json_object;
+int local_state_set(const struct provider_ctx *c, const char *key, struct json_object *val,
+		    struct err *e);
 
 /* The box's installed directory this machine was made from (heap string), from its state. */
 int local_box_dir(const struct provider_ctx *c, char **out, struct err *e);
@@ -111,7 +117,7 @@ int local_ssh_info(const struct provider_ctx *c, struct provider_ssh_info *out, 
  * a timeout or end of file. A longer line is cut at len - 1 bytes. */
 int local_read_line(int fd, char *buf, size_t len, int timeout_ms);
 
-/* Kills the process, forgets the box's use; the caller removes the directory. */
+/* Kills the process, forgets the box's use; the caller removes the directory (local_disk.c). */
 int local_destroy(const struct provider_ctx *c, const char *sock_name, struct err *e);
 
 /* Connects to the Unix socket machine_dir/name (fd, or -1 with e set). */

@@ -1,5 +1,5 @@
 /* The provider registry and the choice of a provider for a machine. A new provider is one
- * line in the table below. */
+ * line in the table below and one in providers/ops.c (its lifecycle operations). */
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -11,10 +11,27 @@
 
 #include "core/fsutil.h"
 #include "core/strutil.h"
+#include "providers/local.h"
 #include "providers/provider.h"
 #include "providers/qemu.h"
 #include "providers/static.h"
 #include "providers/vmm.h"
+
+/* The light halves of the local hypervisors' providers: here rather than in qemu.c and vmm.c,
+ * whose up code pulls the image library and the box store into whatever links them. */
+const struct provider provider_qemu = {
+	.name = "qemu",
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.state = local_state,
+	.ssh_info = local_ssh_info,
+};
+
+const struct provider provider_vmm = {
+	.name = "vmm",
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.state = local_state,
+	.ssh_info = local_ssh_info,
+};
 
 static const struct provider *const providers[] = {
 	&provider_static,

@@ -1,5 +1,7 @@
-/* The one interface every provider (vmm, qemu, static, ...) implements. The CLI never asks a
- * provider what it is: it looks at the capabilities word and at which operations are set. */
+/* The one interface every provider (vmm, qemu, static, ...) implements, in two halves: struct
+ * provider (state, SSH endpoint, capabilities) and struct provider_ops (up, halt, destroy, ...).
+ * The CLI never asks a provider what it is: it looks at the capabilities word and at which
+ * operations are set. */
 #ifndef ENVUP_PROVIDERS_PROVIDER_H
 #define ENVUP_PROVIDERS_PROVIDER_H
 
@@ -59,9 +61,20 @@ struct provider_ssh_info {
 	int port;
 };
 
+/* What envstatus, envvalidate and envssh need of a provider: its name, what it can do, and
+ * the machine's state and SSH endpoint. Reading these must stay cheap to link and to load:
+ * the light envctl links this and not the lifecycle operations below. */
 struct provider {
 	const char *name;
 	unsigned caps; /* enum provider_cap bits */
+	int (*state)(const struct provider_ctx *c, enum machine_status *out, struct err *e);
+	int (*ssh_info)(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
+};
+
+/* What changes a machine. Reached only through provider_ops(), which only the commands that
+ * change machines call (they run in envctl-full): the code behind these (overlay disks, the
+ * box store, the image library and its codecs) then stays out of the light envctl. */
+struct provider_ops {
 	/* Creates the machine if needed and starts it; returns once it runs (not once SSH
 	 * answers: the communicator waits for that). Records its state. */
 	int (*up)(const struct provider_ctx *c, struct err *e);
@@ -69,8 +82,6 @@ struct provider {
 	int (*halt)(const struct provider_ctx *c, bool force, struct err *e);
 	/* Removes what the provider made; the caller then removes the machine directory. */
 	int (*destroy)(const struct provider_ctx *c, struct err *e);
-	int (*state)(const struct provider_ctx *c, enum machine_status *out, struct err *e);
-	int (*ssh_info)(const struct provider_ctx *c, struct provider_ssh_info *out, struct err *e);
 	/* Optional (NULL unless the matching capability is set). */
 	int (*suspend)(const struct provider_ctx *c, struct err *e);
 	int (*resume)(const struct provider_ctx *c, struct err *e);
@@ -84,11 +95,16 @@ struct provider {
 	int (*console_tail)(const struct provider_ctx *c, int n, char **out, struct err *e);
 };
 
+/* The lifecycle operations of pv (providers/ops.c); NULL for a provider this build does not
+ * register. Call it only from commands that change machines: a reference to it links every
+ * provider's up code into the program. */
+const struct provider_ops *provider_ops(const struct provider *pv);
+
 /* How a synced folder reaches the guest on a provider. */
 enum folder_how {
-	FOLDER_SKIP,	     /* disabled: true */
-	FOLDER_BY_RSYNC,     /* envup runs rsync over SSH */
-	FOLDER_BY_PROVIDER,  /* the provider's live share */
+	FOLDER_SKIP,	    /* disabled: true */
+	FOLDER_BY_RSYNC,    /* envup runs rsync over SSH */
+	FOLDER_BY_PROVIDER, /* the provider's live share */
 };
 
 /* How folder f reaches the guest of provider pv; *why (static) says why in a few words, for

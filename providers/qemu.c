@@ -168,13 +168,9 @@ static int qemu_destroy(const struct provider_ctx *c, struct err *e)
 	return local_destroy(c, QMP_SOCK, e);
 }
 
-const struct provider provider_qemu = {
-	.name = "qemu",
-	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+const struct provider_ops provider_qemu_ops = {
 	.up = qemu_up,
 	.halt = qemu_halt,
 	.destroy = qemu_destroy,
-	.state = local_state,
-	.ssh_info = local_ssh_info,
 	.console_tail = local_console_tail,
 };

@@ -119,9 +119,13 @@ static int static_ssh_info(const struct provider_ctx *c, struct provider_ssh_inf
 const struct provider provider_static = {
 	.name = "static",
 	.caps = 0,
+	.state = static_state,
+	.ssh_info = static_ssh_info,
+};
+
+/* static's operations need nothing heavy, so they live here with its state. */
+const struct provider_ops provider_static_ops = {
 	.up = static_up,
 	.halt = static_halt,
 	.destroy = static_destroy,
-	.state = static_state,
-	.ssh_info = static_ssh_info,
 };

@@ -8,5 +8,6 @@
 /* up waits (boot_timeout) until host:port accepts a TCP connection and records "running";
  * halt records "halted"; destroy does nothing to the machine; ssh_info is host:port. */
 extern const struct provider provider_static;
+extern const struct provider_ops provider_static_ops;
 
 #endif

@@ -232,13 +232,9 @@ static int vmm_destroy(const struct provider_ctx *c, struct err *e)
 	return local_destroy(c, API_SOCK, e);
 }
 
-const struct provider provider_vmm = {
-	.name = "vmm",
-	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+const struct provider_ops provider_vmm_ops = {
 	.up = vmm_up,
 	.halt = vmm_halt,
 	.destroy = vmm_destroy,
-	.state = local_state,
-	.ssh_info = local_ssh_info,
 	.console_tail = local_console_tail,
 };

@@ -10,6 +10,17 @@ out=$("$BIN/envvalidate" --help); check "envvalidate --help shows usage" grep -q
 out=$("$BIN/envup" --help); check "envup (run by envctl-full) answers through the light envctl" \
 	grep -q "usage: envup" <<<"$out"
 out=$("$ENVCTL" up --help); check "envctl up reaches envctl-full too" grep -q "usage: envup" <<<"$out"
+# The light envctl (status, validate, init, box) must not load what only changing machines
+# needs: the image codecs, the box store's hashes, HTTP, SSH, archives (issue 12: envstatus
+# stays fast). envctl-full, which links them, shows that the pattern finds them.
+heavy='lib(zstd|deflate|crypto|ssl|curl|archive|ssh|z|slirp|seccomp|glib-2\.0)\.so'
+for prog in "$ENVCTL" "$BIN/../libexec/envup/envctl-full"; do
+	readelf -d "$prog" | grep '(NEEDED)' | grep -Eo '\[[^]]*\]' >"$T/needed.${prog##*/}"
+done
+check "the light envctl needs no image, box, network or SSH library ($(tr -d '[]' <"$T/needed.envctl" | tr '\n' ' '))" \
+	bash -c 'grep -q "^\[libc\.so" "$2" && ! grep -Eq "\[$1" "$2"' _ "$heavy" "$T/needed.envctl"
+check "envctl-full does need them (the check above can see them)" \
+	grep -Eq "\[$heavy" "$T/needed.envctl-full"
 "$ENVCTL" stauts 2>"$T/err"; rc=$?
 check "unknown command exits 2" test "$rc" -eq 2
 check "unknown command suggests the nearest" grep -q "did you mean 'status'" "$T/err"
@@ -113,4 +124,7 @@ for l in "$1"/bin/env*; do
 done' _ "$T/prefix"
 out=$("$T/prefix/bin/envup" --help)
 check "the installed envup runs" grep -q "usage: envup" <<<"$out"
+check "the installed (release) envctl needs no image, box, network or SSH library either" \
+	bash -c 'n=$(readelf -d "$2" | grep "(NEEDED)") && grep -q "\[libc\.so" <<<"$n" &&
+		! grep -Eq "\[$1" <<<"$n"' _ "$heavy" "$T/prefix/bin/envctl"
 finish

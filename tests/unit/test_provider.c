@@ -11,6 +11,9 @@
 #include "core/fsutil.h"
 #include "core/project.h"
 #include "providers/provider.h"
+#include "providers/qemu.h"
+#include "providers/static.h"
+#include "providers/vmm.h"
 
 static void test_choice(void **state)
 {
@@ -23,19 +26,14 @@ static void test_choice(void **state)
 	assert_int_equal(provider_for_machine(&m, NULL, &p, &notice, &e), 0);
 	assert_string_equal(p->name, "static");
 	assert_ptr_equal(p, provider_lookup("static"));
-	assert_non_null(p->up);
-	assert_non_null(p->halt);
-	assert_non_null(p->destroy);
 	assert_non_null(p->state);
 	assert_non_null(p->ssh_info);
-	/* Optional operations are set exactly when the capability says so. */
-	assert_true(!(p->caps & PROVIDER_CAP_SUSPEND) == !p->suspend);
-	assert_true(!(p->caps & PROVIDER_CAP_SNAPSHOT) == !p->snapshot_save);
+	assert_ptr_equal(provider_ops(p), &provider_static_ops);
 	/* --provider wins over the Envfile. */
 	assert_int_equal(provider_for_machine(&m, "qemu", &p, &notice, &e), 0);
 	assert_string_equal(p->name, "qemu");
 	assert_true(p->caps & PROVIDER_CAP_BOX);
-	assert_non_null(p->console_tail);
+	assert_non_null(provider_ops(p)->console_tail);
 	/* auto: vmm with hardware virtualization, else qemu with a notice that it is slow */
 	m.provider = "auto";
 	assert_int_equal(provider_for_machine(&m, NULL, &p, &notice, &e), 0);
@@ -45,6 +43,40 @@ static void test_choice(void **state)
 	assert_int_equal(e.code, ERR_USAGE);
 	assert_non_null(strstr(e.msg, "did you mean 'static'"));
 	assert_null(provider_lookup("nope"));
+}
+
+/* Every provider the Envfile may name has both halves: state and SSH endpoint in struct
+ * provider, up/halt/destroy in its provider_ops (and the optional ones exactly when its
+ * capabilities say so). */
+static void test_ops(void **state)
+{
+	static const char *const names[] = {"static", "qemu", "vmm"};
+	static const struct provider_ops *const want[] = {&provider_static_ops, &provider_qemu_ops,
+							  &provider_vmm_ops};
+	const struct provider other = {.name = "libvirt"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const struct provider *p = provider_lookup(names[i]);
+		const struct provider_ops *ops;
+
+		assert_non_null(p);
+		assert_non_null(p->state);
+		assert_non_null(p->ssh_info);
+		ops = provider_ops(p);
+		assert_ptr_equal(ops, want[i]);
+		assert_non_null(ops->up);
+		assert_non_null(ops->halt);
+		assert_non_null(ops->destroy);
+		assert_true(!(p->caps & PROVIDER_CAP_SUSPEND) == !ops->suspend);
+		assert_true(!(p->caps & PROVIDER_CAP_SUSPEND) == !ops->resume);
+		assert_true(!(p->caps & PROVIDER_CAP_SNAPSHOT) == !ops->snapshot_save);
+		assert_true(!(p->caps & PROVIDER_CAP_SNAPSHOT) == !ops->snapshot_list);
+		/* a machine made from a box can say why it did not boot */
+		assert_true(!(p->caps & PROVIDER_CAP_BOX) == !ops->console_tail);
+	}
+	/* a provider this build does not register has no operations */
+	assert_null(provider_ops(&other));
 }
 
 static void test_recorded_state(void **state)
@@ -71,7 +103,7 @@ static void test_recorded_state(void **state)
 	assert_int_equal(s, MACHINE_RUNNING);
 	assert_int_equal(provider_of_existing(&c, &p, &e), 0);
 	assert_string_equal(p->name, "static");
-	assert_int_equal(p->halt(&c, false, &e), 0);
+	assert_int_equal(provider_ops(p)->halt(&c, false, &e), 0);
 	assert_int_equal(p->state(&c, &s, &e), 0);
 	assert_string_equal(machine_status_name(s), "halted");
 	assert_int_equal(p->ssh_info(&c, &si, &e), 0);
@@ -95,6 +127,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_choice),
+		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_recorded_state),
 	};
 	return cmocka_run_group_tests_name("provider", tests, NULL, NULL);
