@@ -92,6 +92,11 @@ void cmd_output_flush(struct cmd_output *o);
 int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
 		     struct err *e);
 
+/* Mounts machine c->m's synced folders that its provider shares live (9p) over comm, parents
+ * before the folders inside them, each unless it is mounted already (cmd/mount9p.c). */
+int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
+		      struct err *e);
+
 struct provision_opts;
 
 /* Parses "--provision-with A,B" or "--provision-with=A,B" at argv[*i] into o (adding to
