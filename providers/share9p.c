@@ -100,30 +100,24 @@ static void mounts_escaped(FILE *o, const char *s)
 			fputc(*s, o);
 }
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
 /* The guest side, after the variables g (guest path), m (g as in /proc/mounts), t (tag), o
- * (mount options), u and r (owner and group, empty for the defaults). The chown is the
- * Vagrant habit (the folder belongs to the SSH user); through QEMU's mapped-xattr it is
- * recorded in the host files' user.virtfs.* attributes, their host owner unchanged. */
+ * (mount options), u and r (owner and group, empty for the defaults), k (non-empty: keep the
+ * owners, for a read-only folder). Exit 3 and 4 are SHARE9P_ALREADY and SHARE9P_NO_CHOWN.
+ * The chown is the Vagrant habit (the folder belongs to the SSH user); through QEMU's
+ * mapped-xattr it is recorded in the host files' user.virtfs.* attributes, their host owner
+ * unchanged. */
 static const char mount_script[] =
 	"if M=\"$m\" T=\"$t\" awk '$1==ENVIRON[\"T\"] && $2==ENVIRON[\"M\"] && $3==\"9p\" "
-	"{f=1} END {exit !f}' /proc/mounts; then x=" STR(
-		SHARE9P_ALREADY) "; else "
-				 "sudo -n mkdir -p \"$g\" && sudo -n mount -t 9p -o \"$o\" \"$t\" "
-				 "\"$g\" || exit 1; x=0; "
-				 "fi; "
-				 "[ -n \"$u\" ] || u=$(id -un); "
-				 "[ -n \"$r\" ] || r=$(id -gn \"$u\") || exit " STR(
-					 SHARE9P_NO_CHOWN) "; "
-							   "sudo -n find \"$g\" -xdev -path "
-							   "\"$g/.envup\" -prune -o \\( ! -user "
-							   "\"$u\" -o ! -group "
-							   "\"$r\" \\) -exec chown -h \"$u:$r\" {} "
-							   "+ || exit " STR(
-								   SHARE9P_NO_CHOWN) "; "
-										     "exit $x";
+	"{f=1} END {exit !f}' /proc/mounts; then x=3; else "
+	"sudo -n mkdir -p \"$g\" && sudo -n mount -t 9p -o \"$o\" \"$t\" \"$g\" || exit 1; "
+	"x=0; fi; "
+	"[ -z \"$k\" ] || exit $x; "
+	"[ -n \"$u\" ] || u=$(id -un); "
+	"[ -n \"$r\" ] || r=$(id -gn \"$u\") || exit 4; "
+	"sudo -n find \"$g\" -xdev -path \"$g/.envup\" -prune -o "
+	"\\( ! -user \"$u\" -o ! -group \"$r\" \\) -exec chown -h \"$u:$r\" {} + || exit 4; "
+	"exit $x";
+_Static_assert(SHARE9P_ALREADY == 3 && SHARE9P_NO_CHOWN == 4, "mount_script's exit statuses");
 
 /* A heap string made by fill, or NULL when out of memory. */
 static char *built(void (*fill)(FILE *o, const void *arg), const void *arg)
@@ -171,7 +165,8 @@ static void fill_command(FILE *o, const void *arg)
 		    {"t", p->tag},
 		    {"o", p->options},
 		    {"u", p->f->owner ? p->f->owner : ""},
-		    {"r", p->f->group ? p->f->group : ""}};
+		    {"r", p->f->group ? p->f->group : ""},
+		    {"k", share9p_readonly(p->f) ? "1" : ""}};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		fprintf(o, "%s=", vars[i].name);

@@ -76,8 +76,7 @@ static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 
 /* A synced folder shared live: envvmm's own virtio-9p server (vmm/p9.c), which resolves
  * every guest path beneath the folder. */
-static void add_share(struct local_args *a, const char *host_escaped, const char *tag,
-		      bool readonly)
+void vmm_add_share(struct local_args *a, const char *host_escaped, const char *tag, bool readonly)
 {
 	local_arg(a, "--share");
 	local_arg(a, "%s,tag=%s%s", host_escaped, tag, readonly ? ",readonly" : "");
@@ -190,7 +189,7 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
 	if (add_boot(&a, c, e) < 0 || add_net(&a, &ports, e) < 0)
 		goto out;
-	if (share9p_args(&provider_vmm, m, &a, add_share, e) < 0)
+	if (share9p_args(&provider_vmm, m, &a, vmm_add_share, e) < 0)
 		goto out;
 	local_arg(&a, "--console");
 	local_arg(&a, "%s/console.log", c->machine_dir);

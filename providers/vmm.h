@@ -6,4 +6,8 @@
 
 extern const struct provider provider_vmm;
 
+struct local_args;
+/* --share for one synced folder shared live (share9p_add_fn; tests check the arguments). */
+void vmm_add_share(struct local_args *a, const char *host_escaped, const char *tag, bool readonly);
+
 #endif
