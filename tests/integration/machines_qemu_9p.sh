@@ -69,6 +69,9 @@ check_sh "the guest's files are the SSH user's, the host's keep their owner" \
 	 [ "$(stat -c %u "$P/hello.txt")" = "$(id -u)" ]'
 check_sh "a file the guest's user writes is on the host at once" \
 	'guest "echo guest-wrote >/vagrant/from-guest.txt" && [ "$(cat "$P/from-guest.txt")" = guest-wrote ]'
+check_sh "mapped-xattr: on the host the guest's owner is an attribute, its file mode 0600" \
+	'[ "$(python3 -c "import os,struct,sys; print(struct.unpack(\"<I\", os.getxattr(sys.argv[1], \"user.virtfs.uid\"))[0])" "$P/hello.txt")" = "$(guest "id -u")" ] &&
+	 [ "$(stat -c %a "$P/from-guest.txt")" = 600 ]'
 echo host-after >"$P/later.txt"
 check_sh "a file the host writes is in the guest at once" '[ "$(guest "cat /vagrant/later.txt")" = host-after ]'
 check_sh "the read-only folder: readable, and no write reaches the host" \
