@@ -1,12 +1,14 @@
 /* Synced folders shared live (9p): envup mounts them in the guest over SSH once SSH is ready,
  * before rsync folders and provisioning; a folder mounted already (envup of a running
  * machine) is left as it is. */
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
+#include "core/project.h"
 #include "core/ui.h"
 #include "provisioners/communicator.h"
 #include "providers/share9p.h"
@@ -35,9 +37,51 @@ static void one_line(char *s)
 			*p = ' ';
 }
 
-static int mount_one(const struct machine *m, const struct synced_folder *f, size_t index,
+/* Whether the machine's state says its guest has no 9p. */
+static bool guest_has_no_9p(const struct provider_ctx *c)
+{
+	struct json_object *st = NULL, *v;
+	struct err ignored = {0};
+	bool no = false;
+
+	if (machine_state_load(c->machine_dir, &st, &ignored) < 0)
+		return false;
+	no = json_object_object_get_ex(st, SHARE9P_STATE_NO_9P, &v) && json_object_get_boolean(v);
+	json_object_put(st);
+	return no;
+}
+
+static int record_no_9p(const struct provider_ctx *c, struct err *e)
+{
+	struct json_object *st = NULL;
+	int rc;
+
+	if (machine_state_load(c->machine_dir, &st, e) < 0)
+		return -1;
+	json_object_object_add(st, SHARE9P_STATE_NO_9P, json_object_new_boolean(1));
+	rc = machine_state_save(c->machine_dir, st, e);
+	json_object_put(st);
+	return rc;
+}
+
+int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
+		   const struct synced_folder *f, enum folder_how *how, const char **why,
+		   struct err *e)
+{
+	if (provider_folder_how(pv, c->m, f, how, why, e) < 0)
+		return -1;
+	if (*how == FOLDER_BY_PROVIDER && f->type == FOLDER_AUTO && guest_has_no_9p(c)) {
+		*how = FOLDER_BY_RSYNC;
+		*why = "auto: rsync, the guest kernel has no 9p";
+	}
+	return 0;
+}
+
+/* 0 when mounted, 1 when folder f (type auto) goes by rsync instead: the guest has no 9p. */
+static int mount_one(const struct provider_ctx *c, const struct synced_folder *f, size_t index,
 		     struct comm *comm, struct err *e)
 {
+	const struct machine *m = c->m;
 	char tag[SHARE9P_TAG_LEN], *cmd = NULL, *errout = NULL, *host;
 	int status = -1, rc = -1;
 
@@ -66,6 +110,23 @@ static int mount_one(const struct machine *m, const struct synced_folder *f, siz
 			f->owner ? f->owner : "the SSH user",
 			errout && *errout ? errout : "no message from the guest");
 		rc = 0;
+		break;
+	case SHARE9P_NO_9P:
+		if (f->type == FOLDER_AUTO) {
+			ui_warn("%s: the guest kernel has no 9p file system: %s (type auto) and "
+				"the "
+				"machine's other auto folders go by rsync",
+				m->name, f->guest);
+			rc = record_no_9p(c, e) < 0 ? -1 : 1;
+			break;
+		}
+		err_set(e, ERR_UNSUPPORTED,
+			"machine '%s': synced folder %s has type 9p, but the guest kernel has no "
+			"9p "
+			"file system (not even after modprobe 9p); use a box whose kernel has 9p "
+			"and "
+			"9pnet_virtio, or type rsync (or auto, which falls back to rsync)",
+			m->name, f->guest);
 		break;
 	default:
 		err_set(e, ERR_FAIL,
@@ -102,9 +163,9 @@ int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, s
 
 			if (depth(f->guest) != d)
 				continue;
-			if (provider_folder_how(pv, m, f, &how, &why, e) < 0)
+			if (cmd_folder_how(c, pv, f, &how, &why, e) < 0)
 				return -1;
-			if (how == FOLDER_BY_PROVIDER && mount_one(m, f, i, comm, e) < 0)
+			if (how == FOLDER_BY_PROVIDER && mount_one(c, f, i, comm, e) < 0)
 				return -1;
 		}
 	return 0;

@@ -102,13 +102,16 @@ static void mounts_escaped(FILE *o, const char *s)
 
 /* The guest side, after the variables g (guest path), m (g as in /proc/mounts), t (tag), o
  * (mount options), u and r (owner and group, empty for the defaults), k (non-empty: keep the
- * owners, for a read-only folder). Exit 3 and 4 are SHARE9P_ALREADY and SHARE9P_NO_CHOWN.
+ * owners, for a read-only folder). Exit 3, 4 and 5 are SHARE9P_ALREADY, SHARE9P_NO_CHOWN and
+ * SHARE9P_NO_9P.
  * The chown is the Vagrant habit (the folder belongs to the SSH user); through QEMU's
  * mapped-xattr it is recorded in the host files' user.virtfs.* attributes, their host owner
  * unchanged. */
 static const char mount_script[] =
 	"if M=\"$m\" T=\"$t\" awk '$1==ENVIRON[\"T\"] && $2==ENVIRON[\"M\"] && $3==\"9p\" "
 	"{f=1} END {exit !f}' /proc/mounts; then x=3; else "
+	"grep -qw 9p /proc/filesystems || sudo -n modprobe 9p 2>/dev/null; "
+	"grep -qw 9p /proc/filesystems || exit 5; "
 	"sudo -n mkdir -p \"$g\" && sudo -n mount -t 9p -o \"$o\" \"$t\" \"$g\" || exit 1; "
 	"x=0; fi; "
 	"[ -z \"$k\" ] || exit $x; "
@@ -117,7 +120,8 @@ static const char mount_script[] =
 	"sudo -n find \"$g\" -xdev -path \"$g/.envup\" -prune -o "
 	"\\( ! -user \"$u\" -o ! -group \"$r\" \\) -exec chown -h \"$u:$r\" {} + || exit 4; "
 	"exit $x";
-_Static_assert(SHARE9P_ALREADY == 3 && SHARE9P_NO_CHOWN == 4, "mount_script's exit statuses");
+_Static_assert(SHARE9P_ALREADY == 3 && SHARE9P_NO_CHOWN == 4 && SHARE9P_NO_9P == 5,
+	       "mount_script's exit statuses");
 
 /* A heap string made by fill, or NULL when out of memory. */
 static char *built(void (*fill)(FILE *o, const void *arg), const void *arg)

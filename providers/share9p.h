@@ -40,6 +40,12 @@ int share9p_args(const struct provider *pv, const struct machine *m, struct loca
 /* Exit statuses of the mount command besides 0 (mounted now): */
 #define SHARE9P_ALREADY 3  /* mounted there already (a running machine's envup) */
 #define SHARE9P_NO_CHOWN 4 /* mounted, but some files could not be given to the owner */
+#define SHARE9P_NO_9P 5	   /* the guest kernel has no 9p file system, even after modprobe */
+
+/* The machine state's key (true) once a guest turned out to have no 9p: its auto folders go
+ * by rsync from then on (stock cloud kernels, such as Debian's linux-image-cloud-amd64, are
+ * built without 9p). */
+#define SHARE9P_STATE_NO_9P "guest_has_no_9p"
 
 /* The guest's sh command (heap string in *out) that mounts folder f, shared under tag, at f->guest
  * as root through password-less sudo, unless it is mounted there already, and then gives every file
