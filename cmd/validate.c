@@ -55,6 +55,8 @@ static char *folder_explained(const struct machine *m, size_t index)
 			fputs("; envup may install rsync in the guest", o);
 	} else if (how == FOLDER_BY_PROVIDER) {
 		share9p_tag(index, tag);
+		if (f->type == FOLDER_AUTO)
+			fputs(" (rsync if the guest kernel has no 9p)", o);
 		fprintf(o, "; mounted as tag %s with %s", tag, SHARE9P_MOUNT_OPTIONS);
 		for (size_t i = 0; i < f->nmount_options; i++)
 			fprintf(o, ",%s", f->mount_options[i]);

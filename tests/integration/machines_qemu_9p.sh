@@ -114,7 +114,7 @@ check_sh "the machine's own .envup is not given to the guest user" \
 check "cloud: the default /vagrant (auto) falls back to rsync, with a warning" \
 	sh -c "grep -q 'cloud: the guest kernel has no 9p file system: /vagrant (type auto)' '$T/up.log' && grep -q 'cloud: rsync \\. -> /vagrant' '$T/up.log'"
 check_sh "cloud: /vagrant holds the copy" '[ "$(guest "cat /vagrant/hello.txt" cloud)" = host-before ]'
-check "cloud: envvalidate-like choice is kept: envrsync syncs /vagrant" \
+check "cloud: the choice is kept: envrsync syncs /vagrant by rsync" \
 	sh -c "'$BIN/envrsync' cloud 2>&1 | grep -q 'rsync \\. -> /vagrant'"
 
 "$BIN/envup" web >"$T/up2.log" 2>&1
@@ -134,6 +134,7 @@ check_sh "cloud: a type 9p folder fails (status $rc), naming the missing 9p" \
 	sed 's/^/#   /' "$T/up-cloud.log"
 "$BIN/envup" web >"$T/up3.log" 2>&1
 rc=$?
+grep -o "mounting synced folder.*" "$T/up3.log" | head -1 | sed 's/^/# the error: /'
 check_sh "a folder the running machine does not share: envup fails (status $rc)" '[ $rc -ne 0 ]'
 check_sh "... naming the machine, the folder, the tag and the guest's message" \
 	'grep -q "machine .web.: mounting synced folder /srv/extra (9p, tag envup2) failed (status 1): .*mount" "$T/up3.log" &&
