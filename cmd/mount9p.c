@@ -113,19 +113,17 @@ static int mount_one(const struct provider_ctx *c, const struct synced_folder *f
 		break;
 	case SHARE9P_NO_9P:
 		if (f->type == FOLDER_AUTO) {
-			ui_warn("%s: the guest kernel has no 9p file system: %s (type auto) and "
-				"the "
-				"machine's other auto folders go by rsync",
+			ui_warn("%s: the guest kernel has no 9p file system: %s (type auto) "
+				"and the machine's other auto folders go by rsync",
 				m->name, f->guest);
 			rc = record_no_9p(c, e) < 0 ? -1 : 1;
 			break;
 		}
 		err_set(e, ERR_UNSUPPORTED,
-			"machine '%s': synced folder %s has type 9p, but the guest kernel has no "
-			"9p "
-			"file system (not even after modprobe 9p); use a box whose kernel has 9p "
-			"and "
-			"9pnet_virtio, or type rsync (or auto, which falls back to rsync)",
+			"machine '%s': synced folder %s has type 9p, but the guest kernel has "
+			"no 9p file system (not even after modprobe 9p); use a box whose "
+			"kernel has 9p and 9pnet_virtio, or type rsync (or auto, which falls "
+			"back to rsync)",
 			m->name, f->guest);
 		break;
 	default:

@@ -47,10 +47,12 @@ int share9p_args(const struct provider *pv, const struct machine *m, struct loca
  * built without 9p). */
 #define SHARE9P_STATE_NO_9P "guest_has_no_9p"
 
-/* The guest's sh command (heap string in *out) that mounts folder f, shared under tag, at f->guest
- * as root through password-less sudo, unless it is mounted there already, and then gives every file
- * that the owner (f's, else the SSH user) and group (f's, else the owner's primary group) do not
- * own to them, skipping .envup/ (the machine's own state, when the folder is the project). */
+/* The guest's sh command (heap string in *out) that mounts folder f, shared under tag, at
+ * f->guest as root through password-less sudo, unless it is mounted there already (exit
+ * SHARE9P_NO_9P when the guest kernel has no 9p), and then gives every file that the owner
+ * (f's, else the SSH user) and group (f's, else the owner's primary group) do not own to them,
+ * skipping .envup/ (the machine's own state, when the folder is the project); a read-only
+ * folder keeps its owners. */
 int share9p_mount_command(const struct synced_folder *f, const char *tag, char **out,
 			  struct err *e);
 
