@@ -83,7 +83,8 @@ build/rel/tests/bench/vmm_blkbench: build/rel/tests/bench/vmm_blkbench.o build/r
 BENCH_TARGETS += build/rel/tests/bench/vmm_blkbench build/guest/kit.bzImage \
 	build/guest/bootsector.bin
 
-# The 9p server's message parser and file operations (vmm/p9.c), on a scratch directory.
+# The 9p server's message parser and file operations (vmm/p9.c, p9_wire.c, p9_path.c), on a
+# scratch directory.
 build/fuzz/fuzz_vmm_p9: tests/fuzz/fuzz_vmm_p9.c $(FUZZ_VMM_OBJS)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)

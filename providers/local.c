@@ -371,6 +371,29 @@ void local_ports_unlock(int fd)
 		close(fd);
 }
 
+char *local_hostfwd(const char *head, const struct local_ports *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "%s,hostfwd=tcp:127.0.0.1:%d-:22", head, p->ssh);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct local_fwd *w = &p->fw[i];
+		bool v6 = strchr(w->ip, ':') != NULL;
+
+		fprintf(f, ",hostfwd=%s:%s%s%s:%d-:%d", w->udp ? "udp" : "tcp", v6 ? "[" : "",
+			w->ip, v6 ? "]" : "", w->host, w->guest);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* True when cmd (arguments joined by spaces) names dir or a path inside it: dir followed by
  * "/", a space or the end (".../web/pid", not ".../web2/pid"). */
 static bool names_dir(const char *cmd, const char *dir)

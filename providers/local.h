@@ -61,6 +61,11 @@ int local_ports_choose(const struct provider_ctx *c, struct local_ports *p, stru
 int local_ports_lock(void);
 void local_ports_unlock(int fd);
 
+/* The user-mode network's option as QEMU's -netdev user and envvmm's --net both read it: head,
+ * then ",hostfwd=PROTO:ADDR:HOST-:GUEST" for SSH on 127.0.0.1 and for each forwarded port (an
+ * IPv6 address in brackets). A heap string; NULL when out of memory. */
+char *local_hostfwd(const char *head, const struct local_ports *p);
+
 /* The SSH host port recorded for the machine (ERR_NOTFOUND when none). */
 int local_ssh_port(const struct provider_ctx *c, int *port, struct err *e);
 

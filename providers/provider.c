@@ -125,8 +125,7 @@ int provider_folder_how(const struct provider *pv, const struct machine *m,
 		*out = FOLDER_BY_PROVIDER;
 		*why = "9p, shared live by the provider";
 		return 0;
-	case FOLDER_AUTO:
-		break;
+	case FOLDER_AUTO: break;
 	}
 	*out = live ? FOLDER_BY_PROVIDER : FOLDER_BY_RSYNC;
 	*why = live ? "auto: 9p, the provider shares live"

@@ -50,20 +50,15 @@ out:
 /* -netdev user with hostfwd for SSH and every forwarded port. */
 static void add_net(struct local_args *a, const struct local_ports *p)
 {
-	char buf[4096];
-	size_t off;
+	char *net = local_hostfwd("user,id=n0", p);
 
-	off = (size_t)snprintf(buf, sizeof(buf), "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
-	for (size_t i = 0; i < p->n && off < sizeof(buf); i++) {
-		const struct local_fwd *f = &p->fw[i];
-		bool v6 = strchr(f->ip, ':');
-
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",hostfwd=%s:%s%s%s:%d-:%d",
-					f->udp ? "udp" : "tcp", v6 ? "[" : "", f->ip, v6 ? "]" : "",
-					f->host, f->guest);
+	if (!net) {
+		a->oom = true;
+		return;
 	}
 	local_arg(a, "-netdev");
-	local_arg(a, "%s", buf);
+	local_arg(a, "%s", net);
+	free(net);
 	local_arg(a, "-device");
 	local_arg(a, "virtio-net-pci,netdev=n0");
 }

@@ -138,27 +138,13 @@ out:
 /* user networking: SSH on 127.0.0.1 and every forwarded port on its host address. */
 static int add_net(struct local_args *a, const struct local_ports *p, struct err *e)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	char *net = local_hostfwd("user", p);
 
-	if (!f)
+	if (!net)
 		return err_set(e, ERR_FAIL, "out of memory");
-	fprintf(f, "user,hostfwd=tcp:127.0.0.1:%d-:22", p->ssh);
-	for (size_t i = 0; i < p->n; i++) {
-		const struct local_fwd *w = &p->fw[i];
-		bool v6 = strchr(w->ip, ':') != NULL;
-
-		fprintf(f, ",hostfwd=%s:%s%s%s:%d-:%d", w->udp ? "udp" : "tcp", v6 ? "[" : "",
-			w->ip, v6 ? "]" : "", w->host, w->guest);
-	}
-	if (fclose(f) != 0 || !buf) {
-		free(buf);
-		return err_set(e, ERR_FAIL, "out of memory");
-	}
 	local_arg(a, "--net");
-	local_arg(a, "%s", buf);
-	free(buf);
+	local_arg(a, "%s", net);
+	free(net);
 	return 0;
 }
 

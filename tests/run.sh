@@ -183,6 +183,8 @@ else
 		done
 		[ ${#todo[@]} -eq 0 ] && break
 		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || grep -o "kernel froze ([^)]*)" "$labout/lab.log" 2>/dev/null | tail -1 | grep . || echo 'no panic on its console: a freeze')); booting it again"
+		# (what this boot adds to lab.log is printed if it does not finish: the freeze report)
+		lab_log_lines=$(cat "$labout/lab.log" 2>/dev/null | wc -l)
 		# its own session, so that a frozen lab can be stopped with everything under it
 		setsid tests/kvmlab/run.sh --rw "$logdir" --timeout "${ENVUP_KVMLAB_TIMEOUT:-1500}" \
 			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1 &
@@ -202,6 +204,8 @@ else
 		done
 		wait "$lab_pid"
 		lab_rc=$?
+		[ "$lab_rc" -eq 0 ] || tail -n "+$((lab_log_lines + 1))" "$labout/lab.log" |
+			grep -v 'TCG' | grep -E '^(kvmlab|  vCPU|\[)' | tail -n 20
 	done
 	end=$(date +%s)
 	ready=$(sed -n 's/^kvmlab: ready in \([0-9.]*\) s$/\1/p' "$labout/lab.log" | head -1)

@@ -1,11 +1,13 @@
-#include "vmm/p9.h"
+/* The request handlers of envvmm's 9P2000.L server (vmm/p9.h says what it promises): one
+ * op_ function per T-message, dispatched by p9_handle. The wire format is in vmm/p9_wire.c,
+ * paths beneath the share and the fid table in vmm/p9_path.c. */
+#include "vmm/p9_impl.h"
 
 #include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,387 +15,6 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-/* Message types (9P2000.L: Linux's include/net/9p/9p.h). */
-enum {
-	P9_RLERROR = 7,
-	P9_TSTATFS = 8,
-	P9_TLOPEN = 12,
-	P9_TLCREATE = 14,
-	P9_TSYMLINK = 16,
-	P9_TMKNOD = 18,
-	P9_TRENAME = 20,
-	P9_TREADLINK = 22,
-	P9_TGETATTR = 24,
-	P9_TSETATTR = 26,
-	P9_TXATTRWALK = 30,
-	P9_TXATTRCREATE = 32,
-	P9_TREADDIR = 40,
-	P9_TFSYNC = 50,
-	P9_TLOCK = 52,
-	P9_TGETLOCK = 54,
-	P9_TLINK = 70,
-	P9_TMKDIR = 72,
-	P9_TRENAMEAT = 74,
-	P9_TUNLINKAT = 76,
-	P9_TVERSION = 100,
-	P9_TAUTH = 102,
-	P9_TATTACH = 104,
-	P9_TFLUSH = 108,
-	P9_TWALK = 110,
-	P9_TREAD = 116,
-	P9_TWRITE = 118,
-	P9_TCLUNK = 120,
-	P9_TREMOVE = 122,
-};
-
-#define P9_HDR 7 /* size[4] type[1] tag[2] */
-#define P9_NOTAG 0xffff
-#define P9_NOFID 0xffffffffu
-#define P9_QTDIR 0x80
-#define P9_QTSYMLINK 0x02
-#define P9_GETATTR_BASIC 0x7ffULL
-
-/* Tsetattr's valid bits. */
-#define P9_SETATTR_MODE 0x1
-#define P9_SETATTR_UID 0x2
-#define P9_SETATTR_GID 0x4
-#define P9_SETATTR_SIZE 0x8
-#define P9_SETATTR_ATIME 0x10
-#define P9_SETATTR_MTIME 0x20
-#define P9_SETATTR_ATIME_SET 0x80
-#define P9_SETATTR_MTIME_SET 0x100
-
-/* Tlopen/Tlcreate flags (Linux's P9_DOTL_*). */
-#define P9_DOTL_ACCMODE 03
-#define P9_DOTL_CREATE 0100
-#define P9_DOTL_EXCL 0200
-#define P9_DOTL_TRUNC 01000
-#define P9_DOTL_APPEND 02000
-#define P9_DOTL_NONBLOCK 04000
-#define P9_DOTL_DSYNC 010000
-#define P9_DOTL_DIRECTORY 0200000
-#define P9_DOTL_NOATIME 01000000
-#define P9_DOTL_SYNC 04000000
-
-/* Tlock. */
-#define P9_LOCK_RDLCK 0
-#define P9_LOCK_WRLCK 1
-#define P9_LOCK_UNLCK 2
-#define P9_LOCK_SUCCESS 0
-#define P9_LOCK_BLOCKED 1
-#define P9_LOCK_ERROR 2
-
-struct p9_fid {
-	struct p9_fid *next;
-	uint32_t num;
-	char *path; /* relative to the share, "" for its root; components checked by p9_name_ok */
-	int fd;	    /* after Tlopen/Tlcreate, else -1 */
-	bool is_dir;
-};
-
-/* Reading a T-message: every field access is bounds-checked; a short message sets bad. */
-struct rd {
-	const uint8_t *p;
-	size_t len, off;
-	bool bad;
-};
-
-/* Writing an R-message: past cap sets full (the reply is then replaced by an Rlerror). */
-struct wr {
-	uint8_t *p;
-	size_t cap, off;
-	bool full;
-};
-
-static const uint8_t *rd_take(struct rd *r, size_t n)
-{
-	const uint8_t *q;
-
-	if (r->bad || n > r->len - r->off) {
-		r->bad = true;
-		return NULL;
-	}
-	q = r->p + r->off;
-	r->off += n;
-	return q;
-}
-
-static uint64_t rd_le(struct rd *r, unsigned n)
-{
-	const uint8_t *q = rd_take(r, n);
-	uint64_t v = 0;
-
-	for (unsigned i = 0; q && i < n; i++)
-		v |= (uint64_t)q[i] << (8 * i);
-	return v;
-}
-
-#define rd8(r) ((uint8_t)rd_le(r, 1))
-#define rd16(r) ((uint16_t)rd_le(r, 2))
-#define rd32(r) ((uint32_t)rd_le(r, 4))
-#define rd64(r) (rd_le(r, 8))
-
-/* A string field copied NUL-terminated into buf (cap bytes): errno-style result, 0 when
- * fine, ENAMETOOLONG when it does not fit, EINVAL when it holds a NUL or the message ends. */
-static int rd_str(struct rd *r, char *buf, size_t cap)
-{
-	uint16_t n = rd16(r);
-	const uint8_t *q = rd_take(r, n);
-
-	if (!q)
-		return EINVAL;
-	if (n >= cap)
-		return ENAMETOOLONG;
-	if (memchr(q, 0, n))
-		return EINVAL;
-	memcpy(buf, q, n);
-	buf[n] = 0;
-	return 0;
-}
-
-static void wr_le(struct wr *w, uint64_t v, unsigned n)
-{
-	if (w->full || n > w->cap - w->off) {
-		w->full = true;
-		return;
-	}
-	for (unsigned i = 0; i < n; i++)
-		w->p[w->off++] = (uint8_t)(v >> (8 * i));
-}
-
-#define wr8(w, v) wr_le(w, (uint8_t)(v), 1)
-#define wr16(w, v) wr_le(w, (uint16_t)(v), 2)
-#define wr32(w, v) wr_le(w, (uint32_t)(v), 4)
-#define wr64(w, v) wr_le(w, (uint64_t)(v), 8)
-
-static void wr_bytes(struct wr *w, const void *b, size_t n)
-{
-	if (w->full || n > w->cap - w->off) {
-		w->full = true;
-		return;
-	}
-	memcpy(w->p + w->off, b, n);
-	w->off += n;
-}
-
-static void wr_str(struct wr *w, const char *s)
-{
-	size_t n = strlen(s);
-
-	wr16(w, n);
-	wr_bytes(w, s, n);
-}
-
-static void wr_qid(struct wr *w, const struct stat *st)
-{
-	uint8_t type = S_ISDIR(st->st_mode) ? P9_QTDIR : S_ISLNK(st->st_mode) ? P9_QTSYMLINK : 0;
-
-	wr8(w, type);
-	wr32(w, 0);
-	/* Inode numbers of another file system mounted inside the share could collide with
-	 * the share's own: the device goes into the top bits. */
-	wr64(w, (uint64_t)st->st_ino ^ ((uint64_t)st->st_dev << 48));
-}
-
-bool p9_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	return n > 0 && n <= NAME_MAX && !strchr(name, '/') && strcmp(name, ".") &&
-	       strcmp(name, "..");
-}
-
-/* --- path resolution beneath the share --- */
-
-/* Opens rel (a fid's path) beneath the share: symbolic links are never followed, not even
- * as the final component (an O_PATH|O_NOFOLLOW open yields the link itself), ".." cannot
- * climb out, and a concurrent rename makes the kernel retry or fail, never escape. Returns
- * the fd or -errno. */
-static int p9_openat(struct p9_server *s, const char *rel, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd;
-
-	for (int tries = 0; tries < 8; tries++) {
-		fd = syscall(SYS_openat2, s->root_fd, *rel ? rel : ".", &how, sizeof(how));
-		if (fd >= 0)
-			return (int)fd;
-		if (errno != EAGAIN && errno != EINTR)
-			break;
-	}
-	return -errno;
-}
-
-/* Reopens the inode pinned by the O_PATH fd pfd with flags, refusing anything but regular
- * files and directories (a FIFO would block the server, a device node must never be opened
- * on the guest's behalf). The /proc/self/fd link names exactly that inode, whatever was
- * renamed meanwhile. Closes pfd. Returns the fd or -errno. */
-static int p9_reopen(struct p9_server *s, int pfd, int flags, struct stat *st)
-{
-	char num[16];
-	int fd;
-
-	if (fstat(pfd, st) < 0) {
-		fd = -errno;
-		close(pfd);
-		return fd;
-	}
-	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
-		close(pfd);
-		return S_ISLNK(st->st_mode) ? -ELOOP : -EPERM;
-	}
-	snprintf(num, sizeof(num), "%d", pfd);
-	fd = openat(s->proc_fd, num, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	close(pfd);
-	return fd;
-}
-
-/* The directory holding a fid's entry, opened O_PATH, and the entry's name (the root is
- * "." in itself). Returns the fd or -errno. */
-static int p9_parent(struct p9_server *s, const char *path, char *name, size_t cap)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!*path) {
-		snprintf(name, cap, ".");
-		return p9_openat(s, "", O_PATH | O_DIRECTORY);
-	}
-	snprintf(name, cap, "%s", slash ? slash + 1 : path);
-	if (!slash)
-		return p9_openat(s, "", O_PATH | O_DIRECTORY);
-	dir = strndup(path, (size_t)(slash - path));
-	if (!dir)
-		return -ENOMEM;
-	fd = p9_openat(s, dir, O_PATH | O_DIRECTORY);
-	free(dir);
-	return fd;
-}
-
-/* path + "/" + name into a new string, or NULL (errno ENAMETOOLONG or ENOMEM). */
-static char *path_join(const char *path, const char *name)
-{
-	size_t a = strlen(path), b = strlen(name);
-	char *p;
-
-	if (a + 1 + b >= PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	p = malloc(a + b + 2);
-	if (!p)
-		return NULL;
-	memcpy(p, path, a);
-	if (a)
-		p[a++] = '/';
-	memcpy(p + a, name, b + 1);
-	return p;
-}
-
-/* --- fids --- */
-
-static struct p9_fid **fid_slot(struct p9_server *s, uint32_t num)
-{
-	struct p9_fid **pp = &s->bucket[(num * 2654435761u) % P9_FID_BUCKETS];
-
-	while (*pp && (*pp)->num != num)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static struct p9_fid *fid_get(struct p9_server *s, uint32_t num)
-{
-	return *fid_slot(s, num);
-}
-
-/* A new fid num with path (taken over); -errno when num is in use or too many exist. */
-static int fid_new(struct p9_server *s, uint32_t num, char *path, bool is_dir)
-{
-	struct p9_fid **pp = fid_slot(s, num), *f;
-
-	if (*pp || num == P9_NOFID) {
-		free(path);
-		return -EBADF;
-	}
-	if (s->nfids >= P9_MAX_FIDS) {
-		free(path);
-		return -EMFILE;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		free(path);
-		return -ENOMEM;
-	}
-	f->num = num;
-	f->path = path;
-	f->fd = -1;
-	f->is_dir = is_dir;
-	*pp = f;
-	s->nfids++;
-	return 0;
-}
-
-static void fid_free(struct p9_fid *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	free(f->path);
-	free(f);
-}
-
-static int fid_clunk(struct p9_server *s, uint32_t num)
-{
-	struct p9_fid **pp = fid_slot(s, num), *f = *pp;
-
-	if (!f)
-		return -EBADF;
-	*pp = f->next;
-	s->nfids--;
-	fid_free(f);
-	return 0;
-}
-
-void p9_server_reset(struct p9_server *s)
-{
-	for (unsigned b = 0; b < P9_FID_BUCKETS; b++) {
-		while (s->bucket[b]) {
-			struct p9_fid *f = s->bucket[b];
-			s->bucket[b] = f->next;
-			fid_free(f);
-		}
-	}
-	s->nfids = 0;
-	s->versioned = false;
-	s->msize = P9_MSIZE_MAX;
-}
-
-/* After a rename of old to new, every fid at or below old follows it. */
-static void fids_renamed(struct p9_server *s, const char *old, const char *new)
-{
-	size_t ol = strlen(old);
-
-	for (unsigned b = 0; b < P9_FID_BUCKETS; b++) {
-		for (struct p9_fid *f = s->bucket[b]; f; f = f->next) {
-			char *p;
-			if (strncmp(f->path, old, ol) || (f->path[ol] && f->path[ol] != '/'))
-				continue;
-			p = malloc(strlen(new) + strlen(f->path + ol) + 1);
-			if (!p)
-				continue; /* that fid keeps the old name: later uses get ENOENT */
-			strcpy(p, new);
-			strcat(p, f->path + ol);
-			free(f->path);
-			f->path = p;
-		}
-	}
-}
 
 int p9_server_open(struct p9_server *s, const char *dir, bool readonly, struct err *e)
 {
@@ -439,17 +60,11 @@ void p9_server_close(struct p9_server *s)
 
 /* --- requests --- */
 
-struct req {
-	struct p9_server *s;
-	struct rd in;
-	struct wr out;
-};
-
 /* Fetches a fid named in the request; NULL (with *err EBADF) when unknown. */
 static struct p9_fid *req_fid(struct req *q, int *err)
 {
 	uint32_t num = rd32(&q->in);
-	struct p9_fid *f = q->in.bad ? NULL : fid_get(q->s, num);
+	struct p9_fid *f = q->in.bad ? NULL : p9_fid_get(q->s, num);
 
 	if (!f)
 		*err = q->in.bad ? EINVAL : EBADF;
@@ -459,7 +74,7 @@ static struct p9_fid *req_fid(struct req *q, int *err)
 /* A name field that must name one entry. */
 static int req_name(struct req *q, char *name)
 {
-	int r = rd_str(&q->in, name, NAME_MAX + 1);
+	int r = p9_rd_str(&q->in, name, NAME_MAX + 1);
 
 	if (r)
 		return r;
@@ -489,7 +104,7 @@ static int op_version(struct req *q)
 {
 	uint32_t msize = rd32(&q->in);
 	char version[32];
-	int r = rd_str(&q->in, version, sizeof(version));
+	int r = p9_rd_str(&q->in, version, sizeof(version));
 
 	if (q->in.bad)
 		return EINVAL;
@@ -499,11 +114,11 @@ static int op_version(struct req *q)
 	q->s->msize = msize < P9_MSIZE_MAX ? msize : P9_MSIZE_MAX;
 	wr32(&q->out, q->s->msize);
 	if (r || strcmp(version, "9P2000.L")) {
-		wr_str(&q->out, "unknown");
+		p9_wr_str(&q->out, "unknown");
 		return 0;
 	}
 	q->s->versioned = true;
-	wr_str(&q->out, "9P2000.L");
+	p9_wr_str(&q->out, "9P2000.L");
 	return 0;
 }
 
@@ -515,10 +130,10 @@ static int op_attach(struct req *q)
 	char *root;
 	int r;
 
-	if ((r = rd_str(&q->in, uname, sizeof(uname))) ||
-	    (r = rd_str(&q->in, aname, sizeof(aname))))
+	if ((r = p9_rd_str(&q->in, uname, sizeof(uname))) ||
+	    (r = p9_rd_str(&q->in, aname, sizeof(aname))))
 		return r;
-	rd_take(&q->in, 4); /* n_uname: the server acts as the user running envvmm */
+	p9_rd_take(&q->in, 4); /* n_uname: the server acts as the user running envvmm */
 	if (q->in.bad)
 		return EINVAL;
 	if (afid != P9_NOFID)
@@ -532,9 +147,9 @@ static int op_attach(struct req *q)
 		free(root);
 		return errno;
 	}
-	if ((r = fid_new(q->s, num, root, true)) < 0)
+	if ((r = p9_fid_new(q->s, num, root, true)) < 0)
 		return -r;
-	wr_qid(&q->out, &st);
+	p9_wr_qid(&q->out, &st);
 	return 0;
 }
 
@@ -557,7 +172,7 @@ static int op_walk(struct req *q)
 		return EINVAL;
 	if (n > P9_MAX_WALK)
 		return EINVAL;
-	if (newnum != f->num && fid_get(q->s, newnum))
+	if (newnum != f->num && p9_fid_get(q->s, newnum))
 		return EBADF;
 	path = strdup(f->path);
 	if (!path)
@@ -570,7 +185,7 @@ static int op_walk(struct req *q)
 		int fd;
 		if ((err = req_name(q, name)))
 			break;
-		next = path_join(path, name);
+		next = p9_path_join(path, name);
 		if (!next) {
 			err = errno;
 			break;
@@ -587,7 +202,7 @@ static int op_walk(struct req *q)
 		free(path);
 		path = next;
 		is_dir = S_ISDIR(st.st_mode);
-		wr_qid(&q->out, &st);
+		p9_wr_qid(&q->out, &st);
 	}
 	if (done == 0 && n > 0) {
 		free(path);
@@ -608,7 +223,7 @@ static int op_walk(struct req *q)
 		f->is_dir = is_dir;
 		return 0;
 	}
-	err = fid_new(q->s, newnum, path, is_dir);
+	err = p9_fid_new(q->s, newnum, path, is_dir);
 	return -err;
 }
 
@@ -672,7 +287,7 @@ static int op_lopen(struct req *q)
 		return -fd;
 	f->fd = fd;
 	f->is_dir = S_ISDIR(st.st_mode);
-	wr_qid(&q->out, &st);
+	p9_wr_qid(&q->out, &st);
 	wr32(&q->out, iounit(q->s));
 	return 0;
 }
@@ -693,14 +308,14 @@ static int op_lcreate(struct req *q)
 		return err;
 	flags = dotl_flags(rd32(&q->in));
 	mode = rd32(&q->in);
-	rd_take(&q->in, 4); /* gid: files belong to the user running envvmm */
+	p9_rd_take(&q->in, 4); /* gid: files belong to the user running envvmm */
 	if (q->in.bad)
 		return EINVAL;
 	if (q->s->readonly)
 		return EROFS;
 	if (f->fd >= 0 || !f->is_dir)
 		return f->fd >= 0 ? EBUSY : ENOTDIR;
-	path = path_join(f->path, name);
+	path = p9_path_join(f->path, name);
 	if (!path)
 		return errno;
 	dfd = p9_openat(q->s, f->path, O_PATH | O_DIRECTORY);
@@ -729,7 +344,7 @@ static int op_lcreate(struct req *q)
 	f->path = path;
 	f->fd = fd;
 	f->is_dir = false;
-	wr_qid(&q->out, &st);
+	p9_wr_qid(&q->out, &st);
 	wr32(&q->out, iounit(q->s));
 	return 0;
 }
@@ -769,7 +384,7 @@ static int op_write(struct req *q)
 	struct p9_fid *f = req_fid(q, &err);
 	uint64_t off = rd64(&q->in);
 	uint32_t count = rd32(&q->in);
-	const uint8_t *data = rd_take(&q->in, count);
+	const uint8_t *data = p9_rd_take(&q->in, count);
 	ssize_t n;
 
 	if (!f)
@@ -795,7 +410,7 @@ static int op_clunk(struct req *q)
 
 	if (q->in.bad)
 		return EINVAL;
-	return -fid_clunk(q->s, num);
+	return -p9_fid_clunk(q->s, num);
 }
 
 static int op_getattr(struct req *q)
@@ -807,13 +422,13 @@ static int op_getattr(struct req *q)
 
 	if (!f)
 		return err;
-	rd_take(&q->in, 8); /* request_mask: the basic set is always answered */
+	p9_rd_take(&q->in, 8); /* request_mask: the basic set is always answered */
 	if (q->in.bad)
 		return EINVAL;
 	if ((err = fid_stat(q->s, f, &st)))
 		return err;
 	wr64(w, P9_GETATTR_BASIC);
-	wr_qid(w, &st);
+	p9_wr_qid(w, &st);
 	wr32(w, st.st_mode);
 	wr32(w, st.st_uid);
 	wr32(w, st.st_gid);
@@ -973,11 +588,11 @@ static int op_readdir(struct req *q)
 				     : d->d_type == DT_LNK ? S_IFLNK
 							   : 0;
 			st.st_dev = dir.st_dev;
-			wr_qid(&q->out, &st);
+			p9_wr_qid(&q->out, &st);
 			wr64(&q->out, d->d_off);
 			wr8(&q->out, d->d_type);
 			wr16(&q->out, nl);
-			wr_bytes(&q->out, d->d_name, nl);
+			p9_wr_bytes(&q->out, d->d_name, nl);
 		}
 	}
 	{
@@ -1040,7 +655,7 @@ static int op_readlink(struct req *q)
 	if (n < 0)
 		return err == ENOENT ? EINVAL : err; /* not a link */
 	target[n] = 0;
-	wr_str(&q->out, target);
+	p9_wr_str(&q->out, target);
 	return 0;
 }
 
@@ -1069,7 +684,7 @@ static int create_epilogue(struct req *q, int dfd, const char *name)
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		err = errno;
 	else
-		wr_qid(&q->out, &st);
+		p9_wr_qid(&q->out, &st);
 	close(dfd);
 	return err;
 }
@@ -1080,7 +695,7 @@ static int op_mkdir(struct req *q)
 	int dfd = -1, err = create_prologue(q, name, &dfd);
 	uint32_t mode = rd32(&q->in);
 
-	rd_take(&q->in, 4); /* gid */
+	p9_rd_take(&q->in, 4); /* gid */
 	if (!err && q->in.bad)
 		err = EINVAL;
 	if (!err && mkdirat(dfd, name, mode & 07777) < 0)
@@ -1099,8 +714,8 @@ static int op_symlink(struct req *q)
 	int dfd = -1, err = create_prologue(q, name, &dfd);
 
 	if (!err)
-		err = rd_str(&q->in, target, sizeof(target));
-	rd_take(&q->in, 4); /* gid */
+		err = p9_rd_str(&q->in, target, sizeof(target));
+	p9_rd_take(&q->in, 4); /* gid */
 	if (!err && (q->in.bad || !*target))
 		err = EINVAL;
 	/* The target is data: the server never follows it, the guest resolves it itself. */
@@ -1120,9 +735,9 @@ static int op_mknod(struct req *q)
 	int dfd = -1, err = create_prologue(q, name, &dfd);
 	uint32_t mode = rd32(&q->in);
 
-	rd_take(&q->in, 4); /* major */
-	rd_take(&q->in, 4); /* minor */
-	rd_take(&q->in, 4); /* gid */
+	p9_rd_take(&q->in, 4); /* major */
+	p9_rd_take(&q->in, 4); /* minor */
+	p9_rd_take(&q->in, 4); /* gid */
 	if (!err && q->in.bad)
 		err = EINVAL;
 	/* FIFOs and sockets only: a device node made by the guest could later be opened by the
@@ -1139,13 +754,38 @@ static int op_mknod(struct req *q)
 	return create_epilogue(q, dfd, name);
 }
 
+/* Trenameat and Trename: the entry at opath (taken over; NULL with errno set when it could
+ * not be made) moves to nname in the directory fid nd, and every fid at or below it follows. */
+static int rename_entry(struct req *q, char *opath, struct p9_fid *nd, const char *nname)
+{
+	char oname[NAME_MAX + 1];
+	char *npath = p9_path_join(nd->path, nname);
+	int ofd = -1, nfd = -1, err = 0;
+
+	if (!opath || !npath)
+		err = errno;
+	if (!err && (ofd = p9_parent(q->s, opath, oname, sizeof(oname))) < 0)
+		err = -ofd;
+	if (!err && (nfd = p9_openat(q->s, nd->path, O_PATH | O_DIRECTORY)) < 0)
+		err = -nfd;
+	if (!err && renameat(ofd, oname, nfd, nname) < 0)
+		err = errno;
+	if (!err)
+		p9_fids_renamed(q->s, opath, npath);
+	if (ofd >= 0)
+		close(ofd);
+	if (nfd >= 0)
+		close(nfd);
+	free(opath);
+	free(npath);
+	return err;
+}
+
 static int op_renameat(struct req *q)
 {
 	int err = 0;
 	struct p9_fid *od = req_fid(q, &err), *nd;
 	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
-	char *opath = NULL, *npath = NULL;
-	int ofd = -1, nfd = -1;
 
 	if (!od)
 		return err;
@@ -1157,25 +797,7 @@ static int op_renameat(struct req *q)
 		return err;
 	if (q->s->readonly)
 		return EROFS;
-	opath = path_join(od->path, oname);
-	npath = path_join(nd->path, nname);
-	if (!opath || !npath)
-		err = errno;
-	if (!err && (ofd = p9_openat(q->s, od->path, O_PATH | O_DIRECTORY)) < 0)
-		err = -ofd;
-	if (!err && (nfd = p9_openat(q->s, nd->path, O_PATH | O_DIRECTORY)) < 0)
-		err = -nfd;
-	if (!err && renameat(ofd, oname, nfd, nname) < 0)
-		err = errno;
-	if (!err)
-		fids_renamed(q->s, opath, npath);
-	if (ofd >= 0)
-		close(ofd);
-	if (nfd >= 0)
-		close(nfd);
-	free(opath);
-	free(npath);
-	return err;
+	return rename_entry(q, p9_path_join(od->path, oname), nd, nname);
 }
 
 /* Trename: fid's entry moves into dfid as name. */
@@ -1183,9 +805,7 @@ static int op_rename(struct req *q)
 {
 	int err = 0;
 	struct p9_fid *f = req_fid(q, &err), *d;
-	char oname[NAME_MAX + 1], nname[NAME_MAX + 1];
-	char *npath = NULL, *opath = NULL;
-	int ofd = -1, nfd = -1;
+	char nname[NAME_MAX + 1];
 
 	if (!f)
 		return err;
@@ -1197,24 +817,20 @@ static int op_rename(struct req *q)
 		return EROFS;
 	if (!*f->path)
 		return EBUSY;
-	opath = strdup(f->path);
-	npath = path_join(d->path, nname);
-	if (!opath || !npath)
+	return rename_entry(q, strdup(f->path), d, nname);
+}
+
+/* Tunlinkat and Tremove: removes entry name of the directory dfd (an O_PATH fd, or -errno
+ * from opening it) and closes dfd. */
+static int unlink_entry(int dfd, const char *name, int flags)
+{
+	int err = 0;
+
+	if (dfd < 0)
+		return -dfd;
+	if (unlinkat(dfd, name, flags) < 0)
 		err = errno;
-	if (!err && (ofd = p9_parent(q->s, f->path, oname, sizeof(oname))) < 0)
-		err = -ofd;
-	if (!err && (nfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY)) < 0)
-		err = -nfd;
-	if (!err && renameat(ofd, oname, nfd, nname) < 0)
-		err = errno;
-	if (!err)
-		fids_renamed(q->s, opath, npath);
-	if (ofd >= 0)
-		close(ofd);
-	if (nfd >= 0)
-		close(nfd);
-	free(opath);
-	free(npath);
+	close(dfd);
 	return err;
 }
 
@@ -1224,7 +840,6 @@ static int op_unlinkat(struct req *q)
 	struct p9_fid *d = req_fid(q, &err);
 	char name[NAME_MAX + 1];
 	uint32_t flags;
-	int dfd;
 
 	if (!d)
 		return err;
@@ -1235,13 +850,8 @@ static int op_unlinkat(struct req *q)
 		return EINVAL;
 	if (q->s->readonly)
 		return EROFS;
-	dfd = p9_openat(q->s, d->path, O_PATH | O_DIRECTORY);
-	if (dfd < 0)
-		return -dfd;
-	if (unlinkat(dfd, name, (int)(flags & AT_REMOVEDIR)) < 0)
-		err = errno;
-	close(dfd);
-	return err;
+	return unlink_entry(p9_openat(q->s, d->path, O_PATH | O_DIRECTORY), name,
+			    (int)(flags & AT_REMOVEDIR));
 }
 
 static int op_remove(struct req *q)
@@ -1250,7 +860,6 @@ static int op_remove(struct req *q)
 	struct p9_fid *f = req_fid(q, &err);
 	char name[NAME_MAX + 1];
 	uint32_t num;
-	int dfd;
 
 	if (!f)
 		return err;
@@ -1259,14 +868,10 @@ static int op_remove(struct req *q)
 		err = EROFS;
 	else if (!*f->path)
 		err = EBUSY;
-	else if ((dfd = p9_parent(q->s, f->path, name, sizeof(name))) < 0)
-		err = -dfd;
-	else {
-		if (unlinkat(dfd, name, f->is_dir ? AT_REMOVEDIR : 0) < 0)
-			err = errno;
-		close(dfd);
-	}
-	fid_clunk(q->s, num); /* Tremove clunks, whether or not the removal worked */
+	else
+		err = unlink_entry(p9_parent(q->s, f->path, name, sizeof(name)), name,
+				   f->is_dir ? AT_REMOVEDIR : 0);
+	p9_fid_clunk(q->s, num); /* Tremove clunks, whether or not the removal worked */
 	return err;
 }
 
@@ -1332,11 +937,11 @@ static int lock_prologue(struct req *q, struct p9_fid **f, struct flock *fl, boo
 		return err;
 	type = rd8(&q->in);
 	if (with_flags)
-		rd_take(&q->in, 4);
+		p9_rd_take(&q->in, 4);
 	start = rd64(&q->in);
 	len = rd64(&q->in);
-	rd_take(&q->in, 4); /* proc_id */
-	if ((err = rd_str(&q->in, client, sizeof(client))))
+	p9_rd_take(&q->in, 4); /* proc_id */
+	if ((err = p9_rd_str(&q->in, client, sizeof(client))))
 		return err;
 	if (q->in.bad || start > INT64_MAX || len > INT64_MAX)
 		return EINVAL;
@@ -1385,13 +990,13 @@ static int op_getlock(struct req *q)
 	wr64(&q->out, fl.l_start);
 	wr64(&q->out, fl.l_len);
 	wr32(&q->out, fl.l_pid > 0 ? fl.l_pid : 0);
-	wr_str(&q->out, "");
+	p9_wr_str(&q->out, "");
 	return 0;
 }
 
 static int op_flush(struct req *q)
 {
-	rd_take(&q->in, 2); /* oldtag: requests are answered in order, none is in flight */
+	p9_rd_take(&q->in, 2); /* oldtag: requests are answered in order, none is in flight */
 	return q->in.bad ? EINVAL : 0;
 }
 

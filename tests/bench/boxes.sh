@@ -19,10 +19,10 @@ src=$PWD
 bin=$src/build/rel/bin/envctl
 mib=${BOX_MIB:-1024}
 runs=${RUNS:-3}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is not installed (make deps): skipped"; exit 0; }
+source tests/bench/nginx.inc
+nginx_require
 dir=$(mktemp -d "${TMPDIR:-/tmp}/envup-bench-boxes.XXXXXX")
-trap '[ -f "$dir/nginx.pid" ] && kill $(cat "$dir/nginx.pid") 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'nginx_stop "$dir"; rm -rf "$dir"' EXIT
 export XDG_CONFIG_HOME=$dir/config
 mkdir -p "$dir/www/bench" "$dir/build"
 
@@ -54,29 +54,12 @@ vb_size=$(stat -c %s "$dir/www/bench/virtualbox.box")
 printf 'built the boxes (libvirt %d MiB, virtualbox %d MiB) in %.1f s\n' $((lv_size >> 20)) \
 	$((vb_size >> 20)) "$(echo "$(date +%s.%N) - $t0" | bc)"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-[ "$(id -u)" = 0 ] && user_line="user root;" || user_line=""
-cat >"$dir/nginx.conf" <<EOF
-$user_line
-daemon on;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events {}
-http {
-  access_log off;
+nginx_start "$dir" '
   sendfile on;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$port;
-    root $dir/www;
+  default_type application/octet-stream;' '
     location /bench/ { types { } default_type application/json; }
-    location ~ \.box\$ { types { } default_type application/octet-stream; }
-  }
-}
-EOF
-"$NGINX" -c "$dir/nginx.conf" -p "$dir"
-url=http://127.0.0.1:$port
+    location ~ \.box$ { types { } default_type application/octet-stream; }'
+url=http://127.0.0.1:$NGINX_PORT
 
 # now: seconds since the epoch; since T0: seconds since T0.
 now() { date +%s.%N; }

@@ -10,36 +10,19 @@ cd "$(dirname "$0")/../.."
 bin=${ENVCTL:-$PWD/build/rel/bin/envctl}
 mib=${BOX_MIB:-1024}
 runs=${RUNS:-3}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is not installed (make deps): skipped"; exit 0; }
+source tests/bench/nginx.inc
+nginx_require
 dir=$(mktemp -d "${TMPDIR:-/tmp}/envup-bench-registry.XXXXXX")
-trap '[ -f "$dir/nginx.pid" ] && kill $(cat "$dir/nginx.pid") 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'nginx_stop "$dir"; rm -rf "$dir"' EXIT
 export XDG_CONFIG_HOME=$dir/config
 mkdir -p "$dir/www/reg" "$dir/body"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-[ "$(id -u)" = 0 ] && user_line="user root;" || user_line=""
-cat >"$dir/nginx.conf" <<EOF
-$user_line
-daemon on;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path $dir/www/reg/.tmp;
-  server {
-    listen 127.0.0.1:$port;
-    root $dir/www;
+mkdir -p "$dir/www/reg/.tmp"
+nginx_start "$dir" "
+  client_body_temp_path $dir/www/reg/.tmp;" '
     client_max_body_size 0;
     client_body_buffer_size 1m;
-    location /reg/ { dav_methods PUT DELETE MKCOL; create_full_put_path on; }
-  }
-}
-EOF
-mkdir -p "$dir/www/reg/.tmp"
-"$NGINX" -c "$dir/nginx.conf" -p "$dir"
-url=http://127.0.0.1:$port/reg
+    location /reg/ { dav_methods PUT DELETE MKCOL; create_full_put_path on; }'
+url=http://127.0.0.1:$NGINX_PORT/reg
 
 python3 -c 'import random,sys
 r=random.Random(1); f=open(sys.argv[1],"wb")

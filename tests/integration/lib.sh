@@ -34,3 +34,23 @@ finish() { [ "$_failures" -eq 0 ]; exit $?; }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# project_dir [DIR]: makes the project directory P (default $T/project) and enters it.
+project_dir() {
+	P=${1:-$T/project}
+	mkdir -p "$P" && cd "$P" || exit 1
+}
+# qemu_demo_setup NAME: what the qemu provider's suites on the demo box need first:
+# qemu-system-x86_64 and the box's flavours in $BOXES (tests/boxes/build-demo-box.sh builds
+# them, or copies them from its cache in seconds), else a skip line for NAME and the end of the
+# script; then XDG directories of the script's own, and BIN, the folder of the envNAME commands.
+qemu_demo_setup() {
+	command -v qemu-system-x86_64 >/dev/null || { skip "$1" "no qemu-system-x86_64 (make deps)"; finish; }
+	BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
+	if ! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
+		tail -5 "$T/box.log"
+		skip "$1" "the demo box could not be built (root and deb.debian.org needed)"
+		finish
+	fi
+	export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
+	BIN=$(dirname "$ENVCTL")
+}

@@ -6,17 +6,8 @@
 # envup (run: once not repeated), envstatus's live state, a hard halt, a SIGKILLed machine
 # seen as aborted and brought back, and nothing left after envdestroy.
 source "$(dirname "$0")/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || { skip "qemu provider" "no qemu-system-x86_64 (make deps)"; finish; }
-BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
-if ! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
-	tail -5 "$T/box.log"
-	skip "qemu provider" "the demo box could not be built (root and deb.debian.org needed)"
-	finish
-fi
-export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
-BIN=$(dirname "$ENVCTL")
-P=$T/project
-mkdir -p "$P" && cd "$P" || exit 1
+qemu_demo_setup "qemu provider"
+project_dir
 web_port=$(free_port)
 cat >Envfile <<EOT
 version: 1

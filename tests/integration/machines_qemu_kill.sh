@@ -6,15 +6,7 @@
 # leave no process, socket, port, overlay or state. Two projects with a machine of the same
 # name and the same forwarded port run side by side without sharing a port, socket or disk.
 source "$(dirname "$0")/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || { skip "qemu kill tests" "no qemu-system-x86_64 (make deps)"; finish; }
-BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
-if ! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
-	tail -5 "$T/box.log"
-	skip "qemu kill tests" "the demo box could not be built (root and deb.debian.org needed)"
-	finish
-fi
-export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
-BIN=$(dirname "$ENVCTL")
+qemu_demo_setup "qemu kill tests"
 A=$T/a B=$T/b
 web_port=$(free_port)
 for d in "$A" "$B"; do

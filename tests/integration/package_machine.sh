@@ -6,18 +6,9 @@
 # installed, and the file read back from the new box's disk with debugfs (the ext4 of its
 # raw conversion), where the original box has no such file.
 source "$(dirname "$0")/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || { skip "package --machine" "no qemu-system-x86_64 (make deps)"; finish; }
 command -v debugfs >/dev/null || { skip "package --machine" "no debugfs (e2fsprogs)"; finish; }
-BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
-if ! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
-	tail -5 "$T/box.log"
-	skip "package --machine" "the demo box could not be built (root and deb.debian.org needed)"
-	finish
-fi
-export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
-BIN=$(dirname "$ENVCTL")
-P=$T/project
-mkdir -p "$P" && cd "$P" || exit 1
+qemu_demo_setup "package --machine"
+project_dir
 cat >Envfile <<EOT
 version: 1
 defaults:

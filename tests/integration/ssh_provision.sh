@@ -4,19 +4,13 @@
 # a failing step that stops the run and is named, two machines with prefixed output.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/sshd.sh"
-sshd_require "ssh provisioning"
-
-sshd_user || { not_ok "create a test user"; finish; }
-sshd_config
-sshd_start || { not_ok "start sshd"; finish; }
-P="$T/project"
+sshd_up "ssh provisioning"
+project_dir
 mkdir -p "$P/tree/sub"
-cd "$P" || exit 1
 
 # A second machine on the same sshd logs in with a key the Envfile names (the insecure key is
 # gone once the first machine replaced it).
-ssh-keygen -q -t ed25519 -N '' -C db-key -f "$P/db_key"
-cat "$P/db_key.pub" >>"$SSH_HOME/.ssh/authorized_keys"
+sshd_trust_key "$P/db_key" db-key
 head -c $((6 * 1024 * 1024 + 12345)) /dev/urandom >"$P/big.bin"
 printf '#!/bin/sh\necho tool\n' >"$P/tree/tool.sh"
 chmod 750 "$P/tree/tool.sh"

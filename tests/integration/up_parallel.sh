@@ -6,16 +6,9 @@
 # once not repeated, --provision repeats it); a SIGKILLed envup leaves no process of its own.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/sshd.sh"
-sshd_require "parallel envup"
-
-sshd_user || { not_ok "create a test user"; finish; }
-sshd_config
-sshd_start || { not_ok "start sshd"; finish; }
-P="$T/project"
-mkdir -p "$P"
-cd "$P" || exit 1
-ssh-keygen -q -t ed25519 -N '' -C par-key -f "$P/key"
-cat "$P/key.pub" >>"$SSH_HOME/.ssh/authorized_keys"
+sshd_up "parallel envup"
+project_dir
+sshd_trust_key "$P/key" par-key
 C="$T/times"
 mkdir -p "$C"
 chmod 777 "$C"

@@ -119,7 +119,9 @@ if [ -f "$dir/rc" ]; then
 	exit "$(cat "$dir/rc")"
 fi
 if [ -f "$dir/frozen" ]; then
-	echo "kvmlab: the lab's kernel froze (no heartbeat for ${ENVUP_KVMLAB_FREEZE:-90} s): stopped; QEMU's view in $build/kvmlab/last-freeze.log" >&2
+	echo "kvmlab: the lab's kernel froze (no heartbeat for ${ENVUP_KVMLAB_FREEZE:-90} s): stopped; QEMU's view in $build/kvmlab/last-freeze.log:" >&2
+	python3 "$src/tests/kvmlab/monitor.py" --summary "$syms" "$build/kvmlab/last-freeze.log" >&2 || true
+	echo "kvmlab: the console's last lines:" >&2
 	tail -n 8 "$dir/console.log" >&2 || true
 elif [ "$qrc" -eq 124 ]; then
 	echo "kvmlab: the command did not finish within $limit s" >&2

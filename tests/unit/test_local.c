@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tests/unit/unit.h"
+#include "vmm/net_slirp.h"
 
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
 
@@ -255,6 +256,45 @@ static void test_read_line(void **state)
 	close(p[0]);
 }
 
+/* The host forwards for -netdev user and envvmm's --net: SSH first, IPv6 addresses in
+ * brackets, UDP named, and all 64 forwards even when the option is longer than 4 KiB
+ * (envvmm's own parser is the oracle). */
+static void test_hostfwd(void **state)
+{
+	struct local_ports p = {.ssh = 2222, .n = 3};
+	struct net_opts *o = calloc(1, sizeof(*o));
+	struct err e = {0};
+	char *s;
+
+	(void)state;
+	assert_non_null(o);
+	p.fw[0] = (struct local_fwd){"127.0.0.1", 8080, 80, false};
+	p.fw[1] = (struct local_fwd){"::1", 5353, 53, true};
+	p.fw[2] = (struct local_fwd){"0.0.0.0", 9000, 9000, false};
+	s = local_hostfwd("user,id=n0", &p);
+	assert_string_equal(s, "user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22"
+			       ",hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:[::1]:5353-:53"
+			       ",hostfwd=tcp:0.0.0.0:9000-:9000");
+	free(s);
+
+	p.n = 64;
+	for (int i = 0; i < 64; i++)
+		p.fw[i] = (struct local_fwd){"fd00:1234:5678:9abc:def0:1234:5678:9abc", 10000 + i,
+					     20000 + i, i % 2};
+	s = local_hostfwd("user", &p);
+	assert_true(strlen(s) > 4096);
+	assert_int_equal(net_parse(s, o, &e), 0);
+	assert_int_equal(o->nfwd, 65);
+	assert_int_equal(o->fwd[0].host_port, 2222);
+	assert_int_equal(o->fwd[0].guest_port, 22);
+	assert_int_equal(o->fwd[64].host_port, 10063);
+	assert_int_equal(o->fwd[64].guest_port, 20063);
+	assert_true(o->fwd[64].udp);
+	assert_int_equal(o->fwd[64].host.ss_family, AF_INET6);
+	free(s);
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +306,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test(test_ports_lock),
 		cmocka_unit_test(test_read_line),
+		cmocka_unit_test(test_hostfwd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,17 @@ static uint8_t renameat9(uint32_t od, const char *on, uint32_t nd, const char *n
 	return send(&m);
 }
 
+static uint8_t rename9(uint32_t fid, uint32_t dfid, const char *name)
+{
+	struct msg m;
+
+	start(&m, 20);
+	put(&m, fid, 4);
+	put(&m, dfid, 4);
+	put_str(&m, name);
+	return send(&m);
+}
+
 static char *slurp(const char *dir, const char *name)
 {
 	static char buf[256];
@@ -481,6 +492,49 @@ static void test_swap_race(void **state)
 	assert_true(inside > 0);
 }
 
+/* Trename and Tremove, Trenameat and Tunlinkat below the root: entries move or go, fids at or
+ * below a moved entry follow it, the root stays, and Tremove clunks its fid even when the
+ * removal fails. */
+static void test_rename_remove(void **state)
+{
+	version(8192);
+	attach(0);
+	assert_int_equal(dir_name(72, 0, "a", 0755, 0), 73);
+	assert_int_equal(WALK(0, 1, "dir"), 111);
+	assert_int_equal(WALK(0, 2, "a"), 111);
+	assert_int_equal(WALK(0, 3, "dir", "f"), 111);
+	assert_int_equal(rename9(1, 2, "moved"), 21);
+	assert_int_equal(unit_sh("test -d %s/a/moved && test ! -e %s/dir", share, share), 0);
+	assert_int_equal(walk(3, 4, (const char *const[]){NULL}), 111); /* fid 3 followed */
+	assert_int_equal(lopen(4, 0), 13);
+	assert_int_equal(rw(116, 4, 0, NULL, 100), 117);
+	assert_memory_equal(resp + 11, "inner\n", 6);
+
+	assert_int_equal(renameat9(1, "f", 2, "g"), 75);
+	assert_string_equal(slurp(share, "a/g"), "inner\n");
+	assert_int_equal(walk(3, 5, (const char *const[]){NULL}), 111); /* fid 3 is a/g now */
+	assert_int_equal(lopen(5, 0), 13);
+	assert_int_equal(rw(116, 5, 0, NULL, 100), 117);
+	assert_memory_equal(resp + 11, "inner\n", 6);
+
+	assert_int_equal(rename9(0, 2, "root"), RLERROR);
+	assert_int_equal(last_err, EBUSY);
+	assert_int_equal(simple_fid(122, 0), RLERROR); /* Tremove of the root */
+	assert_int_equal(last_err, EBUSY);
+	assert_int_equal(clunk(0), RLERROR); /* clunked all the same */
+
+	attach(0);
+	assert_int_equal(dir_name(76, 2, "g", 0, 0), 77);
+	assert_int_equal(unit_sh("test ! -e %s/a/g", share), 0);
+	assert_int_equal(simple_fid(122, 2), RLERROR); /* a still holds moved */
+	assert_int_equal(last_err, ENOTEMPTY);
+	assert_int_equal(clunk(2), RLERROR);
+	assert_int_equal(last_err, EBADF);
+	assert_int_equal(simple_fid(122, 1), 123); /* a/moved, empty now */
+	assert_int_equal(unit_sh("test -d %s/a && test ! -e %s/a/moved", share, share), 0);
+	assert_int_equal(clunk(1), RLERROR);
+}
+
 static void test_readonly(void **state)
 {
 	struct err e = {0};
@@ -666,6 +720,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_write_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swap_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fid_limit, setup, teardown),

@@ -15,6 +15,22 @@ sshd_require() {
 	fi
 }
 
+# sshd_up NAME: what a suite against one sshd needs first: the skip (sshd_require NAME), the
+# test user, the config and sshd running; a failure is a not-ok line and the end of the script.
+sshd_up() {
+	sshd_require "$1"
+	sshd_user || { not_ok "create a test user"; finish; }
+	sshd_config
+	sshd_start || { not_ok "start sshd"; finish; }
+}
+
+# sshd_trust_key FILE COMMENT: a new ed25519 key pair FILE and FILE.pub that the test user
+# trusts.
+sshd_trust_key() {
+	ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1"
+	cat "$1.pub" >>"$SSH_HOME/.ssh/authorized_keys"
+}
+
 # sshd_user: creates $SSH_USER with home $SSH_HOME, trusting the insecure Vagrant key.
 sshd_user() {
 	SSH_USER="envupt$$$RANDOM"
