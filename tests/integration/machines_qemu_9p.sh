@@ -15,14 +15,7 @@
 # default /vagrant (type auto) falls back to rsync with a warning, and a type 9p folder is
 # refused naming the missing 9p.
 source "$(dirname "$0")/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || { skip "qemu provider 9p" "no qemu-system-x86_64 (make deps)"; finish; }
-BOXES=${ENVUP_DEMO_BOXES:-$ENVUP_BUILD/demo-box}
-if [ ! -f "$BOXES/demo-envup.box" ] &&
-	! bash "$ENVUP_SRC/tests/boxes/build-demo-box.sh" "$BOXES" >"$T/box.log" 2>&1; then
-	tail -5 "$T/box.log"
-	skip "qemu provider 9p" "the demo box could not be built (root and deb.debian.org needed)"
-	finish
-fi
+qemu_demo_setup "qemu provider 9p"
 deb=$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb 2>/dev/null | head -1)
 if [ -z "$deb" ]; then
 	skip "qemu provider 9p" "no Debian kernel package in $ENVUP_BUILD/linux (make deps fetches it)"
@@ -40,11 +33,9 @@ mkdir -p "$SB" && tar -xf "$BOXES/demo-envup.box" -C "$SB" &&
 	(cd "$SB" && tar -cf "$T/demo-stock.box" metadata.json disk.qcow2 boot) ||
 	{ not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
 rm -rf "$SB"
-export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
-BIN=$(dirname "$ENVCTL")
-P=$T/project
+project_dir
 M=.envup/machines/web
-mkdir -p "$P/sha,red" && cd "$P" || exit 1
+mkdir -p "sha,red"
 echo host-before >hello.txt
 echo read-only-file >"sha,red/ro.txt"
 envfile() { # envfile [WEB_EXTRA_FOLDER [CLOUD_EXTRA_FOLDER]]
