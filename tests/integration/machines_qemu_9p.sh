@@ -16,23 +16,7 @@
 # refused naming the missing 9p.
 source "$(dirname "$0")/lib.sh"
 qemu_demo_setup "qemu provider 9p"
-deb=$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb 2>/dev/null | head -1)
-if [ -z "$deb" ]; then
-	skip "qemu provider 9p" "no Debian kernel package in $ENVUP_BUILD/linux (make deps fetches it)"
-	finish
-fi
-# the demo box with Debian's stock kernel and an initramfs that loads what 9p needs
-SB=$T/stockbox
-mkdir -p "$SB" && tar -xf "$BOXES/demo-envup.box" -C "$SB" &&
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -O --wildcards './boot/vmlinuz-*' >"$SB/boot/vmlinuz" &&
-	bash "$ENVUP_SRC/tests/linux/prepare.sh" initramfs "$SB/boot/initrd.img" \
-		"$ENVUP_SRC/tests/linux/init_root" virtio_ring virtio virtio_pci_modern_dev \
-		virtio_pci_legacy_dev virtio_pci virtio_blk crc16 mbcache jbd2 crc32c_generic ext4 \
-		failover net_failover virtio_net virtio-rng button evdev netfs fscache 9pnet \
-		9pnet_virtio 9p >"$T/initramfs.log" 2>&1 &&
-	(cd "$SB" && tar -cf "$T/demo-stock.box" metadata.json disk.qcow2 boot) ||
-	{ not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
-rm -rf "$SB"
+stock_kernel_box "qemu provider 9p" "$T/demo-stock.box"
 project_dir
 M=.envup/machines/web
 mkdir -p "sha,red"
