@@ -24,6 +24,10 @@ if [ ! -f "$BOXES/demo-envup.box" ] &&
 fi
 export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
 BIN=$(dirname "$ENVCTL")
+# the release envvmm, as users run it: its seccomp sandbox is on (the sanitizer build turns it
+# off; vmm_9p.sh runs the server under AddressSanitizer)
+export ENVUP_ENVVMM=$ENVUP_BUILD/rel/bin/envvmm
+[ -x "$ENVUP_ENVVMM" ] || { not_ok "vmm provider 9p: release envvmm not built"; finish; }
 stock_kernel_box "vmm provider 9p" "$T/demo-stock.box"
 project_dir
 M=.envup/machines/web
