@@ -92,6 +92,18 @@ void cmd_output_flush(struct cmd_output *o);
 int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
 		     struct err *e);
 
+/* How folder f of machine c->m reaches the guest: provider_folder_how, except that an auto
+ * folder goes by rsync once the machine's guest turned out to have no 9p (cmd/mount9p.c). */
+int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
+		   const struct synced_folder *f, enum folder_how *how, const char **why,
+		   struct err *e);
+
+/* Mounts machine c->m's synced folders that its provider shares live (9p) over comm, parents
+ * before the folders inside them, each unless it is mounted already (cmd/mount9p.c). A guest
+ * without 9p turns its auto folders to rsync (a warning), and fails its 9p ones. */
+int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
+		      struct err *e);
+
 struct provision_opts;
 
 /* Parses "--provision-with A,B" or "--provision-with=A,B" at argv[*i] into o (adding to

@@ -78,7 +78,7 @@ static int plan(struct machine_sync *ms, struct err *e)
 		enum folder_how how;
 		const char *why;
 
-		if (provider_folder_how(ms->pv, m, f, &how, &why, e) < 0)
+		if (cmd_folder_how(&ms->c, ms->pv, f, &how, &why, e) < 0)
 			return -1;
 		if (how != FOLDER_BY_RSYNC)
 			continue;

@@ -213,8 +213,9 @@ static int up_one(const struct env *env, const struct project *p, const struct m
 		comm_host_key_fingerprint(comm), (int)(time(NULL) - start));
 	if (set_hostname(comm, m, e) < 0)
 		goto out;
-	/* Folders before provisioning: steps may use what they hold. */
-	if (cmd_folders_sync(&c, pv, comm, e) < 0)
+	/* Folders before provisioning: steps may use what they hold. 9p mounts first: an rsync
+	 * folder inside a 9p one lands in the mounted folder, as the guest sees it. */
+	if (cmd_folders_mount(&c, pv, comm, e) < 0 || cmd_folders_sync(&c, pv, comm, e) < 0)
 		goto out;
 	if (!o->no_provision) {
 		rc = provision_run(comm, m, c.machine_dir, &o->prov, &h, &nran, e);

@@ -6,15 +6,27 @@
 #include "cmd/cmd.h"
 #include "core/ui.h"
 #include "providers/provider.h"
+#include "providers/share9p.h"
+
+/* The owner and group a folder's files get (rsync) or are given (9p), in words. */
+static void owner_explained(FILE *o, const struct machine *m, const struct synced_folder *f)
+{
+	if (f->owner || f->group)
+		fprintf(o, "%s:%s", f->owner ? f->owner : m->ssh.user,
+			f->group ? f->group : f->owner ? f->owner : m->ssh.user);
+	else
+		fprintf(o, "the SSH user %s and its group", m->ssh.user);
+}
 
 /* How one synced folder reaches machine m's guest, in words (heap). */
-static char *folder_explained(const struct machine *m, const struct synced_folder *f)
+static char *folder_explained(const struct machine *m, size_t index)
 {
+	const struct synced_folder *f = &m->folders[index];
 	const struct provider *pv;
-	enum folder_how how;
+	enum folder_how how = FOLDER_SKIP;
 	const char *why;
 	struct err e = {0};
-	char *s = NULL;
+	char *s = NULL, tag[SHARE9P_TAG_LEN];
 	size_t len = 0;
 	FILE *o = open_memstream(&s, &len);
 
@@ -23,29 +35,44 @@ static char *folder_explained(const struct machine *m, const struct synced_folde
 	if (f->disabled) {
 		fputs("disabled", o);
 	} else if (provider_for_machine(m, NULL, &pv, NULL, &e) < 0) {
-		fprintf(o, "%s; %s", f->type == FOLDER_9P ? "9p" : f->type == FOLDER_RSYNC ? "rsync"
-				: "auto (9p where the provider shares live, else rsync)", e.msg);
+		fprintf(o, "%s; %s",
+			f->type == FOLDER_9P	  ? "9p"
+			: f->type == FOLDER_RSYNC ? "rsync"
+						  : "auto (9p where the provider shares live, else rsync)",
+			e.msg);
+		how = f->type == FOLDER_9P ? FOLDER_BY_PROVIDER : FOLDER_BY_RSYNC;
 	} else if (provider_folder_how(pv, m, f, &how, &why, &e) < 0) {
 		fprintf(o, "refused: %s", e.msg);
 	} else {
 		fprintf(o, "%s (provider '%s')", why, pv->name);
 	}
-	if (!f->disabled && (f->type != FOLDER_9P)) {
+	if (how == FOLDER_BY_RSYNC) {
 		for (size_t i = 0; i < f->nexclude; i++)
 			fprintf(o, "%s%s", i ? ", " : "; rsync skips ", f->exclude[i]);
-		if (f->owner || f->group)
-			fprintf(o, "; files owned by %s:%s", f->owner ? f->owner : m->ssh.user,
-				f->group ? f->group : f->owner ? f->owner : m->ssh.user);
-		else
-			fprintf(o, "; files owned by the SSH user %s and its group", m->ssh.user);
+		fputs("; files owned by ", o);
+		owner_explained(o, m, f);
 		if (f->rsync_install)
 			fputs("; envup may install rsync in the guest", o);
+	} else if (how == FOLDER_BY_PROVIDER) {
+		share9p_tag(index, tag);
+		if (f->type == FOLDER_AUTO)
+			fputs(" (rsync if the guest kernel has no 9p)", o);
+		fprintf(o, "; mounted as tag %s with %s", tag, SHARE9P_MOUNT_OPTIONS);
+		for (size_t i = 0; i < f->nmount_options; i++)
+			fprintf(o, ",%s", f->mount_options[i]);
+		if (share9p_readonly(f)) {
+			fputs("; read-only, files keep their owners", o);
+		} else {
+			fputs("; files given to ", o);
+			owner_explained(o, m, f);
+		}
+		if (f->nexclude)
+			fputs("; exclude ignored (9p shares everything)", o);
 	}
 	if (f->create)
 		fputs("; the host folder is made when missing", o);
-	if (f->nmount_options)
-		fputs(f->type == FOLDER_RSYNC ? "; mount_options ignored (rsync)"
-					      : "; mount_options for 9p", o);
+	if (f->nmount_options && how == FOLDER_BY_RSYNC)
+		fputs("; mount_options ignored (rsync)", o);
 	if (fclose(o) != 0) {
 		free(s);
 		return NULL;
@@ -63,7 +90,7 @@ static void explain_folders(const struct env *env, struct json_object *js)
 			ui_info("%s: synced folders", m->name);
 		for (size_t k = 0; k < m->nfolders; k++) {
 			const struct synced_folder *f = &m->folders[k];
-			char *how = folder_explained(m, f), *host = cmd_display_path(f->host);
+			char *how = folder_explained(m, k), *host = cmd_display_path(f->host);
 			const char *h = host && *host ? host : f->host;
 
 			if (js) {

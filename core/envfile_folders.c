@@ -162,6 +162,18 @@ static void sf_mount_options(struct loader *ld, void *t, const yaml_node_t *v, c
 
 	if (!ld_string_list(ld, v, path, &list, &n))
 		return;
+	/* they reach the guest's mount command line: options only, nothing a shell reads */
+	for (size_t i = 0; i < n; i++) {
+		if (!list[i][0] || list[i][strspn(list[i], "abcdefghijklmnopqrstuvwxyz"
+							   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							   "0123456789_.,=:/+-")]) {
+			ld_error(ld, v, path,
+				 "'%s' is not a mount option (letters, digits and _ . , = : / + -)",
+				 list[i]);
+			ld_free_strv(list, n);
+			return;
+		}
+	}
 	ld_free_strv(f->mount_options, f->nmount_options);
 	f->mount_options = list;
 	f->nmount_options = n;

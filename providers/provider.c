@@ -21,14 +21,16 @@
  * whose up code pulls the image library and the box store into whatever links them. */
 const struct provider provider_qemu = {
 	.name = "qemu",
-	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT |
+		PROVIDER_CAP_LIVE_SHARE,
 	.state = local_state,
 	.ssh_info = local_ssh_info,
 };
 
 const struct provider provider_vmm = {
 	.name = "vmm",
-	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT,
+	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT |
+		PROVIDER_CAP_LIVE_SHARE,
 	.state = local_state,
 	.ssh_info = local_ssh_info,
 };

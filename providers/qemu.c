@@ -10,6 +10,7 @@
 #include "core/fsutil.h"
 #include "providers/local.h"
 #include "providers/qemu.h"
+#include "providers/share9p.h"
 
 #define QMP_SOCK "qmp.sock"
 
@@ -85,6 +86,16 @@ static int add_boot(struct local_args *a, const struct provider_ctx *c, struct e
 	return 0;
 }
 
+/* A synced folder shared live: QEMU's own 9p server. mapped-xattr keeps what the guest sets
+ * (owner, mode, device files) in the host files' user.virtfs.* attributes, so the guest may
+ * chown while the host files stay the host user's. */
+void qemu_add_virtfs(struct local_args *a, const char *host_escaped, const char *tag, bool readonly)
+{
+	local_arg(a, "-virtfs");
+	local_arg(a, "local,path=%s,mount_tag=%s,security_model=mapped-xattr%s", host_escaped, tag,
+		  readonly ? ",readonly=on" : "");
+}
+
 static int qemu_up(const struct provider_ctx *c, struct err *e)
 {
 	const struct machine *m = c->m;
@@ -137,7 +148,7 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	local_arg(&a, "-pidfile");
 	local_arg(&a, "%s/pid", c->machine_dir);
 	local_arg(&a, "-daemonize");
-	if (add_boot(&a, c, e) < 0)
+	if (add_boot(&a, c, e) < 0 || share9p_args(&provider_qemu, m, &a, qemu_add_virtfs, e) < 0)
 		goto out;
 	if (a.oom) {
 		err_set(e, ERR_FAIL, "out of memory");

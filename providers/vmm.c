@@ -11,6 +11,7 @@
 
 #include "core/fsutil.h"
 #include "providers/local.h"
+#include "providers/share9p.h"
 #include "providers/vmm.h"
 
 #define API_SOCK "ctl.sock"
@@ -73,26 +74,12 @@ static int api_run(const struct provider_ctx *c, const char *cmd, struct err *e)
 		       cmd);
 }
 
-/* path with each comma doubled: envvmm's --disk reads ",," as a comma inside a path (heap
- * string, NULL when out of memory). */
-static char *comma_escaped(const char *path)
+/* A synced folder shared live: envvmm's own virtio-9p server (vmm/p9.c), which resolves
+ * every guest path beneath the folder. */
+void vmm_add_share(struct local_args *a, const char *host_escaped, const char *tag, bool readonly)
 {
-	size_t n = strlen(path), commas = 0;
-	char *out, *w;
-
-	for (const char *r = path; *r; r++)
-		commas += *r == ',';
-	out = malloc(n + commas + 1);
-	if (!out)
-		return NULL;
-	w = out;
-	for (const char *r = path; *r; r++) {
-		*w++ = *r;
-		if (*r == ',')
-			*w++ = ',';
-	}
-	*w = 0;
-	return out;
+	local_arg(a, "--share");
+	local_arg(a, "%s,tag=%s%s", host_escaped, tag, readonly ? ",readonly" : "");
 }
 
 /* Direct boot with the box's kernel, initrd and command line when its metadata has them
@@ -129,8 +116,8 @@ static int add_boot(struct local_args *a, const struct provider_ctx *c, struct e
 	}
 	disk = local_file(c, "disk.qcow2");
 	base = fs_join(box, "base.qcow2");
-	disk_esc = disk ? comma_escaped(disk) : NULL;
-	base_esc = base ? comma_escaped(base) : NULL;
+	disk_esc = disk ? share9p_commas_doubled(disk) : NULL;
+	base_esc = base ? share9p_commas_doubled(base) : NULL;
 	if (!disk_esc || !base_esc) {
 		err_set(e, ERR_FAIL, "out of memory");
 		goto out;
@@ -187,6 +174,8 @@ static int vmm_up(const struct provider_ctx *c, struct err *e)
 	local_arg(&a, "--cpus");
 	local_arg(&a, "%d", m->cpus > 0 ? m->cpus : 1);
 	if (add_boot(&a, c, e) < 0 || add_net(&a, &ports, e) < 0)
+		goto out;
+	if (share9p_args(&provider_vmm, m, &a, vmm_add_share, e) < 0)
 		goto out;
 	local_arg(&a, "--console");
 	local_arg(&a, "%s/console.log", c->machine_dir);

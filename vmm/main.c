@@ -240,11 +240,12 @@ static int parse_disk(struct options *o, const char *arg)
 	return -1;
 }
 
-/* DIR,tag=TAG[,readonly]; returns -1 when fine, else the exit status. */
+/* DIR,tag=TAG[,readonly] (",," for a comma in DIR); returns -1 when fine, else the exit
+ * status. */
 static int parse_share(struct options *o, const char *arg)
 {
 	struct share_opt *sh;
-	char *save = NULL, *tok;
+	char *rest, *tok;
 	struct stat st;
 
 	if (o->nshares == MAX_SHARES)
@@ -254,10 +255,13 @@ static int parse_share(struct options *o, const char *arg)
 	if (!sh->buf)
 		return usage_error("out of memory");
 	o->nshares++;
-	sh->path = strtok_r(sh->buf, ",", &save);
+	rest = sh->buf;
+	sh->path = next_field(&rest);
 	if (!sh->path || !*sh->path)
 		return usage_error("--share %s: no directory", arg);
-	while ((tok = strtok_r(NULL, ",", &save))) {
+	while ((tok = next_field(&rest))) {
+		if (!*tok)
+			continue;
 		if (str_starts_with(tok, "tag=")) {
 			sh->tag = tok + 4;
 			if (!virtio_9p_tag_ok(sh->tag))

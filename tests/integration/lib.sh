@@ -54,3 +54,27 @@ qemu_demo_setup() {
 	export XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache XDG_CONFIG_HOME=$T/config
 	BIN=$(dirname "$ENVCTL")
 }
+
+# stock_kernel_box NAME OUT: the direct-boot demo box (demo-envup.box in $BOXES) as OUT, with
+# Debian's stock kernel (the package tests/linux/prepare.sh fetches into $ENVUP_BUILD/linux)
+# and an initramfs that loads virtio, ext4 and 9p (tests/linux/init_root) instead of the
+# box's cloud kernel, which is built without 9p. Without the package: a skip line for NAME
+# and the end of the script.
+stock_kernel_box() {
+	local deb sb=$T/stockbox
+	deb=$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb 2>/dev/null | head -1)
+	if [ -z "$deb" ]; then
+		skip "$1" "no Debian kernel package in $ENVUP_BUILD/linux (make deps fetches it)"
+		finish
+	fi
+	mkdir -p "$sb" && tar -xf "$BOXES/demo-envup.box" -C "$sb" &&
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -O --wildcards './boot/vmlinuz-*' >"$sb/boot/vmlinuz" &&
+		bash "$ENVUP_SRC/tests/linux/prepare.sh" initramfs "$sb/boot/initrd.img" \
+			"$ENVUP_SRC/tests/linux/init_root" virtio_ring virtio virtio_pci_modern_dev \
+			virtio_pci_legacy_dev virtio_pci virtio_blk crc16 mbcache jbd2 crc32c_generic ext4 \
+			failover net_failover virtio_net virtio-rng button evdev netfs fscache 9pnet \
+			9pnet_virtio 9p >"$T/initramfs.log" 2>&1 &&
+		(cd "$sb" && tar -cf "$2" metadata.json disk.qcow2 boot) ||
+		{ not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
+	rm -rf "$sb"
+}

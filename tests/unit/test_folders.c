@@ -130,6 +130,9 @@ static void test_folder_errors(void **state)
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv}, {host: ., guest: "
 			      "/srv/}]\n",
 			 "two synced_folders have the guest path '/srv'");
+	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, type: 9p, "
+			      "mount_options: ['cache=loose', 'x;reboot']}]\n",
+			 "'x;reboot' is not a mount option");
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, colour: red}]\n",
 			 "unknown key 'colour'");
 }

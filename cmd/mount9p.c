@@ -1,0 +1,170 @@
+/* Synced folders shared live (9p): envup mounts them in the guest over SSH once SSH is ready,
+ * before rsync folders and provisioning; a folder mounted already (envup of a running
+ * machine) is left as it is. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/machines.h"
+#include "core/project.h"
+#include "core/ui.h"
+#include "provisioners/communicator.h"
+#include "providers/share9p.h"
+
+#define GUEST_MSG_MAX 2048 /* the guest's error output kept for the message */
+
+/* Slashes in a guest path: parents (fewer) are mounted before the folders inside them. */
+static size_t depth(const char *path)
+{
+	size_t n = 0;
+
+	for (; *path; path++)
+		n += *path == '/';
+	return n;
+}
+
+/* The guest's message, its first lines on one line. */
+static void one_line(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = 0;
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+/* Whether the machine's state says its guest has no 9p. */
+static bool guest_has_no_9p(const struct provider_ctx *c)
+{
+	struct json_object *st = NULL, *v;
+	struct err ignored = {0};
+	bool no = false;
+
+	if (machine_state_load(c->machine_dir, &st, &ignored) < 0)
+		return false;
+	no = json_object_object_get_ex(st, SHARE9P_STATE_NO_9P, &v) && json_object_get_boolean(v);
+	json_object_put(st);
+	return no;
+}
+
+static int record_no_9p(const struct provider_ctx *c, struct err *e)
+{
+	struct json_object *st = NULL;
+	int rc;
+
+	if (machine_state_load(c->machine_dir, &st, e) < 0)
+		return -1;
+	json_object_object_add(st, SHARE9P_STATE_NO_9P, json_object_new_boolean(1));
+	rc = machine_state_save(c->machine_dir, st, e);
+	json_object_put(st);
+	return rc;
+}
+
+int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
+		   const struct synced_folder *f, enum folder_how *how, const char **why,
+		   struct err *e)
+{
+	if (provider_folder_how(pv, c->m, f, how, why, e) < 0)
+		return -1;
+	if (*how == FOLDER_BY_PROVIDER && f->type == FOLDER_AUTO && guest_has_no_9p(c)) {
+		*how = FOLDER_BY_RSYNC;
+		*why = "auto: rsync, the guest kernel has no 9p";
+	}
+	return 0;
+}
+
+/* 0 when mounted, 1 when folder f (type auto) goes by rsync instead: the guest has no 9p. */
+static int mount_one(const struct provider_ctx *c, const struct synced_folder *f, size_t index,
+		     struct comm *comm, struct err *e)
+{
+	const struct machine *m = c->m;
+	char tag[SHARE9P_TAG_LEN], *cmd = NULL, *errout = NULL, *host;
+	int status = -1, rc = -1;
+
+	share9p_tag(index, tag);
+	if (share9p_mount_command(f, tag, &cmd, e) < 0)
+		return -1;
+	if (comm_capture(comm, cmd, NULL, &errout, GUEST_MSG_MAX, &status, e) < 0) {
+		err_wrap(e, "machine '%s': mounting synced folder %s", m->name, f->guest);
+		goto out;
+	}
+	if (errout)
+		one_line(errout);
+	host = cmd_display_path(f->host);
+	switch (status) {
+	case 0:
+	case SHARE9P_ALREADY:
+		ui_info("==> %s: 9p %s -> %s (tag %s): %s", m->name, host ? host : f->host,
+			f->guest, tag, status ? "mounted already" : "mounted");
+		rc = 0;
+		break;
+	case SHARE9P_NO_CHOWN:
+		/* the folder works; only its ownership is not the Vagrant habit */
+		ui_warn("%s: 9p %s -> %s is mounted, but its files could not all be given to %s "
+			"(%s)",
+			m->name, host ? host : f->host, f->guest,
+			f->owner ? f->owner : "the SSH user",
+			errout && *errout ? errout : "no message from the guest");
+		rc = 0;
+		break;
+	case SHARE9P_NO_9P:
+		if (f->type == FOLDER_AUTO) {
+			ui_warn("%s: the guest kernel has no 9p file system: %s (type auto) "
+				"and the machine's other auto folders go by rsync",
+				m->name, f->guest);
+			rc = record_no_9p(c, e) < 0 ? -1 : 1;
+			break;
+		}
+		err_set(e, ERR_UNSUPPORTED,
+			"machine '%s': synced folder %s has type 9p, but the guest kernel has "
+			"no 9p file system (not even after modprobe 9p); use a box whose "
+			"kernel has 9p and 9pnet_virtio, or type rsync (or auto, which falls "
+			"back to rsync)",
+			m->name, f->guest);
+		break;
+	default:
+		err_set(e, ERR_FAIL,
+			"machine '%s': mounting synced folder %s (9p, tag %s) failed (status %d): "
+			"%s; the guest kernel needs 9p and 9pnet_virtio, and a folder added while "
+			"the machine ran needs 'envreload %s'",
+			m->name, f->guest, tag, status,
+			errout && *errout ? errout : "no message from the guest", m->name);
+	}
+	free(host);
+out:
+	free(cmd);
+	free(errout);
+	return rc;
+}
+
+int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
+		      struct err *e)
+{
+	const struct machine *m = c->m;
+	size_t max_depth = 0;
+
+	for (size_t i = 0; i < m->nfolders; i++) {
+		size_t d = depth(m->folders[i].guest);
+
+		max_depth = d > max_depth ? d : max_depth;
+	}
+	/* shallow first: /srv before /srv/data, whatever the Envfile's order */
+	for (size_t d = 0; d <= max_depth; d++)
+		for (size_t i = 0; i < m->nfolders; i++) {
+			const struct synced_folder *f = &m->folders[i];
+			enum folder_how how;
+			const char *why;
+
+			if (depth(f->guest) != d)
+				continue;
+			if (cmd_folder_how(c, pv, f, &how, &why, e) < 0)
+				return -1;
+			if (how == FOLDER_BY_PROVIDER && mount_one(c, f, i, comm, e) < 0)
+				return -1;
+		}
+	return 0;
+}
