@@ -98,8 +98,9 @@ static int mount_one(const struct provider_ctx *c, const struct synced_folder *f
 	switch (status) {
 	case 0:
 	case SHARE9P_ALREADY:
-		ui_info("==> %s: 9p %s -> %s (tag %s): %s", m->name, host ? host : f->host,
-			f->guest, tag, status ? "mounted already" : "mounted");
+		ui_info("==> %s: 9p %s -> %s (tag %s): %s%s", m->name, host ? host : f->host,
+			f->guest, tag, status ? "mounted already" : "mounted",
+			f->fstab ? ", in /etc/fstab" : "");
 		rc = 0;
 		break;
 	case SHARE9P_NO_CHOWN:
@@ -110,6 +111,12 @@ static int mount_one(const struct provider_ctx *c, const struct synced_folder *f
 			f->owner ? f->owner : "the SSH user",
 			errout && *errout ? errout : "no message from the guest");
 		rc = 0;
+		break;
+	case SHARE9P_NO_FSTAB:
+		err_set(e, ERR_FAIL,
+			"machine '%s': synced folder %s is mounted, but its line could not be added "
+			"to the guest's /etc/fstab (fstab: true): %s",
+			m->name, f->guest, errout && *errout ? errout : "no message from the guest");
 		break;
 	case SHARE9P_NO_9P:
 		if (f->type == FOLDER_AUTO) {

@@ -60,6 +60,8 @@ static char *folder_explained(const struct machine *m, size_t index)
 		fprintf(o, "; mounted as tag %s with %s", tag, SHARE9P_MOUNT_OPTIONS);
 		for (size_t i = 0; i < f->nmount_options; i++)
 			fprintf(o, ",%s", f->mount_options[i]);
+		if (f->fstab)
+			fputs("; entered in the guest's /etc/fstab (nofail)", o);
 		if (share9p_readonly(f)) {
 			fputs("; read-only, files keep their owners", o);
 		} else {
@@ -73,6 +75,8 @@ static char *folder_explained(const struct machine *m, size_t index)
 		fputs("; the host folder is made when missing", o);
 	if (f->nmount_options && how == FOLDER_BY_RSYNC)
 		fputs("; mount_options ignored (rsync)", o);
+	if (f->fstab && how == FOLDER_BY_RSYNC)
+		fputs("; fstab ignored (rsync)", o);
 	if (fclose(o) != 0) {
 		free(s);
 		return NULL;

@@ -71,6 +71,7 @@ struct synced_folder {
 	bool create;         /* make host when it is missing */
 	bool disabled;
 	bool rsync_install;  /* rsync__install: envup may install rsync in the guest */
+	bool fstab;          /* 9p: also a line in the guest's /etc/fstab (a reboot inside mounts it) */
 	bool implicit;       /* the default entry: the project directory on /vagrant */
 	struct src_pos pos;
 };

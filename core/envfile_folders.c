@@ -154,6 +154,11 @@ static void sf_install(struct loader *ld, void *t, const yaml_node_t *v, const c
 	ld_bool(ld, v, path, &((struct folder_item *)t)->f.rsync_install);
 }
 
+static void sf_fstab(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
+{
+	ld_bool(ld, v, path, &((struct folder_item *)t)->f.fstab);
+}
+
 static void sf_mount_options(struct loader *ld, void *t, const yaml_node_t *v, const char *path)
 {
 	struct synced_folder *f = &((struct folder_item *)t)->f;
@@ -189,6 +194,7 @@ static const struct ld_key folder_keys[] = {
 	{"create", sf_create},
 	{"disabled", sf_disabled},
 	{"mount_options", sf_mount_options},
+	{"fstab", sf_fstab},
 	{"rsync__install", sf_install},
 	{NULL, NULL},
 };
@@ -261,6 +267,12 @@ void ld_synced_folders(struct loader *ld, void *t, const yaml_node_t *v, const c
 
 		snprintf(ipath, sizeof(ipath), "%s[%zu].host", path, i);
 		check_host(ld, &items[i], ipath);
+		if (items[i].f.fstab && items[i].f.type == FOLDER_RSYNC && item) {
+			snprintf(ipath, sizeof(ipath), "%s[%zu].fstab", path, i);
+			ld_error_at(ld, node_pos(item), ipath,
+				    "fstab: true is for folders mounted over 9p (type 9p or auto); "
+				    "an rsync folder is a copy, with nothing to mount");
+		}
 		fs[i] = items[i].f;
 		if (item)
 			fs[i].pos = node_pos(item);

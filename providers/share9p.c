@@ -100,10 +100,11 @@ static void mounts_escaped(FILE *o, const char *s)
 			fputc(*s, o);
 }
 
-/* The guest side, after the variables g (guest path), m (g as in /proc/mounts), t (tag), o
- * (mount options), u and r (owner and group, empty for the defaults), k (non-empty: keep the
- * owners, for a read-only folder). Exit 3, 4 and 5 are SHARE9P_ALREADY, SHARE9P_NO_CHOWN and
- * SHARE9P_NO_9P.
+/* The guest side, after the variables g (guest path), m (g as in /proc/mounts and fstab), t
+ * (tag), o (mount options), u and r (owner and group, empty for the defaults), k (non-empty:
+ * keep the owners, for a read-only folder), f (non-empty: an /etc/fstab line too, nofail so
+ * that a boot without the share goes on). Exit 3, 4, 5 and 6 are SHARE9P_ALREADY,
+ * SHARE9P_NO_CHOWN, SHARE9P_NO_9P and SHARE9P_NO_FSTAB.
  * The chown is the Vagrant habit (the folder belongs to the SSH user); through QEMU's
  * mapped-xattr it is recorded in the host files' user.virtfs.* attributes, their host owner
  * unchanged. */
@@ -114,13 +115,18 @@ static const char mount_script[] =
 	"grep -qw 9p /proc/filesystems || exit 5; "
 	"sudo -n mkdir -p \"$g\" && sudo -n mount -t 9p -o \"$o\" \"$t\" \"$g\" || exit 1; "
 	"x=0; fi; "
+	"if [ -n \"$f\" ] && ! M=\"$m\" T=\"$t\" awk '$1==ENVIRON[\"T\"] && $2==ENVIRON[\"M\"] "
+	"{f=1} END {exit !f}' /etc/fstab; then "
+	"printf '%s %s 9p %s,nofail 0 0\\n' \"$t\" \"$m\" \"$o\" | sudo -n tee -a /etc/fstab "
+	">/dev/null || exit 6; fi; "
 	"[ -z \"$k\" ] || exit $x; "
 	"[ -n \"$u\" ] || u=$(id -un); "
 	"[ -n \"$r\" ] || r=$(id -gn \"$u\") || exit 4; "
 	"sudo -n find \"$g\" -xdev -path \"$g/.envup\" -prune -o "
 	"\\( ! -user \"$u\" -o ! -group \"$r\" \\) -exec chown -h \"$u:$r\" {} + || exit 4; "
 	"exit $x";
-_Static_assert(SHARE9P_ALREADY == 3 && SHARE9P_NO_CHOWN == 4 && SHARE9P_NO_9P == 5,
+_Static_assert(SHARE9P_ALREADY == 3 && SHARE9P_NO_CHOWN == 4 && SHARE9P_NO_9P == 5 &&
+		       SHARE9P_NO_FSTAB == 6,
 	       "mount_script's exit statuses");
 
 /* A heap string made by fill, or NULL when out of memory. */
@@ -170,7 +176,8 @@ static void fill_command(FILE *o, const void *arg)
 		    {"o", p->options},
 		    {"u", p->f->owner ? p->f->owner : ""},
 		    {"r", p->f->group ? p->f->group : ""},
-		    {"k", share9p_readonly(p->f) ? "1" : ""}};
+		    {"k", share9p_readonly(p->f) ? "1" : ""},
+		    {"f", p->f->fstab ? "1" : ""}};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		fprintf(o, "%s=", vars[i].name);

@@ -41,6 +41,7 @@ int share9p_args(const struct provider *pv, const struct machine *m, struct loca
 #define SHARE9P_ALREADY 3  /* mounted there already (a running machine's envup) */
 #define SHARE9P_NO_CHOWN 4 /* mounted, but some files could not be given to the owner */
 #define SHARE9P_NO_9P 5	   /* the guest kernel has no 9p file system, even after modprobe */
+#define SHARE9P_NO_FSTAB 6 /* mounted, but its line could not be added to /etc/fstab */
 
 /* The machine state's key (true) once a guest turned out to have no 9p: its auto folders go
  * by rsync from then on (stock cloud kernels, such as Debian's linux-image-cloud-amd64, are
@@ -52,7 +53,8 @@ int share9p_args(const struct provider *pv, const struct machine *m, struct loca
  * SHARE9P_NO_9P when the guest kernel has no 9p), and then gives every file that the owner
  * (f's, else the SSH user) and group (f's, else the owner's primary group) do not own to them,
  * skipping .envup/ (the machine's own state, when the folder is the project); a read-only
- * folder keeps its owners. */
+ * folder keeps its owners. With f->fstab, the mount is also entered in the guest's
+ * /etc/fstab (with nofail, once per tag and mount point). */
 int share9p_mount_command(const struct synced_folder *f, const char *tag, char **out,
 			  struct err *e);
 

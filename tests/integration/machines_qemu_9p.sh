@@ -33,7 +33,7 @@ machines:
     memory: 512
     boot_timeout: 900
     synced_folders:
-      - {host: ., guest: /vagrant, type: 9p}
+      - {host: ., guest: /vagrant, type: 9p, fstab: true}
       - {host: "sha,red", guest: /srv/ro, type: 9p, mount_options: [ro]}
 ${1:-}
     provision:
@@ -82,6 +82,11 @@ check_sh "a file the host writes is in the guest at once" '[ "$(guest "cat /vagr
 check_sh "the read-only folder: readable, and no write reaches the host" \
 	'[ "$(guest "cat /srv/ro/ro.txt")" = read-only-file ] &&
 	 ! guest "sudo touch /srv/ro/new.txt" && [ ! -e "$P/sha,red/new.txt" ]'
+check_sh "fstab: true: one /etc/fstab line for /vagrant, with nofail; the read-only folder has none" \
+	'[ "$(guest "grep -c \"^envup0 /vagrant 9p trans=virtio,version=9p2000.L,msize=512000,nofail 0 0\$\" /etc/fstab")" = 1 ] &&
+	 ! guest "grep -q \" /srv/ro \" /etc/fstab"'
+check_sh "... and mount reads it: /vagrant unmounted, then mounted by its mount point alone" \
+	'guest "sudo umount /vagrant && sudo mount /vagrant && cat /vagrant/hello.txt" | grep -qx host-before'
 check_sh "the machine's own .envup is not given to the guest user" \
 	'[ "$(guest "stat -c %u /vagrant/.envup")" = "$(stat -c %u "$P/.envup")" ]'
 
@@ -123,6 +128,8 @@ check_sh "envreload (status $rc) shares the added folder too" \
 	'[ $rc -eq 0 ] && grep -q "/srv/extra (tag envup2): mounted" "$T/reload.log"' || tail -20 "$T/reload.log" | sed 's/^/#   /'
 check_sh "after envreload /vagrant is mounted again, with the guest's file" \
 	'[ "$(guest "cat /vagrant/from-guest.txt")" = guest-wrote ] && [ "$(guest "grep -c \" /vagrant 9p \" /proc/mounts")" = 1 ]'
+check_sh "after envup again and envreload, /etc/fstab still has one line for /vagrant" \
+	'[ "$(guest "grep -c \"^envup0 /vagrant 9p \" /etc/fstab")" = 1 ]'
 "$BIN/envdestroy" -f >"$T/destroy.log" 2>&1
 check "envdestroy" sh -c "! test -e '$M'"
 check "no qemu left" sh -c "! pgrep -f '$P/[.]envup/machines' >/dev/null"

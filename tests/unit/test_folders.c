@@ -88,7 +88,7 @@ static void test_default_vagrant(void **state)
 			   "      - {host: ./src/, guest: //srv//app/, type: rsync, exclude: ['*.o', "
 			   "build/], owner: www-data, group: adm, rsync__install: yes,\n"
 			   "         mount_options: [ro]}\n"
-			   "      - {host: gen, guest: /srv/gen, create: true, type: 9p}\n");
+			   "      - {host: gen, guest: /srv/gen, create: true, type: 9p, fstab: true}\n");
 	assert_int_equal(env->machines[0].nfolders, 3);
 	assert_true(env->machines[0].folders[0].implicit);
 	f = &env->machines[0].folders[1];
@@ -105,6 +105,8 @@ static void test_default_vagrant(void **state)
 	f = &env->machines[0].folders[2];
 	assert_true(f->create);
 	assert_int_equal(f->type, FOLDER_9P);
+	assert_true(f->fstab);
+	assert_false(env->machines[0].folders[1].fstab);
 	envfile_free(env);
 }
 
@@ -133,6 +135,11 @@ static void test_folder_errors(void **state)
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, type: 9p, "
 			      "mount_options: ['cache=loose', 'x;reboot']}]\n",
 			 "'x;reboot' is not a mount option");
+	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, type: rsync, fstab: true}]\n",
+			 "Envfile:5:22: machines.web.synced_folders[0].fstab: fstab: true is for "
+			 "folders mounted over 9p");
+	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, fstab: maybe}]\n",
+			 "synced_folders[0].fstab");
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, colour: red}]\n",
 			 "unknown key 'colour'");
 }

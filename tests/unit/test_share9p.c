@@ -164,6 +164,7 @@ static void test_mount_command(void **state)
 			      SHARE9P_MOUNT_OPTIONS ",cache=loose,noatime",
 			      "www-data",
 			      "",
+			      "",
 			      ""};
 	size_t n = 0;
 
@@ -180,7 +181,7 @@ static void test_mount_command(void **state)
 	*strstr(cmd, "; if M=") = 0;
 	fp = fopen(script, "w");
 	assert_non_null(fp);
-	fprintf(fp, "%s; printf '%%s\\n' \"$g\" \"$m\" \"$t\" \"$o\" \"$u\" \"$r\" \"$k\" >'%s'\n",
+	fprintf(fp, "%s; printf '%%s\\n' \"$g\" \"$m\" \"$t\" \"$o\" \"$u\" \"$r\" \"$k\" \"$f\" >'%s'\n",
 		cmd, out);
 	fclose(fp);
 	assert_int_equal(unit_sh("sh '%s'", script), 0);
@@ -201,6 +202,16 @@ static void test_mount_command(void **state)
 	assert_int_equal(share9p_mount_command(&f, "envup7", &cmd, &e), 0);
 	assert_non_null(strstr(cmd, " k='1' "));
 	assert_non_null(strstr(cmd, "[ -z \"$k\" ] || exit $x"));
+	free(cmd);
+
+	/* fstab: true sets f; the line is the mount's, with nofail, added once per tag and
+	 * mount point, before a read-only folder's early exit */
+	f.fstab = true;
+	assert_int_equal(share9p_mount_command(&f, "envup7", &cmd, &e), 0);
+	assert_non_null(strstr(cmd, " f='1' "));
+	assert_non_null(strstr(cmd, "$2==ENVIRON[\"M\"] {f=1} END {exit !f}' /etc/fstab"));
+	assert_non_null(strstr(cmd, "printf '%s %s 9p %s,nofail 0 0\\n' \"$t\" \"$m\" \"$o\""));
+	assert_true(strstr(cmd, "/etc/fstab") < strstr(cmd, "[ -z \"$k\" ] || exit $x"));
 	free(cmd);
 	free(script);
 	free(out);
