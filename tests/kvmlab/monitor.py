@@ -75,7 +75,10 @@ def summary(syms_path, log_path):
             if m and cpu is not None:
                 rip = int(m.group(1), 16)
                 i = bisect.bisect_right(addrs, rip) - 1
-                sym = f"{names[i]}+{rip - addrs[i]:#x}" if i >= 0 and rip - addrs[i] < 0x10000 else "?"
+                if i >= 0 and rip - addrs[i] < 0x10000:
+                    sym = names[i] + f"+{rip - addrs[i]:#x}"
+                else:
+                    sym = "not in the lab kernel: inside a nested guest"
                 print(f"  vCPU {cpu}: RIP {rip:#x} ({sym}) CPL {m.group(2)} halted {m.group(3)}")
     return 0
 

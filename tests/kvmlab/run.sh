@@ -56,7 +56,7 @@ monitor=$(mktemp -u /tmp/kvmlab-monitor.XXXXXX)
 # nokaslr: a frozen lab's instruction pointers read against one kallsyms (kvmlab.syms)
 syms=$build/kvmlab/kallsyms-$(basename "$(ls "$build"/linux/linux-image-*.deb | head -1)" .deb)
 args=(-accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp "$cpus" -m "$memory"
-	-machine q35 -display none -no-reboot -nodefaults
+	-machine q35 -display none -no-reboot -nodefaults -name kvmlab,debug-threads=on
 	-monitor "unix:$monitor,server=on,wait=off" -pidfile "$dir/qemu.pid"
 	-kernel "$build/linux/vmlinuz" -initrd "$build/kvmlab/initramfs.gz"
 	-append "console=ttyS0 panic=-1 nokaslr printk.time=1 kvmlab.dir=$dir kvmlab.rw=$rwlist kvmlab.syms=$syms"
@@ -73,6 +73,17 @@ done
 # kernel froze (seen under QEMU TCG's nested SVM, docs/notes/vmm.md): what QEMU says about
 # its vCPUs goes to build/kvmlab/last-freeze.log, an NMI asks the kernel for a backtrace on
 # the console, and QEMU is stopped.
+# "TID TICKS STATE NAME WCHAN" for each of QEMU's threads, sorted for join
+qemu_threads() {
+	local t rest
+	for t in /proc/"$(cat "$dir/qemu.pid")"/task/*; do
+		read -r rest <"$t/stat" || continue
+		rest=${rest##*) }
+		# shellcheck disable=SC2086 # the fields of stat after "(comm) "
+		set -- $rest
+		echo "${t##*/} $((${12} + ${13})) $1 $(tr ' ' _ <"$t/comm") $(cat "$t/wchan" 2>/dev/null)"
+	done | sort
+}
 freeze_watch() {
 	local grace=${ENVUP_KVMLAB_FREEZE:-90} now beat
 	while sleep 5; do
@@ -83,6 +94,12 @@ freeze_watch() {
 			echo "kvmlab: no heartbeat for $((now - beat)) s at $(date -u +%T); QEMU's view:"
 			python3 "$src/tests/kvmlab/monitor.py" "$monitor" \
 				"info cpus" "info registers -a" "info registers -a" nmi
+			# which of QEMU's threads burn CPU (a vCPU spinning) and which wait, and where
+			echo "QEMU's threads: TID, name, CPU ticks in 2 s, state, kernel wait channel"
+			qemu_threads >"$dir/threads.1"
+			sleep 2
+			qemu_threads | join "$dir/threads.1" - |
+				awk '{print "  " $1, $8, $6 - $2, $7, $9}'
 			sleep 5
 			echo "console tail after the NMI:"
 			tail -n 60 "$dir/console.log"
