@@ -86,6 +86,7 @@ qemu_threads() {
 }
 freeze_watch() {
 	local grace=${ENVUP_KVMLAB_FREEZE:-90} now beat
+	set +e # a report that cannot be made must not keep a frozen lab running
 	while sleep 5; do
 		[ -f "$dir/heartbeat" ] && [ -f "$dir/qemu.pid" ] || continue
 		now=$(date +%s) beat=$(stat -c %Y "$dir/heartbeat")
