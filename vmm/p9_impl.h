@@ -53,6 +53,10 @@ enum {
 #define P9_GETATTR_BASIC 0x7ffULL
 
 /* Tsetattr's valid bits. */
+/* The mode bits a guest may set on the host: permissions and the sticky bit. Set-user-ID and
+ * set-group-ID never reach the host: an envvmm run as root would otherwise let a hostile guest
+ * leave a set-user-ID root program in the shared folder. */
+#define P9_MODE_BITS 01777
 #define P9_SETATTR_MODE 0x1
 #define P9_SETATTR_UID 0x2
 #define P9_SETATTR_GID 0x4

@@ -88,8 +88,7 @@ static const int sandbox_allowed[] = {
 static const int sandbox_allowed_share[] = {
 	SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),	SCMP_SYS(renameat),
 	SCMP_SYS(renameat2), SCMP_SYS(linkat),	   SCMP_SYS(symlinkat), SCMP_SYS(readlinkat),
-	SCMP_SYS(fchmodat),  SCMP_SYS(fchownat),   SCMP_SYS(utimensat), SCMP_SYS(fstatfs),
-	SCMP_SYS(mknodat),
+	SCMP_SYS(fchmodat),  SCMP_SYS(utimensat),  SCMP_SYS(fstatfs),	SCMP_SYS(mknodat),
 };
 
 static void sandbox_sigsys(int sig, siginfo_t *si, void *uc_)

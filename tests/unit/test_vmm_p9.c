@@ -163,7 +163,8 @@ static uint8_t simple_fid(uint8_t type, uint32_t fid)
 	return send(&m);
 }
 
-static uint8_t setattr(uint32_t fid, uint32_t valid, uint32_t mode, uint64_t size)
+static uint8_t setattr_ids(uint32_t fid, uint32_t valid, uint32_t mode, uint32_t uid, uint32_t gid,
+			   uint64_t size)
 {
 	struct msg m;
 
@@ -171,12 +172,17 @@ static uint8_t setattr(uint32_t fid, uint32_t valid, uint32_t mode, uint64_t siz
 	put(&m, fid, 4);
 	put(&m, valid, 4);
 	put(&m, mode, 4);
-	put(&m, 0, 4);
-	put(&m, 0, 4);
+	put(&m, uid, 4);
+	put(&m, gid, 4);
 	put(&m, size, 8);
 	for (int i = 0; i < 4; i++)
 		put(&m, 0, 8);
 	return send(&m);
+}
+
+static uint8_t setattr(uint32_t fid, uint32_t valid, uint32_t mode, uint64_t size)
+{
+	return setattr_ids(fid, valid, mode, 0, 0, size);
 }
 
 static uint8_t dir_name(uint8_t type, uint32_t dfid, const char *name, uint32_t a, uint32_t b)
@@ -341,6 +347,16 @@ static void test_read_write_create(void **state)
 		snprintf(p, sizeof(p), "%s/dir/new", share);
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0600);
+		/* set-user-ID and set-group-ID never reach the host; owners are never changed
+		 * (the request succeeds, as with QEMU's security_model=none) */
+		assert_int_equal(setattr(2, 0x1, 06755, 0), 27);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0755);
+		assert_int_equal(setattr_ids(2, 0x2 | 0x4, 0, 4242, 4343, 0), 27);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_uid, geteuid());
+		assert_int_equal(st.st_gid, getegid());
+		assert_int_equal(setattr(2, 0x1, 0600, 0), 27);
 	}
 	{
 		struct msg m;
