@@ -190,11 +190,12 @@ else
 			bash tests/run.sh --kvm-only "$labout" "${todo[@]}" >>"$labout/lab.log" 2>&1 &
 		lab_pid=$!
 		# The last resort (the lab's own heartbeat watch stops a frozen kernel sooner): when
-		# no suite's log has grown for ENVUP_KVMLAB_STALL seconds (400; a Linux boot on a
-		# loaded host took at most about 300), the lab is stopped.
+		# no suite's log has grown for ENVUP_KVMLAB_STALL seconds (600; suites print a line
+		# before each step of minutes, and a Linux boot on a loaded host took at most about
+		# 300), the lab is stopped.
 		while kill -0 "$lab_pid" 2>/dev/null; do
 			sleep 5
-			stall=${ENVUP_KVMLAB_STALL:-400}
+			stall=${ENVUP_KVMLAB_STALL:-600}
 			if [ -z "$(find "$labout" -newermt "@$(($(date +%s) - stall))" -print -quit)" ]; then
 				echo "kvmlab: nothing written in the lab for $stall s: stopping it" >>"$labout/lab.log"
 				kill -- "-$lab_pid" 2>/dev/null

@@ -62,6 +62,7 @@ qemu_demo_setup() {
 # and the end of the script.
 stock_kernel_box() {
 	local deb sb=$T/stockbox
+	echo "# building the demo box with Debian's stock kernel (minutes under the lab's TCG)"
 	deb=$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb 2>/dev/null | head -1)
 	if [ -z "$deb" ]; then
 		skip "$1" "no Debian kernel package in $ENVUP_BUILD/linux (make deps fetches it)"

@@ -2,7 +2,7 @@
 # needs: kvm
 # needs: demo-box
 # slow: one Debian boot in the nested KVM lab (3-5 min there)
-# lab-timeout: 1200
+# lab-timeout: 900
 # Synced folders shared live over 9p with the vmm provider: envvmm's own virtio-9p server
 # (--share). The demo box's cloud kernel has no 9p, so the machine boots the demo box's disk
 # with Debian's stock kernel (stock_kernel_box in lib.sh). The project on /vagrant (type 9p)
@@ -52,6 +52,7 @@ EOT
 guest() { "$BIN/envssh" web -c "$1" 2>>"$T/ssh.err"; }
 
 start=$(date +%s)
+echo "# envup (minutes in the lab)"
 "$BIN/envup" >"$T/up.log" 2>&1
 rc=$?
 echo "# envup in the lab: $(($(date +%s) - start)) s"

@@ -39,6 +39,8 @@ P9_INITRD=$ENVUP_BUILD/linux/initramfs-9p.gz
 if [ ! "$P9_INITRD" -nt "$ENVUP_SRC/tests/linux/init_9p" ] ||
 	[ ! "$P9_INITRD" -nt "$ENVUP_SRC/tests/linux/prepare.sh" ] ||
 	[ ! "$P9_INITRD" -nt "$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb | head -1)" ]; then
+	# (progress lines: the lab's runner stops a lab whose suites print nothing for minutes)
+	echo "# building the 9p guest's initramfs (minutes under the lab's TCG)"
 	if ! bash "$ENVUP_SRC/tests/linux/prepare.sh" initramfs "$P9_INITRD" \
 		"$ENVUP_SRC/tests/linux/init_9p" virtio_ring virtio virtio_pci_modern_dev \
 		virtio_pci_legacy_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p \
@@ -73,6 +75,7 @@ run_9p() {
 	mkdir -p "$ro"
 	echo "hello from the host" >"$ro/hello"
 	TOKEN=tok$RANDOM
+	echo "# $name: booting Debian's kernel with the shares (at most ${ENVUP_9P_LIMIT:-200} s)"
 	timeout -k 5 "${ENVUP_9P_LIMIT:-200}" "$vmm" --memory 512 --cpus 2 --kernel "$L/vmlinuz" \
 		--initrd "$P9_INITRD" --log "$T/$name.log" \
 		--share "$s,tag=share" --share "$ro,tag=ro,readonly" \
