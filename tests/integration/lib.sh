@@ -55,19 +55,27 @@ qemu_demo_setup() {
 	BIN=$(dirname "$ENVCTL")
 }
 
-# stock_kernel_box NAME OUT: the direct-boot demo box (demo-envup.box in $BOXES) as OUT, with
+# stock_kernel_box NAME: STOCK_BOX, the direct-boot demo box (demo-envup.box in $BOXES) with
 # Debian's stock kernel (the package tests/linux/prepare.sh fetches into $ENVUP_BUILD/linux)
 # and an initramfs that loads virtio, ext4 and 9p (tests/linux/init_root) instead of the
-# box's cloud kernel, which is built without 9p. Without the package: a skip line for NAME
-# and the end of the script.
+# box's cloud kernel, which is built without 9p. Kept beside the demo box and made again only
+# when one of its inputs is newer: the lab's TCG takes minutes to make it, the host seconds,
+# and the qemu suite (on the host) runs before the vmm suite (in the lab). Without the
+# package: a skip line for NAME and the end of the script.
 stock_kernel_box() {
-	local deb sb=$T/stockbox
-	echo "# building the demo box with Debian's stock kernel (minutes under the lab's TCG)"
+	local deb sb=$T/stockbox f
+	STOCK_BOX=$BOXES/demo-stock.box
 	deb=$(ls "$ENVUP_BUILD"/linux/linux-image-*.deb 2>/dev/null | head -1)
 	if [ -z "$deb" ]; then
 		skip "$1" "no Debian kernel package in $ENVUP_BUILD/linux (make deps fetches it)"
 		finish
 	fi
+	for f in "$BOXES/demo-envup.box" "$deb" "$ENVUP_SRC/tests/linux/init_root" \
+		"$ENVUP_SRC/tests/linux/prepare.sh" ""; do
+		[ -n "$f" ] || return 0 # every input older: the kept box is current
+		[ "$STOCK_BOX" -nt "$f" ] || break
+	done
+	echo "# building the demo box with Debian's stock kernel (minutes under the lab's TCG)"
 	mkdir -p "$sb" && tar -xf "$BOXES/demo-envup.box" -C "$sb" &&
 		dpkg-deb --fsys-tarfile "$deb" | tar -x -O --wildcards './boot/vmlinuz-*' >"$sb/boot/vmlinuz" &&
 		bash "$ENVUP_SRC/tests/linux/prepare.sh" initramfs "$sb/boot/initrd.img" \
@@ -75,7 +83,8 @@ stock_kernel_box() {
 			virtio_pci_legacy_dev virtio_pci virtio_blk crc16 mbcache jbd2 crc32c_generic ext4 \
 			failover net_failover virtio_net virtio-rng button evdev netfs fscache 9pnet \
 			9pnet_virtio 9p >"$T/initramfs.log" 2>&1 &&
-		(cd "$sb" && tar -cf "$2" metadata.json disk.qcow2 boot) ||
-		{ not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
+		(cd "$sb" && tar -cf "$STOCK_BOX.tmp$$" metadata.json disk.qcow2 boot) &&
+		mv "$STOCK_BOX.tmp$$" "$STOCK_BOX" ||
+		{ rm -f "$STOCK_BOX.tmp$$"; not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
 	rm -rf "$sb"
 }

@@ -16,7 +16,7 @@
 # refused naming the missing 9p.
 source "$(dirname "$0")/lib.sh"
 qemu_demo_setup "qemu provider 9p"
-stock_kernel_box "qemu provider 9p" "$T/demo-stock.box"
+stock_kernel_box "qemu provider 9p"
 project_dir
 M=.envup/machines/web
 mkdir -p "sha,red"
@@ -29,7 +29,7 @@ machines:
   web:
     provider: qemu
     box: demo/stock
-    box_url: $T/demo-stock.box
+    box_url: $STOCK_BOX
     memory: 512
     boot_timeout: 900
     synced_folders:

@@ -28,7 +28,7 @@ BIN=$(dirname "$ENVCTL")
 # off; vmm_9p.sh runs the server under AddressSanitizer)
 export ENVUP_ENVVMM=$ENVUP_BUILD/rel/bin/envvmm
 [ -x "$ENVUP_ENVVMM" ] || { not_ok "vmm provider 9p: release envvmm not built"; finish; }
-stock_kernel_box "vmm provider 9p" "$T/demo-stock.box"
+stock_kernel_box "vmm provider 9p"
 project_dir
 M=.envup/machines/web
 mkdir -p "sha,red"
@@ -40,7 +40,7 @@ machines:
   web:
     provider: vmm
     box: demo/stock
-    box_url: $T/demo-stock.box
+    box_url: $STOCK_BOX
     memory: 512
     boot_timeout: 600
     synced_folders:
