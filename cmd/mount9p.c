@@ -78,15 +78,15 @@ int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
 }
 
 /* 0 when mounted, 1 when folder f (type auto) goes by rsync instead: the guest has no 9p. */
-static int mount_one(const struct provider_ctx *c, const struct synced_folder *f, size_t index,
-		     struct comm *comm, struct err *e)
+static int mount_one(const struct provider_ctx *c, const struct provider *pv,
+		     const struct synced_folder *f, size_t index, struct comm *comm, struct err *e)
 {
 	const struct machine *m = c->m;
 	char tag[SHARE9P_TAG_LEN], *cmd = NULL, *errout = NULL, *host;
 	int status = -1, rc = -1;
 
 	share9p_tag(index, tag);
-	if (share9p_mount_command(f, tag, &cmd, e) < 0)
+	if (share9p_mount_command(f, tag, pv->caps & PROVIDER_CAP_SHARE_OWNERS, &cmd, e) < 0)
 		return -1;
 	if (comm_capture(comm, cmd, NULL, &errout, GUEST_MSG_MAX, &status, e) < 0) {
 		err_wrap(e, "machine '%s': mounting synced folder %s", m->name, f->guest);
@@ -114,9 +114,11 @@ static int mount_one(const struct provider_ctx *c, const struct synced_folder *f
 		break;
 	case SHARE9P_NO_FSTAB:
 		err_set(e, ERR_FAIL,
-			"machine '%s': synced folder %s is mounted, but its line could not be added "
+			"machine '%s': synced folder %s is mounted, but its line could not be "
+			"added "
 			"to the guest's /etc/fstab (fstab: true): %s",
-			m->name, f->guest, errout && *errout ? errout : "no message from the guest");
+			m->name, f->guest,
+			errout && *errout ? errout : "no message from the guest");
 		break;
 	case SHARE9P_NO_9P:
 		if (f->type == FOLDER_AUTO) {
@@ -170,7 +172,7 @@ int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, s
 				continue;
 			if (cmd_folder_how(c, pv, f, &how, &why, e) < 0)
 				return -1;
-			if (how == FOLDER_BY_PROVIDER && mount_one(c, f, i, comm, e) < 0)
+			if (how == FOLDER_BY_PROVIDER && mount_one(c, pv, f, i, comm, e) < 0)
 				return -1;
 		}
 	return 0;

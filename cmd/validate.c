@@ -13,7 +13,9 @@ static void owner_explained(FILE *o, const struct machine *m, const struct synce
 {
 	if (f->owner || f->group)
 		fprintf(o, "%s:%s", f->owner ? f->owner : m->ssh.user,
-			f->group ? f->group : f->owner ? f->owner : m->ssh.user);
+			f->group   ? f->group
+			: f->owner ? f->owner
+				   : m->ssh.user);
 	else
 		fprintf(o, "the SSH user %s and its group", m->ssh.user);
 }
@@ -22,7 +24,7 @@ static void owner_explained(FILE *o, const struct machine *m, const struct synce
 static char *folder_explained(const struct machine *m, size_t index)
 {
 	const struct synced_folder *f = &m->folders[index];
-	const struct provider *pv;
+	const struct provider *pv = NULL;
 	enum folder_how how = FOLDER_SKIP;
 	const char *why;
 	struct err e = {0};
@@ -36,9 +38,10 @@ static char *folder_explained(const struct machine *m, size_t index)
 		fputs("disabled", o);
 	} else if (provider_for_machine(m, NULL, &pv, NULL, &e) < 0) {
 		fprintf(o, "%s; %s",
-			f->type == FOLDER_9P	  ? "9p"
-			: f->type == FOLDER_RSYNC ? "rsync"
-						  : "auto (9p where the provider shares live, else rsync)",
+			f->type == FOLDER_9P ? "9p"
+			: f->type == FOLDER_RSYNC
+				? "rsync"
+				: "auto (9p where the provider shares live, else rsync)",
 			e.msg);
 		how = f->type == FOLDER_9P ? FOLDER_BY_PROVIDER : FOLDER_BY_RSYNC;
 	} else if (provider_folder_how(pv, m, f, &how, &why, &e) < 0) {
@@ -64,6 +67,8 @@ static char *folder_explained(const struct machine *m, size_t index)
 			fputs("; entered in the guest's /etc/fstab (nofail)", o);
 		if (share9p_readonly(f)) {
 			fputs("; read-only, files keep their owners", o);
+		} else if (pv && !(pv->caps & PROVIDER_CAP_SHARE_OWNERS)) {
+			fputs("; files keep their host owners (the user running envup)", o);
 		} else {
 			fputs("; files given to ", o);
 			owner_explained(o, m, f);
@@ -101,8 +106,10 @@ static void explain_folders(const struct env *env, struct json_object *js)
 				struct json_object *o = json_object_new_object();
 
 				json_object_object_add(o, "host", json_object_new_string(f->host));
-				json_object_object_add(o, "guest", json_object_new_string(f->guest));
-				json_object_object_add(o, "default", json_object_new_boolean(f->implicit));
+				json_object_object_add(o, "guest",
+						       json_object_new_string(f->guest));
+				json_object_object_add(o, "default",
+						       json_object_new_boolean(f->implicit));
 				json_object_object_add(o, "explained",
 						       json_object_new_string(how ? how : ""));
 				json_object_array_add(list, o);
@@ -144,8 +151,8 @@ int cmd_validate(int argc, char **argv)
 
 			json_object_object_add(o, "envfile", json_object_new_string(env->path));
 			for (size_t i = 0; i < env->nmachines; i++)
-				json_object_array_add(ms,
-					json_object_new_string(env->machines[i].name));
+				json_object_array_add(
+					ms, json_object_new_string(env->machines[i].name));
 			json_object_object_add(o, "machines", ms);
 			ms = json_object_new_object();
 			explain_folders(env, ms);
@@ -157,7 +164,7 @@ int cmd_validate(int argc, char **argv)
 			json_object_array_add(probs, json_object_new_string(e.msg));
 		json_object_object_add(o, "problems", probs);
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else if (r < 0 && rep.n) {
 		for (size_t i = 0; i < rep.n; i++)
@@ -168,8 +175,8 @@ int cmd_validate(int argc, char **argv)
 	} else {
 		char *display = cmd_display_path(env->path);
 
-		ui_info("%s is valid: %zu machine%s", display ? display : env->path,
-			env->nmachines, env->nmachines == 1 ? "" : "s");
+		ui_info("%s is valid: %zu machine%s", display ? display : env->path, env->nmachines,
+			env->nmachines == 1 ? "" : "s");
 		free(display);
 		explain_folders(env, NULL);
 	}

@@ -22,7 +22,7 @@
 const struct provider provider_qemu = {
 	.name = "qemu",
 	.caps = PROVIDER_CAP_BOX | PROVIDER_CAP_PORT_FORWARD | PROVIDER_CAP_GRACEFUL_HALT |
-		PROVIDER_CAP_LIVE_SHARE,
+		PROVIDER_CAP_LIVE_SHARE | PROVIDER_CAP_SHARE_OWNERS,
 	.state = local_state,
 	.ssh_info = local_ssh_info,
 };

@@ -34,6 +34,10 @@ enum provider_cap {
 	 * type auto, are its to mount; without it, auto means rsync and 9p is refused. rsync
 	 * needs nothing from a provider but SSH. */
 	PROVIDER_CAP_LIVE_SHARE = 1u << 6,
+	/* Its live share keeps the owners the guest gives files apart from the host's (QEMU's
+	 * mapped-xattr): envup gives the folder to the SSH user after mounting. Without it the
+	 * guest sees the host's owners, and a chown would walk the folder for nothing. */
+	PROVIDER_CAP_SHARE_OWNERS = 1u << 7,
 };
 
 /* Messages a provider wants the person to see (cmd/ prints them, nothing below does). */

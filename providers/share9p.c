@@ -163,6 +163,7 @@ static void fill_options(FILE *o, const void *arg)
 struct mount_parts {
 	const struct synced_folder *f;
 	const char *tag, *escaped, *options;
+	bool keep_owners;
 };
 
 static void fill_command(FILE *o, const void *arg)
@@ -176,7 +177,7 @@ static void fill_command(FILE *o, const void *arg)
 		    {"o", p->options},
 		    {"u", p->f->owner ? p->f->owner : ""},
 		    {"r", p->f->group ? p->f->group : ""},
-		    {"k", share9p_readonly(p->f) ? "1" : ""},
+		    {"k", p->keep_owners ? "1" : ""},
 		    {"f", p->f->fstab ? "1" : ""}};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -188,9 +189,11 @@ static void fill_command(FILE *o, const void *arg)
 	fputs(mount_script, o);
 }
 
-int share9p_mount_command(const struct synced_folder *f, const char *tag, char **out, struct err *e)
+int share9p_mount_command(const struct synced_folder *f, const char *tag, bool give_owners,
+			  char **out, struct err *e)
 {
-	struct mount_parts p = {.f = f, .tag = tag};
+	struct mount_parts p = {
+		.f = f, .tag = tag, .keep_owners = !give_owners || share9p_readonly(f)};
 	char *escaped = built(fill_escaped_guest, f), *options = built(fill_options, f);
 
 	p.escaped = escaped;

@@ -53,9 +53,10 @@ int share9p_args(const struct provider *pv, const struct machine *m, struct loca
  * SHARE9P_NO_9P when the guest kernel has no 9p), and then gives every file that the owner
  * (f's, else the SSH user) and group (f's, else the owner's primary group) do not own to them,
  * skipping .envup/ (the machine's own state, when the folder is the project); a read-only
- * folder keeps its owners. With f->fstab, the mount is also entered in the guest's
+ * folder, and any folder when !give_owners (a share that cannot keep the guest's owners),
+ * keeps its owners. With f->fstab, the mount is also entered in the guest's
  * /etc/fstab (with nofail, once per tag and mount point). */
-int share9p_mount_command(const struct synced_folder *f, const char *tag, char **out,
-			  struct err *e);
+int share9p_mount_command(const struct synced_folder *f, const char *tag, bool give_owners,
+			  char **out, struct err *e);
 
 #endif

@@ -77,7 +77,10 @@ check_sh "a file the host writes is in the guest at once" '[ "$(guest "cat /vagr
 check_sh "the read-only folder: readable, and no write reaches the host" \
 	'[ "$(guest "cat /srv/ro/ro.txt")" = read-only-file ] &&
 	 ! guest "sudo touch /srv/ro/new.txt" && [ ! -e "$P/sha,red/new.txt" ]'
-echo "# owners in the guest: $(guest "stat -c %U:%G /vagrant/hello.txt") (host: $(stat -c %U:%G "$P/hello.txt"))"
+check_sh "owners stay the host's: on the host, and as the guest sees them (no chown walk)" \
+	'[ "$(stat -c %u "$P/hello.txt")" = "$(id -u)" ] &&
+	 [ "$(guest "stat -c %u /vagrant/hello.txt")" = "$(id -u)" ] &&
+	 ! grep -q "could not all be given" "$T/up.log"'
 
 "$BIN/envup" web >"$T/up2.log" 2>&1
 rc=$?

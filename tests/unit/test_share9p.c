@@ -169,7 +169,7 @@ static void test_mount_command(void **state)
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(share9p_mount_command(&f, "envup7", &cmd, &e), 0);
+	assert_int_equal(share9p_mount_command(&f, "envup7", true, &cmd, &e), 0);
 	/* the whole command is valid sh */
 	script = fs_join(unit_dir, "mount.sh");
 	fp = fopen(script, "w");
@@ -181,7 +181,9 @@ static void test_mount_command(void **state)
 	*strstr(cmd, "; if M=") = 0;
 	fp = fopen(script, "w");
 	assert_non_null(fp);
-	fprintf(fp, "%s; printf '%%s\\n' \"$g\" \"$m\" \"$t\" \"$o\" \"$u\" \"$r\" \"$k\" \"$f\" >'%s'\n",
+	fprintf(fp,
+		"%s; printf '%%s\\n' \"$g\" \"$m\" \"$t\" \"$o\" \"$u\" \"$r\" \"$k\" \"$f\" "
+		">'%s'\n",
 		cmd, out);
 	fclose(fp);
 	assert_int_equal(unit_sh("sh '%s'", script), 0);
@@ -199,15 +201,21 @@ static void test_mount_command(void **state)
 
 	/* a read-only folder keeps its owners: k is set */
 	owner_opts[1] = "ro";
-	assert_int_equal(share9p_mount_command(&f, "envup7", &cmd, &e), 0);
+	assert_int_equal(share9p_mount_command(&f, "envup7", true, &cmd, &e), 0);
 	assert_non_null(strstr(cmd, " k='1' "));
 	assert_non_null(strstr(cmd, "[ -z \"$k\" ] || exit $x"));
 	free(cmd);
+	/* a share that cannot keep the guest's owners (envvmm's) keeps them too: no chown walk */
+	owner_opts[1] = "noatime";
+	assert_int_equal(share9p_mount_command(&f, "envup7", false, &cmd, &e), 0);
+	assert_non_null(strstr(cmd, " k='1' "));
+	free(cmd);
+	owner_opts[1] = "ro";
 
 	/* fstab: true sets f; the line is the mount's, with nofail, added once per tag and
 	 * mount point, before a read-only folder's early exit */
 	f.fstab = true;
-	assert_int_equal(share9p_mount_command(&f, "envup7", &cmd, &e), 0);
+	assert_int_equal(share9p_mount_command(&f, "envup7", true, &cmd, &e), 0);
 	assert_non_null(strstr(cmd, " f='1' "));
 	assert_non_null(strstr(cmd, "$2==ENVIRON[\"M\"] {f=1} END {exit !f}' /etc/fstab"));
 	assert_non_null(strstr(cmd, "printf '%s %s 9p %s,nofail 0 0\\n' \"$t\" \"$m\" \"$o\""));
