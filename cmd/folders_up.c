@@ -1,13 +1,14 @@
-/* Synced folders shared live (9p): envup mounts them in the guest over SSH once SSH is ready,
- * before rsync folders and provisioning; a folder mounted already (envup of a running
- * machine) is left as it is. */
+/* envup's synced-folder steps in its SSH session, once SSH is ready and before provisioning:
+ * folders shared live (9p) are mounted (a folder mounted already, as at envup of a running
+ * machine, is left as it is), then rsync is checked for, or installed, in the guest and the
+ * rsync folders are synced (cmd/rsync.c plans them). */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "cmd/machines.h"
+#include "cmd/folders.h"
 #include "core/project.h"
 #include "core/ui.h"
 #include "provisioners/communicator.h"
@@ -37,20 +38,6 @@ static void one_line(char *s)
 			*p = ' ';
 }
 
-/* Whether the machine's state says its guest has no 9p. */
-static bool guest_has_no_9p(const struct provider_ctx *c)
-{
-	struct json_object *st = NULL, *v;
-	struct err ignored = {0};
-	bool no = false;
-
-	if (machine_state_load(c->machine_dir, &st, &ignored) < 0)
-		return false;
-	no = json_object_object_get_ex(st, SHARE9P_STATE_NO_9P, &v) && json_object_get_boolean(v);
-	json_object_put(st);
-	return no;
-}
-
 static int record_no_9p(const struct provider_ctx *c, struct err *e)
 {
 	struct json_object *st = NULL;
@@ -62,19 +49,6 @@ static int record_no_9p(const struct provider_ctx *c, struct err *e)
 	rc = machine_state_save(c->machine_dir, st, e);
 	json_object_put(st);
 	return rc;
-}
-
-int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
-		   const struct synced_folder *f, enum folder_how *how, const char **why,
-		   struct err *e)
-{
-	if (provider_folder_how(pv, c->m, f, how, why, e) < 0)
-		return -1;
-	if (*how == FOLDER_BY_PROVIDER && f->type == FOLDER_AUTO && guest_has_no_9p(c)) {
-		*how = FOLDER_BY_RSYNC;
-		*why = "auto: rsync, the guest kernel has no 9p";
-	}
-	return 0;
 }
 
 /* 0 when mounted, 1 when folder f (type auto) goes by rsync instead: the guest has no 9p. */
@@ -176,4 +150,39 @@ int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, s
 				return -1;
 		}
 	return 0;
+}
+
+int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
+		     struct err *e)
+{
+	struct folder_sync fs = {.c = *c, .pv = pv}; /* c stays the caller's: have_ctx false */
+	bool installed;
+	int rc = -1;
+
+	if (cmd_folder_sync_plan(&fs, e) < 0)
+		goto out;
+	if (fs.njobs) {
+		if (rsync_guest_ensure(comm, c->m, rsync_install_allowed(c->m), &installed, e) < 0)
+			goto out;
+		if (installed)
+			ui_info("==> %s: installed rsync in the guest", c->m->name);
+	}
+	for (size_t i = 0; i < fs.njobs; i++)
+		if (cmd_folder_sync_run(&fs.jobs[i], e) < 0)
+			goto out;
+	rc = 0;
+out:
+	cmd_folder_sync_free(&fs);
+	return rc;
+}
+
+int cmd_rsync_install(struct folder_sync *fs, struct err *e)
+{
+	struct comm *comm = NULL;
+	int rc = cmd_machines_login(&fs->c, fs->pv, 30, &comm, e);
+
+	if (rc == 0)
+		rc = rsync_guest_ensure(comm, fs->c.m, true, NULL, e);
+	comm_close(comm);
+	return rc;
 }

@@ -87,23 +87,6 @@ void cmd_output_write(void *ctx, int stream, const char *buf, size_t len);
 /* Ends a started line so later messages begin on their own. */
 void cmd_output_flush(struct cmd_output *o);
 
-/* Syncs machine c->m's synced folders that go by rsync (cmd/rsync.c), over the connection
- * comm to check for (or install) rsync in the guest first. */
-int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
-		     struct err *e);
-
-/* How folder f of machine c->m reaches the guest: provider_folder_how, except that an auto
- * folder goes by rsync once the machine's guest turned out to have no 9p (cmd/mount9p.c). */
-int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
-		   const struct synced_folder *f, enum folder_how *how, const char **why,
-		   struct err *e);
-
-/* Mounts machine c->m's synced folders that its provider shares live (9p) over comm, parents
- * before the folders inside them, each unless it is mounted already (cmd/mount9p.c). A guest
- * without 9p turns its auto folders to rsync (a warning), and fails its 9p ones. */
-int cmd_folders_mount(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
-		      struct err *e);
-
 struct provision_opts;
 
 /* Parses "--provision-with A,B" or "--provision-with=A,B" at argv[*i] into o (adding to

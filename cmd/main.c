@@ -19,18 +19,26 @@ static char *cli_arg0; /* argv[0] before dispatch renamed it to the command */
 static const struct command commands[] = {
 	{"box", cmd_box, "manage boxes: add, list, remove, outdated, update, prune, convert, info",
 	 "SUBCOMMAND [ARGS]"},
-	{"destroy", cmd_destroy, "remove machines and what envup keeps about them", "[-f] [MACHINE...]"},
+	{"destroy", cmd_destroy, "remove machines and what envup keeps about them",
+	 "[-f] [MACHINE...]"},
 	{"halt", cmd_halt, "stop machines", "[-f] [MACHINE...]"},
 	{"help", cmd_help, "show the commands or one command's usage", "[COMMAND]"},
 	{"init", cmd_init, "write a commented Envfile in the current directory", "[--box NAME]"},
-	{"provision", cmd_provision, "run provision steps on running machines", "[MACHINE...] [--provision-with A,B]"},
-	{"reload", cmd_reload, "halt machines and bring them up again, disks kept", "[MACHINE...] [--provision|--no-provision] [--provision-with A,B]"},
-	{"rsync", cmd_rsync, "sync the synced folders that go by rsync to running machines again", "[MACHINE...]"},
-	{"rsync-auto", cmd_rsync_auto, "watch the rsync synced folders and sync each change until interrupted", "[MACHINE...]"},
-	{"ssh", cmd_ssh, "log in to a machine, or run one command there", "[MACHINE] [-c COMMAND] [-t] [-- ARGS]"},
-	{"ssh-config", cmd_ssh_config, "print OpenSSH Host blocks for the machines", "[MACHINE...]"},
+	{"provision", cmd_provision, "run provision steps on running machines",
+	 "[MACHINE...] [--provision-with A,B]"},
+	{"reload", cmd_reload, "halt machines and bring them up again, disks kept",
+	 "[MACHINE...] [--provision|--no-provision] [--provision-with A,B]"},
+	{"rsync", cmd_rsync, "sync the synced folders that go by rsync to running machines again",
+	 "[MACHINE...]"},
+	{"rsync-auto", cmd_rsync_auto,
+	 "watch the rsync synced folders and sync each change until interrupted", "[MACHINE...]"},
+	{"ssh", cmd_ssh, "log in to a machine, or run one command there",
+	 "[MACHINE] [-c COMMAND] [-t] [-- ARGS]"},
+	{"ssh-config", cmd_ssh_config, "print OpenSSH Host blocks for the machines",
+	 "[MACHINE...]"},
 	{"status", cmd_status, "show each machine's recorded state", "[MACHINE...] [--json]"},
-	{"up", cmd_up, "create, start and provision machines", "[MACHINE...] [--provider NAME] [--provision|--no-provision] [--provision-with A,B]"},
+	{"up", cmd_up, "create, start and provision machines",
+	 "[MACHINE...] [--provider NAME] [--provision|--no-provision] [--provision-with A,B]"},
 	{"validate", cmd_validate, "check the Envfile and report every problem", "[--json]"},
 	{"version", cmd_version, "print the version", "[--json]"},
 };
@@ -173,6 +181,7 @@ int cmd_exec_full(void)
 	if (asprintf(&full, "%s/../libexec/envup/envctl-full", dir) < 0)
 		return EXIT_FAIL;
 	cli_argv[0] = cli_arg0;
+	fflush(NULL); /* a command may hand over midway (envrsync): what it printed stays */
 	execv(full, cli_argv);
 	ui_error("cannot run %s (is envup installed completely?): %s", full, strerror(errno));
 	free(full);

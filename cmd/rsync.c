@@ -1,6 +1,8 @@
-/* Synced folders over rsync: the sync envup does after SSH is ready, envrsync (sync again)
- * and envrsync-auto (watch the host folders and sync what changed until interrupted). */
+/* Synced folders over rsync: envrsync (sync again) and envrsync-auto (watch the host folders
+ * and sync what changed until interrupted), and the plan that envup's first sync shares
+ * (cmd/folders_up.c). In the light envctl: a sync costs what a hand-typed rsync does. */
 #include <fnmatch.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,42 +10,54 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "cmd/machines.h"
+#include "cmd/folders.h"
 #include "core/fsutil.h"
+#include "core/project.h"
 #include "core/ui.h"
 #include "core/watch.h"
-#include "provisioners/rsync.h"
+#include "providers/share9p.h"
 
 /* Bursts (a checkout, a build writing many files) become one sync: it starts once nothing
  * changed for QUIET_MS, or MAX_MS after the first change of a steady stream. */
 #define QUIET_MS 150
 #define MAX_MS 1000
 
-struct folder_job {
-	struct rsync_job j;
-	const char **nested;
-	bool dirty;
-};
-
-/* The rsync folders of one running machine. */
-struct machine_sync {
-	struct provider_ctx c;
-	bool have_ctx;
-	const struct provider *pv;
-	struct openssh_opts ssh;
-	struct folder_job *jobs;
-	size_t njobs;
-};
-
-static void machine_sync_free(struct machine_sync *ms)
+/* Whether the machine's state says its guest has no 9p. */
+static bool guest_has_no_9p(const struct provider_ctx *c)
 {
-	for (size_t i = 0; i < ms->njobs; i++)
-		free(ms->jobs[i].nested);
-	free(ms->jobs);
-	openssh_opts_free(&ms->ssh);
-	if (ms->have_ctx)
-		provider_ctx_free(&ms->c);
-	memset(ms, 0, sizeof(*ms));
+	struct json_object *st = NULL, *v;
+	struct err ignored = {0};
+	bool no = false;
+
+	if (machine_state_load(c->machine_dir, &st, &ignored) < 0)
+		return false;
+	no = json_object_object_get_ex(st, SHARE9P_STATE_NO_9P, &v) && json_object_get_boolean(v);
+	json_object_put(st);
+	return no;
+}
+
+int cmd_folder_how(const struct provider_ctx *c, const struct provider *pv,
+		   const struct synced_folder *f, enum folder_how *how, const char **why,
+		   struct err *e)
+{
+	if (provider_folder_how(pv, c->m, f, how, why, e) < 0)
+		return -1;
+	if (*how == FOLDER_BY_PROVIDER && f->type == FOLDER_AUTO && guest_has_no_9p(c)) {
+		*how = FOLDER_BY_RSYNC;
+		*why = "auto: rsync, the guest kernel has no 9p";
+	}
+	return 0;
+}
+
+void cmd_folder_sync_free(struct folder_sync *fs)
+{
+	for (size_t i = 0; i < fs->njobs; i++)
+		free(fs->jobs[i].nested);
+	free(fs->jobs);
+	openssh_opts_free(&fs->ssh);
+	if (fs->have_ctx)
+		provider_ctx_free(&fs->c);
+	memset(fs, 0, sizeof(*fs));
 }
 
 /* Guest paths of m's other enabled folders strictly inside f's. */
@@ -63,129 +77,100 @@ static const char **nested_in(const struct machine *m, const struct synced_folde
 	return v;
 }
 
-/* Which folders of ms->c.m go by rsync, and the SSH options to reach it. */
-static int plan(struct machine_sync *ms, struct err *e)
+int cmd_folder_sync_plan(struct folder_sync *fs, struct err *e)
 {
-	const struct machine *m = ms->c.m;
+	const struct machine *m = fs->c.m;
 	struct provider_ssh_info si;
 
-	ms->jobs = calloc(m->nfolders + 1, sizeof(*ms->jobs));
-	if (!ms->jobs)
+	fs->jobs = calloc(m->nfolders + 1, sizeof(*fs->jobs));
+	if (!fs->jobs)
 		return err_set(e, ERR_FAIL, "out of memory");
 	for (size_t i = 0; i < m->nfolders; i++) {
 		const struct synced_folder *f = &m->folders[i];
-		struct folder_job *fj = &ms->jobs[ms->njobs];
+		struct folder_job *fj = &fs->jobs[fs->njobs];
 		enum folder_how how;
 		const char *why;
 
-		if (cmd_folder_how(&ms->c, ms->pv, f, &how, &why, e) < 0)
+		if (cmd_folder_how(&fs->c, fs->pv, f, &how, &why, e) < 0)
 			return -1;
 		if (how != FOLDER_BY_RSYNC)
 			continue;
 		fj->j.m = m;
 		fj->j.f = f;
-		fj->j.project_dir = ms->c.env->dir;
-		fj->j.ssh = &ms->ssh;
+		fj->j.project_dir = fs->c.env->dir;
+		fj->j.ssh = &fs->ssh;
 		fj->nested = nested_in(m, f, &fj->j.nnested);
 		if (!fj->nested)
 			return err_set(e, ERR_FAIL, "out of memory");
 		fj->j.nested = fj->nested;
-		ms->njobs++;
+		fs->njobs++;
 	}
-	if (!ms->njobs)
+	if (!fs->njobs)
 		return 0;
-	if (ms->pv->ssh_info(&ms->c, &si, e) < 0)
+	if (fs->pv->ssh_info(&fs->c, &si, e) < 0)
 		return -1;
-	return openssh_opts_init(&ms->ssh, m, ms->c.machine_dir, si.host, si.port, e);
+	return openssh_opts_init(&fs->ssh, m, fs->c.machine_dir, si.host, si.port, e);
 }
 
-static void report(const struct folder_job *fj, const struct rsync_result *r)
+int cmd_folder_sync_run(const struct folder_job *fj, struct err *e)
 {
-	char *host = cmd_display_path(fj->j.f->host);
-
-	ui_info("==> %s: rsync %s -> %s: %lu file%s sent, %lu deleted (%.2f s)", fj->j.m->name,
-		host ? host : fj->j.f->host, fj->j.f->guest, r->files, r->files == 1 ? "" : "s",
-		r->deleted, r->seconds);
-	free(host);
-}
-
-/* One folder. Without a connection (envrsync), a guest without rsync gets one only now, and
- * only when the Envfile allows installing it. */
-static int sync_job(struct machine_sync *ms, struct folder_job *fj, struct comm *comm,
-		    struct err *e)
-{
-	const struct machine *m = ms->c.m;
 	struct rsync_result r;
-	struct comm *own = NULL;
-	int rc = rsync_run(&fj->j, &r, e);
+	char *host;
 
-	if (rc < 0 && e->code == ERR_NOTFOUND && !comm && rsync_install_allowed(m)) {
-		ui_info("==> %s: installing rsync in the guest (rsync__install: true)", m->name);
-		if (cmd_machines_login(&ms->c, ms->pv, 30, &own, e) < 0 ||
-		    rsync_guest_ensure(own, m, true, NULL, e) < 0) {
-			comm_close(own);
-			return -1;
-		}
-		comm_close(own);
-		rc = rsync_run(&fj->j, &r, e);
-	}
-	if (rc == 0)
-		report(fj, &r);
-	return rc;
+	if (rsync_run(&fj->j, &r, e) < 0)
+		return -1;
+	host = cmd_display_path(fj->j.f->host);
+	ui_info("==> %s: rsync %s -> %s: %lu file%s sent, %lu deleted (%.2f s)", fj->j.m->name,
+		host ? host : fj->j.f->host, fj->j.f->guest, r.files, r.files == 1 ? "" : "s",
+		r.deleted, r.seconds);
+	free(host);
+	return 0;
 }
 
-int cmd_folders_sync(const struct provider_ctx *c, const struct provider *pv, struct comm *comm,
-		     struct err *e)
+/* One folder for envrsync(-auto): a guest without rsync gets one only now, and only when the
+ * Envfile allows installing it; that takes SSH, which the light envctl hands to envctl-full. */
+static int sync_job(struct folder_sync *fs, struct folder_job *fj, struct err *e)
 {
-	struct machine_sync ms = {.c = *c, .pv = pv};
-	bool installed;
-	int rc = -1;
+	const struct machine *m = fs->c.m;
+	int rc = cmd_folder_sync_run(fj, e);
 
-	if (plan(&ms, e) < 0)
-		goto out;
-	if (ms.njobs) {
-		if (rsync_guest_ensure(comm, c->m, rsync_install_allowed(c->m), &installed, e) < 0)
-			goto out;
-		if (installed)
-			ui_info("==> %s: installed rsync in the guest", c->m->name);
-	}
-	for (size_t i = 0; i < ms.njobs; i++)
-		if (sync_job(&ms, &ms.jobs[i], comm, e) < 0)
-			goto out;
-	rc = 0;
-out:
-	ms.have_ctx = false; /* c is the caller's */
-	machine_sync_free(&ms);
-	return rc;
+	if (rc == 0 || e->code != ERR_NOTFOUND || !rsync_install_allowed(m))
+		return rc;
+	if (!cmd_rsync_install)
+		exit(cmd_exec_full());
+	ui_info("==> %s: installing rsync in the guest (rsync__install: true)", m->name);
+	if (cmd_rsync_install(fs, e) < 0)
+		return -1;
+	return cmd_folder_sync_run(fj, e);
 }
 
 /* A running machine's folders, for envrsync and envrsync-auto. */
-static int machine_open(struct machine_sync *ms, const struct env *env, const struct project *p,
+static int machine_open(struct folder_sync *fs, const struct env *env, const struct project *p,
 			const struct machine *m, struct err *e)
 {
 	enum machine_status s;
 
-	memset(ms, 0, sizeof(*ms));
-	if (cmd_machines_reach(&ms->c, env, m, p, &s, &ms->pv, e) < 0)
+	memset(fs, 0, sizeof(*fs));
+	if (cmd_machines_reach(&fs->c, env, m, p, &s, &fs->pv, e) < 0)
 		return -1;
-	ms->have_ctx = true;
+	fs->have_ctx = true;
 	if (s != MACHINE_RUNNING)
 		return err_set(e, ERR_FAIL, "machine '%s' is %s: 'envup %s' first", m->name,
 			       machine_status_name(s), m->name);
-	return plan(ms, e);
+	return cmd_folder_sync_plan(fs, e);
 }
 
 static int rsync_one(const struct env *env, const struct project *p, const struct machine *m,
 		     void *ctx, struct err *e)
 {
-	struct machine_sync ms;
-	int rc = machine_open(&ms, env, p, m, e);
+	struct folder_sync fs;
+	int rc = machine_open(&fs, env, p, m, e);
 
-	if (rc == 0 && !ms.njobs)
+	if (rc == 0 && !fs.njobs)
 		ui_info("==> %s: no synced folder goes by rsync", m->name);
-	for (size_t i = 0; rc == 0 && i < ms.njobs; i++)
-		rc = sync_job(&ms, &ms.jobs[i], NULL, e);
-	machine_sync_free(&ms);
+	for (size_t i = 0; rc == 0 && i < fs.njobs; i++)
+		rc = sync_job(&fs, &fs.jobs[i], e);
+	cmd_folder_sync_free(&fs);
 	return rc;
 }
 
@@ -205,8 +190,8 @@ static void on_stop(int sig)
 }
 
 struct auto_state {
-	struct machine_sync *ms;
-	size_t nms;
+	struct folder_sync *fs;
+	size_t nfs;
 	const char *envup_dir;
 };
 
@@ -239,9 +224,9 @@ static bool skip_dir(void *ctx, const char *dir)
 	if (!strcmp(dir, st->envup_dir))
 		return true;
 	base = base ? base + 1 : dir;
-	for (size_t i = 0; i < st->nms; i++) {
-		for (size_t k = 0; k < st->ms[i].njobs; k++) {
-			const struct synced_folder *f = st->ms[i].jobs[k].j.f;
+	for (size_t i = 0; i < st->nfs; i++) {
+		for (size_t k = 0; k < st->fs[i].njobs; k++) {
+			const struct synced_folder *f = st->fs[i].jobs[k].j.f;
 			size_t n = strlen(f->host);
 
 			if (strncmp(dir, f->host, n) || (dir[n] && dir[n] != '/'))
@@ -258,9 +243,9 @@ static void mark_changed(void *ctx, const char *dir)
 {
 	struct auto_state *st = ctx;
 
-	for (size_t i = 0; i < st->nms; i++) {
-		for (size_t k = 0; k < st->ms[i].njobs; k++) {
-			struct folder_job *fj = &st->ms[i].jobs[k];
+	for (size_t i = 0; i < st->nfs; i++) {
+		for (size_t k = 0; k < st->fs[i].njobs; k++) {
+			struct folder_job *fj = &st->fs[i].jobs[k];
 			size_t n = strlen(fj->j.f->host);
 
 			if (!dir || (!strncmp(dir, fj->j.f->host, n) && (!dir[n] || dir[n] == '/')))
@@ -273,15 +258,15 @@ static void mark_changed(void *ctx, const char *dir)
  * again), as a network hiccup must not end the session. */
 static void sync_dirty(struct auto_state *st)
 {
-	for (size_t i = 0; i < st->nms; i++) {
-		for (size_t k = 0; k < st->ms[i].njobs; k++) {
-			struct folder_job *fj = &st->ms[i].jobs[k];
+	for (size_t i = 0; i < st->nfs; i++) {
+		for (size_t k = 0; k < st->fs[i].njobs; k++) {
+			struct folder_job *fj = &st->fs[i].jobs[k];
 			struct err e = {0};
 
 			if (!fj->dirty)
 				continue;
 			fj->dirty = false;
-			if (sync_job(&st->ms[i], fj, NULL, &e) < 0)
+			if (sync_job(&st->fs[i], fj, &e) < 0)
 				ui_error("%s", e.msg);
 		}
 	}
@@ -299,15 +284,15 @@ static int auto_loop(struct auto_state *st, struct err *e)
 	sigaction(SIGTERM, &sa, NULL);
 	if (watch_open(&w, skip_dir, st, e) < 0)
 		return -1;
-	for (size_t i = 0; i < st->nms; i++) {
-		for (size_t k = 0; k < st->ms[i].njobs; k++, njobs++) {
-			const struct synced_folder *f = st->ms[i].jobs[k].j.f;
+	for (size_t i = 0; i < st->nfs; i++) {
+		for (size_t k = 0; k < st->fs[i].njobs; k++, njobs++) {
+			const struct synced_folder *f = st->fs[i].jobs[k].j.f;
 
 			if (f->create && !fs_exists(f->host) && fs_mkdir_p(f->host, 0755, e) < 0)
 				goto out;
 			if (watch_add_tree(w, f->host, e) < 0)
 				goto out;
-			st->ms[i].jobs[k].dirty = true;
+			st->fs[i].jobs[k].dirty = true;
 		}
 	}
 	if (!njobs) {
@@ -351,18 +336,18 @@ int cmd_rsync_auto(int argc, char **argv)
 	    project_peek(env, &proj, &e) < 0)
 		goto fail;
 	envup_dir = fs_join(env->dir, ".envup");
-	st.ms = calloc(n + 1, sizeof(*st.ms));
-	if (!st.ms || !envup_dir) {
+	st.fs = calloc(n + 1, sizeof(*st.fs));
+	if (!st.fs || !envup_dir) {
 		err_set(&e, ERR_FAIL, "out of memory");
 		goto fail;
 	}
 	st.envup_dir = envup_dir;
 	for (size_t i = 0; i < n; i++) {
-		if (machine_open(&st.ms[st.nms], env, &proj, list[i], &e) == 0) {
-			st.nms++;
+		if (machine_open(&st.fs[st.nfs], env, &proj, list[i], &e) == 0) {
+			st.nfs++;
 			continue;
 		}
-		machine_sync_free(&st.ms[st.nms]);
+		cmd_folder_sync_free(&st.fs[st.nfs]);
 		/* Named machines must be up; of all machines, those up are watched. */
 		if (nnames)
 			goto fail;
@@ -373,9 +358,9 @@ int cmd_rsync_auto(int argc, char **argv)
 fail:
 	rc = cmd_fail(&e);
 out:
-	for (size_t i = 0; i < st.nms; i++)
-		machine_sync_free(&st.ms[i]);
-	free(st.ms);
+	for (size_t i = 0; i < st.nfs; i++)
+		cmd_folder_sync_free(&st.fs[i]);
+	free(st.fs);
 	free(envup_dir);
 	project_close(&proj);
 	envfile_free(env);

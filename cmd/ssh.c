@@ -11,6 +11,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/machines.h"
+#include "core/strutil.h"
 #include "core/ui.h"
 #include "provisioners/communicator.h"
 #include "provisioners/openssh.h"
@@ -53,7 +54,7 @@ static char *remote_command(const char *c, char **words, int nwords)
 		return NULL;
 	memcpy(cmd, c ? c : "", len + 1);
 	for (int i = 0; i < nwords; i++) {
-		char *q = comm_quote(words[i]), *nb;
+		char *q = str_shell_quote(words[i]), *nb;
 
 		nb = q ? realloc(cmd, len + strlen(q) + 2) : NULL;
 		if (!nb) {
@@ -201,8 +202,10 @@ static int config_block(const struct env *env, const struct project *p, const st
 		goto out;
 	for (size_t i = 0; i < o.n; i++) {
 		if (!cfg_arg(o.opt[i].value, buf, sizeof(buf))) {
-			err_set(e, ERR_USAGE, "machine '%s': the project path has a quote or a "
-				"control character, which ssh_config cannot hold", m->name);
+			err_set(e, ERR_USAGE,
+				"machine '%s': the project path has a quote or a "
+				"control character, which ssh_config cannot hold",
+				m->name);
 			goto out;
 		}
 	}

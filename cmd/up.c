@@ -15,7 +15,7 @@
 
 #include "boxes/add.h"
 #include "cmd/cmd.h"
-#include "cmd/machines.h"
+#include "cmd/folders.h"
 #include "core/ui.h"
 #include "core/userconf.h"
 #include "provisioners/provision.h"

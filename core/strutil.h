@@ -22,4 +22,7 @@ bool str_to_size(const char *s, uint64_t bare_unit, uint64_t *out);
 /* True when s starts with prefix. */
 bool str_starts_with(const char *s, const char *prefix);
 
+/* s quoted for a POSIX shell ('...' with embedded quotes escaped). Heap string, NULL on OOM. */
+char *str_shell_quote(const char *s);
+
 #endif

@@ -1,7 +1,7 @@
 /* Synced folders that a provider shares live over virtio-9p (PROVIDER_CAP_LIVE_SHARE): the
  * hypervisor's share arguments for each, and the guest's command that mounts it over SSH.
  * The qemu provider serves them with QEMU's own -virtfs, the vmm provider with envvmm's
- * --share; envup mounts them after SSH is ready (cmd/mount9p.c). */
+ * --share; envup mounts them after SSH is ready (cmd/folders_up.c). */
 #ifndef ENVUP_PROVIDERS_SHARE9P_H
 #define ENVUP_PROVIDERS_SHARE9P_H
 

@@ -12,31 +12,6 @@
 #include "provisioners/comm_priv.h"
 #include "provisioners/communicator.h"
 
-char *comm_quote(const char *s)
-{
-	size_t n = 3;
-	char *q, *o;
-
-	for (const char *p = s; *p; p++)
-		n += *p == '\'' ? 4 : 1;
-	q = malloc(n);
-	if (!q)
-		return NULL;
-	o = q;
-	*o++ = '\'';
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'') {
-			memcpy(o, "'\\''", 4);
-			o += 4;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o++ = '\'';
-	*o = 0;
-	return q;
-}
-
 static ssh_channel open_channel(struct comm *c, struct err *e)
 {
 	ssh_channel ch = ssh_channel_new(c->s);

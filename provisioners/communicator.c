@@ -12,8 +12,8 @@
 #include "core/fsutil.h"
 #include "provisioners/comm_priv.h"
 #include "provisioners/communicator.h"
+#include "provisioners/sshfiles.h"
 
-#define KNOWN_HOST_MAX (64 * 1024)
 #define TRY_TIMEOUT_MAX 10 /* seconds one connection attempt may take */
 
 static double now_s(void)
@@ -22,47 +22,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-const char *comm_hostkey_algorithms(const char *type)
-{
-	if (!strcmp(type, "ssh-rsa"))
-		return "rsa-sha2-512,rsa-sha2-256,ssh-rsa";
-	return type;
-}
-
-int comm_pinned_read(const char *path, char *type, size_t tlen, char **b64, bool *found,
-		     struct err *e)
-{
-	char *text, *line, *save = NULL;
-	size_t len;
-
-	*found = false;
-	*b64 = NULL;
-	if (!fs_exists(path))
-		return 0;
-	if (fs_read_file(path, KNOWN_HOST_MAX, &text, &len, e) < 0)
-		return -1;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *alias, *t, *k, *s2 = NULL;
-
-		if (line[0] == '#' || !line[strspn(line, " \t\r")])
-			continue;
-		alias = strtok_r(line, " \t", &s2);
-		t = strtok_r(NULL, " \t", &s2);
-		k = strtok_r(NULL, " \t\r", &s2);
-		if (!alias || !t || !k || strlen(t) >= tlen)
-			break;
-		snprintf(type, tlen, "%s", t);
-		*b64 = strdup(k);
-		free(text);
-		if (!*b64)
-			return err_set(e, ERR_FAIL, "out of memory");
-		*found = true;
-		return 0;
-	}
-	free(text);
-	return err_set(e, ERR_CORRUPT, "%s: no host key line (ALIAS TYPE KEY) in it", path);
 }
 
 static void fingerprint_of(ssh_key key, char *out, size_t len)
@@ -113,7 +72,7 @@ static int host_key_check(struct comm *c, const struct comm_target *t, char **pi
 		err_set(e, ERR_FAIL, "%s: cannot encode the host key", c->where);
 		goto out;
 	}
-	if (comm_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
+	if (sshfiles_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
 		goto out;
 	if (!found) {
 		if (asprintf(pin_line, "%s %s %s\n", t->host_alias, type, b64) < 0) {
@@ -290,11 +249,11 @@ int comm_connect(const struct comm_target *t, struct comm **out, size_t *used, s
 	bool found;
 
 	*out = NULL;
-	if (comm_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
+	if (sshfiles_pinned_read(t->known_host, ptype, sizeof(ptype), &pb64, &found, e) < 0)
 		return -1;
 	free(pb64);
 	if (found)
-		algs = comm_hostkey_algorithms(ptype);
+		algs = sshfiles_hostkey_algorithms(ptype);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return err_set(e, ERR_FAIL, "out of memory");

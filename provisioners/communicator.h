@@ -88,18 +88,4 @@ int comm_upload(struct comm *c, const char *local, const char *remote, const str
 int comm_upload_data(struct comm *c, const void *data, size_t len, const char *remote, int mode,
 		     struct err *e);
 
-/* Reads a pinned host key file, one OpenSSH known_hosts line "ALIAS TYPE BASE64" (comments
- * and blank lines skipped): the key type into type and the base64 key (heap) into *b64.
- * *found is false when the file does not exist; ERR_CORRUPT when it holds no such line. */
-int comm_pinned_read(const char *path, char *type, size_t tlen, char **b64, bool *found,
-		     struct err *e);
-
-/* The host key algorithms (libssh's and ssh_config's HostKeyAlgorithms) that offer a key of
- * this type, so that a pinned key's type is the one negotiated again: a server with several
- * host keys could otherwise offer another. */
-const char *comm_hostkey_algorithms(const char *type);
-
-/* s quoted for a POSIX shell ('...' with embedded quotes escaped). Heap string, NULL on OOM. */
-char *comm_quote(const char *s);
-
 #endif

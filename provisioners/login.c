@@ -10,31 +10,12 @@
 
 #include "core/fsutil.h"
 #include "core/project.h"
+#include "core/strutil.h"
 #include "provisioners/login.h"
+#include "provisioners/sshfiles.h"
 #include "provisioners/sshkey.h"
 
-#define KEY_FILE "id_ed25519"
 #define SCRIPT_OUT_MAX 4096
-
-char *login_known_host_path(const char *machine_dir)
-{
-	return fs_join(machine_dir, "known_host");
-}
-
-int login_identity_file(const struct machine *m, const char *machine_dir, char **out, struct err *e)
-{
-	*out = m->ssh.private_key ? strdup(m->ssh.private_key) : fs_join(machine_dir, KEY_FILE);
-	if (!*out)
-		return err_set(e, ERR_FAIL, "out of memory");
-	if (!m->ssh.private_key && !fs_exists(*out)) {
-		free(*out);
-		*out = NULL;
-		return err_set(e, ERR_NOTFOUND,
-			       "machine '%s' has no key of its own yet: run 'envup %s' first",
-			       m->name, m->name);
-	}
-	return 0;
-}
 
 static void say(const struct login_params *p, const char *msg)
 {
@@ -59,7 +40,7 @@ static int run_script(struct comm *c, const char *what, const char *script, stru
 
 static int add_key_script(char **out, const char *line, const char *blob)
 {
-	char *ql = comm_quote(line), *qb = comm_quote(blob);
+	char *ql = str_shell_quote(line), *qb = str_shell_quote(blob);
 	int r = -1;
 
 	if (ql && qb)
@@ -80,7 +61,7 @@ static int add_key_script(char **out, const char *line, const char *blob)
  * still in the result, so a surprise never leaves authorized_keys without our key. */
 static int remove_key_script(char **out, const char *insecure_blob, const char *new_blob)
 {
-	char *qi = comm_quote(insecure_blob), *qn = comm_quote(new_blob);
+	char *qi = str_shell_quote(insecure_blob), *qn = str_shell_quote(new_blob);
 	int r = -1;
 
 	if (qi && qn)
@@ -184,7 +165,7 @@ static int record_login(const struct login_params *p, struct comm *c, const char
 	json_object_object_add(ssh, "host_key",
 			       json_object_new_string(comm_host_key_fingerprint(c)));
 	json_object_object_add(ssh, "insecure_key_removed",
-			       json_object_new_boolean(!strcmp(key, KEY_FILE)));
+			       json_object_new_boolean(!strcmp(key, SSHFILES_KEY)));
 	/* envssh does not take the project lock: write only when something changed, so that a
 	 * login never races an envup's own state update for nothing. */
 	if (json_object_object_get_ex(st, "ssh", &old) && json_object_equal(old, ssh)) {
@@ -202,8 +183,8 @@ int login_connect(const struct login_params *p, struct comm **out, struct err *e
 {
 	struct comm_identity ids[2];
 	struct comm_target t;
-	char *known_host = login_known_host_path(p->machine_dir);
-	char *keypath = fs_join(p->machine_dir, KEY_FILE);
+	char *known_host = sshfiles_known_host_path(p->machine_dir);
+	char *keypath = fs_join(p->machine_dir, SSHFILES_KEY);
 	size_t nids = 0, used = 0;
 	bool own_key = false;
 	int rc = -1;
@@ -244,7 +225,7 @@ int login_connect(const struct login_params *p, struct comm **out, struct err *e
 			goto out;
 		}
 	}
-	rc = record_login(p, *out, p->m->ssh.private_key ? "envfile" : KEY_FILE, e);
+	rc = record_login(p, *out, p->m->ssh.private_key ? "envfile" : SSHFILES_KEY, e);
 out:
 	if (rc < 0) {
 		comm_close(*out);

@@ -25,12 +25,4 @@ struct login_params {
  * changed host key fails with how to reset it. Records the login in state.json. */
 int login_connect(const struct login_params *p, struct comm **out, struct err *e);
 
-/* The private key file a plain `ssh` should use for machine m (heap path); fails when envup
- * has not logged in yet and the Envfile names no key. */
-int login_identity_file(const struct machine *m, const char *machine_dir, char **out,
-			struct err *e);
-
-/* machine_dir/known_host (heap), the pinned host key file. */
-char *login_known_host_path(const char *machine_dir);
-
 #endif

@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provisioners/communicator.h"
-#include "provisioners/login.h"
 #include "provisioners/openssh.h"
+#include "provisioners/sshfiles.h"
 
 static void add(struct openssh_opts *o, const char *key, const char *value)
 {
@@ -20,11 +19,11 @@ int openssh_opts_init(struct openssh_opts *o, const struct machine *m, const cha
 	bool found;
 
 	memset(o, 0, sizeof(*o));
-	o->known_hosts = login_known_host_path(machine_dir);
+	o->known_hosts = sshfiles_known_host_path(machine_dir);
 	if (!o->known_hosts)
 		return err_set(e, ERR_FAIL, "out of memory");
-	if (login_identity_file(m, machine_dir, &o->identity, e) < 0 ||
-	    comm_pinned_read(o->known_hosts, type, sizeof(type), &b64, &found, e) < 0)
+	if (sshfiles_identity(m, machine_dir, &o->identity, e) < 0 ||
+	    sshfiles_pinned_read(o->known_hosts, type, sizeof(type), &b64, &found, e) < 0)
 		goto fail;
 	free(b64);
 	if (!found) {
@@ -34,7 +33,7 @@ int openssh_opts_init(struct openssh_opts *o, const struct machine *m, const cha
 	}
 	snprintf(o->host, sizeof(o->host), "%s", host);
 	snprintf(o->port, sizeof(o->port), "%d", port);
-	snprintf(o->algorithms, sizeof(o->algorithms), "%s", comm_hostkey_algorithms(type));
+	snprintf(o->algorithms, sizeof(o->algorithms), "%s", sshfiles_hostkey_algorithms(type));
 	add(o, "HostName", o->host);
 	add(o, "Port", o->port);
 	add(o, "User", m->ssh.user);

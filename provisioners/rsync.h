@@ -14,9 +14,9 @@
 struct rsync_job {
 	const struct machine *m;
 	const struct synced_folder *f;
-	const char *project_dir;	 /* its .envup/ is never sent (nor deleted in the guest) */
-	const struct openssh_opts *ssh;	 /* from openssh_opts_init */
-	const char *const *nested;	 /* guest paths of other synced folders inside f's: kept */
+	const char *project_dir;	/* its .envup/ is never sent (nor deleted in the guest) */
+	const struct openssh_opts *ssh; /* from openssh_opts_init */
+	const char *const *nested;	/* guest paths of other synced folders inside f's: kept */
 	size_t nnested;
 };
 
@@ -39,6 +39,9 @@ int rsync_run(const struct rsync_job *j, struct rsync_result *r, struct err *e);
  * (may be NULL) says whether it did. */
 int rsync_guest_ensure(struct comm *c, const struct machine *m, bool install, bool *installed,
 		       struct err *e);
+
+/* The error (ERR_NOTFOUND) for a guest without rsync, naming m and rsync__install. */
+int rsync_missing(const struct machine *m, struct err *e);
 
 /* Whether any enabled folder of m allows envup to install rsync (rsync__install: true). */
 bool rsync_install_allowed(const struct machine *m);

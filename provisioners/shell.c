@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "core/fsutil.h"
+#include "core/strutil.h"
 #include "provisioners/shell.h"
 
 #define SCRIPT_MAX (16u << 20)
@@ -14,7 +15,7 @@
 /* Appends " " and s quoted to *buf; false on allocation failure. */
 static bool append_quoted(char **buf, size_t *len, const char *prefix, const char *s)
 {
-	char *q = comm_quote(s), *nb;
+	char *q = str_shell_quote(s), *nb;
 	size_t n;
 
 	if (!q)
@@ -34,7 +35,7 @@ static bool append_quoted(char **buf, size_t *len, const char *prefix, const cha
 
 char *shell_command(const struct provision_step *st, const char *remote_path)
 {
-	char *cmd = NULL, *qp = comm_quote(remote_path);
+	char *cmd = NULL, *qp = str_shell_quote(remote_path);
 	size_t len;
 	bool ok = true;
 

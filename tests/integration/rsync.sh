@@ -147,7 +147,30 @@ check "envrsync: the error names the machine and rsync__install" \
 rc=$?
 check_sh "envup: no rsync in the guest fails, naming the machine" \
 	'[ "$rc" -eq 1 ] && grep -q "machine .web.: rsync is not installed in the guest" "$T/nr2.out"'
-rm -f "$SSH_HOME/.ssh/environment"
+
+# rsync__install through envrsync: the light envctl (no SSH library) hands the command to
+# envctl-full, which installs rsync over SSH with the guest's package manager, then syncs. The
+# guest is this host, so its package manager is the test's own apt-get, which sudo finds first
+# (secure_path for the test user only): it puts the host's rsync on the SSH user's PATH.
+mkdir -p "$T/pkg"
+printf '#!/bin/sh\nln -sf %s %s/rsync\n' "$(command -v rsync)" "$T/norsync" >"$T/pkg/apt-get"
+chmod 755 "$T/pkg/apt-get"
+echo "Defaults:$SSH_USER secure_path=$T/pkg:/usr/sbin:/usr/bin:/sbin:/bin" \
+	>"/etc/sudoers.d/envup-test-$SSH_USER-path"
+chmod 0440 "/etc/sudoers.d/envup-test-$SSH_USER-path"
+at_exit "rm -f /etc/sudoers.d/envup-test-$SSH_USER-path"
+cp Envfile "$T/Envfile.before-install"
+sed -i "s|{host: src, guest: $G,|{host: src, guest: $G, rsync__install: true,|" Envfile
+echo installed >src/after-install.txt
+"$ENVCTL" rsync web >"$T/inst.out" 2>&1
+rc=$?
+cat "$T/inst.out"
+check_sh "envrsync with rsync__install: rsync installed over SSH, then the folders synced" \
+	'[ "$rc" -eq 0 ] && grep -q "installing rsync in the guest" "$T/inst.out" && [ -L "$T/norsync/rsync" ] && [ -f "$G/after-install.txt" ]'
+check "envrsync with rsync__install: said once, not again after the hand-over" \
+	[ "$(grep -c "installing rsync in the guest" "$T/inst.out")" -eq 1 ]
+cp "$T/Envfile.before-install" Envfile
+rm -f "$SSH_HOME/.ssh/environment" "$T/norsync/rsync"
 
 # type 9p on a provider that cannot share live: refused before anything starts.
 cat >"$T/Envfile.9p" <<EOT

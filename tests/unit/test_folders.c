@@ -84,11 +84,12 @@ static void test_default_vagrant(void **state)
 	envfile_free(env);
 	/* Other entries come after the default. */
 	unit_sh("mkdir -p %s/src", unit_dir);
-	env = load_ok(HEAD "    synced_folders:\n"
-			   "      - {host: ./src/, guest: //srv//app/, type: rsync, exclude: ['*.o', "
-			   "build/], owner: www-data, group: adm, rsync__install: yes,\n"
-			   "         mount_options: [ro]}\n"
-			   "      - {host: gen, guest: /srv/gen, create: true, type: 9p, fstab: true}\n");
+	env = load_ok(
+		HEAD "    synced_folders:\n"
+		     "      - {host: ./src/, guest: //srv//app/, type: rsync, exclude: ['*.o', "
+		     "build/], owner: www-data, group: adm, rsync__install: yes,\n"
+		     "         mount_options: [ro]}\n"
+		     "      - {host: gen, guest: /srv/gen, create: true, type: 9p, fstab: true}\n");
 	assert_int_equal(env->machines[0].nfolders, 3);
 	assert_true(env->machines[0].folders[0].implicit);
 	f = &env->machines[0].folders[1];
@@ -135,7 +136,8 @@ static void test_folder_errors(void **state)
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, type: 9p, "
 			      "mount_options: ['cache=loose', 'x;reboot']}]\n",
 			 "'x;reboot' is not a mount option");
-	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, type: rsync, fstab: true}]\n",
+	expect_one_error(HEAD
+			 "    synced_folders: [{host: ., guest: /srv, type: rsync, fstab: true}]\n",
 			 "Envfile:5:22: machines.web.synced_folders[0].fstab: fstab: true is for "
 			 "folders mounted over 9p");
 	expect_one_error(HEAD "    synced_folders: [{host: ., guest: /srv, fstab: maybe}]\n",
@@ -208,8 +210,8 @@ static void test_argv(void **state)
 	static char *excl[] = {"*.log", "build/"};
 	char *known = fs_join(unit_dir, "known_host"), *key = fs_join(unit_dir, "id_ed25519");
 	struct machine m = {.name = "web", .ssh = {.user = "vagrant"}};
-	struct synced_folder f = {.host = "/p r/app", .guest = "/srv/app", .exclude = excl,
-				  .nexclude = 2};
+	struct synced_folder f = {
+		.host = "/p r/app", .guest = "/srv/app", .exclude = excl, .nexclude = 2};
 	const char *nested[] = {"/srv/app/data", "/srv/other", "/srv/application"};
 	struct rsync_job j = {&m, &f, "/p r/app", NULL, nested, 3};
 	struct openssh_opts o;
@@ -219,7 +221,8 @@ static void test_argv(void **state)
 	size_t n;
 
 	(void)state;
-	unit_sh("echo 'web ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake' >%s",
+	unit_sh("echo 'web ssh-ed25519 "
+		"AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake' >%s",
 		known);
 	unit_sh("touch %s", key);
 	m.ssh.private_key = key;
@@ -230,6 +233,7 @@ static void test_argv(void **state)
 	assert_string_equal(argv[0], "rsync");
 	assert_true(has_arg(argv, "--archive"));
 	assert_true(has_arg(argv, "--delete"));
+	assert_true(has_arg(argv, "--no-inc-recursive")); /* --delete without a second listing */
 	assert_false(has_arg(argv, "--delete-excluded"));
 	/* The trailing slashes make the guest folder, and nothing above it, rsync's target. */
 	assert_string_equal(argv[n - 2], "/p r/app/");
@@ -288,8 +292,10 @@ static void test_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_default_vagrant, unit_setup_dir, unit_teardown_dir),
-		cmocka_unit_test_setup_teardown(test_folder_errors, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_default_vagrant, unit_setup_dir,
+						unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_folder_errors, unit_setup_dir,
+						unit_teardown_dir),
 		cmocka_unit_test(test_how),
 		cmocka_unit_test_setup_teardown(test_argv, unit_setup_dir, unit_teardown_dir),
 	};

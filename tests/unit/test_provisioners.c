@@ -16,11 +16,12 @@
 
 #include "core/fsutil.h"
 #include "core/project.h"
+#include "core/strutil.h"
 #include "provisioners/communicator.h"
 #include "provisioners/provision.h"
 #include "provisioners/shell.h"
+#include "provisioners/sshfiles.h"
 #include "provisioners/sshkey.h"
-
 
 /* Runs cmd with /bin/sh; returns its stdout (heap) and exit status. */
 static char *sh_output(const char *cmd, int *status)
@@ -48,7 +49,7 @@ static void test_quote_roundtrip(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		char *q = comm_quote(words[i]), *cmd, *out;
+		char *q = str_shell_quote(words[i]), *cmd, *out;
 		int st;
 
 		assert_non_null(q);
@@ -222,21 +223,22 @@ static void test_pinned_read(void **state)
 	bool found = true;
 
 	(void)state;
-	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_int_equal(sshfiles_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
 	assert_false(found);
 	assert_null(b64);
 	unit_write(unit_dir, "known_host", "# pinned by envup\n\n  \nweb ssh-ed25519 AAAAC3Nz\r\n");
-	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
+	assert_int_equal(sshfiles_pinned_read(path, type, sizeof(type), &b64, &found, &e), 0);
 	assert_true(found);
 	assert_string_equal(type, "ssh-ed25519");
 	assert_string_equal(b64, "AAAAC3Nz");
 	free(b64);
 	unit_write(unit_dir, "known_host", "# only a comment ssh-rsa AAAA\n");
-	assert_int_equal(comm_pinned_read(path, type, sizeof(type), &b64, &found, &e), -1);
+	assert_int_equal(sshfiles_pinned_read(path, type, sizeof(type), &b64, &found, &e), -1);
 	assert_int_equal(e.code, ERR_CORRUPT);
 	assert_non_null(strstr(e.msg, "no host key line"));
-	assert_string_equal(comm_hostkey_algorithms("ssh-rsa"), "rsa-sha2-512,rsa-sha2-256,ssh-rsa");
-	assert_string_equal(comm_hostkey_algorithms("ssh-ed25519"), "ssh-ed25519");
+	assert_string_equal(sshfiles_hostkey_algorithms("ssh-rsa"),
+			    "rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	assert_string_equal(sshfiles_hostkey_algorithms("ssh-ed25519"), "ssh-ed25519");
 	free(path);
 }
 
@@ -244,11 +246,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quote_roundtrip),
-		cmocka_unit_test_setup_teardown(test_shell_command_runs, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_shell_command_runs, unit_setup_dir,
+						unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_keys, unit_setup_dir, unit_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_run_policy, unit_setup_dir, unit_teardown_dir),
-		cmocka_unit_test_setup_teardown(test_record_state, unit_setup_dir, unit_teardown_dir),
-		cmocka_unit_test_setup_teardown(test_pinned_read, unit_setup_dir, unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_record_state, unit_setup_dir,
+						unit_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pinned_read, unit_setup_dir,
+						unit_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("provisioners", tests, NULL, NULL);
 }
