@@ -41,14 +41,6 @@ void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	c->log.info(c->log.ctx, msg);
 }
 
-void local_test_stop(const char *point)
-{
-	const char *want = getenv("ENVUP_TEST_STOP");
-
-	if (want && !strcmp(want, point))
-		raise(SIGSTOP);
-}
-
 void local_arg(struct local_args *a, const char *fmt, ...)
 {
 	va_list ap;

@@ -136,10 +136,6 @@ void local_arg(struct local_args *a, const char *fmt, ...) __attribute__((format
 /* Frees the arguments. */
 void local_args_free(struct local_args *a);
 
-/* The kill tests' way to catch envup at a point (ENVUP_TEST_STOP=point stops the process
- * there, for the test to SIGKILL): "clone", the overlay made but not yet in place. */
-void local_test_stop(const char *point);
-
 /* Sends one message to the machine's provider log. */
 void local_say(const struct provider_ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -10,6 +10,7 @@
 #include "boxes/image.h"
 #include "boxes/store.h"
 #include "core/fsutil.h"
+#include "core/testpoint.h"
 #include "providers/local.h"
 
 int local_disk_ensure(const struct provider_ctx *c, struct err *e)
@@ -44,7 +45,7 @@ int local_disk_ensure(const struct provider_ctx *c, struct err *e)
 	unlink(tmp);
 	if (image_create_qcow2(tmp, c->m->disk_bytes, base, IMAGE_QCOW2, e) < 0)
 		goto out;
-	local_test_stop("clone");
+	testpoint_stop("clone");
 	if (rename(tmp, disk) < 0) {
 		err_sys(e, "cannot rename %s", tmp);
 		goto out;

@@ -11,6 +11,7 @@
 #include "core/fsutil.h"
 #include "core/project.h"
 #include "core/strutil.h"
+#include "core/testpoint.h"
 #include "provisioners/login.h"
 #include "provisioners/sshfiles.h"
 #include "provisioners/sshkey.h"
@@ -94,6 +95,61 @@ static void fill_target(const struct login_params *p, struct comm_target *t, con
 	t->ctx = p->ctx;
 }
 
+/* Drops the insecure key from authorized_keys over c, keeping the machine's own (blob). */
+static int remove_insecure(struct comm *c, const char *blob, struct err *e)
+{
+	char *insecure = sshkey_blob(sshkey_insecure_public()), *script = NULL;
+	int rc;
+
+	if (!insecure || remove_key_script(&script, insecure, blob) < 0)
+		rc = err_set(e, ERR_FAIL, "out of memory");
+	else
+		rc = run_script(c, "removing the insecure key from ~/.ssh/authorized_keys", script,
+				e);
+	free(script);
+	free(insecure);
+	return rc;
+}
+
+/* Whether state.json records the insecure key as removed (the swap below finished). */
+static bool swap_finished(const char *machine_dir)
+{
+	struct json_object *st = NULL, *ssh, *v;
+	struct err ignored = {0};
+	bool done;
+
+	if (machine_state_load(machine_dir, &st, &ignored) < 0)
+		return false;
+	done = json_object_object_get_ex(st, "ssh", &ssh) &&
+	       json_object_object_get_ex(ssh, "insecure_key_removed", &v) &&
+	       json_object_get_boolean(v);
+	json_object_put(st);
+	return done;
+}
+
+/* Logged in with the machine's own key after an envup was killed between adding it and
+ * removing the insecure key: the insecure key is removed now. */
+static int finish_swap(const struct login_params *p, struct comm *c, const char *keypath,
+		       struct err *e)
+{
+	char *line = NULL, *blob = NULL, comment[300];
+	int rc = -1;
+
+	snprintf(comment, sizeof(comment), "envup-%s", p->m->name);
+	if (sshkey_public_line(keypath, comment, &line, e) < 0)
+		return -1;
+	blob = sshkey_blob(line);
+	if (!blob)
+		err_set(e, ERR_FAIL, "out of memory");
+	else {
+		say(p, "finishing the key swap an interrupted envup left");
+		rc = remove_insecure(c, blob, e);
+	}
+	free(blob);
+	free(line);
+	return rc;
+}
+
 /* Adds the machine key over the insecure login, logs in again with it, removes the insecure
  * key over that second login. On success *c is the new connection. */
 static int insert_key(const struct login_params *p, struct comm **c, const char *keypath,
@@ -102,7 +158,7 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 	struct comm_identity id = {keypath, keypath, NULL};
 	struct comm_target t;
 	struct comm *fresh = NULL;
-	char *line = NULL, *blob = NULL, *insecure = NULL, *script = NULL, comment[300];
+	char *line = NULL, *blob = NULL, *script = NULL, comment[300];
 	int rc = -1;
 
 	snprintf(comment, sizeof(comment), "envup-%s", p->m->name);
@@ -121,19 +177,13 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 		goto out;
 	free(script);
 	script = NULL;
+	testpoint_stop("key-added");
 	fill_target(p, &t, known_host, &id, 1, 30);
 	if (comm_connect(&t, &fresh, NULL, e) < 0) {
 		err_wrap(e, "logging in with the new key");
 		goto out;
 	}
-	insecure = sshkey_blob(sshkey_insecure_public());
-	if (!insecure || remove_key_script(&script, insecure, blob) < 0) {
-		script = NULL;
-		err_set(e, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	if (run_script(fresh, "removing the insecure key from ~/.ssh/authorized_keys", script, e) <
-	    0)
+	if (remove_insecure(fresh, blob, e) < 0)
 		goto out;
 	comm_close(*c);
 	*c = fresh;
@@ -142,14 +192,13 @@ static int insert_key(const struct login_params *p, struct comm **c, const char 
 out:
 	comm_close(fresh);
 	free(script);
-	free(insecure);
 	free(blob);
 	free(line);
 	return rc;
 }
 
 static int record_login(const struct login_params *p, struct comm *c, const char *key,
-			struct err *e)
+			bool insecure_removed, struct err *e)
 {
 	struct json_object *st = NULL, *old, *ssh = json_object_new_object();
 	int rc;
@@ -165,7 +214,7 @@ static int record_login(const struct login_params *p, struct comm *c, const char
 	json_object_object_add(ssh, "host_key",
 			       json_object_new_string(comm_host_key_fingerprint(c)));
 	json_object_object_add(ssh, "insecure_key_removed",
-			       json_object_new_boolean(!strcmp(key, SSHFILES_KEY)));
+			       json_object_new_boolean(insecure_removed));
 	/* envssh does not take the project lock: write only when something changed, so that a
 	 * login never races an envup's own state update for nothing. */
 	if (json_object_object_get_ex(st, "ssh", &old) && json_object_equal(old, ssh)) {
@@ -186,7 +235,7 @@ int login_connect(const struct login_params *p, struct comm **out, struct err *e
 	char *known_host = sshfiles_known_host_path(p->machine_dir);
 	char *keypath = fs_join(p->machine_dir, SSHFILES_KEY);
 	size_t nids = 0, used = 0;
-	bool own_key = false;
+	bool own_key = false, insecure_removed = !p->m->ssh.private_key;
 	int rc = -1;
 
 	*out = NULL;
@@ -224,8 +273,17 @@ int login_connect(const struct login_params *p, struct comm **out, struct err *e
 			err_wrap(e, "machine '%s'", p->m->name);
 			goto out;
 		}
+	} else if (!p->m->ssh.private_key && !swap_finished(p->machine_dir)) {
+		struct err why = {0};
+
+		/* Logging in works either way: a failure is said, and tried again next time. */
+		if (finish_swap(p, *out, keypath, &why) < 0) {
+			say(p, why.msg);
+			insecure_removed = false;
+		}
 	}
-	rc = record_login(p, *out, p->m->ssh.private_key ? "envfile" : SSHFILES_KEY, e);
+	rc = record_login(p, *out, p->m->ssh.private_key ? "envfile" : SSHFILES_KEY,
+			  insecure_removed, e);
 out:
 	if (rc < 0) {
 		comm_close(*out);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -293,6 +294,7 @@ static void error_lines(const char *tail, char *out, size_t len)
 static int spawn(char **argv, pid_t *pid, int *fd, struct err *e)
 {
 	int p[2];
+	pid_t parent = getpid();
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(e, "pipe");
@@ -310,6 +312,10 @@ static int spawn(char **argv, pid_t *pid, int *fd, struct err *e)
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		signal(SIGPIPE, SIG_DFL);
+		/* A killed envup takes its rsync along (rsync removes its temporary file on
+		 * SIGTERM), instead of leaving it syncing into a machine the next envup handles. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(127);
 		execvp(argv[0], argv);
 		dprintf(2, "cannot run rsync on this host: %s\n", strerror(errno));
 		_exit(127);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SSH login against a real OpenSSH sshd on 127.0.0.1: waiting for an sshd that starts late,
-# the insecure-key replacement in the authorized_keys sshd reads, host key pinning, envssh exit
-# statuses, envssh-config used by a real `ssh -F`, halt and destroy with the static provider.
+# the insecure-key replacement in the authorized_keys sshd reads (and its end after an envup
+# killed midway), host key pinning, envssh exit statuses, envssh-config used by a real
+# `ssh -F`, halt and destroy with the static provider.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/sshd.sh"
 sshd_require "ssh login"
@@ -124,7 +125,31 @@ check "envdestroy -f succeeds" [ $? -eq 0 ]
 check "envdestroy removes keys, pin and state" [ ! -e "$M" ]
 check "envstatus shows not created" bash -c "'$ENVCTL' status | grep -q 'web .*not created'"
 
-# 7. Provider choice: auto is vmm with hardware KVM, else qemu (with a notice).
+# 7. envup killed between adding the machine's key and removing the insecure one (the
+# "key-added" stop point): the next envup logs in with the machine's key and removes the
+# insecure key then, instead of leaving it trusted for good.
+cp "$ENVUP_SRC/data/keys/vagrant.pub" "$AK" && chown "$SSH_USER:" "$AK" && chmod 600 "$AK"
+ENVUP_TEST_STOP=key-added "$ENVCTL" up >"$T/kill.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" = T ] && break; sleep 0.1; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+cat "$T/kill.out"
+check_sh "killed with both keys in authorized_keys" \
+	'grep -qF "$BLOB" "$AK" && grep -q "envup-web" "$AK" && ! grep -q "insecure_key_removed\":true" "$M/state.json"'
+"$ENVCTL" up >"$T/resume.out" 2>&1
+rc=$?
+cat "$T/resume.out"
+check_sh "the next envup finishes the swap it left" \
+	'[ $rc -eq 0 ] && grep -q "finishing the key swap" "$T/resume.out" && ! grep -qF "$BLOB" "$AK"'
+check "  ... and records it" grep -q '"insecure_key_removed":true' "$M/state.json"
+check "  ... the insecure key is refused, the machine's works" bash -c \
+	"! ssh ${SSHOPTS[*]} -i '$T/insecure' '$SSH_USER@127.0.0.1' true 2>/dev/null && ssh ${SSHOPTS[*]} -i '$M/id_ed25519' '$SSH_USER@127.0.0.1' true"
+"$ENVCTL" up >"$T/again.out" 2>&1
+check "  ... once: a later envup does not say it again" bash -c "! grep -q 'finishing the key swap' '$T/again.out'"
+"$ENVCTL" destroy -f >/dev/null
+
+# 8. Provider choice: auto is vmm with hardware KVM, else qemu (with a notice).
 cat >"$T/Envfile.auto" <<EOT
 version: 1
 machines:
