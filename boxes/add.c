@@ -15,6 +15,7 @@
 #include "boxes/boxmeta.h"
 #include "boxes/catalog.h"
 #include "boxes/extract.h"
+#include "boxes/follow.h"
 #include "boxes/image.h"
 #include "boxes/registry.h"
 #include "boxes/vmdk_stream.h"
@@ -125,7 +126,8 @@ static char *resolve_url(const char *catalog_url, const char *url, struct err *e
 
 	if (http_is_remote(catalog_url)) {
 		if (!strncasecmp(url, "file:", 5))
-			return strdup(url); /* refused by the caller: a remote catalog's local file */
+			return strdup(
+				url); /* refused by the caller: a remote catalog's local file */
 		if (url_resolve(catalog_url, url, &out, e) < 0) {
 			if (e)
 				e->code = ERR_CORRUPT;
@@ -177,10 +179,10 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	};
 	struct catalog_choice ch;
 	/* the name asked for: --name, else the registry name looked up */
-	const char *asked = o->name ? o->name
-				    : (!http_is_remote(o->source) && registry_name_valid(o->source)
-					       ? o->source
-					       : NULL);
+	const char *asked =
+		o->name ? o->name
+			: (!http_is_remote(o->source) && registry_name_valid(o->source) ? o->source
+											: NULL);
 	const char *name = asked ? asked : c->name;
 
 	/* One registry entry may not install (a newer version of) another box: a catalog that
@@ -210,8 +212,10 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 		return err_wrap(e, "%s: box url", catalog_url);
 	/* A catalog from the network may not make envup read files on this machine. */
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
-		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
-			       "catalog may only name http(s) URLs", catalog_url, ch.provider->url);
+		return err_set(e, ERR_CORRUPT,
+			       "%s: box url '%s' is a local file; a remote "
+			       "catalog may only name http(s) URLs",
+			       catalog_url, ch.provider->url);
 	/* the token goes only to box URLs under the registry (http.c checks it again per hop) */
 	p->token = registry && url_is_under(registry, p->url) ? token : NULL;
 	return 0;
@@ -339,8 +343,7 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
 
 /* Removes the regular files below dirfd (which it closes) that are one of ids: what the
  * converted disk read, whatever names it had. */
-static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n,
-			       unsigned depth)
+static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n, unsigned depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *de;
@@ -527,12 +530,17 @@ out:
 	return rc;
 }
 
-/* Download and verify: the checksum is computed while the bytes arrive. */
+/* Download and verify: the checksum is computed while the bytes arrive. A remote box is also
+ * unpacked into work while it arrives (boxes/follow.h): *unpacked says whether that gave the
+ * whole archive. */
 static int fetch(const struct box_store *s, const struct plan *p, const struct http_opts *ho,
-		 const struct box_add_opts *o, struct http_download *d, struct box_add_result *r,
-		 struct err *e)
+		 const struct box_add_opts *o, const char *work, const struct extract_hook *hook,
+		 struct http_download *d, bool *unpacked, struct box_add_result *r, struct err *e)
 {
 	struct http_opts bo = *ho;
+	struct follow *f = NULL;
+	struct err why = {0};
+	int rc;
 	struct hash *h = NULL;
 	enum hash_algo algo;
 	char actual[HASH_HEX_MAX];
@@ -559,13 +567,26 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	 * would only double the I/O of an add (a crash leaves a partial to resume, and the
 	 * checksum still judges what was kept) */
 	bo.defer_sync = true;
-	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
-	t = now();
-	if (http_download(p->url, s->cache, &bo, h, d, e) < 0) {
+	*unpacked = false;
+	if (http_is_remote(p->url) && follow_start(work, p->url, hook, &bo, &f, e) < 0) {
 		hash_free(h);
 		return -1;
 	}
+	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
+	t = now();
+	rc = http_download(p->url, s->cache, &bo, h, d, e);
 	r->secs_download = now() - t;
+	if (f) {
+		t = now();
+		*unpacked = follow_finish(f, rc == 0, &why) == 0 && rc == 0;
+		r->secs_extract = now() - t;
+		if (!*unpacked && rc == 0)
+			step(o, "unpacking after the download (%s)", why.msg);
+	}
+	if (rc < 0) {
+		hash_free(h);
+		return -1;
+	}
 	r->archive_bytes = d->size;
 	r->fetched = d->fetched;
 	r->resumed_from = d->resumed_from;
@@ -589,27 +610,34 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 	return 0;
 }
 
+/* Unpacks the downloaded box into work unless that was done while it arrived (unpacked),
+ * checks it and commits it to the store. */
 static int install(const struct box_store *s, struct plan *p, const struct box_add_opts *o,
-		   const struct http_download *d, struct box_add_result *r, struct err *e)
+		   const struct http_download *d, char **work, bool unpacked,
+		   const struct extract_hook *hook, struct streamed *st, struct box_add_result *r,
+		   struct err *e)
 {
 	struct boxmeta m;
-	struct streamed st = {.n = 0};
-	/* streamOptimized VMDKs (virtualbox boxes) never reach the disk as VMDKs */
-	struct extract_hook hook = {".vmdk", stream_claim, stream_write, &st};
-	char *work = NULL;
-	double t;
+	double t = now();
 	int rc = -1;
 
-	if (box_store_workdir(s, p->name, &work, e) < 0)
-		return -1;
-	step(o, "extracting %s", p->url);
-	t = now();
-	if (extract_archive(d->path, work, NULL, &hook, o->extract, e) < 0)
-		goto out;
+	if (!unpacked) {
+		/* a fresh directory: a broken follow may have left part of the archive */
+		st->n = 0;
+		st->secs = 0;
+		free(*work);
+		*work = NULL;
+		if (box_store_workdir(s, p->name, work, e) < 0)
+			return -1;
+		step(o, "extracting %s", p->url);
+		if (extract_archive(d->path, *work, NULL, hook, o->extract, e) < 0)
+			goto out;
+		r->secs_extract = 0;
+	}
 	/* "users" holds the store's records of the machines built on the box: a box that
 	 * brought its own could claim users it does not have (and block its removal) */
 	{
-		char *users = fs_join(work, "users");
+		char *users = fs_join(*work, "users");
 		bool planted = !users || fs_exists(users);
 
 		free(users);
@@ -620,12 +648,12 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 			goto out;
 		}
 	}
-	if (boxmeta_read(work, &m, e) < 0) {
+	if (boxmeta_read(*work, &m, e) < 0) {
 		err_wrap(e, "%s", p->url);
 		goto out;
 	}
-	r->secs_extract = now() - t - st.secs;
-	r->secs_convert = st.secs;
+	r->secs_extract += now() - t - st->secs;
+	r->secs_convert = st->secs;
 	if (p->provider && strcmp(p->provider, m.provider)) {
 		err_set(e, ERR_CORRUPT,
 			"%s: the catalog says provider '%s' but the box's "
@@ -650,19 +678,16 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 	}
 	step(o, "installing %s as base.qcow2", m.disks[0].path);
 	t = now();
-	if (convert_main_disk(work, &m, o->convert, &st, r, e) < 0)
+	if (convert_main_disk(*work, &m, o->convert, st, r, e) < 0)
 		goto meta;
 	r->secs_convert += now() - t;
-	if (write_record(work, p, &m, o->source, e) < 0 ||
-	    box_store_commit(s, work, p->name, p->version, p->provider, p->arch, o->force, e) < 0)
+	if (write_record(*work, p, &m, o->source, e) < 0 ||
+	    box_store_commit(s, *work, p->name, p->version, p->provider, p->arch, o->force, e) < 0)
 		goto meta;
 	rc = 0;
 meta:
 	boxmeta_free(&m);
 out:
-	if (rc < 0)
-		fs_remove_tree(work, NULL);
-	free(work);
 	return rc;
 }
 
@@ -676,6 +701,11 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 			       .trace_ctx = o->trace_ctx};
 	struct http_download d = {0};
 	struct plan p;
+	struct streamed st = {.n = 0};
+	/* streamOptimized VMDKs (virtualbox boxes) never reach the disk as VMDKs */
+	struct extract_hook hook = {".vmdk", stream_claim, stream_write, &st};
+	char *work = NULL;
+	bool unpacked = false;
 	double t = now();
 	int lock, rc = -1;
 
@@ -707,9 +737,11 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 		goto out;
 	}
 	box_entry_free(&r->box);
-	if (fetch(s, &p, &ho, o, &d, r, e) < 0)
+	if (box_store_workdir(s, p.name, &work, e) < 0 ||
+	    fetch(s, &p, &ho, o, work, &hook, &d, &unpacked, r, e) < 0)
 		goto out;
-	rc = install(s, &p, o, &d, r, e);
+	r->unpacked_while_downloading = unpacked;
+	rc = install(s, &p, o, &d, &work, unpacked, &hook, &st, r, e);
 	/* The archive is no longer needed once installed; a bad archive is no use either.
 	 * Network failures never get here, so their partial download stays for a resume. */
 	if (d.in_cache)
@@ -717,6 +749,9 @@ int box_add(const struct box_store *s, const struct box_add_opts *o, struct box_
 	if (rc == 0)
 		rc = box_store_find(s, p.name, p.version, p.provider, p.arch, &r->box, e);
 out:
+	if (work && rc < 0)
+		fs_remove_tree(work, NULL);
+	free(work);
 	http_download_free(&d);
 	box_store_unlock(lock);
 	plan_free(&p);

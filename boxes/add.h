@@ -13,7 +13,6 @@
 #include "core/progress.h"
 #include "core/userconf.h"
 
-
 struct box_add_opts {
 	const char *source;	/* ORG/BOX, a catalog URL or file, or a box URL or file */
 	const char *name;	/* the name to install as (required for a box URL or file) */
@@ -45,7 +44,8 @@ struct box_add_result {
 	uint64_t resumed_from;	/* bytes reused from an earlier partial download */
 	bool adopted;		/* the box's qcow2 became base.qcow2 as it was (no conversion) */
 	bool streamed;		/* the disk was a stream VMDK converted while extracted */
-	char not_adopted[256];	/* a qcow2 that was converted instead: why */
+	bool unpacked_while_downloading; /* extracted as the bytes arrived (boxes/follow.h) */
+	char not_adopted[256];		 /* a qcow2 that was converted instead: why */
 	double secs_resolve, secs_download, secs_verify, secs_extract, secs_convert;
 };
 

@@ -210,11 +210,11 @@ ssize_t extract_stream_read(void *stream, void *buf, size_t len, struct err *e)
 		return err_set(e, ERR_CORRUPT, "%s: entry '%s': %s", c->archive, s->name,
 			       archive_error_string(c->a));
 	if (s->read + (uint64_t)n > c->max_entry || c->total + (uint64_t)n > c->max_total)
-		return err_set(e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
-			       c->archive, s->name,
-			       (unsigned long long)(s->read + (uint64_t)n > c->max_entry
-							    ? c->max_entry
-							    : c->max_total));
+		return err_set(
+			e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
+			c->archive, s->name,
+			(unsigned long long)(s->read + (uint64_t)n > c->max_entry ? c->max_entry
+										  : c->max_total));
 	s->read += (uint64_t)n;
 	c->total += (uint64_t)n;
 	if (c->p)
@@ -479,63 +479,119 @@ out:
 	return rc;
 }
 
+/* Sets c up for dir and a new reader with every format and filter a box may use. */
+static int begin(struct ctx *c, const char *dir, const struct extract_limits *lim)
+{
+	c->max_entry = lim && lim->max_entry ? lim->max_entry : EXTRACT_DEFAULT_MAX_ENTRY;
+	c->max_total = lim && lim->max_total ? lim->max_total : EXTRACT_DEFAULT_MAX_TOTAL;
+	c->max_entries = lim && lim->max_entries ? lim->max_entries : EXTRACT_DEFAULT_MAX_ENTRIES;
+	c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0)
+		return err_sys(c->e, "cannot open %s", dir);
+	c->a = archive_read_new();
+	if (!c->a) {
+		close(c->dirfd);
+		return err_set(c->e, ERR_FAIL, "out of memory");
+	}
+	archive_read_support_format_tar(c->a);
+	archive_read_support_format_gnutar(c->a);
+	archive_read_support_format_zip(c->a);
+	archive_read_support_filter_gzip(c->a);
+	archive_read_support_filter_bzip2(c->a);
+	archive_read_support_filter_xz(c->a);
+	archive_read_support_filter_zstd(c->a);
+	return 0;
+}
+
+/* Every entry of the opened archive, then the links; frees the reader. */
+static int extract_all(struct ctx *c, int opened)
+{
+	struct archive_entry *ent;
+	unsigned count = 0;
+	int r, rc = -1;
+
+	if (opened != ARCHIVE_OK) {
+		err_set(c->e, ERR_CORRUPT,
+			"%s: not a box archive (tar, tar.gz, tar.xz, tar.zst, zip): %s", c->archive,
+			archive_error_string(c->a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(c->a, &ent)) == ARCHIVE_OK) {
+		if (++count > c->max_entries) {
+			err_set(c->e, ERR_CORRUPT, "%s: more than %u entries", c->archive,
+				c->max_entries);
+			goto out;
+		}
+		if (extract_entry(c, ent) < 0)
+			goto out;
+	}
+	if (r != ARCHIVE_EOF) {
+		err_set(c->e, ERR_CORRUPT, "%s: %s", c->archive, archive_error_string(c->a));
+		goto out;
+	}
+	if (count == 0) {
+		err_set(c->e, ERR_CORRUPT, "%s: the archive is empty", c->archive);
+		goto out;
+	}
+	rc = check_links(c);
+out:
+	for (size_t i = 0; i < c->nlinks; i++)
+		free(c->links[i]);
+	free(c->links);
+	archive_read_free(c->a);
+	close(c->dirfd);
+	return rc;
+}
+
 int extract_archive(const char *archive, const char *dir, const struct extract_limits *lim,
 		    const struct extract_hook *hook, const struct progress *p, struct err *e)
 {
 	struct ctx c = {.archive = archive, .p = p, .hook = hook, .e = e};
-	struct archive_entry *ent;
 	struct stat st;
-	unsigned count = 0;
-	int r, rc = -1;
 
-	c.max_entry = lim && lim->max_entry ? lim->max_entry : EXTRACT_DEFAULT_MAX_ENTRY;
-	c.max_total = lim && lim->max_total ? lim->max_total : EXTRACT_DEFAULT_MAX_TOTAL;
-	c.max_entries = lim && lim->max_entries ? lim->max_entries : EXTRACT_DEFAULT_MAX_ENTRIES;
 	if (stat(archive, &st) == 0)
 		c.archive_size = (uint64_t)st.st_size;
-	c.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c.dirfd < 0)
-		return err_sys(e, "cannot open %s", dir);
-	c.a = archive_read_new();
-	if (!c.a) {
-		close(c.dirfd);
+	if (begin(&c, dir, lim) < 0)
+		return -1;
+	return extract_all(&c, archive_read_open_filename(c.a, archive, 1 << 20));
+}
+
+struct source_reader {
+	const struct extract_source *src;
+	struct err *e;
+	char buf[1 << 20];
+};
+
+static la_ssize_t source_read(struct archive *a, void *ud, const void **out)
+{
+	struct source_reader *sr = ud;
+	ssize_t n = sr->src->read(sr->src->ctx, sr->buf, sizeof(sr->buf));
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "the archive broke off while it arrived");
+		return -1;
+	}
+	*out = sr->buf;
+	return n;
+}
+
+int extract_archive_from(const struct extract_source *src, const char *dir,
+			 const struct extract_limits *lim, const struct extract_hook *hook,
+			 struct err *e)
+{
+	struct ctx c = {.archive = src->name, .hook = hook, .e = e};
+	struct source_reader *sr = malloc(sizeof(*sr));
+	int rc;
+
+	if (!sr)
 		return err_set(e, ERR_FAIL, "out of memory");
+	sr->src = src;
+	sr->e = e;
+	if (begin(&c, dir, lim) < 0) {
+		free(sr);
+		return -1;
 	}
-	archive_read_support_format_tar(c.a);
-	archive_read_support_format_gnutar(c.a);
-	archive_read_support_format_zip(c.a);
-	archive_read_support_filter_gzip(c.a);
-	archive_read_support_filter_bzip2(c.a);
-	archive_read_support_filter_xz(c.a);
-	archive_read_support_filter_zstd(c.a);
-	if (archive_read_open_filename(c.a, archive, 1 << 20) != ARCHIVE_OK) {
-		err_set(e, ERR_CORRUPT,
-			"%s: not a box archive (tar, tar.gz, tar.xz, tar.zst, zip): %s", archive,
-			archive_error_string(c.a));
-		goto out;
-	}
-	while ((r = archive_read_next_header(c.a, &ent)) == ARCHIVE_OK) {
-		if (++count > c.max_entries) {
-			err_set(e, ERR_CORRUPT, "%s: more than %u entries", archive, c.max_entries);
-			goto out;
-		}
-		if (extract_entry(&c, ent) < 0)
-			goto out;
-	}
-	if (r != ARCHIVE_EOF) {
-		err_set(e, ERR_CORRUPT, "%s: %s", archive, archive_error_string(c.a));
-		goto out;
-	}
-	if (count == 0) {
-		err_set(e, ERR_CORRUPT, "%s: the archive is empty", archive);
-		goto out;
-	}
-	rc = check_links(&c);
-out:
-	for (size_t i = 0; i < c.nlinks; i++)
-		free(c.links[i]);
-	free(c.links);
-	archive_read_free(c.a);
-	close(c.dirfd);
+	rc = extract_all(&c, archive_read_open(c.a, sr, NULL, source_read, NULL));
+	free(sr);
 	return rc;
 }

@@ -44,4 +44,17 @@ struct extract_hook {
 int extract_archive(const char *archive, const char *dir, const struct extract_limits *lim,
 		    const struct extract_hook *hook, const struct progress *p, struct err *e);
 
+/* An archive read as it arrives (a download): read(ctx, buf, len) waits for bytes and returns
+ * how many, 0 at the archive's end, -1 when it broke off. name is for messages. */
+struct extract_source {
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	void *ctx;
+	const char *name;
+};
+
+/* extract_archive for an archive read front to back from src, without progress. */
+int extract_archive_from(const struct extract_source *src, const char *dir,
+			 const struct extract_limits *lim, const struct extract_hook *hook,
+			 struct err *e);
+
 #endif

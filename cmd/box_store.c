@@ -186,6 +186,8 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 				       json_object_new_int64((int64_t)r.resumed_from));
 		json_object_object_add(j, "adopted", json_object_new_boolean(r.adopted));
 		json_object_object_add(j, "streamed", json_object_new_boolean(r.streamed));
+		json_object_object_add(j, "unpacked_while_downloading",
+				       json_object_new_boolean(r.unpacked_while_downloading));
 		if (r.not_adopted[0])
 			json_object_object_add(j, "not_adopted",
 					       json_object_new_string(r.not_adopted));
@@ -207,6 +209,8 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 			"convert %.2f s",
 			(unsigned long long)r.fetched, r.resumed_from ? " (resumed)" : "",
 			r.secs_download, r.secs_verify, r.secs_extract, r.secs_convert);
+		if (r.unpacked_while_downloading)
+			ui_verbose("  the box was unpacked while it downloaded");
 		if (r.streamed)
 			ui_verbose("  the box's stream VMDK was converted while it was unpacked");
 		else if (r.adopted)

@@ -455,6 +455,7 @@ struct xfer {
 	uint64_t start_offset; /* offset when this request was sent */
 	uint64_t synced;       /* bytes handed to writeback */
 	bool defer_sync;       /* http_opts.defer_sync */
+	const struct http_opts *o; /* for its arrived callback */
 	bool sent_if_range;    /* this request's Range was conditional on our validator */
 	bool started;	       /* the final response's body has begun */
 	bool not_modified;
@@ -571,6 +572,8 @@ static int xfer_flush(struct xfer *x)
 		}
 		done += n;
 	}
+	if (x->o && x->o->arrived)
+		x->o->arrived(x->o->arrived_ctx, x->fd, at, at + x->fill);
 	if (x->pipe) {
 		hashpipe_put(x->pipe, x->fill);
 		x->buf = NULL;
@@ -719,7 +722,8 @@ static int download_remote(const char *url, const struct cache_files *cf, const 
 			 .progress = o ? o->progress : NULL,
 			 .e = e,
 			 .max_bytes = o && o->max_bytes ? o->max_bytes : HTTP_DEFAULT_MAX_BYTES,
-			 .defer_sync = o && o->defer_sync};
+			 .defer_sync = o && o->defer_sync,
+			 .o = o};
 	struct stat st;
 	bool restarted = false;
 

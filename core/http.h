@@ -31,6 +31,12 @@ struct http_opts {
 	 * for the bytes past its end and, when the server says there are none with the
 	 * validator matching, takes it as complete without fetching it again) */
 	bool defer_sync;
+	/* http_download: told of the bytes [start, end) as they are written to the file (fd, to
+	 * read them back: valid during the call only), in the order they come, so that the caller
+	 * can read the file while it arrives. A resumed download starts past 0; one that starts
+	 * over starts at 0 again. */
+	void (*arrived)(void *ctx, int fd, uint64_t start, uint64_t end);
+	void *arrived_ctx;
 	/* -v: called with each request line and header sent and each status line received,
 	 * Authorization values masked; NULL: quiet */
 	void (*trace)(void *ctx, const char *line);

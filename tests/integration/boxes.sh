@@ -59,6 +59,8 @@ check "name resolves to the newest usable version (1.10.0 > 1.9.0 > 1.2.0; 2.0.0
 dir=$(echo "$out" | jget '["dir"]')
 check "base.qcow2 holds the box's disk (qemu-img compare)" \
 	qemu-img compare -q "$dir/base.qcow2" "$T/src/pattern.raw"
+check "a fresh download is unpacked while it arrives (boxes/follow.c)" \
+	[ "$(jget '["unpacked_while_downloading"]' <<<"$out")" = True ]
 check "the box's metadata and envup's record are installed, the source disk is not" \
 	test -f "$dir/metadata.json" -a -f "$dir/envup-box.json" -a ! -e "$dir/disk.qcow2"
 accept=$(python3 -c 'import json,sys; print(set(json.loads(l)["accept"] for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/multi"))' "$LOG")
@@ -166,6 +168,8 @@ check "connection dropped after 1000000 bytes: retried, resumed and installed" \
 second=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"]=="/test/drop.box"]; print(r[1]["range"], r[1]["status"], r[1]["bytes"], len(r))' "$LOG")
 check "second request asked Range bytes=1000000- and got only the rest ($second)" \
 	[ "$second" = "bytes=1000000- 206 $((size - 1000000)) 2" ]
+check "  ... and unpacking went on across the retry" \
+	[ "$(jget '["unpacked_while_downloading"]' <<<"$out")" = True ]
 
 # A killed add leaves no trace in the store; the next add resumes the partial download.
 cp "$WWW/test/envup-amd64.box" "$WWW/test/slow.box"
@@ -188,6 +192,9 @@ out=$(envbox add "$H/slow.box" --name slow/box --json)
 after=$(served /test/slow.box "$LOG")
 check_sh "the next add resumes from the partial ($have bytes) and fetches only the rest" \
 	'[ "$(jget "[\"resumed_from\"]" <<<"$out")" = "$have" ] && [ $((after - before)) -eq $((size - have)) ]'
+check_sh "  ... and, its first bytes not arriving, unpacks the file after the download" \
+	'[ "$(jget "[\"unpacked_while_downloading\"]" <<<"$out")" = False ] &&
+	 qemu-img compare -q "$(jget "[\"dir\"]" <<<"$out")/base.qcow2" "$T/src/pattern.raw"'
 check "no download is left in the cache once installed or failed" [ -z "$(ls -A "$XDG_CACHE_HOME/envup/downloads/")" ]
 
 # Cache states left by earlier runs (docs/boxes.md: KEY.part + KEY.json): a complete copy is
