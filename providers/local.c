@@ -553,7 +553,12 @@ int local_state(const struct provider_ctx *c, enum machine_status *out, struct e
 
 	if (provider_recorded_state(c, out, e) < 0)
 		return -1;
-	if (*out == MACHINE_RUNNING && !local_running(c, &pid))
+	/* A live hypervisor wins over the record: an envup killed between starting it and
+	 * recording "running" left it running under "not created" or "halted", which envdestroy
+	 * would have taken for nothing to stop. */
+	if (local_running(c, &pid))
+		*out = MACHINE_RUNNING;
+	else if (*out == MACHINE_RUNNING)
 		*out = MACHINE_ABORTED;
 	return 0;
 }

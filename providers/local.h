@@ -91,7 +91,8 @@ int local_kill(const struct provider_ctx *c, const char *sock_name, struct err *
 int local_spawn(const struct provider_ctx *c, char *const argv[], const char *errlog,
 		struct err *e);
 
-/* The recorded state, with RUNNING turned into ABORTED when the process is gone. */
+/* The recorded state, except that a live hypervisor (pidfile) makes it RUNNING and a RUNNING
+ * record without one becomes ABORTED. */
 int local_state(const struct provider_ctx *c, enum machine_status *out, struct err *e);
 
 /* The last n lines of console.log (heap string). */

@@ -152,6 +152,18 @@ static void test_running(void **state)
 	usleep(100 * 1000);
 	assert_int_equal(local_running(&c, &pid), 1);
 	assert_int_equal(pid, child);
+	/* an envup killed between starting it and recording "running": the live process wins
+	 * over the record, so that envdestroy stops it */
+	{
+		enum machine_status s;
+
+		assert_int_equal(local_state(&c, &s, &e), 0);
+		assert_int_equal(s, MACHINE_RUNNING);
+		assert_int_equal(unit_sh("echo '{\"state\":\"halted\"}' >'%s/state.json'", mdir),
+				 0);
+		assert_int_equal(local_state(&c, &s, &e), 0);
+		assert_int_equal(s, MACHINE_RUNNING);
+	}
 	/* nor is a process of a machine whose directory's name only starts the same */
 	{
 		char *sib = NULL;
