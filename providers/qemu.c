@@ -102,6 +102,7 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	struct local_ports ports;
 	struct local_args a = {0};
 	bool kvm = provider_hardware_virt();
+	char *dir = NULL;
 	pid_t pid;
 	int rc = -1, lock;
 
@@ -133,18 +134,26 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 	local_arg(&a, "-nodefaults");
 	local_arg(&a, "-display");
 	local_arg(&a, "none");
+	/* QEMU's option lists end a value at a comma: the project's path may hold one */
+	dir = share9p_commas_doubled(c->machine_dir);
+	if (!dir) {
+		err_set(e, ERR_FAIL, "out of memory");
+		goto out;
+	}
 	local_arg(&a, "-drive");
 	local_arg(&a, "file=%s/disk.qcow2,format=qcow2,if=virtio,cache=writeback,discard=unmap",
-		  c->machine_dir);
+		  dir);
 	add_net(&a, &ports);
 	local_arg(&a, "-device");
 	local_arg(&a, "virtio-rng-pci");
 	local_arg(&a, "-chardev");
-	local_arg(&a, "file,id=con,path=%s/console.log,append=on", c->machine_dir);
+	local_arg(&a, "file,id=con,path=%s/console.log,append=on", dir);
 	local_arg(&a, "-serial");
 	local_arg(&a, "chardev:con");
-	local_arg(&a, "-qmp");
-	local_arg(&a, "unix:%s/" QMP_SOCK ",server=on,wait=off", c->machine_dir);
+	local_arg(&a, "-chardev");
+	local_arg(&a, "socket,id=qmp,path=%s/" QMP_SOCK ",server=on,wait=off", dir);
+	local_arg(&a, "-mon");
+	local_arg(&a, "chardev=qmp,mode=control");
 	local_arg(&a, "-pidfile");
 	local_arg(&a, "%s/pid", c->machine_dir);
 	local_arg(&a, "-daemonize");
@@ -160,6 +169,7 @@ static int qemu_up(const struct provider_ctx *c, struct err *e)
 out:
 	local_ports_unlock(lock);
 	local_args_free(&a);
+	free(dir);
 	return rc;
 }
 

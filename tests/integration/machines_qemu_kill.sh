@@ -6,7 +6,8 @@
 # folder and while a step provisions; the qemu process SIGKILLed (a crashed hypervisor). Each
 # time the next envup resumes or envdestroy cleans, and envhalt/envdestroy leave no process,
 # socket, port, overlay or state. Two projects with a machine of the same name and the same
-# forwarded port run side by side without sharing a port, socket or disk.
+# forwarded port run side by side without sharing a port, socket or disk (one project's path
+# has a comma).
 source "$(dirname "$0")/lib.sh"
 qemu_demo_setup "qemu kill tests"
 source "$ENVUP_SRC/tests/bench/nginx.inc"
@@ -20,7 +21,7 @@ nginx_start "$T/ngx" "
     access_log $T/ngx/access.log ranges;
     location / { limit_rate 40m; }"
 at_exit "nginx_stop '$T/ngx'"
-A=$T/a B=$T/b
+A=$T/a B=$T/b,2 # a comma: QEMU's option lists need it doubled
 web_port=$(free_port)
 for d in "$A" "$B"; do
 	mkdir -p "$d"
@@ -168,8 +169,8 @@ check_sh "different SSH ports ($(sshp "$A"), $(sshp "$B"))" '[ "$(sshp "$A")" !=
 check_sh "the same forwarded port auto-corrected in one ($(fwdp "$A"), $(fwdp "$B"))" \
 	'[ "$(fwdp "$A")" != "$(fwdp "$B")" ] && grep -q "auto_correct" "$T/b1.log" "$T/a3.log"'
 check_sh "each qemu uses its own project's disk and QMP socket" \
-	'tr "\0" " " </proc/$(cat $A/$M/pid)/cmdline | grep -q "file=$A/$M/disk.qcow2.*unix:$A/$M/qmp.sock" &&
-	 tr "\0" " " </proc/$(cat $B/$M/pid)/cmdline | grep -q "file=$B/$M/disk.qcow2.*unix:$B/$M/qmp.sock" &&
+	'tr "\0" " " </proc/$(cat $A/$M/pid)/cmdline | grep -q "file=$A/$M/disk.qcow2.*path=$A/$M/qmp.sock" &&
+	 tr "\0" " " </proc/$(cat "$B/$M/pid")/cmdline | grep -q "file=${B//,/,,}/$M/disk.qcow2.*path=${B//,/,,}/$M/qmp.sock" &&
 	 ! tr "\0" " " </proc/$(cat $B/$M/pid)/cmdline | grep -q "$A/"'
 check_sh "the disks are two overlays on one base" \
 	'[ "$(stat -c %i $A/$M/disk.qcow2)" != "$(stat -c %i $B/$M/disk.qcow2)" ] &&
