@@ -126,8 +126,7 @@ static char *resolve_url(const char *catalog_url, const char *url, struct err *e
 
 	if (http_is_remote(catalog_url)) {
 		if (!strncasecmp(url, "file:", 5))
-			return strdup(
-				url); /* refused by the caller: a remote catalog's local file */
+			return strdup(url); /* refused by the caller: a remote catalog's local file */
 		if (url_resolve(catalog_url, url, &out, e) < 0) {
 			if (e)
 				e->code = ERR_CORRUPT;
@@ -179,10 +178,10 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 	};
 	struct catalog_choice ch;
 	/* the name asked for: --name, else the registry name looked up */
-	const char *asked =
-		o->name ? o->name
-			: (!http_is_remote(o->source) && registry_name_valid(o->source) ? o->source
-											: NULL);
+	const char *asked = o->name ? o->name
+				    : (!http_is_remote(o->source) && registry_name_valid(o->source)
+					       ? o->source
+					       : NULL);
 	const char *name = asked ? asked : c->name;
 
 	/* One registry entry may not install (a newer version of) another box: a catalog that
@@ -212,10 +211,8 @@ static int plan_from_catalog(const struct catalog *c, const char *catalog_url, c
 		return err_wrap(e, "%s: box url", catalog_url);
 	/* A catalog from the network may not make envup read files on this machine. */
 	if (http_is_remote(catalog_url) && !http_is_remote(p->url))
-		return err_set(e, ERR_CORRUPT,
-			       "%s: box url '%s' is a local file; a remote "
-			       "catalog may only name http(s) URLs",
-			       catalog_url, ch.provider->url);
+		return err_set(e, ERR_CORRUPT, "%s: box url '%s' is a local file; a remote "
+			       "catalog may only name http(s) URLs", catalog_url, ch.provider->url);
 	/* the token goes only to box URLs under the registry (http.c checks it again per hop) */
 	p->token = registry && url_is_under(registry, p->url) ? token : NULL;
 	return 0;
@@ -343,7 +340,8 @@ static int write_record(const char *dir, const struct plan *p, const struct boxm
 
 /* Removes the regular files below dirfd (which it closes) that are one of ids: what the
  * converted disk read, whatever names it had. */
-static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n, unsigned depth)
+static void remove_files_by_id(int dirfd, const struct image_file_id *ids, size_t n,
+			       unsigned depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *de;

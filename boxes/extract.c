@@ -210,11 +210,11 @@ ssize_t extract_stream_read(void *stream, void *buf, size_t len, struct err *e)
 		return err_set(e, ERR_CORRUPT, "%s: entry '%s': %s", c->archive, s->name,
 			       archive_error_string(c->a));
 	if (s->read + (uint64_t)n > c->max_entry || c->total + (uint64_t)n > c->max_total)
-		return err_set(
-			e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
-			c->archive, s->name,
-			(unsigned long long)(s->read + (uint64_t)n > c->max_entry ? c->max_entry
-										  : c->max_total));
+		return err_set(e, ERR_CORRUPT, "%s: entry '%s' is over the size limit of %llu bytes",
+			       c->archive, s->name,
+			       (unsigned long long)(s->read + (uint64_t)n > c->max_entry
+							    ? c->max_entry
+							    : c->max_total));
 	s->read += (uint64_t)n;
 	c->total += (uint64_t)n;
 	if (c->p)
