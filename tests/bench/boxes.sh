@@ -5,7 +5,8 @@
 #     envbox add  vs  curl -o + tar -xf                      [target <= 1.1x]
 #   virtualbox box (tar of box.ovf + a 1 GiB streamOptimized VMDK, made by qemu-img):
 #     envbox add  vs  curl -o + tar -xf + qemu-img convert -O qcow2   [target <= 1.0x]
-#   download phase of envbox add (sha256 computed while streaming) vs curl -o: throughput
+#   download phase of envbox add (sha256 computed while streaming, and the box unpacked
+#     behind it on another thread: boxes/follow.c) vs curl -o: throughput
 #     ratio                                                   [target >= 0.95x]
 # RUNS rounds (default 3) alternate the tools, each from a fresh store and cache with the
 # box in nginx's page cache; `sync` between tools so that no one pays for another's
@@ -133,13 +134,14 @@ cr = [s / t / 1048576 for s, t in zip(sizes, curl)]
 er = [s / t / 1048576 for s, t in zip(sizes, dl)]
 print("download (both boxes, MiB/s):")
 print("  %-34s" % "curl -o" + " ".join("%6.0f" % r for r in cr) + "   median %6.0f" % med(cr))
-print("  %-34s" % "envbox add: download (sha256)" + " ".join("%6.0f" % r for r in er) +
+print("  %-34s" % "envbox add: download (+sha256, unpack)" + " ".join("%6.0f" % r for r in er) +
       "   median %6.0f" % med(er))
 print("  ratio envbox / curl (throughput):  %.2fx [target >= 0.95x]" % (med(er) / med(cr)))
 for name, r in (("libvirt", lv), ("virtualbox", vb)):
     m = sorted(r, key=lambda x: sum(x["seconds"].values()))[(runs - 1) // 2]
     s = m["seconds"]
     print("envbox add %s, phases of the median run: download %.2f, verify %.2f, unpack %.2f, "
-          "convert %.2f s (adopted %s, streamed %s)" % (name, s["download"], s["verify"],
-          s["extract"], s["convert"], m["adopted"], m["streamed"]))
+          "convert %.2f s (adopted %s, streamed %s, unpacked while downloading %s)" %
+          (name, s["download"], s["verify"], s["extract"], s["convert"], m["adopted"],
+           m["streamed"], m.get("unpacked_while_downloading")))
 PY
