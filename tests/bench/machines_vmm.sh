@@ -147,6 +147,7 @@ run_envup() { # ROUND
 	printf '  key swap and host key pin      %8d ms\n' "$((ready - swap))"
 	printf '  provision (one shell step)     %8d ms\n' "$((end - prov))"
 	printf '  envup in all                   %8d ms\n' "$end"
+	printf '  SSH-ready from envup'"'"'s start   %8d ms\n' "$swap"
 	keep resolve "$box"
 	keep start "$((wait - start))"
 	keep boot "$((swap - wait))"
