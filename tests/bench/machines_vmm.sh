@@ -157,18 +157,20 @@ run_envup() { # ROUND
 	keep ready.envup "$swap"
 	t0=$(ms)
 	"$BIN/envdestroy" -f >/dev/null 2>&1 || fail "envdestroy failed"
-	printf '  envdestroy (running machine)   %8d ms\n' "$(($(ms) - t0))"
-	keep destroy "$(($(ms) - t0))"
+	t0=$(($(ms) - t0))
+	printf '  envdestroy (running machine)   %8d ms\n' "$t0"
+	keep destroy "$t0"
 	[ ! -e "$T/p/.envup/machines/k" ] || fail "envdestroy left .envup/machines/k behind"
 	cd "$SRC" || exit 1
 }
 
 # run_hand ROUND envvmm|qemu: overlay, the VMM started by hand, ssh until it answers
 run_hand() {
-	local port t0 started ready
+	local port t0 overlay started ready
 	port=$(free_port)
 	t0=$(ms)
 	qemu-img create -q -f qcow2 -b "$BASE" -F qcow2 "$T/hand.qcow2" || fail "qemu-img create failed"
+	overlay=$(($(ms) - t0))
 	if [ "$2" = envvmm ]; then
 		"$BIN/envvmm" --memory $MEM --cpus $CPUS --kernel "$KERNEL" --initrd "$INITRD" \
 			--cmdline "$CMDLINE" --disk "${T//,/,,}/hand.qcow2,format=qcow2,backing=${BASE//,/,,}" \
@@ -191,7 +193,8 @@ run_hand() {
 	done
 	ready=$(($(ms) - t0))
 	stop_hand
-	printf '%s by hand, round %d: overlay and start %d ms, SSH-ready %d ms\n' "$2" "$1" "$started" "$ready"
+	printf '%s by hand, round %d: overlay made after %d ms, started after %d ms, SSH-ready after %d ms\n' \
+		"$2" "$1" "$overlay" "$started" "$ready"
 	keep "ready.$2" "$ready"
 }
 
@@ -210,15 +213,24 @@ done
 [ "$ROUNDS" -gt 1 ] && echo "medians of $ROUNDS rounds (the order reversed every other round):" &&
 	printf '  resolve %.0f, clone and start %.0f, boot %.0f, key swap %.0f, provision %.0f, envup %.0f, envdestroy %.0f ms\n' \
 		"$(med resolve)" "$(med start)" "$(med boot)" "$(med swap)" "$(med provision)" "$(med envup)" "$(med destroy)"
+# ratio A B: SSH-ready of A over B, the ratio of the medians; with rounds, also each round's
+# (the two ran minutes apart, not hours: less of the shared machine's drift) and their median
+ratio() {
+	printf '%.3f' "$(echo "$(med "ready.$1") / $(med "ready.$2")" | bc -l)"
+	[ "$ROUNDS" -gt 1 ] || return 0
+	paste -d' ' "$T/res.ready.$1" "$T/res.ready.$2" | awk '{print $1 / $2}' >"$T/ratios"
+	printf ' (each round: %s; their median %.3f)' "$(awk '{printf "%s%.3f", (NR > 1 ? " " : ""), $1}' "$T/ratios")" \
+		"$(median <"$T/ratios")"
+}
 ours=$(med ready.envup) vmm=$(med ready.envvmm)
-printf 'SSH-ready: envup (vmm provider) %.0f ms, envvmm by hand %.0f ms: ratio %.3f (the provider'"'"'s overhead, target <= 1.05)\n' \
-	"$ours" "$vmm" "$(echo "$ours / $vmm" | bc -l)"
+printf 'SSH-ready: envup (vmm provider) %.0f ms, envvmm by hand %.0f ms: ratio %s (the provider'"'"'s overhead, target <= 1.05)\n' \
+	"$ours" "$vmm" "$(ratio envup envvmm)"
 if $have_qemu; then
 	q=$(med ready.qemu)
-	printf 'SSH-ready: envup (vmm provider) %.0f ms, qemu -accel kvm by hand %.0f ms: ratio %.3f\n' \
-		"$ours" "$q" "$(echo "$ours / $q" | bc -l)"
-	printf 'SSH-ready: envvmm by hand %.0f ms, qemu -accel kvm by hand %.0f ms: ratio %.3f\n' \
-		"$vmm" "$q" "$(echo "$vmm / $q" | bc -l)"
+	printf 'SSH-ready: envup (vmm provider) %.0f ms, qemu -accel kvm by hand %.0f ms: ratio %s\n' \
+		"$ours" "$q" "$(ratio envup qemu)"
+	printf 'SSH-ready: envvmm by hand %.0f ms, qemu -accel kvm by hand %.0f ms: ratio %s\n' \
+		"$vmm" "$q" "$(ratio envvmm qemu)"
 else
 	echo "qemu -accel kvm by hand: SKIPPED (no qemu-system-x86_64: make deps)"
 fi
