@@ -94,8 +94,7 @@ PY
 MEM=512 CPUS=1
 cp "$SRC/data/keys/vagrant" "$T/key" && chmod 600 "$T/key"
 # Every program each side runs loaded once before the clocks start: in the lab they come from
-# the host over 9p under TCG, and the first qemu-img alone took 7 s there (envup's own
-# programs were loaded by envbox add).
+# the host over 9p under TCG (envup's own programs were loaded by envbox add).
 "$BIN/envvmm" --help >/dev/null 2>&1
 qemu-img --version >/dev/null
 ssh -V 2>/dev/null
