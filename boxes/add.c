@@ -620,13 +620,15 @@ static int install(const struct box_store *s, struct plan *p, const struct box_a
 	int rc = -1;
 
 	if (!unpacked) {
-		/* a fresh directory: a broken follow may have left part of the archive */
-		st->n = 0;
-		st->secs = 0;
-		free(*work);
-		*work = NULL;
-		if (box_store_workdir(s, p->name, work, e) < 0)
-			return -1;
+		/* a fresh directory where a broken follow may have left part of the archive */
+		if (http_is_remote(p->url)) {
+			st->n = 0;
+			st->secs = 0;
+			free(*work);
+			*work = NULL;
+			if (box_store_workdir(s, p->name, work, e) < 0)
+				return -1;
+		}
 		step(o, "extracting %s", p->url);
 		if (extract_archive(d->path, *work, NULL, hook, o->extract, e) < 0)
 			goto out;

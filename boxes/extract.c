@@ -558,7 +558,6 @@ int extract_archive(const char *archive, const char *dir, const struct extract_l
 
 struct source_reader {
 	const struct extract_source *src;
-	struct err *e;
 	char buf[1 << 20];
 };
 
@@ -586,7 +585,6 @@ int extract_archive_from(const struct extract_source *src, const char *dir,
 	if (!sr)
 		return err_set(e, ERR_FAIL, "out of memory");
 	sr->src = src;
-	sr->e = e;
 	if (begin(&c, dir, lim) < 0) {
 		free(sr);
 		return -1;

@@ -88,3 +88,19 @@ stock_kernel_box() {
 		{ rm -f "$STOCK_BOX.tmp$$"; not_ok "the stock-kernel demo box: $(tail -2 "$T/initramfs.log")"; finish; }
 	rm -rf "$sb"
 }
+
+# The kill suites' (machines_qemu_kill.sh, machines_vmm_kill.sh) helpers.
+# wait_for SECONDS 'CONDITION': 0 once CONDITION holds, 1 after SECONDS.
+wait_for() {
+	local i
+	for ((i = 0; i < $1 * 5; i++)); do
+		eval "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# stopped PID: the process stopped itself (ENVUP_TEST_STOP).
+stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+port_free() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$1))" 2>/dev/null; }
+# state_of: envstatus's state of the Envfile's first machine ($BIN: the envNAME commands).
+state_of() { "$BIN/envstatus" --json 2>/dev/null | python3 -c "import json,sys;print(json.load(sys.stdin)['machines'][0]['state'])"; }

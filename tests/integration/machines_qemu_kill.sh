@@ -48,20 +48,8 @@ machines:
 EOT
 done
 at_exit "'$BIN/envdestroy' -f >/dev/null 2>&1 </dev/null; cd '$A' && '$BIN/envdestroy' -f >/dev/null 2>&1 </dev/null"
-# wait_for SECONDS 'CONDITION'
-wait_for() {
-	local i
-	for ((i = 0; i < $1 * 5; i++)); do
-		eval "$2" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
 # qemu processes of project dir $1
 qemus() { pgrep -f "$1/[.]envup/machines/" || true; }
-port_free() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$1))" 2>/dev/null; }
-state_of() { "$BIN/envstatus" --json 2>/dev/null | python3 -c "import json,sys;print(json.load(sys.stdin)['machines'][0]['state'])"; }
 M=.envup/machines/k
 sshp() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['ssh_port'])" "$1/$M/state.json"; }
 fwdp() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['forwarded_ports'][0]['host'])" "$1/$M/state.json"; }

@@ -40,19 +40,7 @@ machines:
       - shell: {name: once, inline: "echo ran >>/root/once.count; echo once-ran"}
 EOT
 at_exit "cd '$P' && '$BIN/envdestroy' -f >/dev/null 2>&1 </dev/null"
-# wait_for SECONDS 'CONDITION'
-wait_for() {
-	local i
-	for ((i = 0; i < $1 * 5; i++)); do
-		eval "$2" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
 vmms() { pgrep -f "$P/[.]envup/machines/" || true; }
-port_free() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$1))" 2>/dev/null; }
-state_of() { "$BIN/envstatus" --json 2>/dev/null | python3 -c "import json,sys;print(json.load(sys.stdin)['machines'][0]['state'])"; }
 ssh_port() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['ssh_port'])" "$M/state.json"; }
 ssh_with() { # KEY: log in with that key only, as plain ssh would
 	ssh -q -i "$1" -p "$(ssh_port)" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 \
