@@ -171,8 +171,8 @@ static bool bars_on(void)
 void ui_progress_start(struct ui_progress *p, const char *label)
 {
 	p->label = label;
-	p->start_ns = now_ns();
 	p->last_draw_ns = 0;
+	p->timed = false;
 	p->drawn = false;
 }
 
@@ -192,32 +192,53 @@ void ui_format_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
+/* The speed and the time left are shown once the phase has run this long: from a few
+ * milliseconds they would be noise (a first frame said 101.3 TiB/s). */
+#define UI_RATE_AFTER_NS 500000000ULL
+
 void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 {
 	struct ui_progress *p = ctx;
 	uint64_t now = now_ns();
-	double secs, rate;
-	char d[32], r[32];
+	double rate = 0;
+	char d[32], r[48] = "";
 
+	if (!p->timed) {
+		p->timed = true;
+		p->first_ns = now;
+		p->first_done = done;
+	}
 	if (!bars_on() || (p->drawn && now - p->last_draw_ns < 100000000ULL && done != total))
 		return;
 	p->last_draw_ns = now;
 	p->drawn = true;
-	secs = (double)(now - p->start_ns) / 1e9;
-	rate = secs > 0 ? (double)done / secs : 0;
+	if (now - p->first_ns >= UI_RATE_AFTER_NS && done > p->first_done)
+		rate = (double)(done - p->first_done) / ((double)(now - p->first_ns) / 1e9);
 	ui_format_bytes(done, d, sizeof(d));
-	ui_format_bytes((uint64_t)rate, r, sizeof(r));
+	if (rate > 0) {
+		r[0] = ' ';
+		ui_format_bytes((uint64_t)rate, r + 1, sizeof(r) - 3);
+		strcat(r, "/s");
+	}
 	if (total) {
 		int width = 30, fill = (int)((double)done / (double)total * width);
-		double eta = rate > 0 ? (double)(total - (done < total ? done : total)) / rate : 0;
+		double eta = rate > 0 ? (double)(total - (done < total ? done : total)) / rate : -1;
+		char left[24] = "ETA --:--";
 
 		if (fill > width)
 			fill = width;
-		fprintf(stderr, "\r\033[K%s [%.*s%*s] %3d%% %s %s/s ETA %02d:%02d", p->label, fill,
+		if (eta >= 100 * 3600)
+			snprintf(left, sizeof(left), "ETA >99 h");
+		else if (eta >= 3600)
+			snprintf(left, sizeof(left), "ETA %d:%02d:%02d", (int)eta / 3600,
+				 (int)eta / 60 % 60, (int)eta % 60);
+		else if (eta >= 0)
+			snprintf(left, sizeof(left), "ETA %02d:%02d", (int)eta / 60, (int)eta % 60);
+		fprintf(stderr, "\r\033[K%s [%.*s%*s] %3d%% %s%s %s", p->label, fill,
 			"##############################", width - fill, "",
-			(int)((double)done * 100 / (double)total), d, r, (int)eta / 60, (int)eta % 60);
+			(int)((double)done * 100 / (double)total), d, r, left);
 	} else {
-		fprintf(stderr, "\r\033[K%s %s %s/s", p->label, d, r);
+		fprintf(stderr, "\r\033[K%s %s%s", p->label, d, r);
 	}
 	fflush(stderr);
 }

@@ -41,8 +41,11 @@ void ui_format_bytes(uint64_t n, char *buf, size_t len);
  * a second, only on terminals. ui_progress_done clears the line. */
 struct ui_progress {
 	const char *label;
-	uint64_t start_ns;
 	uint64_t last_draw_ns;
+	/* the speed counts from the first update: bytes a resumed download already had are not
+	 * this run's */
+	uint64_t first_ns, first_done;
+	bool timed;
 	bool drawn;
 };
 void ui_progress_start(struct ui_progress *p, const char *label);

@@ -1,6 +1,7 @@
 /* Small core helpers: versions and constraints, sizes, suggestions, contained paths, writes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,75 @@ static void test_format_bytes(void **state)
 	assert_string_equal(b, "16384.0 PiB");
 }
 
+/* What the bar drew on the terminal since the last call (the pty's other side). */
+static void read_bar(int master, char *buf, size_t len)
+{
+	struct pollfd pfd = {.fd = master, .events = POLLIN};
+	ssize_t n;
+
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	n = read(master, buf, len - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+}
+
+/* The bar on a real terminal (a pty as stderr): no speed or time left in its first half
+ * second (a first frame had said 101.3 TiB/s), then the speed of this run's bytes only, not
+ * those a resumed download already had. */
+static void test_progress_bar(void **state)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY), tty, saved = dup(STDERR_FILENO);
+	struct ui_progress p;
+	char out[512], *rate;
+	double mib_s;
+
+	(void)state;
+	assert_true(master >= 0 && saved >= 0);
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	tty = open(ptsname(master), O_RDWR | O_NOCTTY);
+	assert_true(tty >= 0);
+	assert_int_equal(dup2(tty, STDERR_FILENO), STDERR_FILENO);
+	ui_init(UI_NORMAL, false);
+	ui_progress_start(&p, "[1/3] download");
+	ui_progress_update(&p, 900ULL << 20, 1000ULL << 20); /* resumed at 900 MiB */
+	read_bar(master, out, sizeof(out));
+	assert_non_null(strstr(out, "[1/3] download ["));
+	assert_non_null(strstr(out, " 90% 900.0 MiB"));
+	assert_non_null(strstr(out, "ETA --:--"));
+	assert_null(strstr(out, "/s"));
+	usleep(600 * 1000);
+	ui_progress_update(&p, 950ULL << 20, 1000ULL << 20);
+	read_bar(master, out, sizeof(out));
+	assert_non_null(strstr(out, " 95% 950.0 MiB"));
+	/* 50 MiB in at least 0.6 s: at most 83.3 MiB/s (with the 900 MiB it would be > 1 GiB/s) */
+	rate = strstr(out, "MiB/s");
+	assert_non_null(rate);
+	while (rate > out && rate[-1] != ' ')
+		rate--;
+	while (rate > out && rate[-1] == ' ')
+		rate--;
+	while (rate > out && rate[-1] != ' ')
+		rate--;
+	mib_s = strtod(rate, NULL);
+	assert_true(mib_s > 0 && mib_s <= 83.4);
+	assert_null(strstr(out, "ETA --:--"));
+	assert_non_null(strstr(out, "ETA 00:"));
+	ui_progress_done(&p);
+	/* a slow start on a large file: hours, not an overflowing count of minutes */
+	ui_progress_start(&p, "[1/3] download");
+	ui_progress_update(&p, 0, 1ULL << 40);
+	usleep(600 * 1000);
+	ui_progress_update(&p, 1ULL << 20, 1ULL << 40);
+	read_bar(master, out, sizeof(out));
+	assert_non_null(strstr(out, "ETA >99 h"));
+	ui_progress_done(&p);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(tty);
+	close(master);
+}
+
 static void test_suggest_and_paths(void **state)
 {
 	const char *const keys[] = {"memory", "cpus", "provision", "provider"};
@@ -162,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_format_bytes),
+		cmocka_unit_test(test_progress_bar),
 		cmocka_unit_test(test_suggest_and_paths),
 		cmocka_unit_test(test_pwrite_all),
 	};
