@@ -123,8 +123,10 @@ install: all
 clean:
 	rm -rf build
 
+# The C lines changed against HEAD only: much of the tree aligns comments by hand in ways
+# clang-format 14 would undo, and a whole-tree run rewraps about 50 files nobody touched.
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	git clang-format --force --extensions c,h
 
 .PHONY: all test test-slow test-slow-only build-test bench fuzz deps demo demo-static install clean format
 .DELETE_ON_ERROR:
