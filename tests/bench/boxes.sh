@@ -15,9 +15,10 @@
 #     network and not the CPU is the limit, as it is for a box server that is not loopback.
 # After an untimed round, RUNS rounds (default 3) alternate the tools, each from a fresh
 # store and cache with the box in nginx's page cache; `sync` between tools so that no one
-# pays for another's writeback. Medians are compared. envbox fdatasyncs base.qcow2 before it enters the store
-# (curl, tar and qemu-img sync nothing); its phases (download, verify, unpack, convert: the
-# adoption check, or the stream conversion during unpack) are printed for the median run.
+# pays for another's writeback. Medians are compared. envbox fdatasyncs base.qcow2 before it
+# enters the store (curl, tar and qemu-img sync nothing); its phases (download, verify,
+# unpack, convert: the adoption check, or the stream conversion during unpack) are printed for
+# the median run.
 # BOX_MIB overrides the size.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
