@@ -147,7 +147,7 @@ static void test_progress_bar(void **state)
 	assert_null(strstr(out, "/s"));
 	usleep(600 * 1000);
 	ui_progress_update(&p, 950ULL << 20, 1000ULL << 20);
-	read_bar(master, out, sizeof(out), "ETA 00:");
+	read_bar(master, out, sizeof(out), "MiB/s ETA");
 	assert_non_null(strstr(out, " 95% 950.0 MiB"));
 	/* 50 MiB in at least 0.6 s: at most 83.3 MiB/s (with the 900 MiB it would be > 1 GiB/s) */
 	rate = strstr(out, "MiB/s");
@@ -161,7 +161,6 @@ static void test_progress_bar(void **state)
 	mib_s = strtod(rate, NULL);
 	assert_true(mib_s > 0 && mib_s <= 83.4);
 	assert_null(strstr(out, "ETA --:--"));
-	assert_non_null(strstr(out, "ETA 00:"));
 	ui_progress_done(&p);
 	/* a slow start on a large file: hours, not an overflowing count of minutes */
 	ui_progress_start(&p, "[1/3] download");
