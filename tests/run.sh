@@ -169,6 +169,28 @@ else
 			break
 		fi
 	done
+	# stop_stalled_boot N PID: stops lab boot N (started as PID) for its silence, keeping what
+	# the next boot would write over: its console (the tail also in lab.log, so that the report
+	# shows it) and the partial logs of the suites it was running. QEMU is stopped through its
+	# pidfile: it runs under `timeout`, in a process group of its own, which the kill of the
+	# lab's group does not reach (a stalled boot had gone on beside the next one).
+	stop_stalled_boot() {
+		local run f
+		run=$(ls -td "${ENVUP_BUILD:-build}"/kvmlab/runs/run.* 2>/dev/null | head -1)
+		if [ -n "$run" ] && cp "$run/console.log" "$labout/stalled-boot$1-console.log" 2>/dev/null; then
+			tail -n 12 "$run/console.log" >>"$labout/lab.log"
+		fi
+		[ -n "$run" ] && [ -f "$run/qemu.pid" ] && kill "$(cat "$run/qemu.pid")" 2>/dev/null
+		kill -- "-$2" 2>/dev/null
+		sleep 5
+		kill -9 -- "-$2" 2>/dev/null
+		for f in "$labout"/*.log.[12]; do
+			[ -f "$f" ] || continue
+			mv "$f" "${f%.log.*}.stalled-boot$1.log"
+			tail -n 3 "${f%.log.*}.stalled-boot$1.log" | sed "s|^|kvmlab: ${f##*/}: |" >>"$labout/lab.log"
+		done
+		echo "kvmlab: boot $1's console and unfinished suite logs kept: $labout/*stalled-boot$1*" >>"$labout/lab.log"
+	}
 	start=$(date +%s)
 	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
 	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM
@@ -182,7 +204,7 @@ else
 			[ -f "$f" ] || todo+=("${entry%%|*}")
 		done
 		[ ${#todo[@]} -eq 0 ] && break
-		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || grep -o "kernel froze ([^)]*)" "$labout/lab.log" 2>/dev/null | tail -1 | grep . || echo 'no panic on its console: a freeze')); booting it again"
+		[ $attempt -gt 1 ] && echo "kvmlab: lab boot $((attempt - 1)) left ${todo[*]} unfinished ($(grep -m1 -o 'Kernel panic.*' "$build_console" 2>/dev/null || grep -o "kernel froze ([^)]*)\|nothing written in the lab for [0-9]* s" "$labout/lab.log" 2>/dev/null | tail -1 | grep . || echo 'no panic on its console: a freeze')); booting it again"
 		# (what this boot adds to lab.log is printed if it does not finish: the freeze report)
 		lab_log_lines=$(cat "$labout/lab.log" 2>/dev/null | wc -l)
 		# its own session, so that a frozen lab can be stopped with everything under it
@@ -198,9 +220,7 @@ else
 			stall=${ENVUP_KVMLAB_STALL:-600}
 			if [ -z "$(find "$labout" -newermt "@$(($(date +%s) - stall))" -print -quit)" ]; then
 				echo "kvmlab: nothing written in the lab for $stall s: stopping it" >>"$labout/lab.log"
-				kill -- "-$lab_pid" 2>/dev/null
-				sleep 5
-				kill -9 -- "-$lab_pid" 2>/dev/null
+				stop_stalled_boot "$attempt" "$lab_pid"
 			fi
 		done
 		wait "$lab_pid"
