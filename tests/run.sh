@@ -171,9 +171,9 @@ else
 	done
 	# stop_stalled_boot N PID: stops lab boot N (started as PID) for its silence, keeping what
 	# the next boot would write over: its console (the tail also in lab.log, so that the report
-	# shows it) and the partial logs of the suites it was running. QEMU is stopped through its
-	# pidfile: it runs under `timeout`, in a process group of its own, which the kill of the
-	# lab's group does not reach (a stalled boot had gone on beside the next one).
+	# shows it) and the partial logs of the suites it was running. QEMU is also stopped through
+	# its pidfile: a stalled boot once went on beside the next one (QEMU had been in a process
+	# group of its own, under timeout).
 	stop_stalled_boot() {
 		local run f
 		run=$(ls -td "${ENVUP_BUILD:-build}"/kvmlab/runs/run.* 2>/dev/null | head -1)
@@ -191,6 +191,8 @@ else
 		done
 		echo "kvmlab: boot $1's console and unfinished suite logs kept: $labout/*stalled-boot$1*" >>"$labout/lab.log"
 	}
+	# an interrupted run (Ctrl-C, a CI job's timeout) takes its lab down with it
+	trap '[ -n "${lab_pid:-}" ] && kill -- "-$lab_pid" 2>/dev/null; exit 130' INT TERM
 	start=$(date +%s)
 	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
 	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM

@@ -118,7 +118,9 @@ trap 'kill $watch_pid 2>/dev/null || true; rm -rf "$dir" "$monitor"' EXIT
 start=$EPOCHREALTIME
 set +e
 # (TCG lacks a few of the EPYC model's features, none that kvm-amd needs: those warnings go)
-timeout "$limit" qemu-system-x86_64 "${args[@]}" </dev/null \
+# (--foreground: QEMU stays in this script's process group, so that whoever stops the group
+# stops the lab; plain timeout would move it to a group of its own)
+timeout --foreground "$limit" qemu-system-x86_64 "${args[@]}" </dev/null \
 	2> >(grep -v "TCG doesn't support requested feature" >&2) | {
 	ready=false
 	while IFS= read -r line || [ -n "$line" ]; do
