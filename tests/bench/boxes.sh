@@ -82,6 +82,17 @@ envbox_add() { # NAME N [REGISTRY]
 }
 # busy_jiffies: CPU time (1/100 s, all CPUs) the machine has spent busy since boot.
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# timed_busy TIMES BUSY CMD...: CMD's seconds appended to TIMES, and the CPUs the machine kept
+# busy meanwhile to BUSY.
+timed_busy() {
+	local times=$1 busy=$2 b t s
+	shift 2
+	b=$(busy_jiffies) t=$(now)
+	"$@"
+	s=$(since "$t")
+	echo "$s" >>"$times"
+	echo "($(busy_jiffies) - $b) / 100 / $s" | bc -l >>"$busy"
+}
 
 curl -s -o /dev/null "$url/bench/libvirt.box"
 curl -s -o /dev/null "$url/bench/virtualbox.box"
@@ -96,20 +107,13 @@ envbox_add libvirt 0
 fresh
 for i in $(seq "$runs"); do
 	# libvirt: curl -o + tar -xf, then envbox add
-	b=$(busy_jiffies)
 	t=$(now)
-	curl -sf -o "$dir/dl.box" "$url/bench/libvirt.box"
-	since "$t" | tee -a "$dir/curl.lv" >"$dir/last"
-	echo "($(busy_jiffies) - $b) / 100 / $(cat "$dir/last")" | bc -l >>"$dir/busy.lv"
+	timed_busy "$dir/curl.lv" "$dir/busy.lv" curl -sf -o "$dir/dl.box" "$url/bench/libvirt.box"
 	mkdir "$dir/x"
 	tar -C "$dir/x" -xf "$dir/dl.box"
 	since "$t" >>"$dir/curltar.lv"
 	fresh
-	b=$(busy_jiffies)
-	t=$(now)
-	envbox_add libvirt "$i"
-	since "$t" | tee -a "$dir/add.lv" >"$dir/last"
-	echo "($(busy_jiffies) - $b) / 100 / $(cat "$dir/last")" | bc -l >>"$dir/busy.add.lv"
+	timed_busy "$dir/add.lv" "$dir/busy.add.lv" envbox_add libvirt "$i"
 	fresh
 	# virtualbox: curl -o + tar -xf + qemu-img convert, then envbox add
 	t=$(now)
