@@ -169,18 +169,16 @@ else
 			break
 		fi
 	done
-	# stop_stalled_boot N PID: stops lab boot N (started as PID) for its silence, keeping what
-	# the next boot would write over: its console (the tail also in lab.log, so that the report
-	# shows it) and the partial logs of the suites it was running. QEMU is also stopped through
-	# its pidfile: a stalled boot once went on beside the next one (QEMU had been in a process
-	# group of its own, under timeout).
+	# stop_stalled_boot N PID: stops lab boot N (started as PID, its process group QEMU
+	# included) for its silence, keeping what the next boot would write over: its console (the
+	# tail also in lab.log, so that the report shows it; the boot's run directory goes with it)
+	# and the partial logs of the suites it was running.
 	stop_stalled_boot() {
 		local run f
 		run=$(ls -td "${ENVUP_BUILD:-build}"/kvmlab/runs/run.* 2>/dev/null | head -1)
 		if [ -n "$run" ] && cp "$run/console.log" "$labout/stalled-boot$1-console.log" 2>/dev/null; then
 			tail -n 12 "$run/console.log" >>"$labout/lab.log"
 		fi
-		[ -n "$run" ] && [ -f "$run/qemu.pid" ] && kill "$(cat "$run/qemu.pid")" 2>/dev/null
 		kill -- "-$2" 2>/dev/null
 		sleep 5
 		kill -9 -- "-$2" 2>/dev/null
@@ -192,7 +190,9 @@ else
 		echo "kvmlab: boot $1's console and unfinished suite logs kept: $labout/*stalled-boot$1*" >>"$labout/lab.log"
 	}
 	# an interrupted run (Ctrl-C, a CI job's timeout) takes its lab down with it
-	trap '[ -n "${lab_pid:-}" ] && kill -- "-$lab_pid" 2>/dev/null; exit 130' INT TERM
+	stop_lab() { [ -z "${lab_pid:-}" ] || kill -- "-$lab_pid" 2>/dev/null; exit "$1"; }
+	trap 'stop_lab 130' INT
+	trap 'stop_lab 143' TERM
 	start=$(date +%s)
 	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
 	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM
