@@ -51,6 +51,10 @@ account() {
 	if [ "$f" -ne 0 ]; then
 		failed+=("$name")
 		sed 's/^/    | /' "$log" | tail -n 60
+		# again at the very end, where a CI log cut to its tail still shows them
+		{ echo "  $name:"
+		  grep -B 3 -A 8 -E '^not ok ' "$log" | grep -v '# SKIP' | head -n 40 | sed 's/^/    | /'
+		} >>"$logdir/failed-checks"
 	fi
 }
 
@@ -248,7 +252,11 @@ else
 fi
 
 echo
-[ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "failed checks, with the lines around them:"
+	cat "$logdir/failed-checks"
+	echo "failed suites: ${failed[*]}"
+fi
 echo "logs: $logdir"
 echo "tests: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
