@@ -18,15 +18,16 @@ _failures=0
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; _failures=$((_failures + 1)); }
 skip() { echo "ok - $1 # SKIP ${2:-}"; }
-# check NAME COMMAND...: ok when the command succeeds.
+# check NAME COMMAND...: ok when the command succeeds. It and check_sh return 1 on a failure,
+# so that "check ... || print what went wrong" prints it.
 check() {
 	local name=$1; shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
+	if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 # check_sh NAME 'CONDITION': ok when the shell condition holds. CONDITION is evaluated here,
 # whole, so it may join tests with && and || (check would run only the part before them).
 check_sh() {
-	if eval "$2"; then ok "$1"; else not_ok "$1"; fi
+	if eval "$2"; then ok "$1"; else not_ok "$1"; return 1; fi
 }
 # finish: exit status for the script.
 finish() { [ "$_failures" -eq 0 ]; exit $?; }
