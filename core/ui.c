@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +164,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* stderr's width; 80 where it does not say (a pty nobody sized) */
+static int terminal_columns(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		return ws.ws_col;
+	return 80;
+}
+
 static bool bars_on(void)
 {
 	return verbosity >= UI_NORMAL && !json_mode && isatty(STDERR_FILENO);
@@ -201,7 +212,8 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 	struct ui_progress *p = ctx;
 	uint64_t now = now_ns();
 	double rate = 0;
-	char d[32], r[48] = "";
+	char d[32], r[48] = "", line[256];
+	int cols;
 
 	if (!p->timed) {
 		p->timed = true;
@@ -212,6 +224,7 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 		return;
 	p->last_draw_ns = now;
 	p->drawn = true;
+	cols = terminal_columns();
 	if (now - p->first_ns >= UI_RATE_AFTER_NS && done > p->first_done)
 		rate = (double)(done - p->first_done) / ((double)(now - p->first_ns) / 1e9);
 	ui_format_bytes(done, d, sizeof(d));
@@ -221,12 +234,10 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 		strcat(r, "/s");
 	}
 	if (total) {
-		int width = 30, fill = (int)((double)done / (double)total * width);
 		double eta = rate > 0 ? (double)(total - (done < total ? done : total)) / rate : -1;
-		char left[24] = "ETA --:--";
+		char left[24] = "ETA --:--", tail[128];
+		int width, fill;
 
-		if (fill > width)
-			fill = width;
 		if (eta >= 100 * 3600)
 			snprintf(left, sizeof(left), "ETA >99 h");
 		else if (eta >= 3600)
@@ -234,12 +245,25 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 				 (int)eta / 60 % 60, (int)eta % 60);
 		else if (eta >= 0)
 			snprintf(left, sizeof(left), "ETA %02d:%02d", (int)eta / 60, (int)eta % 60);
-		fprintf(stderr, "\r\033[K%s [%.*s%*s] %3d%% %s%s %s", p->label, fill,
-			"##############################", width - fill, "",
-			(int)((double)done * 100 / (double)total), d, r, left);
+		snprintf(tail, sizeof(tail), "%3d%% %s%s %s",
+			 (int)((double)done * 100 / (double)total), d, r, left);
+		/* the bar takes what the line leaves: a line wider than the terminal wraps, and
+		 * the next frame's \r would clear only its last row */
+		width = cols - 1 - (int)strlen(p->label) - 4 - (int)strlen(tail);
+		if (width > 30)
+			width = 30;
+		fill = (int)((double)done / (double)total * (width > 0 ? width : 0));
+		if (fill > width)
+			fill = width;
+		if (width >= 5)
+			snprintf(line, sizeof(line), "%s [%.*s%*s] %s", p->label, fill,
+				 "##############################", width - fill, "", tail);
+		else
+			snprintf(line, sizeof(line), "%s %s", p->label, tail);
 	} else {
-		fprintf(stderr, "\r\033[K%s %s%s", p->label, d, r);
+		snprintf(line, sizeof(line), "%s %s%s", p->label, d, r);
 	}
+	fprintf(stderr, "\r\033[K%.*s", cols - 1, line);
 	fflush(stderr);
 }
 

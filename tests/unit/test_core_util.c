@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -170,6 +171,27 @@ static void test_progress_bar(void **state)
 	read_bar(master, out, sizeof(out), "ETA >99 h");
 	assert_non_null(strstr(out, "ETA >99 h"));
 	ui_progress_done(&p);
+	/* every frame fits the terminal's width (a wider one wraps, and the next frame's \r
+	 * clears only its last row); the bar is 30 wide where there is room */
+	for (int cols = 40; cols <= 120; cols += 40) {
+		struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+		char *frame, *next;
+
+		assert_int_equal(ioctl(tty, TIOCSWINSZ, &ws), 0);
+		ui_progress_start(&p, "[1+2/3] download+unpack");
+		ui_progress_update(&p, 0, 1000ULL << 30);
+		usleep(600 * 1000);
+		ui_progress_update(&p, 999ULL << 30, 1000ULL << 30);
+		read_bar(master, out, sizeof(out), "999.0 GiB");
+		ui_progress_done(&p);
+		for (frame = strstr(out, "\r\033[K"); frame; frame = next) {
+			frame += 4;
+			next = strstr(frame, "\r\033[K");
+			assert_true((next ? (size_t)(next - frame) : strlen(frame)) < (size_t)cols);
+		}
+		if (cols == 120)
+			assert_non_null(strstr(out, "[############################# ]"));
+	}
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	close(tty);
