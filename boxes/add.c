@@ -570,6 +570,8 @@ static int fetch(const struct box_store *s, const struct plan *p, const struct h
 		hash_free(h);
 		return -1;
 	}
+	if (f && o->download_unpack)
+		bo.progress = o->download_unpack;
 	step(o, "%s %s", http_is_remote(p->url) ? "downloading" : "reading", p->url);
 	t = now();
 	rc = http_download(p->url, s->cache, &bo, h, d, e);

@@ -28,6 +28,8 @@ struct box_add_opts {
 	size_t nregistries;
 	const struct userconf *uc; /* may be NULL */
 	const struct progress *download, *extract, *convert;
+	/* a remote box's download while it is also unpacked (NULL: download's) */
+	const struct progress *download_unpack;
 	/* Called with a one-line description before each step ("downloading URL"). */
 	void (*step)(void *ctx, const char *what);
 	void *step_ctx;

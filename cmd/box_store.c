@@ -153,10 +153,11 @@ static void print_json(struct json_object *o)
 static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 {
 	struct ui_progress bar;
+	/* a remote box is unpacked as it arrives: its first two phases are one */
 	struct add_phase phd = {&bar, "[1/3] download"}, phx = {&bar, "[2/3] unpack  "},
-			 phc = {&bar, "[3/3] convert "};
+			 phdx = {&bar, "[1+2/3] download+unpack"}, phc = {&bar, "[3/3] convert "};
 	struct progress pd = {phase_update, &phd}, px = {phase_update, &phx},
-			pc = {phase_update, &phc};
+			pdx = {phase_update, &phdx}, pc = {phase_update, &phc};
 	struct box_add_opts o = *ao;
 	struct box_add_result r;
 	struct err e = {0};
@@ -164,6 +165,7 @@ static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 
 	ui_progress_start(&bar, NULL);
 	o.download = &pd;
+	o.download_unpack = &pdx;
 	o.extract = &px;
 	o.convert = &pc;
 	o.step = on_step;

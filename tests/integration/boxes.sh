@@ -116,6 +116,14 @@ check_sh "checksum mismatch: exit 1, names expected and actual, installs nothing
 	[ ! -e "$BOXES/test-VAGRANTSLASH-badsum" ] && [ -z "$(ls "$XDG_CACHE_HOME/envup/downloads/" | grep part)" ]'
 err=$(envbox add "$H/envup-amd64.box" --name file/md5 --checksum "$(md5sum "$WWW/test/envup-amd64.box" | cut -d' ' -f1)" --checksum-type md5 -q 2>&1)
 check "--checksum with md5 on a box URL" [ -d "$BOXES/file-VAGRANTSLASH-md5/0/envup-amd64" ]
+# On a terminal: one bar, whose label says that a remote box is unpacked as it arrives (a
+# local one is only unpacked). script(1) gives envbox a pty.
+script -qec "'$ENVCTL' box add '$H/envup-amd64.box' --name bar/remote" /dev/null >"$T/bar-remote.out" 2>&1
+script -qec "'$ENVCTL' box add '$WWW/test/envup-amd64.box' --name bar/local" /dev/null >"$T/bar-local.out" 2>&1
+check_sh "a remote add's bar says download+unpack, a local add's says unpack" \
+	'grep -q "\[1+2/3\] download+unpack \[#* *\] 100%" "$T/bar-remote.out" && ! grep -q "\[2/3\]" "$T/bar-remote.out" &&
+	 grep -q "\[2/3\] unpack   *\[#* *\] 100%" "$T/bar-local.out" && ! grep -q download "$T/bar-local.out"' ||
+	tr '\r' '\n' <"$T/bar-remote.out" | cat -v | sed 's/^/#   /'
 err=$(envbox add "$H/missing.box" --name x/missing 2>&1); rc=$?
 check_sh "404: exit 1 with 'not found (HTTP 404)'" '[ $rc -eq 1 ] && grep -q "not found (HTTP 404)" <<<"$err"'
 mk catalog "$WWW/test/localref" test/localref "file://$WWW/test" 1.0:envup:amd64:$WWW/test/envup-amd64.box
