@@ -229,8 +229,7 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 		rate = (double)(done - p->first_done) / ((double)(now - p->first_ns) / 1e9);
 	ui_format_bytes(done, d, sizeof(d));
 	if (rate > 0) {
-		r[0] = ' ';
-		ui_format_bytes((uint64_t)rate, r + 1, sizeof(r) - 3);
+		ui_format_bytes((uint64_t)rate, r, sizeof(r) - 2);
 		strcat(r, "/s");
 	}
 	if (total) {
@@ -245,7 +244,8 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 				 (int)eta / 60 % 60, (int)eta % 60);
 		else if (eta >= 0)
 			snprintf(left, sizeof(left), "ETA %02d:%02d", (int)eta / 60, (int)eta % 60);
-		snprintf(tail, sizeof(tail), "%3d%% %s%s %s",
+		/* fixed columns, so that the bar keeps its width when the speed appears */
+		snprintf(tail, sizeof(tail), "%3d%% %10s %12s %s",
 			 (int)((double)done * 100 / (double)total), d, r, left);
 		/* the bar takes what the line leaves: a line wider than the terminal wraps, and
 		 * the next frame's \r would clear only its last row */
@@ -261,7 +261,7 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 		else
 			snprintf(line, sizeof(line), "%s %s", p->label, tail);
 	} else {
-		snprintf(line, sizeof(line), "%s %s%s", p->label, d, r);
+		snprintf(line, sizeof(line), "%s %s %s", p->label, d, r);
 	}
 	fprintf(stderr, "\r\033[K%.*s", cols - 1, line);
 	fflush(stderr);
