@@ -96,16 +96,9 @@ static int parse(int argc, char **argv, struct opts *o, const char *const *allow
 	return -1;
 }
 
-/* One bar for the whole add on a terminal: the line is reused, and its label names the
- * phase the bytes belong to. Step lines ("downloading URL") only with -v. */
-struct add_phase {
-	struct ui_progress *bar;
-	const char *name;
-};
-
 static void phase_update(void *ctx, uint64_t done, uint64_t total)
 {
-	struct add_phase *ph = ctx;
+	struct cmd_add_phase *ph = ctx;
 
 	if (ph->bar->label != ph->name) {
 		bool drawn = ph->bar->drawn;
@@ -122,6 +115,28 @@ static void on_step(void *ctx, const char *what)
 		return;
 	ui_progress_done(ctx);
 	ui_verbose("==> box: %s", what);
+}
+
+void cmd_add_progress_attach(struct cmd_add_progress *p, struct box_add_opts *o)
+{
+	ui_progress_start(&p->bar, NULL);
+	p->download = (struct cmd_add_phase){&p->bar, "[1/3] download"};
+	p->extract = (struct cmd_add_phase){&p->bar, "[2/3] unpack  "};
+	/* a remote box is unpacked as it arrives: its first two phases are one */
+	p->download_unpack = (struct cmd_add_phase){&p->bar, "[1+2/3] download+unpack"};
+	p->convert = (struct cmd_add_phase){&p->bar, "[3/3] convert "};
+	p->on_download = (struct progress){phase_update, &p->download};
+	p->on_extract = (struct progress){phase_update, &p->extract};
+	p->on_download_unpack = (struct progress){phase_update, &p->download_unpack};
+	p->on_convert = (struct progress){phase_update, &p->convert};
+	o->download = &p->on_download;
+	o->extract = &p->on_extract;
+	o->download_unpack = &p->on_download_unpack;
+	o->convert = &p->on_convert;
+	o->step = on_step;
+	o->step_ctx = &p->bar;
+	if (cli.verbosity >= UI_VERBOSE && !cli.json)
+		o->trace = cmd_box_trace;
 }
 
 void cmd_box_trace(void *ctx, const char *line)
@@ -152,28 +167,15 @@ static void print_json(struct json_object *o)
 
 static int add_one(const struct box_store *s, const struct box_add_opts *ao)
 {
-	struct ui_progress bar;
-	/* a remote box is unpacked as it arrives: its first two phases are one */
-	struct add_phase phd = {&bar, "[1/3] download"}, phx = {&bar, "[2/3] unpack  "},
-			 phdx = {&bar, "[1+2/3] download+unpack"}, phc = {&bar, "[3/3] convert "};
-	struct progress pd = {phase_update, &phd}, px = {phase_update, &phx},
-			pdx = {phase_update, &phdx}, pc = {phase_update, &phc};
+	struct cmd_add_progress progress;
 	struct box_add_opts o = *ao;
 	struct box_add_result r;
 	struct err e = {0};
 	int rc;
 
-	ui_progress_start(&bar, NULL);
-	o.download = &pd;
-	o.download_unpack = &pdx;
-	o.extract = &px;
-	o.convert = &pc;
-	o.step = on_step;
-	o.step_ctx = &bar;
-	if (cli.verbosity >= UI_VERBOSE && !cli.json)
-		o.trace = cmd_box_trace;
+	cmd_add_progress_attach(&progress, &o);
 	rc = box_add(s, &o, &r, &e);
-	ui_progress_done(&bar);
+	ui_progress_done(&progress.bar);
 	if (rc < 0)
 		return cmd_fail(&e);
 	if (cli.json) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "boxes/add.h"
+#include "cmd/box_store.h"
 #include "cmd/cmd.h"
 #include "cmd/folders.h"
 #include "core/ui.h"
@@ -95,6 +96,15 @@ static int box_resolve(const struct env *env, const struct provider_ctx *c, stru
 {
 	struct box_store s;
 	struct userconf uc;
+	struct box_add_opts o = {
+		.source = c->m->box_url ? c->m->box_url : c->m->box,
+		.name = c->m->box,
+		.constraint = c->m->box_version,
+		.registries = env->registries,
+		.nregistries = env->nregistries,
+		.uc = &uc,
+	};
+	struct cmd_add_progress progress;
 	bool added = false;
 	int rc;
 
@@ -108,16 +118,10 @@ static int box_resolve(const struct env *env, const struct provider_ctx *c, stru
 		box_store_close(&s);
 		return -1;
 	}
-	rc = box_ensure(&s,
-			&(struct box_add_opts){
-				.source = c->m->box_url ? c->m->box_url : c->m->box,
-				.name = c->m->box,
-				.constraint = c->m->box_version,
-				.registries = env->registries,
-				.nregistries = env->nregistries,
-				.uc = &uc,
-			},
-			out, &added, e);
+	/* a box of gigabytes takes minutes: the same bar as envbox add's */
+	cmd_add_progress_attach(&progress, &o);
+	rc = box_ensure(&s, &o, out, &added, e);
+	ui_progress_done(&progress.bar);
 	if (rc == 0) {
 		*have = true;
 		ui_info("==> %s: Box '%s' version %s (%s)%s", c->m->name, out->name, out->version,

@@ -124,6 +124,16 @@ check_sh "a remote add's bar says download+unpack, a local add's says unpack" \
 	'grep -q "\[1+2/3\] download+unpack \[#* *\] 100%" "$T/bar-remote.out" && ! grep -q "\[2/3\]" "$T/bar-remote.out" &&
 	 grep -q "\[2/3\] unpack   *\[#* *\] 100%" "$T/bar-local.out" && ! grep -q download "$T/bar-local.out"' ||
 	tr '\r' '\n' <"$T/bar-remote.out" | cat -v | sed 's/^/#   /'
+# envup fetching a machine's box shows the same bar. The box has no system: the machine then
+# fails to answer SSH within its boot_timeout, which is not what this checks.
+mkdir -p "$T/upbar"
+printf 'version: 1\nmachines:\n  web:\n    provider: qemu\n    box: bar/up\n    box_url: %s\n    boot_timeout: 3\n' \
+	"$H/envup-amd64.box" >"$T/upbar/Envfile"
+(cd "$T/upbar" && script -qec "'$(dirname "$ENVCTL")/envup'" /dev/null >"$T/bar-up.out" 2>&1
+ "$(dirname "$ENVCTL")/envdestroy" -f >/dev/null 2>&1)
+check_sh "envup shows the bar while it fetches the machine's box" \
+	'grep -q "\[1+2/3\] download+unpack \[#* *\] 100%" "$T/bar-up.out" && grep -q "Box .bar/up. .*: added" "$T/bar-up.out"' ||
+	tr '\r' '\n' <"$T/bar-up.out" | cat -v | sed 's/^/#   /'
 err=$(envbox add "$H/missing.box" --name x/missing 2>&1); rc=$?
 check_sh "404: exit 1 with 'not found (HTTP 404)'" '[ $rc -eq 1 ] && grep -q "not found (HTTP 404)" <<<"$err"'
 mk catalog "$WWW/test/localref" test/localref "file://$WWW/test" 1.0:envup:amd64:$WWW/test/envup-amd64.box
