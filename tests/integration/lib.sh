@@ -102,6 +102,18 @@ wait_for() {
 }
 # stopped PID: the process stopped itself (ENVUP_TEST_STOP).
 stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
-port_free() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$1))" 2>/dev/null; }
+# port_free PORT [IP [udp]]: nothing listens on PORT at IP (127.0.0.1), TCP or UDP. A closed
+# forward's TIME_WAIT on the port does not count: envup and slirp bind with SO_REUSEADDR too
+# (without it, a guest server that closed a connection first held the port for 60 s).
+port_free() {
+	python3 - "$1" "${2:-127.0.0.1}" "${3:-tcp}" 2>/dev/null <<'PY'
+import socket, sys
+port, ip, udp = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "udp"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+if not udp:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((ip, port))
+PY
+}
 # state_of: envstatus's state of the Envfile's first machine ($BIN: the envNAME commands).
 state_of() { "$BIN/envstatus" --json 2>/dev/null | python3 -c "import json,sys;print(json.load(sys.stdin)['machines'][0]['state'])"; }

@@ -76,6 +76,6 @@ check "envhalt -f of an aborted machine" sh -c "'$BIN/envstatus' db | grep -q 'd
 "$BIN/envdestroy" -f >"$T/destroy.log" 2>&1
 check "envdestroy" sh -c "! test -e .envup/machines/web && ! test -e .envup/machines/db"
 check "no process left" sh -c "! pgrep -f '$P/[.]envup/machines' >/dev/null"
-check "the forwarded port is free again" python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',$web_port))"
+check "the forwarded port is free again" port_free "$web_port"
 check "the boxes stay installed, used by nobody" sh -c "'$BIN/envbox' list | grep -q demo/libvirt && ! ls $XDG_DATA_HOME/envup/boxes/*/*/*/users/* 2>/dev/null | grep -q ."
 finish
