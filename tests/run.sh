@@ -201,9 +201,10 @@ else
 	# The lab's own kernel has been seen to panic ("corrupted stack end detected inside
 	# scheduler" in kvm-amd's shutdown intercept) or freeze under QEMU TCG's nested SVM
 	# (tests/kvmlab/run.sh stops a frozen one after 90 s without its heartbeat): a new boot
-	# runs the suites an earlier one left unfinished (five boots at most). Finished suites are
-	# not run again; the report says when a boot was lost, and why.
-	for attempt in 1 2 3 4 5; do
+	# runs the suites an earlier one left unfinished (eight boots at most: freezes come in
+	# runs, a CI rehearsal lost three boots in a row). Finished suites are not run again; the
+	# report says when a boot was lost, and why.
+	for attempt in 1 2 3 4 5 6 7 8; do
 		todo=()
 		for entry in "${kvm_suites[@]}"; do
 			f="$labout/$(echo "${entry%%|*}" | tr '/' '_').status"
