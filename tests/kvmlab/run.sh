@@ -120,20 +120,36 @@ set +e
 # (TCG lacks a few of the EPYC model's features, none that kvm-amd needs: those warnings go)
 # (--foreground: QEMU stays in this script's process group, so that whoever stops the group
 # stops the lab; plain timeout would move it to a group of its own)
-timeout --foreground "$limit" qemu-system-x86_64 "${args[@]}" </dev/null \
-	2> >(grep -v "TCG doesn't support requested feature" >&2) | {
-	ready=false
-	while IFS= read -r line || [ -n "$line" ]; do
-		if ! $ready && [ "$line" = kvmlab-ready ]; then
-			ready=true
-			printf 'kvmlab: ready in %.2f s\n' "$(echo "$EPOCHREALTIME - $start" | bc)" >&2
-			continue
-		fi
-		printf '%s\n' "$line"
-	done
-}
-qrc=${PIPESTATUS[0]}
+# (in the background: bash runs a trap only once the foreground command ends, so a TERM to
+# this script alone would have left QEMU running until its timeout)
+{
+	timeout --foreground "$limit" qemu-system-x86_64 "${args[@]}" </dev/null \
+		2> >(grep -v "TCG doesn't support requested feature" >&2) | {
+		ready=false
+		while IFS= read -r line || [ -n "$line" ]; do
+			if ! $ready && [ "$line" = kvmlab-ready ]; then
+				ready=true
+				printf 'kvmlab: ready in %.2f s\n' "$(echo "$EPOCHREALTIME - $start" | bc)" >&2
+				continue
+			fi
+			printf '%s\n' "$line"
+		done
+	}
+	echo "${PIPESTATUS[0]}" >"$dir/qrc"
+} &
+lab_pid=$! stopped_by=
+# a TERM or INT stops the lab: timeout passes it on to QEMU
+trap 'stopped_by=143; pkill -TERM -P $lab_pid' TERM
+trap 'stopped_by=130; pkill -TERM -P $lab_pid' INT
+while kill -0 "$lab_pid" 2>/dev/null; do
+	wait "$lab_pid"
+done
+qrc=$(cat "$dir/qrc" 2>/dev/null || echo 125)
 set -e
+if [ -n "$stopped_by" ]; then
+	echo "kvmlab: stopped by a signal" >&2
+	exit "$stopped_by"
+fi
 cp "$dir/console.log" "$build/kvmlab/last-console.log" 2>/dev/null || true
 if [ -f "$dir/rc" ]; then
 	exit "$(cat "$dir/rc")"
