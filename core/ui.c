@@ -252,14 +252,13 @@ void ui_progress_update(void *ctx, uint64_t done, uint64_t total)
 		width = cols - 1 - (int)strlen(p->label) - 4 - (int)strlen(tail);
 		if (width > 30)
 			width = 30;
-		fill = (int)((double)done / (double)total * (width > 0 ? width : 0));
-		if (fill > width)
-			fill = width;
-		if (width >= 5)
+		if (width >= 5) {
+			fill = done < total ? (int)((double)done / (double)total * width) : width;
 			snprintf(line, sizeof(line), "%s [%.*s%*s] %s", p->label, fill,
 				 "##############################", width - fill, "", tail);
-		else
+		} else {
 			snprintf(line, sizeof(line), "%s %s", p->label, tail);
+		}
 	} else {
 		snprintf(line, sizeof(line), "%s %s %s", p->label, d, r);
 	}
