@@ -117,22 +117,21 @@ static void on_step(void *ctx, const char *what)
 	ui_verbose("==> box: %s", what);
 }
 
+static void set_phase(struct cmd_add_phase *ph, struct ui_progress *bar, const char *name,
+		      const struct progress **slot)
+{
+	*ph = (struct cmd_add_phase){bar, name, {phase_update, ph}};
+	*slot = &ph->on_update;
+}
+
 void cmd_add_progress_attach(struct cmd_add_progress *p, struct box_add_opts *o)
 {
 	ui_progress_start(&p->bar, NULL);
-	p->download = (struct cmd_add_phase){&p->bar, "[1/3] download"};
-	p->extract = (struct cmd_add_phase){&p->bar, "[2/3] unpack  "};
+	set_phase(&p->download, &p->bar, "[1/3] download", &o->download);
+	set_phase(&p->extract, &p->bar, "[2/3] unpack  ", &o->extract);
 	/* a remote box is unpacked as it arrives: its first two phases are one */
-	p->download_unpack = (struct cmd_add_phase){&p->bar, "[1+2/3] download+unpack"};
-	p->convert = (struct cmd_add_phase){&p->bar, "[3/3] convert "};
-	p->on_download = (struct progress){phase_update, &p->download};
-	p->on_extract = (struct progress){phase_update, &p->extract};
-	p->on_download_unpack = (struct progress){phase_update, &p->download_unpack};
-	p->on_convert = (struct progress){phase_update, &p->convert};
-	o->download = &p->on_download;
-	o->extract = &p->on_extract;
-	o->download_unpack = &p->on_download_unpack;
-	o->convert = &p->on_convert;
+	set_phase(&p->download_unpack, &p->bar, "[1+2/3] download+unpack", &o->download_unpack);
+	set_phase(&p->convert, &p->bar, "[3/3] convert ", &o->convert);
 	o->step = on_step;
 	o->step_ctx = &p->bar;
 	if (cli.verbosity >= UI_VERBOSE && !cli.json)

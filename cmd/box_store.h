@@ -23,11 +23,11 @@ CMD_FUNCTION(cmd_box_prune);
 struct cmd_add_phase {
 	struct ui_progress *bar;
 	const char *name;
+	struct progress on_update; /* what box_add_opts points at; its ctx is this phase */
 };
 struct cmd_add_progress {
 	struct ui_progress bar;
 	struct cmd_add_phase download, extract, download_unpack, convert;
-	struct progress on_download, on_extract, on_download_unpack, on_convert;
 };
 void cmd_add_progress_attach(struct cmd_add_progress *p, struct box_add_opts *o);
 
